@@ -32,6 +32,7 @@ def info():
     d = {"version": __version__, "arch": arch(), "implementation": sys.implementation.name}
     try:
         import gc
+
         import micropython
 
         gc.collect()

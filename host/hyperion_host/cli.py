@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -60,8 +59,8 @@ def boards_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")
 @vboard_app.command("start")
 def vboard_start(
     name: str = typer.Option("vb0", "--name", "-n", help="Name of the vboard."),
-    board: Optional[str] = typer.Option(None, "--board", "-b", help="Board to mirror (heap size); default rp2040."),
-    heap: Optional[str] = typer.Option(None, "--heap", help="Heap size, e.g. 192K (overrides the board's)."),
+    board: str | None = typer.Option(None, "--board", "-b", help="Board to mirror (heap size); default rp2040."),
+    heap: str | None = typer.Option(None, "--heap", help="Heap size, e.g. 192K (overrides the board's)."),
 ):
     """Start a virtual board in the background. The last line of output is its device path."""
     from hyperion_host.vboard import manager
@@ -75,7 +74,7 @@ def vboard_start(
 
 @vboard_app.command("stop")
 def vboard_stop(
-    name: Optional[str] = typer.Option(None, "--name", "-n", help="Name of the vboard (default: vb0)."),
+    name: str | None = typer.Option(None, "--name", "-n", help="Name of the vboard (default: vb0)."),
     all_: bool = typer.Option(False, "--all", help="Stop every running vboard."),
     erase: bool = typer.Option(False, "--erase", help="Also delete the vboard's filesystem."),
 ):
@@ -159,14 +158,14 @@ def _run_on_board(port, code, no_reset):
 
 @app.command("exec")
 def exec_cmd(code: str = typer.Argument(..., help="Python code to run on the board."),
-             port: Optional[str] = PortOpt, no_reset: bool = NoResetOpt):
+             port: str | None = PortOpt, no_reset: bool = NoResetOpt):
     """Run Python code on the board, streaming its output."""
     _run_on_board(port, code, no_reset)
 
 
 @app.command("run")
 def run_cmd(file: Path = typer.Argument(..., help="A .py file to run on the board (not copied)."),
-            port: Optional[str] = PortOpt, no_reset: bool = NoResetOpt):
+            port: str | None = PortOpt, no_reset: bool = NoResetOpt):
     """Run a local Python file on the board, streaming its output."""
     try:
         code = file.read_text()
@@ -178,7 +177,7 @@ def run_cmd(file: Path = typer.Argument(..., help="A .py file to run on the boar
 @app.command("cp")
 def cp_cmd(src: str = typer.Argument(..., help="Source; prefix board paths with ':'."),
            dst: str = typer.Argument(..., help="Destination; prefix board paths with ':'."),
-           port: Optional[str] = PortOpt):
+           port: str | None = PortOpt):
     """Copy a file to or from the board (`cp model.hyq :models/` or `cp :log.txt .`)."""
     from hyperion_host.device import Board, resolve_port
 
@@ -208,7 +207,7 @@ def cp_cmd(src: str = typer.Argument(..., help="Source; prefix board paths with 
 
 @app.command("ls")
 def ls_cmd(path: str = typer.Argument("", help="Board directory (default: the current one)."),
-           port: Optional[str] = PortOpt):
+           port: str | None = PortOpt):
     """List files on the board."""
     from hyperion_host.device import Board, resolve_port
 
@@ -218,7 +217,7 @@ def ls_cmd(path: str = typer.Argument("", help="Board directory (default: the cu
 
 
 @app.command()
-def repl(port: Optional[str] = PortOpt):
+def repl(port: str | None = PortOpt):
     """Open the board's interactive Python REPL (mpremote's terminal; Ctrl-] exits)."""
     from hyperion_host.device import resolve_port
 
@@ -245,7 +244,7 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
         raise HyperionError("%d required check(s) failed: %s" % (len(bad), ", ".join(c.name for c in bad)))
 
 
-def main(argv: Optional[List[str]] = None):
+def main(argv: list[str] | None = None):
     try:
         app(args=argv, prog_name="hyperion-host")
     except HyperionError as e:

@@ -70,5 +70,12 @@ def run_micropython(code, heap=None, path=(), cwd=None, timeout=120, stdin=None,
             figures = tuple(int(v) for v in line[len(HEAP_MARK):].split())
         else:
             out_lines.append(line)
-    return Result(p.returncode, "".join(out_lines), p.stderr, *figures)
+    stdout, stderr = "".join(out_lines), p.stderr
+    if p.returncode != 0 and not stderr:
+        # This build of the unix port prints an uncaught exception's traceback to stdout; it ends
+        # the program, so it is the tail of stdout. Move it where a caller expects it.
+        at = stdout.rfind("Traceback (most recent call last):")
+        if at >= 0:
+            stdout, stderr = stdout[:at], stdout[at:]
+    return Result(p.returncode, stdout, stderr, *figures)
 

@@ -1,0 +1,72 @@
+"""Shared fixtures: real MicroPython (`micropython`) and real virtual boards (`vboard`, `start_vboard`)."""
+
+import os
+import uuid
+
+import pytest
+
+from hyperion_host.local import run_micropython
+from hyperion_host.vboard import manager
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hyperion_home(tmp_path_factory):
+    """Keep every test's vboards out of the user's ~/.hyperion (subprocesses inherit this)."""
+    home = tmp_path_factory.mktemp("hyperion-home")
+    old = os.environ.get("HYPERION_HOME")
+    os.environ["HYPERION_HOME"] = str(home)
+    os.environ.pop("HYPERION_PORT", None)
+    yield home
+    for vb in manager.running():
+        manager.stop(vb.name)
+    if old is None:
+        os.environ.pop("HYPERION_HOME", None)
+    else:
+        os.environ["HYPERION_HOME"] = old
+
+
+@pytest.fixture
+def micropython():
+    """run(code, heap=None, **kw) -> Result(returncode, stdout, stderr, mem_current, mem_peak, mem_free),
+    on the real MicroPython unix port with firmware/ on sys.path."""
+    return run_micropython
+
+
+class VBoardHandle:
+    def __init__(self, vb):
+        self.name = vb.name
+        self.port = vb.port
+        self.fs_dir = vb.fs_dir
+        self.vb = vb
+
+    @property
+    def interp_pid(self):
+        return self.vb.run_info()["interp_pid"]
+
+    def stop(self):
+        manager.stop(self.name, erase=True)
+
+
+@pytest.fixture
+def start_vboard():
+    """start_vboard(board=None, heap=None) starts a fresh vboard; all are stopped at the end of the test."""
+    started = []
+
+    def start(board=None, heap=None):
+        vb = manager.start("t-" + uuid.uuid4().hex[:8], board=board, heap=heap)
+        h = VBoardHandle(vb)
+        started.append(h)
+        return h
+
+    yield start
+    for h in started:
+        h.stop()
+
+
+@pytest.fixture(scope="module")
+def vboard():
+    """A running vboard (rp2040 heap) shared by a test module. Yields a handle with .port and .name."""
+    vb = manager.start("m-" + uuid.uuid4().hex[:8])
+    h = VBoardHandle(vb)
+    yield h
+    h.stop()

@@ -1,0 +1,89 @@
+"""Device commands (`devices`, `exec`, `run`, `cp`, `ls`) against a real vboard, through the CLI."""
+
+import json
+
+import serial
+
+from helpers import assert_user_error, run_cli
+
+
+def test_devices_identifies_the_vboard(vboard):
+    p = run_cli("devices", "--json")
+    assert p.returncode == 0, p.stderr
+    rows = {r["port"]: r for r in json.loads(p.stdout)}
+    row = rows[vboard.port]
+    assert row["kind"] == "vboard" and row["name"] == vboard.name
+    assert row["implementation"] == "micropython"
+    assert row["arch"] == "x64"  # from sys.implementation._mpy
+    assert (row["mpy"] >> 10) & 0xF == 2
+    table = run_cli("devices").stdout
+    assert vboard.port in table and "x64" in table
+
+
+def test_exec_by_vboard_name_and_by_env(vboard):
+    p = run_cli("exec", "print('hi', 1 + 1)", "--port", vboard.name)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "hi 2"
+    p = run_cli("exec", "import sys; print(sys.platform)", env={"HYPERION_PORT": vboard.port})
+    assert p.stdout.strip() == "linux", p.stderr
+
+
+def test_exec_board_exception_exits_1_with_board_traceback(vboard):
+    p = run_cli("exec", "print('before')\nraise ValueError('bad thing')", "--port", vboard.name)
+    assert p.returncode == 1
+    assert p.stdout.strip() == "before"
+    assert "ValueError: bad thing" in p.stderr
+
+
+def test_run_file_streams_output(vboard, tmp_path):
+    f = tmp_path / "job.py"
+    f.write_text("for i in range(3):\n    print('line', i)\n")
+    p = run_cli("run", str(f), "--port", vboard.name)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["line 0", "line 1", "line 2"]
+    assert_user_error(run_cli("run", str(tmp_path / "missing.py"), "--port", vboard.name), "cannot read")
+
+
+def test_cp_both_ways_and_ls(vboard, tmp_path):
+    data = bytes(range(256)) * 9
+    src = tmp_path / "w.bin"
+    src.write_bytes(data)
+    run_cli("exec", "import os\ntry:\n os.mkdir('models')\nexcept OSError:\n pass", "--port", vboard.name)
+    p = run_cli("cp", str(src), ":models/", "--port", vboard.name)
+    assert p.returncode == 0, p.stderr
+    assert (vboard.fs_dir / "models" / "w.bin").read_bytes() == data
+    ls = run_cli("ls", ":models", "--port", vboard.name)
+    assert ls.returncode == 0, ls.stderr
+    assert ls.stdout.split() == [str(len(data)), "w.bin"]
+    out = tmp_path / "out"
+    out.mkdir()
+    p = run_cli("cp", ":models/w.bin", str(out), "--port", vboard.name)
+    assert p.returncode == 0, p.stderr
+    assert (out / "w.bin").read_bytes() == data
+    assert not list(out.glob("*.part"))
+
+
+def test_cp_and_ls_errors(vboard, tmp_path):
+    assert_user_error(run_cli("cp", "a", "b", "--port", vboard.name), "exactly one of SRC and DST")
+    assert_user_error(run_cli("cp", str(tmp_path / "nope"), ":", "--port", vboard.name), "no such local file")
+    p = run_cli("cp", ":nope.bin", str(tmp_path), "--port", vboard.name)
+    assert_user_error(p, "cannot read ':nope.bin'")
+    assert not (tmp_path / "nope.bin").exists()
+    assert_user_error(run_cli("ls", ":nodir", "--port", vboard.name), "cannot list ':nodir'", "ENOENT")
+
+
+def test_unknown_port_lists_available_devices(vboard):
+    p = run_cli("exec", "1", "--port", "/dev/ttyNOPE9")
+    assert_user_error(p, "unknown port '/dev/ttyNOPE9'", vboard.port, vboard.name)
+
+
+def test_default_port_needs_exactly_one_device(vboard, start_vboard):
+    other = start_vboard()
+    p = run_cli("exec", "print(1)")
+    assert_user_error(p, "several devices found", "--port", vboard.port, other.port)
+
+
+def test_busy_port_is_reported(vboard):
+    with serial.Serial(vboard.port, 115200, exclusive=True):
+        p = run_cli("exec", "print(1)", "--port", vboard.name)
+    assert_user_error(p, "busy")
