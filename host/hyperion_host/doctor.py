@@ -84,7 +84,7 @@ def check_module(dist, module, cmd=None):
     return Check(dist, True, version)
 
 
-def check_debian(cmd, package, why, version_args=None, stdin=None):
+def check_debian(cmd, package, why, stdin=None):
     path = shutil.which(cmd)
     fix = "sudo apt-get install %s" % package
     if not path:
