@@ -1,10 +1,15 @@
 """Device commands (`devices`, `exec`, `run`, `cp`, `ls`) against a real vboard, through the CLI."""
 
 import json
+import os
+import pty
+import select
+import subprocess
+import time
 
 import serial
 
-from helpers import assert_user_error, run_cli
+from helpers import BIN, assert_user_error, run_cli
 
 
 def test_devices_identifies_the_vboard(vboard):
@@ -87,3 +92,36 @@ def test_busy_port_is_reported(vboard):
     with serial.Serial(vboard.port, 115200, exclusive=True):
         p = run_cli("exec", "print(1)", "--port", vboard.name)
     assert_user_error(p, "busy")
+
+
+def test_repl_is_interactive(vboard):
+    """`hyperion-host repl` in a real terminal: type an expression, read the answer, leave with Ctrl-]."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen([os.path.join(BIN, "hyperion-host"), "repl", "--port", vboard.name],
+                         stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    seen = b""
+
+    def wait_for(token, timeout=10):
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while token not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    break
+        return token in seen
+
+    try:
+        assert wait_for(b"Connected to MicroPython"), seen
+        os.write(master, b"\r")
+        assert wait_for(b">>> "), seen
+        os.write(master, b"6*7\r")
+        assert wait_for(b"42"), seen
+        os.write(master, b"\x1d")  # Ctrl-]
+        assert p.wait(10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(master)
