@@ -1,0 +1,264 @@
+# The .hyq model format: constants and the one reader (the host imports it; only the writer is host-only).
+# Spec: docs/hyq-format.md. Runs on MicroPython and CPython. The reader never holds the weights in RAM:
+# it keeps the tables (a few hundred bytes per layer) and reads a tensor's bytes when asked.
+import struct
+
+try:
+    from binascii import crc32
+except ImportError:  # ports built without binascii.crc32
+    crc32 = None
+
+MAGIC = b"HYQ1"
+VERSION = 1
+
+HEADER_FMT = "<4sHHHHIIIIIIII"
+HEADER_SIZE = 44  # struct.calcsize(HEADER_FMT)
+HEADER_CRC_AT = 40  # the header CRC field; the CRC covers bytes [0:40] and [44:data_offset]
+TENSOR_FMT = "<BBBB4IIIIIf"
+TENSOR_SIZE = 40
+NODE_FMT = "<BBBBB3x"
+NODE_SIZE = 8
+
+# Tensor kinds
+K_ACT = 0  # activation: lives in the arena at `offset`; `scale` is its static int8 scale (0: dynamic)
+K_F32 = 1  # float32 constant (bias, norm weights, float weights kept with --keep-float)
+K_Q4 = 2  # 4-bit blocked weights [rows, cols], see q4_layout
+K_Q8 = 3  # 8-bit blocked weights [rows, cols], same layout with one byte per weight
+K_I32 = 4  # int32 constant (indices)
+K_CSR4 = 5  # pruned 4-bit weights in CSR form, see csr_layout
+KIND_NAMES = ("act", "f32", "q4", "q8", "i32", "csr4")
+
+# Quantization schemes (qparam bits 4..7); block size code in bits 0..3 (B = 32 << code)
+S_ASYM = 0  # w = d*sc*u - dmin*mc   (u 0..15, sc/mc 6-bit codes per block, d/dmin fp16 per row)
+S_SYM = 1  # w = d*c*(u - 8)        (u 0..15, c int8 code per block, d fp16 per row)
+S_Q8 = 2  # w = d*c*q              (q int8, c int8 code per block, d fp16 per row)
+SCHEME_NAMES = ("asym", "sym", "q8")
+
+# Fused activations (attribute `act` of LINEAR, CONV, ADD)
+A_NONE, A_RELU, A_CLIP, A_LEAKY, A_SIGMOID, A_TANH, A_GELU = 0, 1, 2, 3, 4, 5, 6
+ACT_NAMES = ("none", "relu", "clip", "leakyrelu", "sigmoid", "tanh", "gelu")
+
+# Operators. Inputs, outputs and attributes per op are listed in docs/hyq-format.md.
+OPS = (
+    "linear",  # 0  in: x, W, [b]        i: act, has_bias   f: act params (p0, p1)
+    "conv",  # 1    in: x, W, [b]        i: kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups, act, has_bias  f: p0, p1
+    "matmul",  # 2  in: a, b (both activations)
+    "add", "sub", "mul", "div",  # 3-6  in: a, b (broadcast)  i: act  f: p0, p1
+    "act",  # 7     in: x                i: act   f: p0, p1
+    "softmax",  # 8 in: x                i: axis
+    "layernorm",  # 9 in: x, gamma, [beta] i: axis, has_beta  f: eps
+    "maxpool",  # 10 in: x               i: kh, kw, sh, sw, pt, pl, pb, pr, dh, dw
+    "avgpool",  # 11 in: x               i: kh, kw, sh, sw, pt, pl, pb, pr, count_include_pad
+    "gap",  # 12    in: x (N,C,H,W)      -> (N,C,1,1)
+    "reshape",  # 13 in: x               (shape from the output tensor; same bytes)
+    "transpose",  # 14 in: x             i: perm...
+    "concat",  # 15 in: x...             i: axis
+    "gather",  # 16 in: table, indices   i: axis   (table f32, q4 or q8: embeddings)
+    "slice",  # 17  in: x                i: axis, start, step  (stop from the output shape)
+)
+OP_INDEX = {}
+for _i, _n in enumerate(OPS):
+    OP_INDEX[_n] = _i
+
+
+class FormatError(ValueError):
+    pass
+
+
+def block_size(qparam):
+    return 32 << (qparam & 0x0F)
+
+
+def q4_layout(cols, qparam):
+    """Row layout of K_Q4/K_Q8 weights: (nblocks, header_bytes, code_bytes, data_bytes, row_stride)."""
+    b = block_size(qparam)
+    scheme = qparam >> 4
+    nblocks = (cols + b - 1) // b
+    if scheme == S_ASYM:
+        hdr = 4  # d, dmin as fp16
+        codes = 2 * (((nblocks + 3) // 4) * 3)  # 6-bit scale codes, then 6-bit min codes, 4 per 3 bytes
+    else:
+        hdr = 2  # d as fp16
+        codes = nblocks  # int8 codes
+    data = nblocks * b if scheme == S_Q8 else nblocks * b // 2
+    return nblocks, hdr, codes, data, hdr + codes + data
+
+
+def csr_layout(rows, nnz):
+    """K_CSR4 bytes: row scales fp16 [rows], row_ptr u32 [rows+1], cols u16 [nnz], values 4-bit [nnz]."""
+    scales = 2 * rows
+    ptr = 4 * (rows + 1)
+    cols = 2 * nnz
+    vals = (nnz + 1) // 2
+    return scales, ptr, cols, vals
+
+
+def tensor_nbytes_f32(shape):
+    n = 4
+    for d in shape:
+        n *= d
+    return n
+
+
+def _crc_stream(f, offset, length, crc=0, chunk=None):
+    f.seek(offset)
+    if chunk is None:
+        chunk = bytearray(512)
+    mv = memoryview(chunk)
+    left = length
+    while left > 0:
+        n = f.readinto(mv[: min(left, len(chunk))])
+        if not n:
+            raise FormatError("file is truncated")
+        crc = crc32(mv[:n], crc)
+        left -= n
+    return crc
+
+
+class Tensor:
+    """One entry of the tensor table."""
+
+    def __init__(self, index, kind, dtype, shape, qparam, offset, nbytes, crc, extra, scale):
+        self.index = index
+        self.kind = kind
+        self.dtype = dtype
+        self.shape = shape
+        self.qparam = qparam
+        self.offset = offset
+        self.nbytes = nbytes
+        self.crc = crc
+        self.extra = extra
+        self.scale = scale
+
+    def numel(self):
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    def __repr__(self):
+        return "Tensor(%d, %s, %s, %d bytes)" % (self.index, KIND_NAMES[self.kind], self.shape, self.nbytes)
+
+
+class Node:
+    def __init__(self, op, inputs, outputs, iattrs, fattrs):
+        self.op = op
+        self.inputs = inputs
+        self.outputs = outputs
+        self.iattrs = iattrs
+        self.fattrs = fattrs
+
+    def __repr__(self):
+        return "Node(%s, in=%s, out=%s, i=%s, f=%s)" % (OPS[self.op], self.inputs, self.outputs,
+                                                         self.iattrs, self.fattrs)
+
+
+class Model:
+    """A parsed .hyq header. `f` is an open binary file (or any object with seek/readinto/read).
+
+    Raises FormatError with a one-line reason for anything that is not a valid .hyq."""
+
+    def __init__(self, f, verify=True):
+        self.f = f
+        f.seek(0)
+        hdr = f.read(HEADER_SIZE)
+        if len(hdr) < HEADER_SIZE or hdr[:4] != MAGIC:
+            raise FormatError("not a .hyq file (bad magic)")
+        (_, self.version, self.flags, n_in, n_out, n_t, n_n, self.table_size, self.arena_size,
+         self.scratch_size, self.data_offset, self.data_size, self.header_crc) = struct.unpack(HEADER_FMT, hdr)
+        if self.version != VERSION:
+            raise FormatError("unsupported .hyq version %d (this reader reads %d)" % (self.version, VERSION))
+        table = f.read(self.table_size)
+        if len(table) < self.table_size:
+            raise FormatError("file is truncated (header tables)")
+        if verify and crc32 is not None:
+            crc = crc32(hdr[:HEADER_CRC_AT])
+            crc = crc32(table, crc)
+            crc = _crc_stream(f, HEADER_SIZE + self.table_size, self.data_offset - HEADER_SIZE - self.table_size, crc)
+            if crc != self.header_crc:
+                raise FormatError("header CRC mismatch: the file is corrupt")
+        self._parse_tables(table, n_in, n_out, n_t, n_n)
+        if verify:
+            self._check_size()
+
+    def _parse_tables(self, t, n_in, n_out, n_t, n_n):
+        pos = 0
+        self.inputs = list(struct.unpack_from("<%dH" % n_in, t, pos))
+        pos += 2 * n_in
+        self.outputs = list(struct.unpack_from("<%dH" % n_out, t, pos))
+        pos += 2 * n_out
+        pos = (pos + 3) & ~3
+        self.tensors = []
+        for i in range(n_t):
+            v = struct.unpack_from(TENSOR_FMT, t, pos)
+            pos += TENSOR_SIZE
+            ndim = v[2]
+            self.tensors.append(Tensor(i, v[0], v[1], tuple(v[4:4 + ndim]), v[3], v[8], v[9], v[10], v[11], v[12]))
+        self.nodes = []
+        for _ in range(n_n):
+            op, ni, no, nia, nfa = struct.unpack_from(NODE_FMT, t, pos)
+            pos += NODE_SIZE
+            if op >= len(OPS):
+                raise FormatError("unknown operator code %d (file needs a newer Hyperion)" % op)
+            ids = struct.unpack_from("<%dH" % (ni + no), t, pos)
+            pos = (pos + 2 * (ni + no) + 3) & ~3
+            ia = struct.unpack_from("<%di" % nia, t, pos)
+            pos += 4 * nia
+            fa = struct.unpack_from("<%df" % nfa, t, pos)
+            pos += 4 * nfa
+            self.nodes.append(Node(op, ids[:ni], ids[ni:], ia, fa))
+        self.meta_offset = HEADER_SIZE + self.table_size
+        self.meta_size = self.data_offset - self.meta_offset
+
+    def _check_size(self):
+        for t in self.tensors:
+            if t.kind != K_ACT and t.offset + t.nbytes > self.data_size:
+                raise FormatError("file is truncated or corrupt (tensor %d lies past the data)" % t.index)
+        self.f.seek(0, 2)
+        end = self.f.tell()
+        if end < self.data_offset + self.data_size:
+            raise FormatError("file is truncated (%d of %d bytes)" % (end, self.data_offset + self.data_size))
+
+    def meta(self):
+        """The JSON metadata (names, labels, preprocessing) as a dict."""
+        import json
+
+        self.f.seek(self.meta_offset)
+        return json.loads(self.f.read(self.meta_size)) if self.meta_size else {}
+
+    def read_tensor(self, t, buf=None):
+        """The bytes of a constant tensor, into buf (a bytearray/memoryview of at least t.nbytes) if given."""
+        self.f.seek(self.data_offset + t.offset)
+        if buf is None:
+            data = self.f.read(t.nbytes)
+            if len(data) != t.nbytes:
+                raise FormatError("file is truncated (tensor %d)" % t.index)
+            return data
+        mv = memoryview(buf)[: t.nbytes]
+        if self.f.readinto(mv) != t.nbytes:
+            raise FormatError("file is truncated (tensor %d)" % t.index)
+        return mv
+
+    def verify_tensors(self):
+        """Check every tensor's CRC32, streaming (never more than 512 bytes in RAM)."""
+        if crc32 is None:
+            return
+        chunk = bytearray(512)
+        for t in self.tensors:
+            if t.kind == K_ACT:
+                continue
+            if _crc_stream(self.f, self.data_offset + t.offset, t.nbytes, 0, chunk) != t.crc:
+                raise FormatError("CRC mismatch in tensor %d: the file is corrupt" % t.index)
+
+
+def open_model(path, verify=True):
+    """Open and check a .hyq file: header CRC, sizes and (if verify) every tensor's CRC."""
+    f = open(path, "rb")
+    try:
+        m = Model(f, verify)
+        if verify:
+            m.verify_tensors()
+    except Exception:
+        f.close()
+        raise
+    return m

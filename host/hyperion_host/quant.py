@@ -1,0 +1,452 @@
+"""Weight quantization: int4 (asymmetric or symmetric) and int8 blocked formats, packing and unpacking.
+
+Every weight matrix W [rows, cols] is cut into blocks of B weights along cols (the input dimension).
+
+- asym (default): w = d*sc*u - dmin*mc, u in 0..15; sc, mc are 6-bit codes per block, d, dmin fp16 per row.
+  With B=32 that is 4 + 12/32 + 32/cols bits per weight: 4.5 at cols=256 or more, like GGML's Q4_K, but the
+  fp16 super-scales are per row, so rows of 384 also stay at 4.5.
+- sym: w = d*c*(u-8), c an int8 code per block: 4 + 8/B + 16/cols bits per weight.
+- q8: w = d*c*q, q int8.
+
+Integer codes for the block scales let the board accumulate a whole row in int32 and apply the float
+scales once per row (docs/hyq-format.md). The quantizer does better than round-to-nearest: block scales and
+minimums are fitted by (importance-weighted) least squares, in the spirit of GGML's make_qkx quants, and
+with calibration data GPTQ-style error feedback spreads each column's rounding error over the columns not yet
+quantized."""
+
+import numpy as np
+
+from hyperion.hyq import S_ASYM, S_Q8, S_SYM, q4_layout
+
+F16_MAX = 65504.0
+CHUNK_ROWS = 512
+
+
+def f16(a):
+    return np.asarray(a, np.float32).astype(np.float16).astype(np.float32)
+
+
+def qparam(block, scheme):
+    code = {32: 0, 64: 1, 128: 2}[block]
+    return code | (scheme << 4)
+
+
+# -- fitting block scales ------------------------------------------------------------------------------
+
+def _fit_asym(x, imp, iters=2):
+    """Per block (rows of x): scale s >= 0 and min m <= 0 so that x ~ s*u + m, u in 0..15.
+    imp: importance weights like x, or None for plain least squares."""
+    xmin = np.minimum(x.min(1, keepdims=True), 0)
+    xmax = np.maximum(x.max(1, keepdims=True), 0)
+    s = (xmax - xmin) / 15
+    m = xmin
+    xi = x if imp is None else x * imp
+    sw = np.float32(x.shape[1]) if imp is None else imp.sum(1, keepdims=True)
+    sx = xi.sum(1, keepdims=True)
+    for _ in range(iters):
+        u = (x - m) * (1 / np.where(s == 0, 1, s))
+        np.rint(u, out=u)
+        np.clip(u, 0, 15, out=u)
+        ui = u if imp is None else u * imp
+        # weighted least squares for (s, m) given u
+        su = ui.sum(1, keepdims=True)
+        suu = (ui * u).sum(1, keepdims=True)
+        sux = (ui * x).sum(1, keepdims=True)
+        det = sw * suu - su * su
+        ok = det > 1e-12 * np.maximum(sw * suu, 1e-30)
+        s2 = (sw * sux - su * sx) / np.where(ok, det, 1)
+        m2 = (sx - s2 * su) / np.where(sw == 0, 1, sw)
+        ok &= s2 > 0
+        m2 = np.minimum(m2, 0)
+        s = np.where(ok, s2, s)
+        m = np.where(ok, m2, m)
+    return s[:, 0], m[:, 0]
+
+
+def _fit_sym(x, imp, qmin=-8, qmax=7, cands=(-8.0, -7.5, -8.5, -9.0)):
+    """Per block: a signed scale s so that x ~ s*q, q in qmin..qmax. The block's largest magnitude
+    goes to the -8 end (the sign trick), and a few clipping levels are tried, keeping the best."""
+    idx = np.abs(x).argmax(1)
+    mx = np.take_along_axis(x, idx[:, None], 1)
+    best_e = np.full(x.shape[0], np.inf, np.float64)
+    best_s = np.zeros(x.shape[0], np.float32)
+    for c in cands:
+        s = mx / (c if qmin == -8 else -c * qmax / 8)
+        q = np.clip(np.rint(x / np.where(s == 0, 1, s)), qmin, qmax)
+        # least-squares rescale given q
+        qi = q if imp is None else q * imp
+        qq = (qi * q).sum(1, keepdims=True)
+        s = np.where(qq > 0, (qi * x).sum(1, keepdims=True) / np.where(qq > 0, qq, 1), s)
+        q = np.clip(np.rint(x / np.where(s == 0, 1, s)), qmin, qmax)
+        e = (x - q * s) ** 2
+        e = (e if imp is None else e * imp).sum(1)
+        better = e < best_e
+        best_e = np.where(better, e, best_e)
+        best_s = np.where(better, s[:, 0], best_s)
+    return best_s
+
+
+# -- 6-bit code packing ----------------------------------------------------------------------------------
+
+def pack6(codes):
+    """[rows, n] codes 0..63 -> [rows, ceil(n/4)*3] bytes, 4 codes per 3 bytes, little-endian."""
+    rows, n = codes.shape
+    n4 = (n + 3) // 4 * 4
+    c = np.zeros((rows, n4), np.uint32)
+    c[:, :n] = codes
+    c = c.reshape(rows, -1, 4)
+    v = c[..., 0] | (c[..., 1] << 6) | (c[..., 2] << 12) | (c[..., 3] << 18)
+    out = np.stack([v & 255, (v >> 8) & 255, (v >> 16) & 255], -1).astype(np.uint8)
+    return out.reshape(rows, -1)
+
+
+def unpack6(data, n):
+    rows = data.shape[0]
+    b = data.reshape(rows, -1, 3).astype(np.uint32)
+    v = b[..., 0] | (b[..., 1] << 8) | (b[..., 2] << 16)
+    c = np.stack([v & 63, (v >> 6) & 63, (v >> 12) & 63, (v >> 18) & 63], -1).reshape(rows, -1)
+    return c[:, :n].astype(np.int32)
+
+
+def pack_nibbles(u):
+    """[rows, Kp] values 0..15 -> [rows, Kp/2] bytes; element 2j in the low nibble of byte j."""
+    u = u.astype(np.uint8)
+    return (u[:, 0::2] | (u[:, 1::2] << 4)).astype(np.uint8)
+
+
+def unpack_nibbles(b):
+    out = np.empty((b.shape[0], b.shape[1] * 2), np.int32)
+    out[:, 0::2] = b & 15
+    out[:, 1::2] = b >> 4
+    return out
+
+
+# -- the quantizer ---------------------------------------------------------------------------------------
+
+class QuantizedWeight:
+    """Decoded form of a blocked weight tensor (what the kernels see), plus its packed bytes."""
+
+    def __init__(self, rows, cols, block, scheme, u, d, dmin, sc, mc):
+        self.rows, self.cols, self.block, self.scheme = rows, cols, block, scheme
+        self.u = u  # [rows, Kp] int32: 0..15 (asym/sym) or -127..127 (q8)
+        self.d = d  # [rows] float32 (fp16 values)
+        self.dmin = dmin  # [rows] float32 (asym only, else zeros)
+        self.sc = sc  # [rows, nblocks] int32 scale codes (sym/q8: signed)
+        self.mc = mc  # [rows, nblocks] int32 min codes (asym only)
+
+    @property
+    def qparam(self):
+        return qparam(self.block, self.scheme)
+
+    @property
+    def nblocks(self):
+        return self.sc.shape[1]
+
+    def block_scales(self):
+        """Float scale and offset per block: w = scale*u + offset."""
+        if self.scheme == S_ASYM:
+            return self.d[:, None] * self.sc, -self.dmin[:, None] * self.mc
+        s = self.d[:, None] * self.sc
+        return s, (-8 * s if self.scheme == S_SYM else np.zeros_like(s))
+
+    def dequantize(self):
+        s, o = self.block_scales()
+        B = self.block
+        w = self.u.reshape(self.rows, self.nblocks, B) * s[..., None] + o[..., None]
+        return w.reshape(self.rows, -1)[:, : self.cols].astype(np.float32)
+
+    def to_bytes(self):
+        nb, hdr, codes, data, stride = q4_layout(self.cols, self.qparam)
+        rows = self.rows
+        parts = []
+        if self.scheme == S_ASYM:
+            parts.append(np.stack([self.d, self.dmin], 1).astype(np.float16).view(np.uint8).reshape(rows, 4))
+            parts.append(pack6(self.sc))
+            parts.append(pack6(self.mc))
+        else:
+            parts.append(self.d.astype(np.float16).view(np.uint8).reshape(rows, 2))
+            parts.append(self.sc.astype(np.int8).view(np.uint8))
+        if self.scheme == S_Q8:
+            parts.append(self.u.astype(np.int8).view(np.uint8))
+        else:
+            parts.append(pack_nibbles(self.u))
+        out = np.concatenate(parts, 1)
+        assert out.shape[1] == stride, (out.shape, stride)
+        return out.tobytes()
+
+    @classmethod
+    def from_bytes(cls, buf, rows, cols, qp):
+        nb, hdr, codes, data, stride = q4_layout(cols, qp)
+        block = 32 << (qp & 15)
+        scheme = qp >> 4
+        a = np.frombuffer(buf, np.uint8, rows * stride).reshape(rows, stride)
+        if scheme == S_ASYM:
+            dd = a[:, :4].copy().view(np.float16).astype(np.float32)
+            d, dmin = dd[:, 0], dd[:, 1]
+            half = codes // 2
+            sc = unpack6(a[:, 4 : 4 + half], nb)
+            mc = unpack6(a[:, 4 + half : 4 + codes], nb)
+        else:
+            d = a[:, :2].copy().view(np.float16).astype(np.float32)[:, 0]
+            dmin = np.zeros(rows, np.float32)
+            sc = a[:, 2 : 2 + codes].view(np.int8).astype(np.int32)
+            mc = np.zeros_like(sc)
+        body = a[:, hdr + codes :]
+        u = body.view(np.int8).astype(np.int32) if scheme == S_Q8 else unpack_nibbles(body)
+        return cls(rows, cols, block, scheme, u, d, dmin, sc, mc)
+
+
+def _pad_blocks(w, block):
+    rows, cols = w.shape
+    kp = (cols + block - 1) // block * block
+    if kp == cols:
+        return w
+    out = np.zeros((rows, kp), w.dtype)
+    out[:, :cols] = w
+    return out
+
+
+def quantize_weight(w, bits=4, block=32, scheme="asym", importance=None, hessian=None):
+    """Quantize W [rows, cols]. importance: per-column weights (mean x^2 from calibration) for the fits;
+    hessian: X^T X from calibration inputs, which turns on GPTQ error feedback. Returns QuantizedWeight."""
+    w = np.asarray(w, np.float32)
+    rows, cols = w.shape
+    sch = S_Q8 if bits == 8 else (S_ASYM if scheme == "asym" else S_SYM)
+    imp = None if importance is None else np.maximum(np.asarray(importance, np.float32), 1e-8)
+    if hessian is not None:
+        if imp is None:
+            imp = np.ones(cols, np.float32)
+        return _gptq(w, block, sch, imp, np.asarray(hessian, np.float64))
+    if rows > CHUNK_ROWS:  # work on cache-sized pieces: several times faster on big matrices
+        parts = [quantize_weight(w[i : i + CHUNK_ROWS], bits, block, scheme, importance)
+                 for i in range(0, rows, CHUNK_ROWS)]
+        return QuantizedWeight(rows, cols, block, sch, *(np.concatenate([getattr(p, k) for p in parts])
+                                                         for k in ("u", "d", "dmin", "sc", "mc")))
+    wp = _pad_blocks(w, block)
+    nb = wp.shape[1] // block
+    # padding columns carry no weight in the fits
+    impp = _pad_blocks((np.ones(cols, np.float32) if imp is None else imp)[None, :], block)[0]
+    if imp is None and cols == wp.shape[1]:
+        impp = None
+    x = wp.reshape(rows * nb, block)
+    ib = None if impp is None else np.broadcast_to(impp.reshape(1, nb, block), (rows, nb, block)).reshape(-1, block)
+    if sch == S_ASYM:
+        s, m = _fit_asym(x, ib)
+        return _codes_asym(wp, s.reshape(rows, nb), m.reshape(rows, nb), block, cols, impp)
+    if sch == S_SYM:
+        s = _fit_sym(x, ib).reshape(rows, nb)
+    else:
+        s = _fit_sym(x, ib, -127, 127, cands=(-127.0,)).reshape(rows, nb)
+    return _codes_sym(wp, s, block, cols, sch)
+
+
+def _codes_asym(wp, s, m, block, cols, impp=None):
+    """Turn per-block (s, m) into 6-bit codes against fp16 row scales, then requantize the weights."""
+    rows, kp = wp.shape
+    nb = kp // block
+    d = f16(np.maximum(s.max(1), 1e-10) / 63)
+    dmin = f16(np.maximum((-m).max(1), 0) / 63)
+    sc = np.clip(np.rint(s / d[:, None]), 0, 63).astype(np.int32)
+    mc = np.clip(np.rint(-m / np.where(dmin == 0, 1, dmin)[:, None]), 0, 63).astype(np.int32)
+    mc[dmin == 0] = 0
+    x = wp.reshape(rows, nb, block)
+    mb = (-dmin[:, None] * mc)[..., None].astype(np.float32)
+    xm = x - mb
+    w8 = None if impp is None else impp.reshape(1, nb, block)
+
+    def fit(c):
+        sb = (d[:, None] * c)[..., None].astype(np.float32)
+        u = np.rint(xm * (1 / np.where(sb == 0, 1, sb)))
+        np.clip(u, 0, 15, out=u)
+        u *= sb != 0
+        return u, sb
+
+    def err(c):
+        u, sb = fit(c)
+        u *= sb
+        u -= xm
+        u *= u
+        if w8 is not None:
+            u *= w8
+        return u.sum(2)
+
+    # the codes are rounded: try the neighbouring scale codes too and keep the best per block
+    best_sc, best_e = sc, err(sc)
+    for delta in (1, -1):
+        c = np.clip(sc + delta, 0, 63)
+        e = err(c)
+        k = e < best_e
+        best_e = np.where(k, e, best_e)
+        best_sc = np.where(k, c, best_sc)
+    u, _ = fit(best_sc)
+    return QuantizedWeight(rows, cols, block, S_ASYM, u.reshape(rows, kp).astype(np.int32), d, dmin,
+                           best_sc.astype(np.int32), mc)
+
+
+def _codes_sym(wp, s, block, cols, sch):
+    rows, kp = wp.shape
+    nb = kp // block
+    d = f16(np.maximum(np.abs(s).max(1), 1e-10) / 127)
+    c = np.clip(np.rint(s / d[:, None]), -127, 127).astype(np.int32)
+    sb = (d[:, None] * c)[..., None]
+    x = wp.reshape(rows, nb, block)
+    if sch == S_SYM:
+        q = np.clip(np.rint(x / np.where(sb == 0, 1, sb)), -8, 7) * (sb != 0)
+        u = q + 8
+    else:
+        u = np.clip(np.rint(x / np.where(sb == 0, 1, sb)), -127, 127) * (sb != 0)
+    return QuantizedWeight(rows, cols, block, sch, u.reshape(rows, kp).astype(np.int32), d,
+                           np.zeros(rows, np.float32), c, np.zeros_like(c))
+
+
+def _gptq(w, block, sch, imp, H, damp=0.01):
+    """GPTQ (Frantar et al.) with this format: row scales fixed from W up front, block scales fitted when
+    the block is reached (from the error-corrected weights), each column's rounding error pushed onto the
+    columns after it through the inverse Hessian."""
+    rows, cols = w.shape
+    W = w.astype(np.float64).copy()
+    H = H.copy()
+    dead = np.diag(H) == 0
+    H[dead, dead] = 1
+    W[:, dead] = 0
+    H += np.eye(cols) * damp * np.mean(np.diag(H))
+    try:
+        Hinv = np.linalg.cholesky(np.linalg.inv(H)).T  # upper triangular
+    except np.linalg.LinAlgError:
+        return quantize_weight(w, 8 if sch == S_Q8 else 4, block, "asym" if sch == S_ASYM else "sym", imp)
+    # row scales from a plain fit of the original weights (with a little headroom for the corrections)
+    first = quantize_weight(w, 8 if sch == S_Q8 else 4, block, "asym" if sch == S_ASYM else "sym", imp)
+    d = f16(first.d * 1.0)
+    dmin = first.dmin.copy()
+    kp = (cols + block - 1) // block * block
+    nb = kp // block
+    U = np.zeros((rows, kp), np.int32)
+    SC = np.zeros((rows, nb), np.int32)
+    MC = np.zeros((rows, nb), np.int32)
+    for b in range(nb):
+        i1, i2 = b * block, min((b + 1) * block, cols)
+        W1 = W[:, i1:i2].copy()
+        Err = np.zeros_like(W1)
+        Hi = Hinv[i1:i2, i1:i2]
+        ib = np.broadcast_to(imp[i1:i2], W1.shape)
+        if sch == S_ASYM:
+            s, m = _fit_asym(W1.astype(np.float32), ib)
+            sc = np.clip(np.rint(s / d), 0, 63)
+            mc = np.clip(np.rint(-m / np.where(dmin == 0, 1, dmin)), 0, 63) * (dmin != 0)
+            S, M = d * sc, -dmin * mc
+            lo, hi = 0, 15
+        else:
+            qmin, qmax = (-8, 7) if sch == S_SYM else (-127, 127)
+            s = _fit_sym(W1.astype(np.float32), ib, qmin, qmax, (-8.0, -7.5, -8.5, -9.0) if sch == S_SYM else (-127.0,))
+            sc = np.clip(np.rint(s / d), -127, 127)
+            mc = np.zeros_like(sc)
+            S = d * sc
+            M = -8 * S if sch == S_SYM else np.zeros_like(S)
+            lo, hi = (0, 15) if sch == S_SYM else (-127, 127)
+        Ssafe = np.where(S == 0, 1, S)
+        for i in range(i2 - i1):
+            col = W1[:, i]
+            u = np.clip(np.rint((col - M) / Ssafe), lo, hi) * (S != 0)
+            if sch == S_Q8:
+                u = np.clip(np.rint(col / Ssafe), lo, hi) * (S != 0)
+            deq = u * S + M
+            U[:, i1 + i] = u
+            e = (col - deq) / Hi[i, i]
+            W1[:, i:] -= np.outer(e, Hi[i, i:])
+            Err[:, i] = e
+        W[:, i2:] -= Err @ Hinv[i1:i2, i2:]
+        SC[:, b] = sc
+        MC[:, b] = mc
+    if sch == S_SYM:
+        U[:, cols:] = 8
+    return QuantizedWeight(rows, cols, block, sch, U, d, dmin if sch == S_ASYM else np.zeros(rows, np.float32),
+                           SC, MC)
+
+
+def bits_per_weight(qw):
+    return len(qw.to_bytes()) * 8 / (qw.rows * qw.cols)
+
+
+def sqnr_db(ref, approx):
+    ref = np.asarray(ref, np.float64)
+    err = ((ref - np.asarray(approx, np.float64)) ** 2).sum()
+    sig = (ref**2).sum()
+    if err == 0:
+        return float("inf")
+    return float(10 * np.log10(sig / err)) if sig > 0 else float("-inf")
+
+
+# -- pruning and CSR ------------------------------------------------------------------------------------
+
+def prune_magnitude(w, ratio):
+    """Zero the smallest |w| so that `ratio` of the weights are zero (per tensor)."""
+    w = np.asarray(w, np.float32)
+    if ratio <= 0:
+        return w
+    k = int(round(ratio * w.size))
+    if k == 0:
+        return w
+    thresh = np.partition(np.abs(w).ravel(), k - 1)[k - 1]
+    out = w.copy()
+    out[np.abs(out) <= thresh] = 0
+    return out
+
+
+class CSRWeight:
+    """Pruned int4 weights: per row an fp16 scale, and the nonzeros as (column, 4-bit value) pairs."""
+
+    def __init__(self, rows, cols, d, row_ptr, col_idx, q):
+        self.rows, self.cols = rows, cols
+        self.d, self.row_ptr, self.col_idx, self.q = d, row_ptr, col_idx, q
+
+    @property
+    def nnz(self):
+        return int(self.row_ptr[-1])
+
+    @classmethod
+    def from_dense(cls, w):
+        rows, cols = w.shape
+        nz = w != 0
+        amax = np.where(nz, np.abs(w), 0).max(1)
+        d = f16(np.maximum(amax, 1e-10) / 7.5)
+        # least-squares refine of the row scale, like the dense fits
+        q = np.clip(np.rint(w / d[:, None]), -8, 7) * nz
+        qq = (q * q).sum(1)
+        d = np.where(qq > 0, f16((q * w).sum(1) / np.where(qq > 0, qq, 1)), d)
+        d = np.where(d == 0, np.float32(1e-10), d)
+        q = np.clip(np.rint(w / d[:, None]), -8, 7) * nz
+        # a weight that rounds to 0 is dropped too
+        keep = q != 0
+        row_ptr = np.concatenate([[0], np.cumsum(keep.sum(1))]).astype(np.uint32)
+        rr, cc = np.nonzero(keep)
+        return cls(rows, cols, d.astype(np.float32), row_ptr, cc.astype(np.uint16), q[rr, cc].astype(np.int32))
+
+    def dequantize(self):
+        w = np.zeros((self.rows, self.cols), np.float32)
+        rows = np.repeat(np.arange(self.rows), np.diff(self.row_ptr.astype(np.int64)))
+        w[rows, self.col_idx] = self.q * self.d[rows]
+        return w
+
+    def to_bytes(self):
+        u = (self.q + 8).astype(np.uint8)
+        if len(u) % 2:
+            u = np.concatenate([u, [8]]).astype(np.uint8)
+        vals = (u[0::2] | (u[1::2] << 4)).astype(np.uint8)
+        return (self.d.astype(np.float16).tobytes() + self.row_ptr.astype("<u4").tobytes()
+                + self.col_idx.astype("<u2").tobytes() + vals.tobytes())
+
+    @classmethod
+    def from_bytes(cls, buf, rows, cols, nnz):
+        a = np.frombuffer(buf, np.uint8)
+        p = 0
+        d = a[p : p + 2 * rows].copy().view(np.float16).astype(np.float32)
+        p += 2 * rows
+        row_ptr = a[p : p + 4 * (rows + 1)].copy().view("<u4")
+        p += 4 * (rows + 1)
+        col_idx = a[p : p + 2 * nnz].copy().view("<u2")
+        p += 2 * nnz
+        vals = a[p : p + (nnz + 1) // 2]
+        u = np.empty(2 * len(vals), np.int32)
+        u[0::2] = vals & 15
+        u[1::2] = vals >> 4
+        return cls(rows, cols, d, row_ptr, col_idx, u[:nnz] - 8)
