@@ -60,6 +60,32 @@ OP_INDEX = {}
 for _i, _n in enumerate(OPS):
     OP_INDEX[_n] = _i
 
+# Integer and float attributes of each op, in file order (None: a variable-length list, e.g. a permutation).
+_WIN = ("kh", "kw", "sh", "sw", "pt", "pl", "pb", "pr")
+IATTRS = (
+    ("act", "has_bias", "qmode"),
+    _WIN + ("dh", "dw", "groups", "act", "has_bias", "qmode"),
+    (),
+    ("act", "rev", "inner", "n"), ("act", "rev", "inner", "n"), ("act", "rev", "inner", "n"),
+    ("act", "rev", "inner", "n"),
+    ("act",),
+    ("axis",),
+    ("has_beta",),
+    _WIN + ("dh", "dw"),
+    _WIN + ("count_include_pad",),
+    (),
+    (),
+    None,
+    ("axis",),
+    ("axis",),
+    ("axis", "start", "step"),
+)
+_P = ("p0", "p1")
+FATTRS = (_P, _P, (), _P, _P, _P, _P, _P, (), ("eps",), (), (), (), (), (), (), (), ())
+
+# Activation quantization at the input of linear/conv (attribute qmode)
+Q_FLOAT, Q_DYNAMIC, Q_STATIC = 0, 1, 2
+
 
 class FormatError(ValueError):
     pass

@@ -1,0 +1,284 @@
+"""The .hyq writer (host only) and the loader that turns a file into a numpy Program.
+
+The loader reads the file's structure with the firmware reader (hyperion.hyq), the one reader there is; it
+only adds numpy decoding of the tensor bytes."""
+
+import binascii
+import json
+import os
+import struct
+import tempfile
+
+import numpy as np
+
+from hyperion import hyq
+from hyperion_host.errors import HyperionError
+from hyperion_host.quant import CSRWeight, QuantizedWeight
+from hyperion_host.refrt import Program
+
+ALIGN = 4
+ACT_CODES = {n: i for i, n in enumerate(hyq.ACT_NAMES)}
+
+
+# -- memory planning -----------------------------------------------------------------------------------
+
+def plan_arena(ops, sizes, inputs, outputs, aliases, align=8):
+    """Greedy-by-size placement with liveness (as TFLM's GreedyMemoryPlanner does).
+
+    ops: [(inputs, outputs)] in execution order; sizes: buffer -> bytes; aliases: name -> name it shares
+    bytes with (reshape outputs). Returns (offsets per name, arena size)."""
+
+    def root(n):
+        while n in aliases:
+            n = aliases[n]
+        return n
+
+    first, last = {}, {}
+    for n in inputs:
+        first[root(n)] = -1
+    for i, (ins, outs) in enumerate(ops):
+        for n in outs:
+            first.setdefault(root(n), i)
+            last[root(n)] = max(last.get(root(n), i), i)
+        for n in ins:
+            if root(n) in sizes:
+                last[root(n)] = max(last.get(root(n), i), i)
+    for n in outputs:
+        last[root(n)] = len(ops)
+    bufs = [n for n in sizes if n == root(n)]
+    for n in bufs:
+        first.setdefault(n, -1)
+        last.setdefault(n, first[n])
+    order = sorted(bufs, key=lambda n: (-sizes[n], first[n], n))
+    placed = []  # (offset, end, first, last)
+    offsets = {}
+    for n in order:
+        size = (sizes[n] + align - 1) // align * align
+        live = sorted((o, e) for o, e, f, l in placed if not (l < first[n] or last[n] < f))
+        off = 0
+        for o, e in live:
+            if off + size <= o:
+                break
+            off = max(off, e)
+        offsets[n] = off
+        placed.append((off, off + size, first[n], last[n]))
+    arena = max((e for _, e, _, _ in placed), default=0)
+    for n in sizes:
+        offsets[n] = offsets[root(n)]
+    return offsets, arena
+
+
+# -- writing -------------------------------------------------------------------------------------------
+
+class _Tensors:
+    def __init__(self):
+        self.index = {}
+        self.entries = []  # [kind, dtype, shape, qparam, offset, nbytes, crc, extra, scale, data]
+
+    def add(self, name, kind, shape, data=b"", qparam=0, extra=0, scale=0.0, dtype=0):
+        if name in self.index:
+            return self.index[name]
+        if len(shape) > 4:
+            raise HyperionError("tensor %s has rank %d; the .hyq format holds rank 4 at most" % (name, len(shape)))
+        self.index[name] = len(self.entries)
+        self.entries.append([kind, dtype, tuple(int(d) for d in shape), qparam, 0, len(data), 0, extra, scale, data])
+        return self.index[name]
+
+
+def _weight_entry(tt, name, w, shape):
+    if isinstance(w, QuantizedWeight):
+        kind = hyq.K_Q8 if w.scheme == hyq.S_Q8 else hyq.K_Q4
+        return tt.add(name, kind, (w.rows, w.cols), w.to_bytes(), qparam=w.qparam, extra=len(shape))
+    if isinstance(w, CSRWeight):
+        return tt.add(name, hyq.K_CSR4, (w.rows, w.cols), w.to_bytes(), extra=w.nnz)
+    a = np.ascontiguousarray(w, np.float32)
+    return tt.add(name, hyq.K_F32, a.shape, a.astype("<f4").tobytes())
+
+
+def encode(prog):
+    """Program (quantized weights in prog.consts) -> .hyq bytes."""
+    tt = _Tensors()
+    acts = {}
+    aliases = {}
+    for op, ins, outs, attrs in prog.ops:
+        if op == "reshape" and ins[0] not in prog.consts:
+            aliases[outs[0]] = ins[0]
+    act_names = list(prog.inputs)
+    for op, ins, outs, attrs in prog.ops:
+        for n in ins + outs:
+            if n not in prog.consts and n not in act_names:
+                act_names.append(n)
+    sizes = {n: 4 * int(np.prod(prog.shapes[n] or (1,))) for n in act_names}
+    offsets, arena = plan_arena([(i, o) for _, i, o, _ in prog.ops], sizes, prog.inputs, prog.outputs, aliases)
+    for n in act_names:
+        dtype = 1 if prog.dtypes.get(n) == "i32" else 0
+        acts[n] = tt.add(n, hyq.K_ACT, prog.shapes[n], scale=float(prog.scales.get(n, 0.0)), dtype=dtype)
+        tt.entries[acts[n]][4] = offsets[n]
+        tt.entries[acts[n]][5] = sizes[n]
+    nodes = []
+    for op, ins, outs, attrs in prog.ops:
+        ids = []
+        for n in ins:
+            if n in prog.consts:
+                c = prog.consts[n]
+                if isinstance(c, (QuantizedWeight, CSRWeight)) or (op in ("linear", "conv") and n == ins[1]):
+                    ids.append(_weight_entry(tt, n, c, np.shape(c) if isinstance(c, np.ndarray) else (c.rows, c.cols)))
+                elif np.asarray(c).dtype.kind in "iu":
+                    a = np.ascontiguousarray(c, "<i4")
+                    ids.append(tt.add(n, hyq.K_I32, a.shape, a.tobytes(), dtype=1))
+                else:
+                    a = np.ascontiguousarray(c, "<f4")
+                    ids.append(tt.add(n, hyq.K_F32, a.shape, a.tobytes()))
+            else:
+                ids.append(acts[n])
+        nodes.append((op, ids, [acts[n] for n in outs], attrs))
+    # data section: each tensor 4-aligned, with its CRC
+    data = bytearray()
+    for e in tt.entries:
+        if e[0] == hyq.K_ACT:
+            continue
+        data.extend(b"\0" * (-len(data) % ALIGN))
+        e[4] = len(data)
+        e[6] = binascii.crc32(e[9])
+        data.extend(e[9])
+    # tables
+    table = bytearray()
+    table += struct.pack("<%dH" % len(prog.inputs), *[acts[n] for n in prog.inputs])
+    table += struct.pack("<%dH" % len(prog.outputs), *[acts[n] for n in prog.outputs])
+    table += b"\0" * (-len(table) % 4)
+    for kind, dtype, shape, qp, off, nbytes, crc, extra, scale, _ in tt.entries:
+        dims = list(shape) + [1] * (4 - len(shape))
+        table += struct.pack(hyq.TENSOR_FMT, kind, dtype, len(shape), qp, *dims, off, nbytes, crc, extra, scale)
+    for op, ins, outs, attrs in nodes:
+        code = hyq.OP_INDEX[op]
+        ia = _iattrs(op, code, attrs)
+        fa = [float(attrs.get(k, 0.0)) for k in hyq.FATTRS[code]]
+        table += struct.pack(hyq.NODE_FMT, code, len(ins), len(outs), len(ia), len(fa))
+        table += struct.pack("<%dH" % (len(ins) + len(outs)), *(ins + outs))
+        table += b"\0" * (-len(table) % 4)
+        table += struct.pack("<%di" % len(ia), *ia) + struct.pack("<%df" % len(fa), *fa)
+    meta = dict(prog.meta)
+    meta["input_names"] = list(prog.inputs)
+    meta["output_names"] = list(prog.outputs)
+    meta.setdefault("node_names", [attrs.get("_name", "") for _, _, _, attrs in prog.ops])
+    meta_bytes = json.dumps(meta, separators=(",", ":"), default=_json_default).encode()
+    meta_bytes += b" " * (-len(meta_bytes) % ALIGN)
+    data_offset = hyq.HEADER_SIZE + len(table) + len(meta_bytes)
+    scratch = max([e[5] for e in tt.entries if e[0] != hyq.K_ACT] or [0])
+    hdr = struct.pack(hyq.HEADER_FMT, hyq.MAGIC, hyq.VERSION, 0, len(prog.inputs), len(prog.outputs),
+                      len(tt.entries), len(nodes), len(table), arena, scratch, data_offset, len(data), 0)
+    crc = binascii.crc32(hdr[: hyq.HEADER_CRC_AT])
+    crc = binascii.crc32(bytes(table) + meta_bytes, crc)
+    hdr = hdr[: hyq.HEADER_CRC_AT] + struct.pack("<I", crc)
+    return bytes(hdr) + bytes(table) + meta_bytes + bytes(data)
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o))
+
+
+def _iattrs(op, code, attrs):
+    layout = hyq.IATTRS[code]
+    if layout is None:  # transpose: the permutation
+        return [int(v) for v in attrs["perm"]]
+    out = []
+    for k in layout:
+        v = attrs.get(k, 0)
+        out.append(ACT_CODES[v] if isinstance(v, str) else int(v))
+    return out
+
+
+def write_atomic(path, data):
+    """Write via a temp file in the same directory and rename: never a half-written file at `path`."""
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".%s." % os.path.basename(path), suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# -- loading ---------------------------------------------------------------------------------------------
+
+def open_hyq(path, verify=True):
+    """Open a .hyq with the firmware reader; errors become one-line HyperionErrors."""
+    try:
+        return hyq.open_model(path, verify)
+    except OSError as e:
+        raise HyperionError("cannot read %s: %s" % (path, e.strerror)) from None
+    except (hyq.FormatError, struct.error) as e:
+        raise HyperionError("%s: %s" % (path, e if str(e) else "corrupt file")) from None
+
+
+def decode_tensor(m, t):
+    raw = m.read_tensor(t)
+    if t.kind == hyq.K_F32:
+        return np.frombuffer(raw, "<f4").reshape(t.shape).astype(np.float32)
+    if t.kind == hyq.K_I32:
+        return np.frombuffer(raw, "<i4").reshape(t.shape).astype(np.int64)
+    if t.kind in (hyq.K_Q4, hyq.K_Q8):
+        return QuantizedWeight.from_bytes(raw, t.shape[0], t.shape[1], t.qparam)
+    if t.kind == hyq.K_CSR4:
+        return CSRWeight.from_bytes(raw, t.shape[0], t.shape[1], t.extra)
+    raise HyperionError("tensor %d has unknown kind %d" % (t.index, t.kind))
+
+
+def load_program(path, verify=True):
+    """A .hyq file -> Program for the host runtime, plus the reader's Model."""
+    m = open_hyq(path, verify)
+    try:
+        meta = m.meta()
+        names = {}
+        for i in m.inputs:
+            names[i] = meta["input_names"][m.inputs.index(i)]
+        for i in m.outputs:
+            names[i] = meta["output_names"][m.outputs.index(i)]
+        name = lambda i: names.get(i, "t%d" % i)  # noqa: E731
+        consts, shapes, scales, dtypes = {}, {}, {}, {}
+        for t in m.tensors:
+            shapes[name(t.index)] = t.shape
+            if t.kind == hyq.K_ACT:
+                if t.scale:
+                    scales[name(t.index)] = t.scale
+                if t.dtype == 1:
+                    dtypes[name(t.index)] = "i32"
+            else:
+                consts[name(t.index)] = decode_tensor(m, t)
+        ops = []
+        node_names = meta.get("node_names", [])
+        for k, nd in enumerate(m.nodes):
+            op = hyq.OPS[nd.op]
+            attrs = _decode_attrs(nd)
+            attrs["_name"] = node_names[k] if k < len(node_names) else ""
+            ops.append((op, [name(i) for i in nd.inputs], [name(i) for i in nd.outputs], attrs))
+        prog = Program(ops, consts, shapes, [name(i) for i in m.inputs], [name(i) for i in m.outputs], scales,
+                       dtypes, meta)
+        prog.arena_size = m.arena_size
+        return prog, m
+    finally:
+        m.f.close()
+
+
+def _decode_attrs(nd):
+    layout = hyq.IATTRS[nd.op]
+    if layout is None:
+        return {"perm": list(nd.iattrs)}
+    a = {}
+    for k, v in zip(layout, nd.iattrs):
+        a[k] = hyq.ACT_NAMES[v] if k == "act" else v
+    for k, v in zip(hyq.FATTRS[nd.op], nd.fattrs):
+        a[k] = v
+    return a

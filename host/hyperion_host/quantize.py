@@ -1,0 +1,244 @@
+"""The quantize pipeline: ONNX -> graph IR -> calibration -> quantized weights -> plan -> .hyq bytes + report."""
+
+import numpy as np
+
+from hyperion import hyq
+from hyperion_host.errors import HyperionError
+from hyperion_host.onnx_import import import_onnx
+from hyperion_host.quant import CSRWeight, prune_magnitude, quantize_weight, sqnr_db
+from hyperion_host.refrt import Program
+
+MAX_CALIB = 256
+MAX_H_ROWS = 4096
+
+
+class Options:
+    def __init__(self, bits=4, block=32, scheme="asym", act="int8", calib=None, prune=0.0, keep_float=(),
+                 input_shapes=(), gptq=True):
+        if bits not in (4, 8):
+            raise HyperionError("--bits must be 4 or 8")
+        if block not in (32, 64, 128):
+            raise HyperionError("--block-size must be 32, 64 or 128")
+        if scheme not in ("asym", "sym"):
+            raise HyperionError("--scheme must be asym or sym")
+        if act not in ("int8", "float"):
+            raise HyperionError("--act must be int8 or float")
+        if not 0 <= prune < 1:
+            raise HyperionError("--prune must be a ratio in [0, 1), e.g. 0.5")
+        self.bits, self.block, self.scheme, self.act = bits, block, scheme, act
+        self.calib, self.prune, self.keep_float = calib, prune, list(keep_float or ())
+        self.input_shapes, self.gptq = list(input_shapes or ()), gptq
+
+
+def input_dtypes(g, model_path):
+    """Integer graph inputs (token ids) are i32 activations."""
+    import onnx
+
+    m = onnx.load(str(model_path), load_external_data=False)
+    out = {}
+    for i in m.graph.input:
+        if i.name in g.inputs and i.type.tensor_type.elem_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
+            out[i.name] = "i32"
+    return out
+
+
+def load_samples(path, inputs, shapes, what="--calib"):
+    """An .npz of samples -> list of feed dicts. Arrays are named after the inputs (one input: any name).
+    Each array is (S, *input_shape) or, for a batch-1 input, (S, *input_shape[1:])."""
+    try:
+        data = np.load(path)
+    except (OSError, ValueError) as e:
+        raise HyperionError("%s %s: cannot read it as .npz (%s)" % (what, path, str(e).splitlines()[0][:80])) from None
+    arrays = {}
+    for name in inputs:
+        if name in data.files:
+            arrays[name] = data[name]
+        elif len(inputs) == 1:
+            cand = [k for k in data.files if k not in ("y", "labels", "label")]
+            if not cand:
+                raise HyperionError("%s %s has no input array (found: %s)" % (what, path, ", ".join(data.files)))
+            arrays[name] = data[cand[0]]
+        else:
+            raise HyperionError("%s %s has no array named '%s' (the model's inputs: %s)"
+                                % (what, path, name, ", ".join(inputs)))
+    n = None
+    for name, a in arrays.items():
+        want = tuple(shapes[name])
+        if a.shape[1:] == want:
+            per = a
+        elif want[0] == 1 and a.shape[1:] == want[1:]:
+            per = a[:, None]
+        else:
+            raise HyperionError("%s array '%s' has shape %s; expected (samples, %s) for input '%s' of shape %s"
+                                % (what, name, tuple(a.shape), ", ".join(map(str, want[1:] if want[0] == 1 else want)),
+                                   name, want))
+        arrays[name] = per
+        n = len(per) if n is None else min(n, len(per))
+    return [{k: v[i] for k, v in arrays.items()} for i in range(n)], data
+
+
+class _Stats:
+    """Per weight-op input statistics from calibration runs: |x| max, mean x^2 per column, X^T X."""
+
+    def __init__(self, g, want_hessian):
+        self.want_hessian = want_hessian
+        self.amax, self.sq, self.count, self.H, self.rows = {}, {}, {}, {}, {}
+
+    def hook(self, op, ins, outs, args, res, attrs):
+        if op not in ("linear", "conv"):
+            return
+        key = outs[0]
+        x = np.asarray(args[0], np.float64)
+        self.amax[ins[0]] = max(self.amax.get(ins[0], 0.0), float(np.abs(x).max()))
+        if op == "linear":
+            X = x.reshape(-1, x.shape[-1])
+        else:
+            X = _conv_patches(x, attrs, np.shape(args[1]), res[0].shape)
+        self.sq[key] = self.sq.get(key, 0) + (X * X).sum(0)
+        self.count[key] = self.count.get(key, 0) + X.shape[0]
+        if self.want_hessian and self.rows.get(key, 0) < MAX_H_ROWS:
+            self.H[key] = self.H.get(key, 0) + X.T @ X
+            self.rows[key] = self.rows.get(key, 0) + X.shape[0]
+
+
+def _conv_patches(x, a, wshape, oshape):
+    from hyperion_host.refrt import _as4d, _pad, _patches
+
+    x4 = _as4d(x)
+    N, C = x4.shape[:2]
+    Ho, Wo = (1, oshape[2]) if len(oshape) == 3 else oshape[2:]
+    pat = _patches(_pad(x4, a["pt"], a["pl"], a["pb"], a["pr"]), a["kh"], a["kw"], a["sh"], a["sw"], a["dh"],
+                   a["dw"], Ho, Wo)
+    G = a["groups"]
+    cg = C // G
+    # groups share the column layout: stack them as extra rows
+    cols = [pat[:, g * cg: (g + 1) * cg].transpose(0, 4, 5, 1, 2, 3).reshape(N * Ho * Wo, -1) for g in range(G)]
+    return np.concatenate(cols, 0)
+
+
+def weight_ops(g):
+    """(op, input index of the weight) for every op with a constant weight matrix to quantize."""
+    out = []
+    for op in g.ops:
+        if op.op in ("linear", "conv") and g.is_const(op.inputs[1]):
+            out.append((op, 1))
+        elif op.op == "gather" and g.is_const(op.inputs[0]) and op.attrs.get("axis", 0) == 0 \
+                and g.values[op.inputs[0]].const.ndim == 2:
+            out.append((op, 0))
+    return out
+
+
+def quantize_model(onnx_path, opts, progress=None):
+    """Returns (hyq bytes, report dict). progress(done, total, name) is called per weight tensor."""
+    g = import_onnx(onnx_path, opts.input_shapes)
+    g.meta["dtypes"] = input_dtypes(g, onnx_path)
+    float_prog = Program.from_graph(g)
+    for op in g.ops:
+        op.attrs["_name"] = op.name
+    known = {op.name for op in g.ops} | {o for op in g.ops for o in op.outputs}
+    for k in opts.keep_float:
+        if k not in known:
+            raise HyperionError("--keep-float names '%s', which is not a node of the model (see `hyperion-host "
+                                "inspect` after a first quantize)" % k)
+
+    samples, stats = [], None
+    if opts.calib:
+        samples, _ = load_samples(opts.calib, g.inputs, {n: g.values[n].shape for n in g.inputs})
+        samples = samples[:MAX_CALIB]
+        if not samples:
+            raise HyperionError("--calib %s holds no samples" % opts.calib)
+        stats = _Stats(g, opts.gptq)
+        for s in samples:
+            float_prog.run(s, hook=stats.hook)
+
+    consts = {n: v.const for n, v in g.values.items() if v.const is not None}
+    layers = []
+    wops = weight_ops(g)
+    total = sum(g.values[op.inputs[i]].numel() for op, i in wops)
+    done = 0
+    for op, wi in wops:
+        wname = op.inputs[wi]
+        W = g.values[wname].const
+        keep = op.name in opts.keep_float or any(o in opts.keep_float for o in op.outputs)
+        rows = W.shape[0]
+        W2 = W.reshape(rows, -1).astype(np.float32)
+        entry = {"name": op.name, "op": op.op, "shape": list(W.shape), "params": int(W.size),
+                 "fp32_bytes": int(W.size * 4)}
+        if keep:
+            entry.update(format="f32", bytes=int(W.size * 4), bpw=32.0, sqnr_db=float("inf"))
+        else:
+            key = op.outputs[0]
+            imp = H = None
+            if stats is not None and key in stats.sq:
+                imp = stats.sq[key] / max(stats.count[key], 1)
+                H = stats.H.get(key) if op.op == "linear" or op.attrs.get("groups", 1) == 1 else None
+            Wq_in = W2
+            if opts.prune > 0 and op.op != "gather":
+                Wq_in = prune_magnitude(W2, opts.prune)
+            q = _best_format(Wq_in, opts, imp, H, pruned=opts.prune > 0 and op.op != "gather")
+            deq = q.dequantize()
+            nbytes = len(q.to_bytes())
+            fmt = "csr4" if isinstance(q, CSRWeight) else (
+                "q8" if opts.bits == 8 else "q4" + ("a" if q.scheme == hyq.S_ASYM else "s"))
+            entry.update(format=fmt, bytes=nbytes, bpw=nbytes * 8 / W.size, sqnr_db=sqnr_db(W2, deq))
+            if opts.prune > 0:
+                entry["sparsity"] = float((deq == 0).mean())
+            consts[wname] = q
+        layers.append(entry)
+        done += W.size
+        if progress:
+            progress(done, total, op.name)
+
+    # activation modes and static scales
+    scales = {}
+    for op in g.ops:
+        if op.op not in ("linear", "conv"):
+            continue
+        w = consts[op.inputs[1]]
+        if opts.act == "float" or isinstance(w, np.ndarray):
+            op.attrs["qmode"] = hyq.Q_FLOAT
+        elif stats is not None and op.inputs[0] in stats.amax:
+            op.attrs["qmode"] = hyq.Q_STATIC
+            scales[op.inputs[0]] = max(stats.amax[op.inputs[0]], 1e-12) / 127.0
+        else:
+            op.attrs["qmode"] = hyq.Q_DYNAMIC
+    meta = {k: v for k, v in g.meta.items() if k in ("source", "opset", "dtypes")}
+    meta["quant"] = {"bits": opts.bits, "block": opts.block, "scheme": opts.scheme, "act": opts.act,
+                     "calibrated": bool(samples), "prune": opts.prune}
+    prog = Program([(op.op, op.inputs, op.outputs, dict(op.attrs)) for op in g.ops], consts,
+                   {n: v.shape for n, v in g.values.items()}, list(g.inputs), list(g.outputs), scales,
+                   g.meta.get("dtypes", {}), meta)
+    from hyperion_host.hyq_io import encode
+
+    blob = encode(prog)
+    report = {"layers": layers, "file_bytes": len(blob),
+              "fp32_bytes": int(sum(v.const.size * 4 for v in g.values.values() if v.const is not None
+                                    and v.const.dtype.kind == "f")),
+              "weights": int(sum(e["params"] for e in layers)),
+              "weight_bytes": int(sum(e["bytes"] for e in layers))}
+    report["bpw"] = report["weight_bytes"] * 8 / max(report["weights"], 1)
+    if samples:
+        report["output_sqnr_db"] = output_sqnr(float_prog, prog, samples[:64])
+    return blob, report
+
+
+def _best_format(W, opts, imp, H, pruned):
+    """Dense blocked quantization, or CSR when pruning makes it smaller."""
+    scheme = "sym" if pruned else opts.scheme  # zeros stay exactly zero with the symmetric grid
+    dense = quantize_weight(W, opts.bits, opts.block, scheme, importance=imp, hessian=H if opts.gptq else None)
+    if pruned and opts.bits == 4:
+        csr = CSRWeight.from_dense(W)
+        if len(csr.to_bytes()) < len(dense.to_bytes()):
+            return csr
+    return dense
+
+
+def output_sqnr(float_prog, q_prog, samples):
+    ref, out = {}, {}
+    for s in samples:
+        a = float_prog.run(s)
+        b = q_prog.run(s)
+        for k in a:
+            ref.setdefault(k, []).append(np.asarray(a[k], np.float64).ravel())
+            out.setdefault(k, []).append(np.asarray(b[k], np.float64).ravel())
+    return {k: sqnr_db(np.concatenate(ref[k]), np.concatenate(out[k])) for k in ref}
