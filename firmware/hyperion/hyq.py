@@ -35,8 +35,8 @@ S_Q8 = 2  # w = d*c*q              (q int8, c int8 code per block, d fp16 per ro
 SCHEME_NAMES = ("asym", "sym", "q8")
 
 # Fused activations (attribute `act` of LINEAR, CONV, ADD)
-A_NONE, A_RELU, A_CLIP, A_LEAKY, A_SIGMOID, A_TANH, A_GELU = 0, 1, 2, 3, 4, 5, 6
-ACT_NAMES = ("none", "relu", "clip", "leakyrelu", "sigmoid", "tanh", "gelu")
+A_NONE, A_RELU, A_CLIP, A_LEAKY, A_SIGMOID, A_TANH, A_GELU, A_GELU_TANH = 0, 1, 2, 3, 4, 5, 6, 7
+ACT_NAMES = ("none", "relu", "clip", "leakyrelu", "sigmoid", "tanh", "gelu", "gelu_tanh")
 
 # Operators. Inputs, outputs and attributes per op are listed in docs/hyq-format.md.
 OPS = (
@@ -46,7 +46,7 @@ OPS = (
     "add", "sub", "mul", "div",  # 3-6  in: a, b (broadcast)  i: act  f: p0, p1
     "act",  # 7     in: x                i: act   f: p0, p1
     "softmax",  # 8 in: x                i: axis
-    "layernorm",  # 9 in: x, gamma, [beta] i: axis, has_beta  f: eps
+    "layernorm",  # 9 in: x, gamma, [beta] i: axis, has_beta  f: eps  (normalizes over dims axis..last)
     "maxpool",  # 10 in: x               i: kh, kw, sh, sw, pt, pl, pb, pr, dh, dw
     "avgpool",  # 11 in: x               i: kh, kw, sh, sw, pt, pl, pb, pr, count_include_pad
     "gap",  # 12    in: x (N,C,H,W)      -> (N,C,1,1)
@@ -70,7 +70,7 @@ IATTRS = (
     ("act", "rev", "inner", "n"),
     ("act",),
     ("axis",),
-    ("has_beta",),
+    ("axis", "has_beta"),
     _WIN + ("dh", "dw"),
     _WIN + ("count_include_pad",),
     (),

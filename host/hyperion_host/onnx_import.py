@@ -302,19 +302,35 @@ class _Converter:
         A, B = node.input[0], node.input[1]
         C = node.input[2] if len(node.input) > 2 and node.input[2] else None
         if a.get("transA", 0):
-            raise ValueError("transA=1 is not supported")
+            if self.const(A) is not None or len(self.shape(A)) != 2:
+                raise ValueError("transA=1 needs a 2-D activation A")
+            at = node.output[0] + "_At"
+            self.shapes[at] = tuple(reversed(self.shape(A)))
+            self.emit("transpose", [A], [at], {"perm": [1, 0]}, node)
+            A = at
         b = self.const(B)
         if b is None:
             raise ValueError("the weight input B must be constant")
         w = (b if a.get("transB", 0) else b.T) * a.get("alpha", 1.0)
         ins = [A, self.g.add_const(node.name + ".weight" if node.name else B + "_w", w.astype(np.float32)).name]
+        full_bias = None
         if C is not None:
             c = self.const(C)
             if c is None:
                 raise ValueError("the bias input C must be constant")
-            bias = np.broadcast_to(np.asarray(c, np.float32) * a.get("beta", 1.0), (w.shape[0],))
-            ins.append(self.g.add_const(C + "_b", np.ascontiguousarray(bias)).name)
-        self.emit("linear", ins, [node.output[0]], {}, node)
+            c = np.asarray(c, np.float32) * np.float32(a.get("beta", 1.0))
+            if c.size in (1, w.shape[0]) and (c.ndim < 2 or c.shape[0] == 1):
+                bias = np.broadcast_to(c.reshape(-1), (w.shape[0],))
+                ins.append(self.g.add_const(C + "_b", np.ascontiguousarray(bias)).name)
+            else:
+                full_bias = self.g.add_const(C + "_full", c).name  # a per-row bias matrix: a separate add
+        if full_bias is None:
+            self.emit("linear", ins, [node.output[0]], {}, node)
+            return
+        mid = node.output[0] + "_nobias"
+        self.shapes[mid] = self.shapes[node.output[0]]
+        self.emit("linear", ins, [mid], {}, node)
+        self.emit("add", [mid, full_bias], [node.output[0]], {}, node)
 
     def op_MatMul(self, node, a):
         A, B = node.input
@@ -363,9 +379,8 @@ class _Converter:
 
     def op_Gelu(self, node, a):
         approx = a.get("approximate", b"none")
-        if (approx.decode() if isinstance(approx, bytes) else approx) != "none":
-            raise ValueError("only the exact (erf) GELU is supported")
-        self._act(node, "gelu")
+        approx = approx.decode() if isinstance(approx, bytes) else approx
+        self._act(node, "gelu_tanh" if approx == "tanh" else "gelu")
 
     def op_Erf(self, node, a):
         self.emit("erf", [node.input[0]], [node.output[0]], {}, node)  # must become part of a GELU (passes.py)
@@ -393,15 +408,18 @@ class _Converter:
     def op_LayerNormalization(self, node, a):
         rank = len(self.shape(node.input[0]))
         axis = a.get("axis", -1)
-        if (axis + rank if axis < 0 else axis) != rank - 1:
-            raise ValueError("only normalization over the last axis is supported")
+        axis = axis + rank if axis < 0 else axis
+        used = {n for nd in self.model.graph.node for n in nd.input} | {o.name for o in self.model.graph.output}
+        if any(o and o in used for o in node.output[1:]):
+            raise ValueError("only the first output (Y) is supported, not Mean or InvStdDev")
         ins = [node.input[0], node.input[1]]
         if len(node.input) > 2 and node.input[2]:
             ins.append(node.input[2])
         for n in ins[1:]:
             if self.const(n) is None:
                 raise ValueError("scale and bias must be constant")
-        self.emit("layernorm", ins, [node.output[0]], {"eps": a.get("epsilon", 1e-5)}, node)
+        self.emit("layernorm", ins, [node.output[0]], {"eps": a.get("epsilon", 1e-5), "axis": axis,
+                                                      "has_beta": int(len(ins) > 2)}, node)
 
     def op_BatchNormalization(self, node, a):
         x, scale, bias, mean, var = node.input[:5]

@@ -176,17 +176,15 @@ def settle_binary(g):
         a, b = op.inputs
         out = g.values[op.outputs[0]].shape
         sa, sb = g.values[a].shape, g.values[b].shape
-        if tuple(sa) == tuple(out) or int(np.prod(sa or (1,))) == int(np.prod(out or (1,))) and len(sb) <= len(sa):
-            big, small, rev = a, b, 0
-        elif tuple(sb) == tuple(out):
+        full_a = int(np.prod(sa or (1,))) == int(np.prod(out or (1,)))
+        full_b = int(np.prod(sb or (1,))) == int(np.prod(out or (1,)))
+        if full_a and (not full_b or not g.is_const(a)):
+            big, small, rev = a, b, 0  # on a tie the activation is the full-size side
+        elif full_b:
             big, small, rev = b, a, 1
         else:
             raise HyperionError("node %s (%s): operands %s and %s broadcast both ways; only one-sided broadcasting"
                                 " is supported" % (op.name, op.op, sa, sb))
-        if g.is_const(big):
-            # a constant full-size operand: materialize it is fine, the other side must be full-size too
-            raise HyperionError("node %s (%s): the full-size operand is a constant; this should have folded"
-                                % (op.name, op.op))
         spec = broadcast_spec(g.values[big].shape, g.values[small].shape)
         if spec is None:
             raise HyperionError("node %s (%s): cannot broadcast %s to %s" % (op.name, op.op, g.values[small].shape,

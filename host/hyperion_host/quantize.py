@@ -49,6 +49,12 @@ def load_samples(path, inputs, shapes, what="--calib"):
         data = np.load(path)
     except (OSError, ValueError) as e:
         raise HyperionError("%s %s: cannot read it as .npz (%s)" % (what, path, str(e).splitlines()[0][:80])) from None
+    if isinstance(data, np.ndarray):  # a plain .npy: the samples of the only input
+        if len(inputs) != 1:
+            raise HyperionError("%s %s is one array, but the model has %d inputs; use an .npz with arrays named %s"
+                                % (what, path, len(inputs), ", ".join(inputs)))
+        data = {inputs[0]: data}
+        data = _NpzLike(data)
     arrays = {}
     for name in inputs:
         if name in data.files:
@@ -75,6 +81,12 @@ def load_samples(path, inputs, shapes, what="--calib"):
         arrays[name] = per
         n = len(per) if n is None else min(n, len(per))
     return [{k: v[i] for k, v in arrays.items()} for i in range(n)], data
+
+
+class _NpzLike(dict):
+    @property
+    def files(self):
+        return list(self)
 
 
 class _Stats:

@@ -93,6 +93,9 @@ def apply_act(y, attrs):
         return np.tanh(y).astype(np.float32)
     if act == "gelu":
         return (0.5 * y * (1 + erf(y / math.sqrt(2)))).astype(np.float32)
+    if act == "gelu_tanh":
+        y64 = y.astype(np.float64)
+        return (0.5 * y64 * (1 + np.tanh(math.sqrt(2 / math.pi) * (y64 + 0.044715 * y64**3)))).astype(np.float32)
     raise ValueError("unknown activation %s" % act)
 
 
@@ -265,12 +268,15 @@ def k_softmax(p, args, attrs, out_shapes, names):
 
 def k_layernorm(p, args, attrs, out_shapes, names):
     x = args[0].astype(np.float32)
+    shape = x.shape
+    axis = attrs.get("axis", x.ndim - 1)
+    x = x.reshape(int(np.prod(shape[:axis])), -1)  # normalize over the dims from axis to the last
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    y = (x - mean) / np.sqrt(var + np.float32(attrs["eps"])) * args[1]
+    y = (x - mean) / np.sqrt(var + np.float32(attrs["eps"])) * np.asarray(args[1], np.float32).reshape(-1)
     if len(args) > 2:
-        y = y + args[2]
-    return y.astype(np.float32)
+        y = y + np.asarray(args[2], np.float32).reshape(-1)
+    return y.reshape(shape).astype(np.float32)
 
 
 def _pool_windows(x, a, oshape, fill):

@@ -1,0 +1,248 @@
+"""`quantize`, `infer`, `inspect` and `eval`: the model commands."""
+
+import json
+import math
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hyperion_host.errors import HyperionError
+
+out = Console()
+err = Console(stderr=True)
+PROGRESS_MIN_WEIGHTS = 200_000
+
+
+def _fmt_db(v):
+    return "inf" if v == float("inf") else "%.1f" % v
+
+
+def quantize(
+    model: Path = typer.Argument(..., help="The ONNX model."),
+    output: Path = typer.Option(None, "-o", "--output", help="Output .hyq (default: MODEL with .hyq)."),
+    bits: int = typer.Option(4, "--bits", help="Weight bits: 4 or 8."),
+    block_size: int = typer.Option(32, "--block-size", help="Weights per block along the input dimension: 32, 64 or 128."),
+    scheme: str = typer.Option("asym", "--scheme", help="4-bit grid: asym (scale and minimum) or sym."),
+    act: str = typer.Option("int8", "--act", help="Activations at matmul/conv inputs: int8 or float."),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration samples (.npz): static int8 scales, "
+                                         "importance-weighted fits and GPTQ."),
+    prune: float = typer.Option(0.0, "--prune", help="Magnitude-prune this ratio of each weight matrix (CSR where smaller)."),
+    keep_float: Optional[List[str]] = typer.Option(None, "--keep-float", help="Node name to keep in float32 (repeatable)."),
+    input_shape: Optional[List[str]] = typer.Option(None, "--input-shape", help="NAME=DIMS for a dynamic input, e.g. x=1,1,8,8."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the per-layer report as JSON."),
+    no_gptq: bool = typer.Option(False, "--no-gptq", help="With --calib, skip GPTQ error feedback."),
+):
+    """Quantize an ONNX model to a 4-bit .hyq file, with a per-layer report of what was lost."""
+    from hyperion_host.hyq_io import write_atomic
+    from hyperion_host.quantize import Options, quantize_model
+
+    if output is None:
+        output = model.with_suffix(".hyq")
+    opts = Options(bits, block_size, scheme, act, str(calib) if calib else None, prune, keep_float or (),
+                   input_shape or (), gptq=not no_gptq)
+    bar = Progress(TextColumn("[bold]quantizing[/] {task.description}"), BarColumn(),
+                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=err, transient=True)
+    task = None
+
+    def progress(done, total, name):
+        nonlocal task
+        if total < PROGRESS_MIN_WEIGHTS:  # small models finish before a bar would be seen
+            return
+        if task is None:
+            bar.start()
+            task = bar.add_task(name, total=total)
+        bar.update(task, completed=done, description=name)
+
+    try:
+        blob, rep = quantize_model(str(model), opts, progress)
+    finally:
+        if task is not None:
+            bar.stop()
+    write_atomic(output, blob)
+    t = Table("layer", "op", "shape", "format", "fp32", "quantized", "bits/w", "weight SQNR dB", title=str(output))
+    for e in rep["layers"]:
+        t.add_row(e["name"], e["op"], "x".join(map(str, e["shape"])), e["format"], _kb(e["fp32_bytes"]), _kb(e["bytes"]),
+                  "%.2f" % e["bpw"], _fmt_db(e["sqnr_db"]))
+    out.print(t)
+    line = "%d weights at %.2f bits/weight; file %s (float32 model %s)" % (
+        rep["weights"], rep["bpw"], _kb(rep["file_bytes"]), _kb(rep["fp32_bytes"]))
+    if "output_sqnr_db" in rep:
+        line += "; output SQNR vs float: " + ", ".join("%s %.1f dB" % kv for kv in rep["output_sqnr_db"].items())
+    out.print(line, highlight=False)
+    if report:
+        from hyperion_host.hyq_io import write_atomic as w
+
+        w(report, json.dumps(rep, indent=2, default=_json).encode())
+
+
+def _json(o):
+    if isinstance(o, float) and math.isinf(o):
+        return "inf"
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(type(o))
+
+
+def _kb(n):
+    return "%.1f KB" % (n / 1024) if n < 1024 * 1024 else "%.2f MB" % (n / 2**20)
+
+
+def _load_inputs(path, prog):
+    from hyperion_host.quantize import load_samples
+
+    p = str(path)
+    if p.endswith(".npy"):
+        try:
+            a = np.load(p)
+        except (OSError, ValueError) as e:
+            raise HyperionError("cannot read %s: %s" % (p, str(e).splitlines()[0][:100])) from None
+        if len(prog.inputs) != 1:
+            raise HyperionError("the model has %d inputs; give them as an .npz named %s"
+                                % (len(prog.inputs), ", ".join(prog.inputs)))
+        return {prog.inputs[0]: a}
+    samples, _ = load_samples(p, prog.inputs, prog.shapes, what="--input")
+    if len(samples) != 1:
+        raise HyperionError("--input %s holds %d samples; infer takes one (use `eval` for a data set)" % (p, len(samples)))
+    return samples[0]
+
+
+def infer(
+    model: Path = typer.Argument(..., help="A .hyq model."),
+    input: Path = typer.Option(..., "--input", "-i", help="Input as .npy (one input) or .npz (named inputs)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write outputs (.npy for one output, else .npz)."),
+    on: str = typer.Option("host", "--on", help="Where to run: host (numpy reference runtime)."),
+):
+    """Run a .hyq model on an input and print or save the outputs."""
+    from hyperion_host.hyq_io import load_program, write_atomic
+
+    if on != "host":
+        raise HyperionError("--on %s is not available yet; use --on host" % on)
+    prog, _ = load_program(str(model))
+    feeds = _load_inputs(input, prog)
+    try:
+        res = prog.run(feeds)
+    except ValueError as e:
+        raise HyperionError(str(e)) from None
+    if output is None:
+        for k, v in res.items():
+            out.print("%s %s: %s" % (k, tuple(v.shape), np.array2string(v, precision=5, threshold=64, max_line_width=120, suppress_small=True)), highlight=False)
+        return
+    import io
+
+    buf = io.BytesIO()
+    if str(output).endswith(".npy") and len(res) == 1:
+        np.save(buf, next(iter(res.values())))
+    else:
+        np.savez(buf, **res)
+    write_atomic(output, buf.getvalue())
+    out.print("wrote %s" % output)
+
+
+def model_summary(path):
+    """Ops, tensors, sizes, arena and MACs of a .hyq (the data `inspect` shows)."""
+    from hyperion import hyq
+    from hyperion_host.hyq_io import load_program
+
+    prog, m = load_program(str(path))
+    ops = []
+    macs_total = 0
+    for op, ins, outs, attrs in prog.ops:
+        oshape = prog.shapes[outs[0]]
+        w = prog.consts.get(ins[1]) if len(ins) > 1 else None
+        macs = _macs(op, prog, ins, oshape, attrs)
+        macs_total += macs
+        ops.append({"op": op, "name": attrs.get("_name", ""), "output": list(oshape), "macs": macs,
+                    "act": attrs.get("act", ""), "qmode": ("float", "dynamic", "static")[attrs["qmode"]]
+                    if "qmode" in attrs else "", "weight": _wdesc(w)})
+    tensors = []
+    for t in m.tensors:
+        if t.kind == hyq.K_ACT:
+            continue
+        numel = t.numel()
+        tensors.append({"index": t.index, "kind": hyq.KIND_NAMES[t.kind], "shape": list(t.shape), "bytes": t.nbytes,
+                        "bpw": t.nbytes * 8 / max(numel, 1)})
+    wt = [t for t in tensors if t["kind"] in ("q4", "q8", "csr4")]
+    weights = sum(int(np.prod(t["shape"])) for t in wt)
+    wbytes = sum(t["bytes"] for t in wt)
+    import os
+
+    return {"file": str(path), "file_bytes": os.path.getsize(path), "arena_bytes": m.arena_size,
+            "scratch_bytes": m.scratch_size, "macs": macs_total, "ops": ops, "tensors": tensors,
+            "quantized_weights": weights, "bpw": wbytes * 8 / weights if weights else 0.0,
+            "inputs": {n: list(prog.shapes[n]) for n in prog.inputs},
+            "outputs": {n: list(prog.shapes[n]) for n in prog.outputs}, "meta": prog.meta.get("quant", {})}
+
+
+def _wdesc(w):
+    from hyperion_host.quant import CSRWeight, QuantizedWeight
+
+    if isinstance(w, QuantizedWeight):
+        return "%s b%d" % (("q4 asym", "q4 sym", "q8")[w.scheme], w.block)
+    if isinstance(w, CSRWeight):
+        return "csr4 nnz=%d" % w.nnz
+    if isinstance(w, np.ndarray):
+        return "f32"
+    return ""
+
+
+def _macs(op, prog, ins, oshape, attrs):
+    n_out = int(np.prod(oshape))
+    if op == "linear":
+        return n_out * prog.shapes[ins[0]][-1]
+    if op == "conv":
+        w = prog.consts[ins[1]]
+        k = w.cols if hasattr(w, "cols") else int(np.prod(w.shape[1:]))
+        return n_out * k
+    if op == "matmul":
+        return n_out * prog.shapes[ins[0]][-1]
+    return 0
+
+
+def inspect(model: Path = typer.Argument(..., help="A .hyq model."),
+            as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Show a .hyq model: ops, tensors, bits per weight, sizes, arena size and MACs."""
+    s = model_summary(model)
+    if as_json:
+        print(json.dumps(s, indent=2))
+        return
+    t = Table("#", "op", "name", "output", "weights", "activations", "act", "MACs", title=str(model))
+    for i, o in enumerate(s["ops"]):
+        t.add_row(str(i), o["op"], o["name"], "x".join(map(str, o["output"])), o["weight"], o["qmode"],
+                  o["act"] if o["act"] not in ("none", "") else "", "{:,}".format(o["macs"]) if o["macs"] else "")
+    out.print(t)
+    out.print("inputs %s -> outputs %s" % (s["inputs"], s["outputs"]), highlight=False)
+    out.print("file %s, %d quantized weights at %.2f bits/weight, arena %s, largest tensor %s, %s MACs"
+              % (_kb(s["file_bytes"]), s["quantized_weights"], s["bpw"], _kb(s["arena_bytes"]),
+                 _kb(s["scratch_bytes"]), "{:,}".format(s["macs"])), highlight=False)
+
+
+def evaluate(
+    model: Path = typer.Argument(..., help="A .hyq model."),
+    data: Path = typer.Option(..., "--data", help=".npz with the inputs (by name) and optional labels 'y'."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="The float ONNX model, run by onnxruntime."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    limit: int = typer.Option(0, "--limit", help="Evaluate at most this many samples."),
+):
+    """Accuracy on labelled data, and agreement and output SQNR against the float ONNX model."""
+    from hyperion_host.evaluate import evaluate_model
+
+    res = evaluate_model(str(model), str(data), str(reference) if reference else None, limit or None)
+    if as_json:
+        print(json.dumps(res, indent=2, default=_json))
+        return
+    t = Table("metric", "value", title=str(model))
+    for k, v in res.items():
+        t.add_row(k, "%.4f" % v if isinstance(v, float) else str(v))
+    out.print(t)
+
+
+def register(app):
+    app.command()(quantize)
+    app.command()(infer)
+    app.command()(inspect)
+    app.command("eval")(evaluate)

@@ -1,0 +1,143 @@
+"""Small ONNX models built with onnx.helper for the tests (random weights, fixed seeds)."""
+
+import numpy as np
+import onnx
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+
+def _init(name, a, dtype=np.float32):
+    return nh.from_array(np.asarray(a).astype(dtype), name)
+
+
+def save(graph, path, opset=17):
+    m = h.make_model(graph, opset_imports=[h.make_opsetid("", opset)])
+    m.ir_version = 9
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+    return str(path)
+
+
+def cnn(path, seed=0, batch="N"):
+    """conv-bn-relu-pool, depthwise conv + relu6, flatten, gemm, softmax: a digits-sized CNN."""
+    r = np.random.default_rng(seed)
+    nodes = [
+        h.make_node("Conv", ["x", "W1", "B1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+        h.make_node("BatchNormalization", ["c1", "s", "b", "m", "v"], ["bn"], name="bn1"),
+        h.make_node("Relu", ["bn"], ["r1"], name="relu1"),
+        h.make_node("Conv", ["r1", "Wd"], ["c2"], pads=[1, 1, 1, 1], group=8, name="dwconv"),
+        h.make_node("Clip", ["c2", "lo", "hi"], ["r2"], name="relu6"),
+        h.make_node("MaxPool", ["r2"], ["p1"], kernel_shape=[2, 2], strides=[2, 2], name="pool1"),
+        h.make_node("Flatten", ["p1"], ["f"], name="flatten"),
+        h.make_node("Gemm", ["f", "W2", "B2"], ["logits"], transB=1, name="fc"),
+        h.make_node("Softmax", ["logits"], ["y"], axis=-1, name="softmax"),
+    ]
+    inits = [
+        _init("W1", r.standard_normal((8, 1, 3, 3)) * 0.5), _init("B1", r.standard_normal(8) * 0.1),
+        _init("s", r.random(8) + 0.5), _init("b", r.standard_normal(8) * 0.1), _init("m", r.standard_normal(8) * 0.1),
+        _init("v", r.random(8) + 0.5), _init("Wd", r.standard_normal((8, 1, 3, 3)) * 0.5),
+        _init("lo", 0.0), _init("hi", 6.0),
+        _init("W2", r.standard_normal((10, 128)) * 0.1), _init("B2", r.standard_normal(10) * 0.1),
+    ]
+    g = h.make_graph(nodes, "cnn", [h.make_tensor_value_info("x", T.FLOAT, [batch, 1, 8, 8])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [batch, 10])], initializer=inits)
+    return save(g, path)
+
+
+def mlp(path, k=256, hidden=256, n_out=16, seed=0):
+    """MatMul+Add (PyTorch's nn.Linear export), GELU in its Erf form, MatMul+Add."""
+    r = np.random.default_rng(seed)
+    s2 = np.float32(np.sqrt(2.0))
+    nodes = [
+        h.make_node("MatMul", ["x", "W1"], ["h0"], name="fc1"),
+        h.make_node("Add", ["h0", "B1"], ["h1"], name="fc1_bias"),
+        h.make_node("Div", ["h1", "sqrt2"], ["g0"], name="gelu_div"),
+        h.make_node("Erf", ["g0"], ["g1"], name="gelu_erf"),
+        h.make_node("Add", ["g1", "one"], ["g2"], name="gelu_add"),
+        h.make_node("Mul", ["h1", "g2"], ["g3"], name="gelu_mul"),
+        h.make_node("Mul", ["g3", "half"], ["g4"], name="gelu_half"),
+        h.make_node("MatMul", ["g4", "W2"], ["o0"], name="fc2"),
+        h.make_node("Add", ["o0", "B2"], ["y"], name="fc2_bias"),
+    ]
+    inits = [_init("W1", r.standard_normal((k, hidden)) / np.sqrt(k)), _init("B1", r.standard_normal(hidden) * 0.1),
+             _init("sqrt2", s2), _init("one", 1.0), _init("half", 0.5),
+             _init("W2", r.standard_normal((hidden, n_out)) / np.sqrt(hidden)), _init("B2", r.standard_normal(n_out) * 0.1)]
+    g = h.make_graph(nodes, "mlp", [h.make_tensor_value_info("x", T.FLOAT, [1, k])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, n_out])], initializer=inits)
+    return save(g, path)
+
+
+def transformer(path, vocab=64, dim=32, heads=2, seq=8, ffn=64, seed=0):
+    """A one-block decoder as a PyTorch export makes it: token + position embeddings, LayerNorm, QKV
+    projections, heads by Reshape/Transpose with shapes computed by Shape/Gather/Concat (constant-folded),
+    scaled dot-product attention with a causal mask, Softmax, output projection, residuals, a GELU MLP,
+    final LayerNorm and the LM head."""
+    r = np.random.default_rng(seed)
+    hd = dim // heads
+    w = lambda *s: r.standard_normal(s) / np.sqrt(s[0])  # noqa: E731
+    mask = np.triu(np.full((seq, seq), -1e9, np.float32), 1)
+    nodes = [
+        h.make_node("Gather", ["tok_emb", "tokens"], ["te"], axis=0, name="tok_gather"),
+        h.make_node("Add", ["te", "pos_emb"], ["x0"], name="pos_add"),
+        h.make_node("LayerNormalization", ["x0", "ln1_g", "ln1_b"], ["h"], axis=-1, epsilon=1e-5, name="ln1"),
+        # shape arithmetic that must fold: [1, seq, heads, hd]
+        h.make_node("Shape", ["h"], ["hs"], name="shape"),
+        h.make_node("Gather", ["hs", "idx01"], ["bt"], axis=0, name="shape_bt"),
+        h.make_node("Concat", ["bt", "heads_hd"], ["split_shape"], axis=0, name="shape_cat"),
+    ]
+    for n in ("q", "k", "v"):
+        nodes += [
+            h.make_node("MatMul", ["h", "W" + n], [n + "0"], name=n + "_proj"),
+            h.make_node("Add", [n + "0", "b" + n], [n + "1"], name=n + "_bias"),
+            h.make_node("Reshape", [n + "1", "split_shape"], [n + "2"], name=n + "_split"),
+            h.make_node("Transpose", [n + "2"], [n + "h"], perm=[0, 2, 1, 3] if n != "k" else [0, 2, 3, 1],
+                        name=n + "_heads"),
+        ]
+    nodes += [
+        h.make_node("MatMul", ["qh", "kh"], ["att0"], name="qk"),
+        h.make_node("Div", ["att0", "scale"], ["att1"], name="att_scale"),
+        h.make_node("Add", ["att1", "mask"], ["att2"], name="att_mask"),
+        h.make_node("Softmax", ["att2"], ["att3"], axis=-1, name="att_softmax"),
+        h.make_node("MatMul", ["att3", "vh"], ["ctx0"], name="att_v"),
+        h.make_node("Transpose", ["ctx0"], ["ctx1"], perm=[0, 2, 1, 3], name="ctx_merge"),
+        h.make_node("Reshape", ["ctx1", "merge_shape"], ["ctx2"], name="ctx_reshape"),
+        h.make_node("MatMul", ["ctx2", "Wo"], ["o0"], name="o_proj"),
+        h.make_node("Add", ["o0", "bo"], ["o1"], name="o_bias"),
+        h.make_node("Add", ["x0", "o1"], ["x1"], name="resid1"),
+        h.make_node("LayerNormalization", ["x1", "ln2_g", "ln2_b"], ["h2"], axis=-1, epsilon=1e-5, name="ln2"),
+        h.make_node("MatMul", ["h2", "W_up"], ["u0"], name="up"),
+        h.make_node("Add", ["u0", "b_up"], ["u1"], name="up_bias"),
+        h.make_node("Gelu", ["u1"], ["u2"], name="gelu"),
+        h.make_node("MatMul", ["u2", "W_down"], ["d0"], name="down"),
+        h.make_node("Add", ["d0", "b_down"], ["d1"], name="down_bias"),
+        h.make_node("Add", ["x1", "d1"], ["x2"], name="resid2"),
+        h.make_node("LayerNormalization", ["x2", "lnf_g", "lnf_b"], ["hf"], axis=-1, epsilon=1e-5, name="ln_f"),
+        h.make_node("MatMul", ["hf", "W_head"], ["logits"], name="lm_head"),
+    ]
+    inits = [
+        _init("tok_emb", r.standard_normal((vocab, dim)) * 0.5), _init("pos_emb", r.standard_normal((seq, dim)) * 0.1),
+        _init("ln1_g", 1 + 0.1 * r.standard_normal(dim)), _init("ln1_b", 0.1 * r.standard_normal(dim)),
+        _init("idx01", np.array([0, 1]), np.int64), _init("heads_hd", np.array([heads, hd]), np.int64),
+        _init("scale", np.sqrt(hd)), _init("mask", mask), _init("merge_shape", np.array([1, seq, dim]), np.int64),
+        _init("Wo", w(dim, dim)), _init("bo", 0.1 * r.standard_normal(dim)),
+        _init("ln2_g", 1 + 0.1 * r.standard_normal(dim)), _init("ln2_b", 0.1 * r.standard_normal(dim)),
+        _init("W_up", w(dim, ffn)), _init("b_up", 0.1 * r.standard_normal(ffn)),
+        _init("W_down", w(ffn, dim)), _init("b_down", 0.1 * r.standard_normal(dim)),
+        _init("lnf_g", np.ones(dim)), _init("lnf_b", np.zeros(dim)), _init("W_head", w(dim, vocab)),
+    ]
+    for n in ("q", "k", "v"):
+        inits += [_init("W" + n, w(dim, dim)), _init("b" + n, 0.1 * r.standard_normal(dim))]
+    g = h.make_graph(nodes, "tinylm_block", [h.make_tensor_value_info("tokens", T.INT64, [1, seq])],
+                     [h.make_tensor_value_info("logits", T.FLOAT, [1, seq, vocab])], initializer=inits)
+    return save(g, path, opset=20)
+
+
+def single_op(path, op, inputs, input_shapes, output_shape, attrs=None, inits=None, opset=17):
+    """A one-node model: graph inputs named in input_shapes, the rest initializers."""
+    inits = inits or {}
+    node = h.make_node(op, inputs, ["y"], name=op.lower(), **(attrs or {}))
+    g = h.make_graph([node], op, [h.make_tensor_value_info(n, T.FLOAT, s) for n, s in input_shapes.items()],
+                     [h.make_tensor_value_info("y", T.FLOAT, output_shape)],
+                     initializer=[_init(n, a, a.dtype if a.dtype.kind in "iu" else np.float32) for n, a in inits.items()])
+    return save(g, path, opset)

@@ -1,0 +1,150 @@
+"""Every supported op, against the float model run by onnxruntime (and onnx's own node test data)."""
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+import models
+from onnx_cases import ALL_ACTIVATIONS, freeze_inputs, node_cases
+
+from hyperion_host.hyq_io import load_program, write_atomic
+from hyperion_host.onnx_import import import_onnx
+from hyperion_host.quantize import Options, quantize_model
+from hyperion_host.refrt import Program
+
+CASES = node_cases()
+
+
+def _close(got, want, rtol=1e-4):
+    assert got.shape == want.shape, (got.shape, want.shape)
+    scale = max(1.0, float(np.abs(want).max()))
+    assert float(np.abs(got - want).max()) <= rtol * scale, float(np.abs(got - want).max())
+
+
+def test_node_cases_cover_every_supported_op():
+    ops = {m.graph.node[0].op_type for _, m, _, _ in CASES}
+    for op in ("Conv", "MaxPool", "AveragePool", "Gemm", "MatMul", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh",
+               "Gelu", "Softmax", "GlobalAveragePool", "BatchNormalization", "Add", "Sub", "Mul", "Div", "Flatten",
+               "Reshape", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Gather", "LayerNormalization", "Slice",
+               "Split", "Identity"):
+        assert op in ops, op
+    assert len(CASES) >= 120
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_onnx_node_case(case, tmp_path):
+    """Import onnx's node test model, run it on the host runtime and through a .hyq file with float weights."""
+    name, model, ins, outs = case
+    m, feeds = freeze_inputs(model, ins, len(ins) if ALL_ACTIVATIONS.match(name) else 1)
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    g = import_onnx(str(path))
+    got = Program.from_graph(g).run(feeds)[g.outputs[0]]
+    _close(got, outs[0])
+    # the same through the file format (weights kept float32, activations float)
+    keep = [op.name for op in g.ops]
+    blob, _ = quantize_model(str(path), Options(act="float", keep_float=keep))
+    write_atomic(tmp_path / "m.hyq", blob)
+    prog, _ = load_program(str(tmp_path / "m.hyq"))
+    _close(prog.run(feeds)[prog.outputs[0]], outs[0])
+
+
+def _ort(path, feeds):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+
+
+@pytest.mark.parametrize("maker", ["cnn", "mlp", "transformer"])
+def test_example_models_match_onnxruntime_in_float(maker, tmp_path):
+    path = getattr(models, maker)(tmp_path / "m.onnx")
+    g = import_onnx(str(path), ["x=1,1,8,8"] if maker == "cnn" else None)
+    r = np.random.default_rng(1)
+    if maker == "transformer":
+        feeds = {"tokens": r.integers(0, 64, (1, 8))}
+        g.meta["dtypes"] = {"tokens": "i32"}
+    else:
+        feeds = {"x": r.standard_normal(g.values["x"].shape).astype(np.float32)}
+    _close(Program.from_graph(g).run(feeds)[g.outputs[0]], _ort(path, feeds), 1e-5)
+
+
+def test_passes_fold_batchnorm_fuse_activations_and_gelu(tmp_path):
+    g = import_onnx(models.cnn(tmp_path / "c.onnx"), ["x=1,1,8,8"])
+    ops = [(op.op, op.attrs.get("act")) for op in g.ops]
+    assert ops[0] == ("conv", "relu")  # Conv + BatchNorm + Relu -> one conv
+    assert ops[1] == ("conv", "clip") and g.ops[1].attrs["p1"] == 6.0  # depthwise conv + Relu6
+    assert "batchnorm" not in [o for o, _ in ops] and "act" not in [o for o, _ in ops]
+    g = import_onnx(models.mlp(tmp_path / "m.onnx"))
+    assert [(op.op, op.attrs.get("act"), len(op.inputs)) for op in g.ops] == [("linear", "gelu", 3),
+                                                                             ("linear", None, 3)]
+    g = import_onnx(models.transformer(tmp_path / "t.onnx"))
+    assert "shape" not in {op.op for op in g.ops}  # the Shape/Gather/Concat arithmetic folded away
+    assert sum(op.op == "linear" for op in g.ops) == 7 and sum(op.op == "matmul" for op in g.ops) == 2
+
+
+@pytest.mark.parametrize("op,attrs,shape,inits,out_shape", [
+    ("Conv", {"strides": [2, 2], "pads": [0, 1, 2, 1], "dilations": [1, 1]}, [1, 3, 9, 9],
+     {"W": (4, 3, 3, 3), "B": (4,)}, [1, 4, 5, 5]),
+    ("Conv", {"dilations": [2, 2], "group": 2}, [1, 4, 9, 9], {"W": (6, 2, 3, 3)}, [1, 6, 5, 5]),
+    ("Conv", {"auto_pad": "SAME_UPPER", "strides": [2, 2]}, [1, 2, 7, 7], {"W": (3, 2, 3, 3)}, [1, 3, 4, 4]),
+    ("Conv", {"pads": [2, 2], "strides": [2]}, [1, 3, 16], {"W": (5, 3, 5), "B": (5,)}, [1, 5, 8]),
+    ("Conv", {"group": 4, "pads": [1, 1, 1, 1]}, [1, 4, 6, 6], {"W": (4, 1, 3, 3)}, [1, 4, 6, 6]),
+    ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}, [1, 2, 8, 8], {}, [1, 2, 4, 4]),
+    ("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "count_include_pad": 1},
+     [1, 2, 7, 7], {}, [1, 2, 4, 4]),
+    ("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "ceil_mode": 1},
+     [1, 2, 8, 8], {}, [1, 2, 5, 5]),
+    ("LeakyRelu", {"alpha": 0.2}, [2, 3, 4], {}, [2, 3, 4]),
+    ("Softmax", {"axis": 1}, [2, 5, 3], {}, [2, 5, 3]),
+    ("Transpose", {"perm": [0, 3, 1, 2]}, [1, 2, 3, 4], {}, [1, 4, 2, 3]),
+])
+def test_single_ops_against_onnxruntime(op, attrs, shape, inits, out_shape, tmp_path):
+    r = np.random.default_rng(2)
+    arrays = {k: r.standard_normal(s).astype(np.float32) for k, s in inits.items()}
+    path = models.single_op(tmp_path / "m.onnx", op, ["x"] + list(inits), {"x": shape}, out_shape, attrs, arrays)
+    x = r.standard_normal(shape).astype(np.float32)
+    g = import_onnx(path)
+    _close(Program.from_graph(g).run({"x": x})["y"], _ort(path, {"x": x}))
+
+
+@pytest.mark.parametrize("op", ["Add", "Sub", "Mul", "Div"])
+@pytest.mark.parametrize("other", [(), (3, 1, 1), (5,), (1, 3, 4, 5)])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_broadcast_binaries_against_onnxruntime(op, other, reverse, tmp_path):
+    r = np.random.default_rng(3)
+    c = (r.random(other) + 0.5).astype(np.float32)
+    names = ["c", "x"] if reverse else ["x", "c"]
+    path = models.single_op(tmp_path / "m.onnx", op, names, {"x": [1, 3, 4, 5]}, [1, 3, 4, 5], None, {"c": c})
+    x = (r.random((1, 3, 4, 5)) + 0.5).astype(np.float32)
+    _close(Program.from_graph(import_onnx(path)).run({"x": x})["y"], _ort(path, {"x": x}))
+
+
+@pytest.mark.parametrize("act,calib", [("float", False), ("int8", False), ("int8", True)])
+@pytest.mark.parametrize("maker,min_db", [("cnn", 17.0), ("mlp", 18.0), ("transformer", 13.0)])
+def test_quantized_models_stay_close_to_float(maker, min_db, act, calib, tmp_path):
+    """4-bit weights (and int8 activations) against onnxruntime on the float model: output SQNR floor.
+    (Random weights; 4-bit models of trained weights do better. Calibration adds 1-9 dB here.)"""
+    path = getattr(models, maker)(tmp_path / "m.onnx")
+    r = np.random.default_rng(4)
+    shapes = ["x=1,1,8,8"] if maker == "cnn" else []
+    if maker == "transformer":
+        data = {"tokens": r.integers(0, 64, (32, 1, 8))}
+    elif maker == "cnn":
+        data = {"x": r.standard_normal((32, 1, 1, 8, 8)).astype(np.float32)}
+    else:
+        data = {"x": r.standard_normal((32, 1, 256)).astype(np.float32)}
+    np.savez(tmp_path / "calib.npz", **data)
+    blob, rep = quantize_model(str(path), Options(act=act, calib=str(tmp_path / "calib.npz") if calib else None,
+                                                  input_shapes=shapes))
+    write_atomic(tmp_path / "m.hyq", blob)
+    prog, _ = load_program(str(tmp_path / "m.hyq"))
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    ref, got = [], []
+    for i in range(16):
+        feed = {name: data[name][i]}
+        ref.append(sess.run(None, feed)[0].ravel())
+        got.append(prog.run(feed)[prog.outputs[0]].ravel())
+    ref, got = np.concatenate(ref).astype(np.float64), np.concatenate(got).astype(np.float64)
+    sqnr = 10 * np.log10((ref**2).sum() / ((ref - got) ** 2).sum())
+    assert sqnr >= min_db, sqnr
+    assert rep["bpw"] < 6.0
