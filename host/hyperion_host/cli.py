@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from hyperion_host import __version__
+from hyperion_host.console import make_console
 from hyperion_host.errors import HyperionError
 
 app = typer.Typer(
@@ -20,8 +20,8 @@ app = typer.Typer(
 vboard_app = typer.Typer(help="Virtual boards: real MicroPython on a pseudo-terminal.", no_args_is_help=True)
 app.add_typer(vboard_app, name="vboard")
 
-out = Console()
-err = Console(stderr=True)
+out = make_console()
+err = make_console(stderr=True)
 
 PortOpt = typer.Option(None, "--port", "-p", help="Device path or vboard name (default: $HYPERION_PORT, "
                        "else the single connected device).")

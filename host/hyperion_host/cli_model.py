@@ -3,18 +3,17 @@
 import json
 import math
 from pathlib import Path
-from typing import List, Optional
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hyperion_host.console import make_console
 from hyperion_host.errors import HyperionError
 
-out = Console()
-err = Console(stderr=True)
+out = make_console()
+err = make_console(stderr=True)
 PROGRESS_MIN_WEIGHTS = 200_000
 
 
@@ -29,12 +28,12 @@ def quantize(
     block_size: int = typer.Option(32, "--block-size", help="Weights per block along the input dimension: 32, 64 or 128."),
     scheme: str = typer.Option("asym", "--scheme", help="4-bit grid: asym (scale and minimum) or sym."),
     act: str = typer.Option("int8", "--act", help="Activations at matmul/conv inputs: int8 or float."),
-    calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration samples (.npz): static int8 scales, "
+    calib: Path | None = typer.Option(None, "--calib", help="Calibration samples (.npz): static int8 scales, "
                                          "importance-weighted fits and GPTQ."),
     prune: float = typer.Option(0.0, "--prune", help="Magnitude-prune this ratio of each weight matrix (CSR where smaller)."),
-    keep_float: Optional[List[str]] = typer.Option(None, "--keep-float", help="Node name to keep in float32 (repeatable)."),
-    input_shape: Optional[List[str]] = typer.Option(None, "--input-shape", help="NAME=DIMS for a dynamic input, e.g. x=1,1,8,8."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write the per-layer report as JSON."),
+    keep_float: list[str] | None = typer.Option(None, "--keep-float", help="Node name to keep in float32 (repeatable)."),
+    input_shape: list[str] | None = typer.Option(None, "--input-shape", help="NAME=DIMS for a dynamic input, e.g. x=1,1,8,8."),
+    report: Path | None = typer.Option(None, "--report", help="Write the per-layer report as JSON."),
     no_gptq: bool = typer.Option(False, "--no-gptq", help="With --calib, skip GPTQ error feedback."),
 ):
     """Quantize an ONNX model to a 4-bit .hyq file, with a per-layer report of what was lost."""
@@ -114,7 +113,7 @@ def _load_inputs(path, prog):
 def infer(
     model: Path = typer.Argument(..., help="A .hyq model."),
     input: Path = typer.Option(..., "--input", "-i", help="Input as .npy (one input) or .npz (named inputs)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write outputs (.npy for one output, else .npz)."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write outputs (.npy for one output, else .npz)."),
     on: str = typer.Option("host", "--on", help="Where to run: host (numpy reference runtime)."),
 ):
     """Run a .hyq model on an input and print or save the outputs."""
@@ -130,7 +129,8 @@ def infer(
         raise HyperionError(str(e)) from None
     if output is None:
         for k, v in res.items():
-            out.print("%s %s: %s" % (k, tuple(v.shape), np.array2string(v, precision=5, threshold=64, max_line_width=120, suppress_small=True)), highlight=False)
+            text = np.array2string(v, precision=5, threshold=64, max_line_width=120, suppress_small=True)
+            out.print("%s %s: %s" % (k, tuple(v.shape), text), highlight=False)
         return
     import io
 
@@ -153,7 +153,7 @@ def model_summary(path):
     macs_total = 0
     for op, ins, outs, attrs in prog.ops:
         oshape = prog.shapes[outs[0]]
-        w = prog.consts.get(ins[1]) if len(ins) > 1 else None
+        w = prog.consts.get(ins[0] if op == "gather" else ins[1]) if len(ins) > 1 else None
         macs = _macs(op, prog, ins, oshape, attrs)
         macs_total += macs
         ops.append({"op": op, "name": attrs.get("_name", ""), "output": list(oshape), "macs": macs,
@@ -224,7 +224,7 @@ def inspect(model: Path = typer.Argument(..., help="A .hyq model."),
 def evaluate(
     model: Path = typer.Argument(..., help="A .hyq model."),
     data: Path = typer.Option(..., "--data", help=".npz with the inputs (by name) and optional labels 'y'."),
-    reference: Optional[Path] = typer.Option(None, "--reference", help="The float ONNX model, run by onnxruntime."),
+    reference: Path | None = typer.Option(None, "--reference", help="The float ONNX model, run by onnxruntime."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     limit: int = typer.Option(0, "--limit", help="Evaluate at most this many samples."),
 ):

@@ -19,6 +19,7 @@ import numpy as np
 from hyperion.hyq import S_ASYM, S_Q8, S_SYM, q4_layout
 
 F16_MAX = 65504.0
+F16_TINY = 6e-8  # smallest fp16 subnormal: row scales never round to zero
 CHUNK_ROWS = 512
 
 
@@ -71,7 +72,7 @@ def _fit_sym(x, imp, qmin=-8, qmax=7, cands=(-8.0, -7.5, -8.5, -9.0)):
     best_e = np.full(x.shape[0], np.inf, np.float64)
     best_s = np.zeros(x.shape[0], np.float32)
     for c in cands:
-        s = mx / (c if qmin == -8 else -c * qmax / 8)
+        s = mx / c
         q = np.clip(np.rint(x / np.where(s == 0, 1, s)), qmin, qmax)
         # least-squares rescale given q
         qi = q if imp is None else q * imp
@@ -244,7 +245,7 @@ def _codes_asym(wp, s, m, block, cols, impp=None):
     """Turn per-block (s, m) into 6-bit codes against fp16 row scales, then requantize the weights."""
     rows, kp = wp.shape
     nb = kp // block
-    d = f16(np.maximum(s.max(1), 1e-10) / 63)
+    d = f16(np.maximum(s.max(1) / 63, F16_TINY))
     dmin = f16(np.maximum((-m).max(1), 0) / 63)
     sc = np.clip(np.rint(s / d[:, None]), 0, 63).astype(np.int32)
     mc = np.clip(np.rint(-m / np.where(dmin == 0, 1, dmin)[:, None]), 0, 63).astype(np.int32)
@@ -286,7 +287,7 @@ def _codes_asym(wp, s, m, block, cols, impp=None):
 def _codes_sym(wp, s, block, cols, sch):
     rows, kp = wp.shape
     nb = kp // block
-    d = f16(np.maximum(np.abs(s).max(1), 1e-10) / 127)
+    d = f16(np.maximum(np.abs(s).max(1) / 127, F16_TINY))
     c = np.clip(np.rint(s / d[:, None]), -127, 127).astype(np.int32)
     sb = (d[:, None] * c)[..., None]
     x = wp.reshape(rows, nb, block)
@@ -408,12 +409,12 @@ class CSRWeight:
         rows, cols = w.shape
         nz = w != 0
         amax = np.where(nz, np.abs(w), 0).max(1)
-        d = f16(np.maximum(amax, 1e-10) / 7.5)
+        d = f16(np.maximum(amax / 7.5, F16_TINY))
         # least-squares refine of the row scale, like the dense fits
         q = np.clip(np.rint(w / d[:, None]), -8, 7) * nz
         qq = (q * q).sum(1)
         d = np.where(qq > 0, f16((q * w).sum(1) / np.where(qq > 0, qq, 1)), d)
-        d = np.where(d == 0, np.float32(1e-10), d)
+        d = np.maximum(d, f16(F16_TINY))
         q = np.clip(np.rint(w / d[:, None]), -8, 7) * nz
         # a weight that rounds to 0 is dropped too
         keep = q != 0

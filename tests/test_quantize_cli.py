@@ -1,0 +1,169 @@
+"""`quantize`, `inspect`, `infer` and `eval` as a user runs them, including every bad-input case."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+
+import models
+
+from helpers import assert_user_error, run_cli
+
+
+@pytest.fixture(scope="module")
+def cnn(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    path = models.cnn(d / "cnn.onnx")
+    r = np.random.default_rng(0)
+    x = r.standard_normal((40, 1, 8, 8)).astype(np.float32)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    y = np.array([sess.run(None, {"x": x[i: i + 1]})[0].argmax() for i in range(40)])
+    y[:4] = (y[:4] + 1) % 10  # some wrong labels, so accuracy is not trivially 1
+    np.savez(d / "calib.npz", x=x[:32])
+    np.savez(d / "test.npz", x=x, y=y)
+    np.save(d / "x0.npy", x[:1])
+    return d, path
+
+
+def test_quantize_inspect_infer_eval(cnn, tmp_path):
+    d, path = cnn
+    out = tmp_path / "cnn.hyq"
+    p = run_cli("quantize", path, "-o", str(out), "--input-shape", "x=1,1,8,8", "--calib", str(d / "calib.npz"),
+                "--report", str(tmp_path / "r.json"))
+    assert p.returncode == 0, p.stderr
+    assert "conv1" in p.stdout and "fc" in p.stdout and "output SQNR" in p.stdout
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert {e["name"] for e in rep["layers"]} == {"conv1", "dwconv", "fc"}
+    assert all(e["sqnr_db"] > 10 for e in rep["layers"]) and rep["output_sqnr_db"]["y"] > 15
+    assert rep["file_bytes"] == out.stat().st_size
+
+    s = json.loads(run_cli("inspect", str(out), "--json").stdout)
+    assert [o["op"] for o in s["ops"]] == ["conv", "conv", "maxpool", "reshape", "linear", "softmax"]
+    assert s["ops"][0]["act"] == "relu" and s["ops"][0]["qmode"] == "static"
+    assert s["macs"] == 8 * 64 * 9 + 8 * 64 * 9 + 10 * 128
+    assert s["arena_bytes"] > 0 and 4.0 < s["bpw"] < 12
+    assert "MACs" in run_cli("inspect", str(out)).stdout
+
+    p = run_cli("infer", str(out), "--input", str(d / "x0.npy"), "-o", str(tmp_path / "y.npy"))
+    assert p.returncode == 0, p.stderr
+    y = np.load(tmp_path / "y.npy")
+    ref = ort.InferenceSession(path).run(None, {"x": np.load(d / "x0.npy")})[0]
+    assert y.shape == (1, 10) and y.argmax() == ref.argmax()
+    assert "y (1, 10)" in run_cli("infer", str(out), "--input", str(d / "x0.npy")).stdout
+
+    p = run_cli("eval", str(out), "--data", str(d / "test.npz"), "--reference", path, "--json")
+    assert p.returncode == 0, p.stderr
+    e = json.loads(p.stdout)
+    assert e["samples"] == 40 and e["float_accuracy"] == pytest.approx(0.9)
+    assert e["agreement"] >= 0.85 and e["output_sqnr_db"] > 15 and abs(e["accuracy"] - e["float_accuracy"]) <= 0.15
+
+
+def test_options_change_the_file(cnn, tmp_path):
+    d, path = cnn
+    sizes = {}
+    for args in (["--bits", "8"], ["--block-size", "128"], ["--scheme", "sym"], ["--act", "float"],
+                 ["--keep-float", "fc"], ["--prune", "0.9"]):
+        out = tmp_path / "m.hyq"
+        p = run_cli("quantize", path, "-o", str(out), "--input-shape", "x=1,1,8,8", *args)
+        assert p.returncode == 0, (args, p.stderr)
+        s = json.loads(run_cli("inspect", str(out), "--json").stdout)
+        sizes[args[0]] = s["file_bytes"]
+        fc = [o for o in s["ops"] if o["name"] == "fc"][0]
+        if args[0] == "--bits":
+            assert fc["weight"] == "q8 b32"
+        if args[0] == "--block-size":
+            assert fc["weight"] == "q4 asym b128"
+        if args[0] == "--scheme":
+            assert fc["weight"] == "q4 sym b32"
+        if args[0] == "--act":
+            assert fc["qmode"] == "float"
+        if args[0] == "--keep-float":
+            assert fc["weight"] == "f32" and fc["qmode"] == "float"
+        if args[0] == "--prune":
+            assert fc["weight"].startswith("csr4")
+    assert sizes["--bits"] > sizes["--scheme"] and sizes["--keep-float"] > sizes["--bits"]
+    assert sizes["--prune"] < sizes["--act"]
+
+
+def _bad(tmp_path, name, content):
+    p = tmp_path / name
+    p.write_bytes(content)
+    return str(p)
+
+
+def test_bad_onnx_inputs_write_nothing(cnn, tmp_path):
+    d, path = cnn
+    out = tmp_path / "o.hyq"
+    cases = [
+        (_bad(tmp_path, "text.onnx", b"this is not a model\n" * 10), "is not an ONNX model"),
+        (_bad(tmp_path, "trunc.onnx", open(path, "rb").read()[:700]), "ONNX model"),
+        (str(tmp_path / "missing.onnx"), "cannot read"),
+    ]
+    for src, msg in cases:
+        assert_user_error(run_cli("quantize", src, "-o", str(out)), msg)
+        assert not out.exists()
+    assert_user_error(run_cli("quantize", path, "-o", str(out)), "dynamic shape", "--input-shape x=1,1,8,8")
+    assert_user_error(run_cli("quantize", path, "-o", str(out), "--input-shape", "x=1,1,8"), "")
+    np.savez(tmp_path / "badcal.npz", x=np.zeros((4, 3, 8, 8), np.float32))
+    assert_user_error(run_cli("quantize", path, "-o", str(out), "--input-shape", "x=1,1,8,8", "--calib",
+                              str(tmp_path / "badcal.npz")), "--calib array 'x' has shape (4, 3, 8, 8)")
+    assert_user_error(run_cli("quantize", path, "-o", str(out), "--input-shape", "x=1,1,8,8", "--block-size", "48"),
+                      "--block-size must be 32, 64 or 128")
+    assert_user_error(run_cli("quantize", path, "-o", str(out), "--input-shape", "x=1,1,8,8", "--keep-float", "nope"),
+                      "--keep-float names 'nope'")
+    assert not out.exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_unsupported_ops_are_listed_with_node_names(tmp_path):
+    nodes = [h.make_node("Relu", ["x"], ["a"], name="ok"), h.make_node("Cos", ["a"], ["b"], name="wave"),
+             h.make_node("NonMaxSuppression", ["b", "b"], ["c"], name="nms1"), h.make_node("Cos", ["b"], ["y"], name="wave2")]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 4])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, 4])])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    path = tmp_path / "u.onnx"
+    onnx.save(m, str(path))
+    out = tmp_path / "u.hyq"
+    p = run_cli("quantize", str(path), "-o", str(out))
+    assert_user_error(p, "unsupported ONNX ops Cos, NonMaxSuppression", "Cos (wave)", "NonMaxSuppression (nms1)",
+                      "Cos (wave2)")
+    assert not out.exists()
+
+
+def test_corrupt_hyq_fails_in_inspect_infer_and_eval(cnn, tmp_path):
+    d, path = cnn
+    good = tmp_path / "g.hyq"
+    assert run_cli("quantize", path, "-o", str(good), "--input-shape", "x=1,1,8,8").returncode == 0
+    blob = good.read_bytes()
+    trunc = _bad(tmp_path, "t.hyq", blob[: len(blob) // 2])
+    flipped = bytearray(blob)
+    flipped[-20] ^= 0x10
+    corrupt = _bad(tmp_path, "c.hyq", bytes(flipped))
+    for f, msg in ((trunc, "truncated"), (corrupt, "CRC mismatch")):
+        assert_user_error(run_cli("inspect", f), msg)
+        assert_user_error(run_cli("infer", f, "--input", str(d / "x0.npy")), msg)
+        assert_user_error(run_cli("eval", f, "--data", str(d / "test.npz")), msg)
+    assert_user_error(run_cli("infer", str(good), "--input", str(d / "calib.npz")), "holds 32 samples")
+    np.save(tmp_path / "wrong.npy", np.zeros((1, 2, 8, 8), np.float32))
+    assert_user_error(run_cli("infer", str(good), "--input", str(tmp_path / "wrong.npy")), "expects (1, 1, 8, 8)")
+
+
+def test_transformer_imports_and_quantizes(tmp_path):
+    path = models.transformer(tmp_path / "t.onnx")
+    out = tmp_path / "t.hyq"
+    p = run_cli("quantize", path, "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    s = json.loads(run_cli("inspect", str(out), "--json").stdout)
+    ops = [o["op"] for o in s["ops"]]
+    assert ops.count("linear") == 7 and ops.count("matmul") == 2 and ops[0] == "gather"
+    assert s["ops"][0]["weight"] == "q4 asym b32"  # the embedding table is 4-bit too
+    np.save(tmp_path / "tok.npy", np.array([[1, 2, 3, 4, 5, 6, 7, 8]]))
+    p = run_cli("infer", str(out), "--input", str(tmp_path / "tok.npy"), "-o", str(tmp_path / "l.npy"))
+    assert p.returncode == 0, p.stderr
+    ref = ort.InferenceSession(path).run(None, {"tokens": np.array([[1, 2, 3, 4, 5, 6, 7, 8]])})[0]
+    got = np.load(tmp_path / "l.npy")
+    assert got.shape == ref.shape == (1, 8, 64)
+    assert (got.argmax(-1) == ref.argmax(-1)).mean() >= 0.75
