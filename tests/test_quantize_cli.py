@@ -4,12 +4,11 @@ import json
 
 import numpy as np
 import onnx
+import onnx_examples as models
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
-
-import models
 
 from helpers import assert_user_error, run_cli
 

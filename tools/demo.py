@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +24,7 @@ results = []
 def step(title, *args, tool="hyperion-host", check=None):
     """Run one command, show it and its output, and record the outcome for the summary."""
     console.rule("[bold]%s" % title)
-    console.print("[dim]$[/] %s %s" % (tool, " ".join(args)), highlight=False)
+    console.print("[dim]$[/] " + escape("%s %s" % (tool, " ".join(args))), highlight=False)
     t0 = time.monotonic()
     p = subprocess.run([str(BIN / tool), *args], capture_output=True, text=True)
     dt = time.monotonic() - t0
@@ -36,6 +37,38 @@ def step(title, *args, tool="hyperion-host", check=None):
     if not ok:
         console.print("[red]step failed[/]")
     return p
+
+
+def model_steps(work):
+    """Quantize an ONNX model to 4 bits, look inside, run it and measure what was lost."""
+    import numpy as np
+    import onnxruntime as ort
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import onnx_examples
+
+    onnx_path = onnx_examples.cnn(work / "toy_cnn.onnx")  # a digits-sized CNN with random weights
+    r = np.random.default_rng(0)
+    x = r.standard_normal((64, 1, 8, 8)).astype(np.float32)
+    sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    y = np.array([sess.run(None, {"x": x[i: i + 1]})[0].argmax() for i in range(64)])
+    np.savez(work / "calib.npz", x=x[:48])
+    np.savez(work / "test.npz", x=x[48:], y=y[48:])
+    np.save(work / "sample.npy", x[48:49])
+    hyq = str(work / "toy_cnn.hyq")
+    step("Quantize an ONNX CNN to 4 bits (calibrated int8 activations)", "quantize", onnx_path, "-o", hyq,
+         "--input-shape", "x=1,1,8,8", "--calib", str(work / "calib.npz"), check=lambda o: "bits/weight" in o)
+    step("Inspect the .hyq: ops, kernels, arena, MACs", "inspect", hyq, check=lambda o: "arena" in o)
+    step("Run it on the host reference runtime", "infer", hyq, "--input", str(work / "sample.npy"),
+         check=lambda o: "y (1, 10)" in o)
+    step("Evaluate against the float model in onnxruntime", "eval", hyq, "--data", str(work / "test.npz"),
+         "--reference", onnx_path, check=lambda o: "agreement" in o)
+    step("Copy the model to the board", "cp", "--port", "demo", hyq, ":toy_cnn.hyq")
+    step("Open it on the board with the firmware's .hyq reader (CRCs checked)", "exec", "--port", "demo",
+         "import gc\nfrom hyperion import hyq\ngc.collect()\nm = hyq.open_model('toy_cnn.hyq')\n"
+         "print('ops:', ' '.join(hyq.OPS[n.op] for n in m.nodes))\n"
+         "print('arena', m.arena_size, 'bytes; weights buffer', m.scratch_size, 'bytes; free heap', gc.mem_free())",
+         check=lambda o: "ops: conv conv maxpool reshape linear softmax" in o)
 
 
 def main():
@@ -54,11 +87,11 @@ def main():
              "import gc, sys; gc.collect(); print(sys.implementation.name, 'free heap', gc.mem_free())",
              check=lambda o: "micropython free heap" in o)
 
-        fw = ROOT / "firmware" / "hyperion" / "__init__.py"
         step("Make the board's /lib", "exec", "--port", "demo",
              "import os\nfor d in ('lib', 'lib/hyperion'):\n try:\n  os.mkdir(d)\n except OSError:\n  pass")
-        step("Copy the Hyperion firmware package to the board", "cp", "--port", "demo", str(fw),
-             ":lib/hyperion/__init__.py")
+        for f in ("__init__.py", "hyq.py"):
+            step("Copy the Hyperion firmware (%s) to the board" % f, "cp", "--port", "demo",
+                 str(ROOT / "firmware" / "hyperion" / f), ":lib/hyperion/" + f)
         step("Import it on the board", "exec", "--port", "demo",
              "import hyperion\nfor k, v in sorted(hyperion.info().items()):\n print(k, '=', v)",
              check=lambda o: "arch = x64" in o)
@@ -75,6 +108,7 @@ def main():
         step("Soft reset clears the board's state (real mpremote)", "connect", port, "exec", "x = 42",
              "+", "soft-reset", "+", "exec", "print('x survived reset:', 'x' in globals())",
              tool="mpremote", check=lambda o: "x survived reset: False" in o)
+        model_steps(work)
     finally:
         step("Stop the virtual board", "vboard", "stop", "--name", "demo", "--erase")
 

@@ -1,5 +1,7 @@
 """The quantize pipeline: ONNX -> graph IR -> calibration -> quantized weights -> plan -> .hyq bytes + report."""
 
+import os
+
 import numpy as np
 
 from hyperion import hyq
@@ -237,7 +239,8 @@ def quantize_model(onnx_path, opts, progress=None):
 def _best_format(W, opts, imp, H, pruned):
     """Dense blocked quantization, or CSR when pruning makes it smaller."""
     scheme = "sym" if pruned else opts.scheme  # zeros stay exactly zero with the symmetric grid
-    dense = quantize_weight(W, opts.bits, opts.block, scheme, importance=imp, hessian=H if opts.gptq else None)
+    dense = quantize_weight(W, opts.bits, opts.block, scheme, importance=imp, hessian=H if opts.gptq else None,
+                            threads=os.cpu_count() or 1)
     if pruned and opts.bits == 4:
         csr = CSRWeight.from_dense(W)
         if len(csr.to_bytes()) < len(dense.to_bytes()):

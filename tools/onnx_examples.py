@@ -1,4 +1,4 @@
-"""Small ONNX models built with onnx.helper for the tests (random weights, fixed seeds)."""
+"""Small ONNX models built with onnx.helper (random weights, fixed seeds): test models and the demo's toy model."""
 
 import numpy as np
 import onnx
