@@ -186,6 +186,8 @@ def quantize_model(onnx_path, opts, progress=None):
             if stats is not None and key in stats.sq:
                 imp = stats.sq[key] / max(stats.count[key], 1)
                 H = stats.H.get(key) if op.op == "linear" or op.attrs.get("groups", 1) == 1 else None
+                if H is not None and stats.rows.get(key, 0) < W2.shape[1]:
+                    H = None  # fewer calibration rows than inputs: GPTQ would fit the samples, not the data
             Wq_in = W2
             if opts.prune > 0 and op.op != "gather":
                 Wq_in = prune_magnitude(W2, opts.prune)
