@@ -30,6 +30,20 @@ def arch():
 def info():
     """Version, arch and heap figures of this board, as a dict."""
     d = {"version": __version__, "arch": arch(), "implementation": sys.implementation.name}
+    paths = ["python"]
+    if sys.implementation.name == "micropython":
+        native, notice = kernel_status()
+        if native == "viper":
+            paths.insert(0, "viper")
+        if notice:
+            d["kernel_notice"] = notice
+    try:
+        import ulab  # noqa: F401
+
+        paths.append("ulab")
+    except ImportError:
+        pass
+    d["kernels"] = paths
     try:
         import gc
 
@@ -43,3 +57,157 @@ def info():
     except (ImportError, AttributeError):
         pass  # CPython: no GC heap figures
     return d
+
+
+class OutOfMemory(MemoryError):
+    """A model did not fit: `needed` and `free` are in bytes. gc.collect() and the runtime stay usable."""
+
+    def __init__(self, what, needed, free):
+        MemoryError.__init__(self, "out of memory while %s: needs about %d bytes, %d free" % (what, needed, free))
+        self.needed = needed
+        self.free = free
+
+
+# -- configuration: /hyperion.json on the board, overridden by configure(**kw) ----------------------------
+CONFIG_PATH = "/hyperion.json"
+_DEFAULTS = {"kernels": "auto", "model_dirs": ["/rom/models", "/models", ""], "mode": "auto", "remote": None}
+_CHOICES = {"kernels": ("auto", "viper", "python", "ulab"), "mode": ("auto", "rom", "stream")}
+_config = None
+
+
+def _check(key, value, where):
+    if key not in _DEFAULTS:
+        raise ValueError("%s: unknown key '%s' (known: %s)" % (where, key, ", ".join(sorted(_DEFAULTS))))
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ValueError("%s: '%s' must be one of %s, not %r" % (where, key, ", ".join(_CHOICES[key]), value))
+    if key == "model_dirs" and not (isinstance(value, list) and all(isinstance(d, str) for d in value)):
+        raise ValueError("%s: 'model_dirs' must be a list of directory names" % where)
+    if key == "remote" and value is not None and not (isinstance(value, dict) and isinstance(value.get("url"), str)):
+        raise ValueError("%s: 'remote' must be an object with a 'url' string" % where)
+
+
+def config():
+    """The effective configuration (defaults, then /hyperion.json, then configure())."""
+    global _config
+    if _config is None:
+        cfg = dict(_DEFAULTS)
+        try:
+            f = open(CONFIG_PATH)
+        except OSError:
+            f = None
+        if f is not None:
+            import json
+
+            try:
+                data = json.load(f)
+            except ValueError:
+                raise ValueError("%s is not valid JSON; fix or delete it" % CONFIG_PATH)
+            finally:
+                f.close()
+            if not isinstance(data, dict):
+                raise ValueError("%s must hold a JSON object" % CONFIG_PATH)
+            for k in data:
+                _check(k, data[k], CONFIG_PATH)
+                cfg[k] = data[k]
+        _config = cfg
+    return _config
+
+
+def configure(**kw):
+    """Override configuration keys at run time, e.g. configure(kernels="python")."""
+    cfg = config()
+    for k in kw:
+        _check(k, kw[k], "configure()")
+    cfg.update(kw)
+    return cfg
+
+
+def _find(name):
+    import os
+
+    if "/" in name or name.endswith(".hyq"):
+        return name
+    dirs = config()["model_dirs"]
+    for d in dirs:
+        p = (d + "/" if d else "") + name + ".hyq"
+        try:
+            os.stat(p)
+            return p
+        except OSError:
+            pass
+    raise OSError("model '%s' not found in %s" % (name, ", ".join(d or "." for d in dirs)))
+
+
+def kernel_status():
+    """(path, notice): which kernels this board can run, and why not native when it cannot."""
+    a = arch()
+    if a is None:
+        return "python", "no native code emitter on this port: using bytecode kernels"
+    import os
+    import sys
+
+    for d in sys.path:
+        p = (d + "/" if d else "") + "hyperion/kviper.mpy"
+        try:
+            os.stat(p)
+        except OSError:
+            continue
+        with open(p, "rb") as f:
+            head = f.read(4)
+        if len(head) < 3 or head[0] != ord("M"):
+            return "python", "%s is not a valid .mpy file: using bytecode kernels" % p
+        if head[2] & 3 and ARCH_NAMES[head[2] >> 2] != a:
+            got = ARCH_NAMES[head[2] >> 2]
+            return "python", ("%s holds native kernels for %s, but this board is %s: install the %s build "
+                              "(hyperion-host build-kernels --arch %s); using bytecode kernels" % (p, got, a, a, a))
+        return "viper", ""
+    return "viper", ""  # compiled from kviper.py at import by the board's own native emitter
+
+
+def load(path_or_name, kernels=None, mode=None, verify=True):
+    """Load a .hyq model by path, or by name from /rom/models, /models or the current directory.
+    kernels: 'auto' (native when possible), 'viper' or 'python'; mode: 'auto', 'rom' (in place) or 'stream'."""
+    import gc
+
+    from hyperion import runtime
+
+    cfg = config()
+    kernels = kernels or cfg["kernels"]
+    mode = mode or cfg["mode"]
+    _check("kernels", kernels, "load()")
+    _check("mode", mode, "load()")
+    path = _find(path_or_name)
+    gc.collect()
+    free = gc.mem_free() if hasattr(gc, "mem_free") else 0
+    try:
+        return runtime.Model(path, kernels=_pick_kernels(kernels), mode=mode, verify=verify)
+    except MemoryError as e:
+        if isinstance(e, OutOfMemory):
+            raise
+        gc.collect()
+        raise OutOfMemory("loading " + path, _model_need(path), free) from None
+
+
+def _model_need(path):
+    try:
+        from hyperion import hyq
+
+        with open(path, "rb") as f:
+            m = hyq.Model(f, False)
+            return m.arena_size + m.scratch_size
+    except Exception:
+        return 0
+
+
+def _pick_kernels(pref):
+    if pref == "viper" or pref == "auto":
+        path, notice = kernel_status()
+        if path == "viper":
+            return "viper"
+        if pref == "viper" or notice:
+            print("hyperion: " + notice)
+        return "python"
+    if pref == "ulab":
+        print("hyperion: the ulab kernel path is not built yet: using bytecode kernels")
+        return "python"
+    return "python"

@@ -114,19 +114,54 @@ def infer(
     model: Path = typer.Argument(..., help="A .hyq model."),
     input: Path = typer.Option(..., "--input", "-i", help="Input as .npy (one input) or .npz (named inputs)."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write outputs (.npy for one output, else .npz)."),
-    on: str = typer.Option("host", "--on", help="Where to run: host (numpy reference runtime)."),
+    on: str = typer.Option("host", "--on", help="host (numpy reference runtime) or micropython (local unix port)."),
+    port: str | None = typer.Option(None, "--port", "-p", help="Run on this board or vboard (sends the model if needed)."),
+    kernels: str = typer.Option("auto", "--kernels", help="Kernel path on MicroPython: auto, viper, python or ulab."),
+    stats: bool = typer.Option(False, "--stats", help="Print latency, peak heap and the kernel path."),
+    stats_json: Path | None = typer.Option(None, "--stats-json", help="Write latency_us, peak_heap_bytes, kernels as JSON."),
+    repeat: int = typer.Option(1, "--repeat", help="Time the average of this many runs (MicroPython)."),
 ):
-    """Run a .hyq model on an input and print or save the outputs."""
+    """Run a .hyq model on an input: on the host, on local MicroPython, or on a board."""
     from hyperion_host.hyq_io import load_program, write_atomic
 
-    if on != "host":
-        raise HyperionError("--on %s is not available yet; use --on host" % on)
+    if on not in ("host", "micropython"):
+        raise HyperionError("--on must be host or micropython (use --port to run on a board)")
+    if kernels not in ("auto", "viper", "python", "ulab"):
+        raise HyperionError("--kernels must be auto, viper, python or ulab")
     prog, _ = load_program(str(model))
     feeds = _load_inputs(input, prog)
-    try:
-        res = prog.run(feeds)
-    except ValueError as e:
-        raise HyperionError(str(e)) from None
+    for name in prog.inputs:
+        want = tuple(prog.shapes[name])
+        if np.asarray(feeds[name]).size != int(np.prod(want)):
+            raise HyperionError("input '%s' has shape %s; the model expects %s" % (name, np.shape(feeds[name]), want))
+    st = None
+    if port is not None or on == "micropython":
+        from hyperion_host import board_run
+
+        ins = [np.asarray(feeds[n], np.float32) for n in prog.inputs]
+        shapes = [tuple(prog.shapes[n]) for n in prog.outputs]
+        if port is not None:
+            arrays, st = board_run.run_on_board(port, str(model), ins, shapes, kernels, repeat)
+        else:
+            arrays, st = board_run.run_local(str(model), ins, shapes, kernels, repeat=repeat)
+        res = dict(zip(prog.outputs, arrays))
+    else:
+        import time
+
+        try:
+            t0 = time.perf_counter()
+            res = prog.run(feeds)
+            st = {"latency_us": int((time.perf_counter() - t0) * 1e6), "peak_heap_bytes": None,
+                  "kernels": ["numpy"] * len(prog.ops)}
+        except ValueError as e:
+            raise HyperionError(str(e)) from None
+    if stats:
+        paths = sorted(set(st["kernels"]))
+        heap = "%d bytes" % st["peak_heap_bytes"] if st.get("peak_heap_bytes") is not None else "n/a"
+        err.print("latency %.3f ms, peak heap %s, kernels %s" % (st["latency_us"] / 1000, heap, "/".join(paths)),
+                  highlight=False)
+    if stats_json:
+        write_atomic(stats_json, json.dumps(st, indent=2).encode())
     if output is None:
         for k, v in res.items():
             text = np.array2string(v, precision=5, threshold=64, max_line_width=120, suppress_small=True)

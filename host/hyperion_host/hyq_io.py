@@ -43,7 +43,7 @@ def plan_arena(ops, sizes, inputs, outputs, aliases, align=8):
         for n in ins:
             if root(n) in sizes:
                 last[root(n)] = max(last.get(root(n), i), i)
-    for n in outputs:
+    for n in list(outputs) + list(inputs):  # inputs stay intact too, so run() can be repeated on them
         last[root(n)] = len(ops)
     bufs = [n for n in sizes if n == root(n)]
     for n in bufs:
@@ -131,6 +131,8 @@ def encode(prog):
                     ids.append(tt.add(n, hyq.K_F32, a.shape, a.tobytes()))
             else:
                 ids.append(acts[n])
+        if op in ("linear", "conv"):
+            attrs = dict(attrs, has_bias=int(len(ins) > 2))
         nodes.append((op, ids, [acts[n] for n in outs], attrs))
     # data section: each tensor 4-aligned, with its CRC
     data = bytearray()

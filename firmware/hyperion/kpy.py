@@ -1,0 +1,124 @@
+# Integer kernels in plain Python (bytecode): what CircuitPython and any board without native code run.
+# kviper.py holds the same functions as viper code; both must give identical results (tests check it).
+#
+# Conventions (docs/hyq-format.md, "Arithmetic"):
+#   xq  bytearray, one byte per activation holding x + 128 (x in -127..127)
+#   sx  array('i'), per-block sums of x (block_sums fills it)
+#   acc array('i'), two int32 slots per output row: asym A1, A2; sym and q8 A, 0
+
+
+def block_sums(xq, K, B, nb, sx):
+    k = 0
+    for b in range(nb):
+        end = k + B
+        if end > K:
+            end = K
+        s = 0
+        while k < end:
+            s += xq[k] - 128
+            k += 1
+        sx[b] = s
+
+
+def q4_rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, sx, acc, asym):
+    """A1/A2 (asym) or A (sym) for weight rows r0..r1-1 of a q4 tensor whose row 0 starts at w[wo]."""
+    half = cb >> 1
+    for r in range(r0, r1):
+        base = wo + r * stride
+        cod = base + hdr
+        q = cod + cb
+        a1 = 0
+        a2 = 0
+        k = 0
+        for b in range(nb):
+            if asym:
+                g = cod + (b >> 2) * 3
+                sh = (b & 3) * 6
+                sc = ((w[g] | (w[g + 1] << 8) | (w[g + 2] << 16)) >> sh) & 63
+                g += half
+                mc = ((w[g] | (w[g + 1] << 8) | (w[g + 2] << 16)) >> sh) & 63
+            else:
+                sc = w[cod + b]
+                if sc > 127:
+                    sc -= 256
+            end = k + B
+            if end > K:
+                end = K
+            p = 0
+            while k + 1 < end:
+                v = w[q + (k >> 1)]
+                p += (v & 15) * (xq[k] - 128) + (v >> 4) * (xq[k + 1] - 128)
+                k += 2
+            if k < end:
+                p += (w[q + (k >> 1)] & 15) * (xq[k] - 128)
+                k += 1
+            k = end
+            if asym:
+                a1 += sc * p
+                a2 += mc * sx[b]
+            else:
+                a1 += sc * (p - 8 * sx[b])
+        acc[2 * r] = a1
+        acc[2 * r + 1] = a2
+
+
+def q8_rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, sx, acc, asym):
+    for r in range(r0, r1):
+        base = wo + r * stride
+        cod = base + hdr
+        q = cod + cb
+        a = 0
+        k = 0
+        for b in range(nb):
+            c = w[cod + b]
+            if c > 127:
+                c -= 256
+            end = k + B
+            if end > K:
+                end = K
+            p = 0
+            while k < end:
+                v = w[q + k]
+                if v > 127:
+                    v -= 256
+                p += v * (xq[k] - 128)
+                k += 1
+            a += c * p
+        acc[2 * r] = a
+        acc[2 * r + 1] = 0
+
+
+def csr_rows(w, wo, rows, ptr_off, col_off, val_off, r0, r1, xq, acc):
+    """Pruned weights: A = sum over the row's nonzeros of q * x (q = nibble - 8)."""
+    for r in range(r0, r1):
+        po = ptr_off + 4 * r
+        a0 = w[po] | (w[po + 1] << 8) | (w[po + 2] << 16) | (w[po + 3] << 24)
+        a1 = w[po + 4] | (w[po + 5] << 8) | (w[po + 6] << 16) | (w[po + 7] << 24)
+        s = 0
+        for i in range(a0, a1):
+            co = col_off + 2 * i
+            col = w[co] | (w[co + 1] << 8)
+            v = w[val_off + (i >> 1)]
+            if i & 1:
+                v >>= 4
+            s += ((v & 15) - 8) * (xq[col] - 128)
+        acc[2 * r] = s
+        acc[2 * r + 1] = 0
+
+
+def patch(xin, c0, cg, H, W, kh, kw, oy, ox, sh, sw, pt, pl, dh, dw, xq):
+    """Gather one conv window (channels c0..c0+cg-1) into xq, in (channel, ky, kx) order; padding is 0."""
+    k = 0
+    y0 = oy * sh - pt
+    x0 = ox * sw - pl
+    for c in range(c0, c0 + cg):
+        cb = c * H * W
+        for ky in range(kh):
+            y = y0 + ky * dh
+            for kx in range(kw):
+                x = x0 + kx * dw
+                if 0 <= y < H and 0 <= x < W:
+                    xq[k] = xin[cb + y * W + x]
+                else:
+                    xq[k] = 128
+                k += 1

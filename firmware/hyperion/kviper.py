@@ -1,0 +1,151 @@
+# Integer kernels as viper code: mpy-cross compiles them to machine code for the board's arch
+# (`hyperion-host build-kernels`). Same functions and results as kpy.py; see its conventions.
+# Loads from ptr8 are unsigned, so activations are stored as x + 128 and codes sign-extended by hand.
+import micropython
+
+
+@micropython.viper
+def block_sums(xq: ptr8, K: int, B: int, nb: int, sx: ptr32):
+    k = 0
+    b = 0
+    while b < nb:
+        end = k + B
+        if end > K:
+            end = K
+        s = 0
+        while k < end:
+            s += xq[k]
+            k += 1
+        sx[b] = s - 128 * (end - (b * B))
+        b += 1
+
+
+@micropython.viper
+def q4_rows(w: ptr8, wo: int, stride: int, hdr: int, cb: int, nb: int, B: int, K: int, r0: int, r1: int,
+            xq: ptr8, sx: ptr32, acc: ptr32, asym: int):
+    half = cb >> 1
+    r = r0
+    while r < r1:
+        cod = wo + r * stride + hdr
+        q = cod + cb
+        a1 = 0
+        a2 = 0
+        k = 0
+        b = 0
+        while b < nb:
+            if asym:
+                g = cod + (b >> 2) * 3
+                sh = (b & 3) * 6
+                sc = ((w[g] | (w[g + 1] << 8) | (w[g + 2] << 16)) >> sh) & 63
+                g += half
+                mc = ((w[g] | (w[g + 1] << 8) | (w[g + 2] << 16)) >> sh) & 63
+            else:
+                sc = w[cod + b]
+                if sc > 127:
+                    sc -= 256
+                mc = 0
+            end = k + B
+            if end > K:
+                end = K
+            p = 0
+            su = 0
+            while k + 1 < end:
+                v = w[q + (k >> 1)]
+                lo = v & 15
+                hi = v >> 4
+                p += lo * xq[k] + hi * xq[k + 1]
+                su += lo + hi
+                k += 2
+            if k < end:
+                lo = w[q + (k >> 1)] & 15
+                p += lo * xq[k]
+                su += lo
+                k += 1
+            p -= su << 7  # xq holds x + 128
+            if asym:
+                a1 += sc * p
+                a2 += mc * sx[b]
+            else:
+                a1 += sc * (p - 8 * sx[b])
+            b += 1
+        acc[2 * r] = a1
+        acc[2 * r + 1] = a2
+        r += 1
+
+
+@micropython.viper
+def q8_rows(w: ptr8, wo: int, stride: int, hdr: int, cb: int, nb: int, B: int, K: int, r0: int, r1: int,
+            xq: ptr8, sx: ptr32, acc: ptr32, asym: int):
+    r = r0
+    while r < r1:
+        cod = wo + r * stride + hdr
+        q = cod + cb
+        a = 0
+        k = 0
+        b = 0
+        while b < nb:
+            c = w[cod + b]
+            if c > 127:
+                c -= 256
+            end = k + B
+            if end > K:
+                end = K
+            p = 0
+            while k < end:
+                v = w[q + k]
+                if v > 127:
+                    v -= 256
+                p += v * (xq[k] - 128)
+                k += 1
+            a += c * p
+            b += 1
+        acc[2 * r] = a
+        acc[2 * r + 1] = 0
+        r += 1
+
+
+@micropython.viper
+def csr_rows(w: ptr8, wo: int, rows: int, ptr_off: int, col_off: int, val_off: int, r0: int, r1: int,
+             xq: ptr8, acc: ptr32):
+    r = r0
+    while r < r1:
+        po = ptr_off + 4 * r
+        i = w[po] | (w[po + 1] << 8) | (w[po + 2] << 16) | (w[po + 3] << 24)
+        e = w[po + 4] | (w[po + 5] << 8) | (w[po + 6] << 16) | (w[po + 7] << 24)
+        s = 0
+        while i < e:
+            co = col_off + 2 * i
+            col = w[co] | (w[co + 1] << 8)
+            v = w[val_off + (i >> 1)]
+            if i & 1:
+                v = v >> 4
+            s += ((v & 15) - 8) * (xq[col] - 128)
+            i += 1
+        acc[2 * r] = s
+        acc[2 * r + 1] = 0
+        r += 1
+
+
+@micropython.viper
+def patch(xin: ptr8, c0: int, cg: int, H: int, W: int, kh: int, kw: int, oy: int, ox: int, sh: int, sw: int,
+          pt: int, pl: int, dh: int, dw: int, xq: ptr8):
+    k = 0
+    y0 = oy * sh - pt
+    x0 = ox * sw - pl
+    c = c0
+    while c < c0 + cg:
+        cb = c * H * W
+        ky = 0
+        while ky < kh:
+            y = y0 + ky * dh
+            kx = 0
+            while kx < kw:
+                x = x0 + kx * dw
+                if 0 <= y and y < H and 0 <= x and x < W:
+                    xq[k] = xin[cb + y * W + x]
+                else:
+                    xq[k] = 128
+                k += 1
+                kx += 1
+            ky += 1
+        c += 1

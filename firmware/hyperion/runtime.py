@@ -1,0 +1,793 @@
+# The board runtime: load a .hyq, plan-driven execution over one arena, one op table with a kernel per path.
+# Weights are streamed layer by layer from the file into one reusable buffer, or used in place when the
+# file is memory-mapped (ROMFS). Floats are used where an op needs them; linear/conv run integer kernels.
+import array
+import gc
+import math
+
+from hyperion import hyq
+from hyperion.hyq import A_CLIP, A_GELU, A_GELU_TANH, A_LEAKY, A_RELU, A_SIGMOID, A_TANH
+
+
+def _kernels(name):
+    """The integer kernel module of a path: 'viper' (native code) or 'python' (bytecode)."""
+    if name == "viper":
+        from hyperion import kviper
+
+        return kviper
+    from hyperion import kpy
+
+    return kpy
+
+
+def _erf(x):
+    # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), as the host runtime uses where math.erf is missing
+    s = 1.0 if x >= 0 else -1.0
+    a = x * s
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * math.exp(-a * a)
+    return s * y
+
+
+def _act(v, act, p0, p1):
+    if act == A_RELU:
+        return v if v > 0.0 else 0.0
+    if act == A_CLIP:
+        return p0 if v < p0 else (p1 if v > p1 else v)
+    if act == A_LEAKY:
+        return v if v >= 0.0 else v * p0
+    if act == A_SIGMOID:
+        if v < -80.0:
+            return 0.0
+        return 1.0 / (1.0 + math.exp(-v))
+    if act == A_TANH:
+        return math.tanh(v)
+    if act == A_GELU:
+        return 0.5 * v * (1.0 + _erf(v * 0.7071067811865476))
+    if act == A_GELU_TANH:
+        return 0.5 * v * (1.0 + math.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
+    return v
+
+
+def _numel(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _f16(b0, b1):
+    """fp16 (two bytes, little-endian) -> float, without struct tuples."""
+    h = b0 | (b1 << 8)
+    e = (h >> 10) & 31
+    m = h & 1023
+    if e == 0:
+        v = m * 5.960464477539063e-08
+    elif e == 31:
+        v = float("inf")
+    else:
+        v = (1024 + m) * (2.0 ** (e - 25))
+    return -v if h & 0x8000 else v
+
+
+class Model:
+    """A loaded .hyq model. Use hyperion.load(); run(x) returns the outputs."""
+
+    def __init__(self, path, kernels="auto", mode="auto", verify=True):
+        self.path = path
+        f = open(path, "rb")
+        self._f = f
+        try:
+            self.h = hyq.Model(f, verify)
+            if verify:
+                self.h.verify_tensors()
+        except Exception:
+            f.close()
+            raise
+        self.mapped = None
+        if mode in ("auto", "rom"):
+            try:
+                self.mapped = memoryview(f)  # ROMFS files are memory: weights used in place
+            except TypeError:
+                if mode == "rom":
+                    f.close()
+                    raise ValueError("mode='rom' needs a memory-mapped file (ROMFS); %s is not" % path)
+        self.mode = "rom" if self.mapped is not None else "stream"
+        self.kpath = kernels
+        self.k = _kernels(kernels)
+        h = self.h
+        self.meta = h.meta()
+        # activations
+        self.arena = array.array("f", bytes(((h.arena_size + 3) // 4) * 4))
+        self.views = {}
+        # small constants live in RAM; weight matrices are streamed (or mapped)
+        self.consts = {}
+        maxk = 1
+        maxn = 1
+        maxnb = 1
+        self.wbuf = None
+        wmax = 0
+        for t in h.tensors:
+            if t.kind == hyq.K_F32 or t.kind == hyq.K_I32:
+                if t.nbytes <= 8192 or self.mapped is not None:
+                    self.consts[t.index] = self._const_array(t)
+                else:
+                    wmax = max(wmax, t.nbytes)
+            elif t.kind != hyq.K_ACT:
+                wmax = max(wmax, t.nbytes)
+                maxk = max(maxk, t.shape[1])
+                maxn = max(maxn, t.shape[0])
+                if t.kind != hyq.K_CSR4:
+                    maxnb = max(maxnb, hyq.q4_layout(t.shape[1], t.qparam)[0])
+        if self.mapped is None and wmax:
+            self.wbuf = bytearray(wmax)
+        self.loaded = -1  # tensor index whose bytes are in wbuf
+        for nd in h.nodes:
+            if hyq.OPS[nd.op] == "conv":
+                maxk = max(maxk, h.tensors[nd.outputs[0]].numel(), h.tensors[nd.inputs[0]].numel())
+            if hyq.OPS[nd.op] == "linear":
+                maxk = max(maxk, h.tensors[nd.inputs[0]].numel())
+        self.xin = bytearray(maxk)  # int8 (+128) copy of a layer's input
+        self.xq = bytearray(maxk)  # one column / row of int8 inputs
+        self.sx = array.array("i", bytes(4 * maxnb))
+        self.acc = array.array("i", bytes(8 * maxn))
+        self.rowscales = {}
+        gc.collect()
+
+    # -- tensors -----------------------------------------------------------------------------------------
+    def _const_array(self, t):
+        return array.array("f" if t.kind == hyq.K_F32 else "i", self.h.read_tensor(t))
+
+    def _weights(self, t):
+        """(buffer, offset) holding tensor t's bytes: the mapped file, or wbuf filled from the file."""
+        if self.mapped is not None:
+            return self.mapped, self.h.data_offset + t.offset
+        if self.loaded != t.index:
+            self.h.read_tensor(t, self.wbuf)
+            self.loaded = t.index
+        return self.wbuf, 0
+
+    def view(self, i):
+        v = self.views.get(i)
+        if v is None:
+            t = self.h.tensors[i]
+            if t.kind != hyq.K_ACT:
+                v = self.consts.get(i)
+                if v is None:
+                    buf, off = self._weights(t)
+                    v = array.array("f" if t.kind == hyq.K_F32 else "i", buf[off: off + t.nbytes])
+                return v
+            o = t.offset // 4
+            v = memoryview(self.arena)[o: o + t.numel()]
+            self.views[i] = v
+        return v
+
+    # -- public API ----------------------------------------------------------------------------------------
+    def input_shape(self, n=0):
+        return self.h.tensors[self.h.inputs[n]].shape
+
+    def output_shape(self, n=0):
+        return self.h.tensors[self.h.outputs[n]].shape
+
+    def set_input(self, x, n=0):
+        t = self.h.tensors[self.h.inputs[n]]
+        want = t.numel()
+        try:
+            if hasattr(x, "flatten"):  # ulab (or numpy) array
+                x = x.flatten()
+            size = len(x)
+        except TypeError:
+            raise ValueError("input must be an array, bytearray, memoryview or list of %d values (shape %s)"
+                             % (want, t.shape))
+        if size != want:
+            raise ValueError("input has %d values; the model expects shape %s (%d values)" % (size, t.shape, want))
+        dst = self.view(t.index)
+        for i in range(want):
+            dst[i] = x[i]
+
+    def run(self, x=None, stats=None):
+        """Run the model on x (or on inputs set with set_input). Returns the output as array('f'), or a tuple
+        of them for several outputs."""
+        if x is not None:
+            if isinstance(x, (tuple,)) and len(self.h.inputs) > 1:
+                for i, xi in enumerate(x):
+                    self.set_input(xi, i)
+            else:
+                self.set_input(x, 0)
+        try:
+            for nd in self.h.nodes:
+                _OPS[nd.op](self, nd)
+            outs = tuple(array.array("f", self.view(i)) for i in self.h.outputs)
+        except MemoryError as e:
+            import hyperion
+
+            if isinstance(e, hyperion.OutOfMemory):
+                raise
+            gc.collect()
+            need = 4 * sum(self.h.tensors[i].numel() for i in self.h.outputs)
+            raise hyperion.OutOfMemory("running " + self.path, need, gc.mem_free()) from None
+        return outs[0] if len(outs) == 1 else outs
+
+    def info(self):
+        ops = [hyq.OPS[n.op] for n in self.h.nodes]
+        kinds = []
+        for n in self.h.nodes:
+            name = hyq.OPS[n.op]
+            kinds.append(self.kpath if name in ("linear", "conv") else "python")
+        return {"ops": ops, "kernels": kinds, "arena_bytes": self.h.arena_size,
+                "weight_buffer_bytes": len(self.wbuf) if self.wbuf is not None else 0, "mode": self.mode,
+                "inputs": [self.h.tensors[i].shape for i in self.h.inputs],
+                "outputs": [self.h.tensors[i].shape for i in self.h.outputs], "mem_free": gc.mem_free()}
+
+    def close(self):
+        self._f.close()
+
+
+# -- int8 activations ------------------------------------------------------------------------------------
+
+def _quantize(src, n, dst, scale):
+    """x (floats) -> dst bytes holding round(x/s) + 128; returns s. scale 0: dynamic (max|x| / 127)."""
+    if scale <= 0.0:
+        hi = max(src)
+        lo = -min(src)
+        mx = hi if hi > lo else lo
+        scale = mx / 127.0 if mx > 0.0 else 1.0
+        inv = 1.0 / scale
+        for i in range(n):
+            dst[i] = int(src[i] * inv + 128.5)  # in 1..255: truncation is floor(x/s + 0.5) + 128
+        return scale
+    inv = 1.0 / scale
+    for i in range(n):
+        q = int(src[i] * inv + 128.5)
+        dst[i] = 1 if q < 1 else (255 if q > 255 else q)
+    return scale
+
+
+def _row_scales(m, t):
+    """Per-row (d, dmin) of a q4/q8 weight tensor, read from its buffer."""
+    buf, off = m._weights(t)
+    nb, hdr, cb, data, stride = hyq.q4_layout(t.shape[1], t.qparam)
+    return buf, off, nb, hdr, cb, stride
+
+
+def _scales(m, t, buf, off, stride):
+    """(d, dmin) of every row as array('f'), decoded once per tensor and cached."""
+    sc = m.rowscales.get(t.index)
+    if sc is None:
+        rows = t.shape[0]
+        sc = array.array("f", bytes(8 * rows))
+        asym = (t.qparam >> 4) == hyq.S_ASYM
+        for r in range(rows):
+            b = off + r * stride
+            sc[2 * r] = _f16(buf[b], buf[b + 1])
+            if asym:
+                sc[2 * r + 1] = _f16(buf[b + 2], buf[b + 3])
+        m.rowscales[t.index] = sc
+    return sc
+
+
+def _finish_rows(m, y, yo, rows, sc, r0, asym, s, bias, act, p0, p1, ystep):
+    """y[yo + r*ystep] = act(s*(d*A1 - dmin*A2) + bias[r]) for rows r0.. (acc holds rows from 0)."""
+    acc = m.acc
+    for r in range(rows):
+        i = 2 * (r0 + r)
+        v = sc[i] * acc[2 * r]
+        if asym:
+            v -= sc[i + 1] * acc[2 * r + 1]
+        v *= s
+        if bias is not None:
+            v += bias[r0 + r]
+        if act:
+            if act == A_RELU:
+                if v < 0.0:
+                    v = 0.0
+            else:
+                v = _act(v, act, p0, p1)
+        y[yo + r * ystep] = v
+
+
+def _matvec(m, t, xsrc, xo, K, y, yo, ystep, bias, act, p0, p1, qmode, scale, xq):
+    """One input vector through a weight matrix: y[yo + r*ystep] for every row r."""
+    rows = t.shape[0]
+    if t.kind == hyq.K_CSR4:
+        buf, off = m._weights(t)
+        if qmode != hyq.Q_FLOAT:
+            s = _quantize_vec(xsrc, xo, K, xq, scale)
+            so, po, co, vo = hyq.csr_layout(rows, t.extra)
+            m.k.csr_rows(buf, off, rows, off + so, off + so + po, off + so + po + co, 0, rows, xq, m.acc)
+            for r in range(rows):
+                b = off + 2 * r
+                v = s * _f16(buf[b], buf[b + 1]) * m.acc[2 * r]
+                if bias is not None:
+                    v += bias[r]
+                y[yo + r * ystep] = _act(v, act, p0, p1) if act else v
+            return
+    if t.kind == hyq.K_F32:
+        w = m.consts.get(t.index) or m.view(t.index)
+        for r in range(rows):
+            v = 0.0
+            wo = r * K
+            for k in range(K):
+                v += w[wo + k] * xsrc[xo + k]
+            if bias is not None:
+                v += bias[r]
+            y[yo + r * ystep] = _act(v, act, p0, p1) if act else v
+        return
+    buf, off, nb, hdr, cb, stride = _row_scales(m, t)
+    B = hyq.block_size(t.qparam)
+    scheme = t.qparam >> 4
+    if qmode == hyq.Q_FLOAT:
+        _float_rows(m, t, buf, off, nb, hdr, cb, stride, B, K, xsrc, xo, y, yo, ystep, bias, act, p0, p1)
+        return
+    s = _quantize_vec(xsrc, xo, K, xq, scale)
+    m.k.block_sums(xq, K, B, nb, m.sx)
+    kern = m.k.q8_rows if scheme == hyq.S_Q8 else m.k.q4_rows
+    asym = 1 if scheme == hyq.S_ASYM else 0
+    kern(buf, off, stride, hdr, cb, nb, B, K, 0, rows, xq, m.sx, m.acc, asym)
+    _finish_rows(m, y, yo, rows, _scales(m, t, buf, off, stride), 0, asym, s, bias, act, p0, p1, ystep)
+
+
+def _quantize_vec(xsrc, xo, K, xq, scale):
+    if xo == 0 and len(xsrc) == K:
+        return _quantize(xsrc, K, xq, scale)
+    return _quantize(memoryview(xsrc)[xo: xo + K], K, xq, scale)
+
+
+def _float_rows(m, t, buf, off, nb, hdr, cb, stride, B, K, xsrc, xo, y, yo, ystep, bias, act, p0, p1):
+    """--act float: decode each weight and multiply in float (slow; for accuracy-critical layers)."""
+    scheme = t.qparam >> 4
+    half = cb >> 1
+    for r in range(t.shape[0]):
+        base = off + r * stride
+        d = _f16(buf[base], buf[base + 1])
+        dmin = _f16(buf[base + 2], buf[base + 3]) if scheme == hyq.S_ASYM else 0.0
+        cod = base + hdr
+        q = cod + cb
+        v = 0.0
+        for k in range(K):
+            b = k // B
+            if scheme == hyq.S_ASYM:
+                g = cod + (b >> 2) * 3
+                sh = (b & 3) * 6
+                sc = ((buf[g] | (buf[g + 1] << 8) | (buf[g + 2] << 16)) >> sh) & 63
+                g += half
+                mc = ((buf[g] | (buf[g + 1] << 8) | (buf[g + 2] << 16)) >> sh) & 63
+                u = buf[q + (k >> 1)]
+                u = (u >> 4) if k & 1 else (u & 15)
+                wv = d * sc * u - dmin * mc
+            else:
+                c = buf[cod + b]
+                if c > 127:
+                    c -= 256
+                if scheme == hyq.S_Q8:
+                    u = buf[q + k]
+                    wv = d * c * (u - 256 if u > 127 else u)
+                else:
+                    u = buf[q + (k >> 1)]
+                    u = (u >> 4) if k & 1 else (u & 15)
+                    wv = d * c * (u - 8)
+            v += wv * xsrc[xo + k]
+        if bias is not None:
+            v += bias[r]
+        y[yo + r * ystep] = _act(v, act, p0, p1) if act else v
+
+
+# -- ops ---------------------------------------------------------------------------------------------------
+
+def _attrs(nd):
+    return dict(zip(hyq.IATTRS[nd.op], nd.iattrs))
+
+
+def op_linear(m, nd):
+    a = nd.iattrs  # act, has_bias, qmode
+    act, has_bias, qmode = a[0], a[1], a[2]
+    p0, p1 = nd.fattrs[0], nd.fattrs[1]
+    x = m.view(nd.inputs[0])
+    t = m.h.tensors[nd.inputs[1]]
+    bias = m.view(nd.inputs[2]) if has_bias else None
+    y = m.view(nd.outputs[0])
+    K = t.shape[1]
+    N = t.shape[0]
+    rows = m.h.tensors[nd.inputs[0]].numel() // K
+    scale = m.h.tensors[nd.inputs[0]].scale if qmode == hyq.Q_STATIC else 0.0
+    for r in range(rows):
+        _matvec(m, t, x, r * K, K, y, r * N, 1, bias, act, p0, p1, qmode, scale, m.xq)
+
+
+def op_conv(m, nd):
+    a = _attrs(nd)
+    p0, p1 = nd.fattrs[0], nd.fattrs[1]
+    xt = m.h.tensors[nd.inputs[0]]
+    yt = m.h.tensors[nd.outputs[0]]
+    t = m.h.tensors[nd.inputs[1]]
+    x = m.view(nd.inputs[0])
+    y = m.view(nd.outputs[0])
+    bias = m.view(nd.inputs[2]) if a["has_bias"] else None
+    s = xt.shape
+    N, C = s[0], s[1]
+    H, W = (1, s[2]) if len(s) == 3 else (s[2], s[3])
+    o = yt.shape
+    Ho, Wo = (1, o[2]) if len(o) == 3 else (o[2], o[3])
+    G = a["groups"]
+    cg = C // G
+    cout = t.shape[0]
+    og = cout // G
+    K = t.shape[1]
+    qmode = a["qmode"]
+    act = a["act"]
+    per_img = C * H * W
+    hw = Ho * Wo
+    if qmode == hyq.Q_FLOAT or t.kind == hyq.K_F32:
+        col = array.array("f", bytes(4 * K))
+        for n in range(N):
+            for g in range(G):
+                for oy in range(Ho):
+                    for ox in range(Wo):
+                        _patch_float(x, n * per_img, g * cg, cg, H, W, a, oy, ox, col)
+                        _matvec_group(m, t, g * og, og, col, K, y, (n * cout + g * og) * hw + oy * Wo + ox, hw,
+                                      bias, act, p0, p1, hyq.Q_FLOAT, 0.0)
+        return
+    # int8: quantize the whole input once (one scale per tensor), then one window at a time
+    xin = m.xin
+    for n in range(N):
+        xs = x if N == 1 else memoryview(x)[n * per_img: (n + 1) * per_img]
+        sc = _quantize(xs, per_img, xin, xt.scale if qmode == hyq.Q_STATIC else 0.0)
+        buf, off, nb, hdr, cb, stride = _row_scales(m, t)
+        B = hyq.block_size(t.qparam)
+        scheme = t.qparam >> 4
+        asym = 1 if scheme == hyq.S_ASYM else 0
+        kern = m.k.q8_rows if scheme == hyq.S_Q8 else m.k.q4_rows
+        rs = _scales(m, t, buf, off, stride)
+        for g in range(G):
+            r0 = g * og
+            for oy in range(Ho):
+                for ox in range(Wo):
+                    m.k.patch(xin, g * cg, cg, H, W, a["kh"], a["kw"], oy, ox, a["sh"], a["sw"], a["pt"], a["pl"],
+                              a["dh"], a["dw"], m.xq)
+                    m.k.block_sums(m.xq, K, B, nb, m.sx)
+                    kern(buf, off + r0 * stride, stride, hdr, cb, nb, B, K, 0, og, m.xq, m.sx, m.acc, asym)
+                    _finish_rows(m, y, (n * cout + r0) * hw + oy * Wo + ox, og, rs, r0, asym, sc, bias, act, p0,
+                                 p1, hw)
+
+
+def _matvec_group(m, t, r0, rows, col, K, y, yo, ystep, bias, act, p0, p1, qmode, scale):
+    """Float path of conv: rows r0.. of the weight against one column."""
+    if t.kind == hyq.K_F32:
+        w = m.view(t.index)
+        for r in range(rows):
+            v = 0.0
+            wo = (r0 + r) * K
+            for k in range(K):
+                v += w[wo + k] * col[k]
+            if bias is not None:
+                v += bias[r0 + r]
+            y[yo + r * ystep] = _act(v, act, p0, p1) if act else v
+        return
+    buf, off, nb, hdr, cb, stride = _row_scales(m, t)
+    sub = _SubRows(t, r0, rows)
+    _float_rows(m, sub, buf, off + r0 * stride, nb, hdr, cb, stride, hyq.block_size(t.qparam), K, col, 0, y, yo,
+                ystep, None if bias is None else memoryview(bias)[r0:], act, p0, p1)
+
+
+class _SubRows:
+    def __init__(self, t, r0, rows):
+        self.qparam = t.qparam
+        self.shape = (rows, t.shape[1])
+
+
+def _patch_float(x, xo, c0, cg, H, W, a, oy, ox, col):
+    k = 0
+    y0 = oy * a["sh"] - a["pt"]
+    x0 = ox * a["sw"] - a["pl"]
+    for c in range(c0, c0 + cg):
+        cb = xo + c * H * W
+        for ky in range(a["kh"]):
+            yy = y0 + ky * a["dh"]
+            for kx in range(a["kw"]):
+                xx = x0 + kx * a["dw"]
+                col[k] = x[cb + yy * W + xx] if 0 <= yy < H and 0 <= xx < W else 0.0
+                k += 1
+
+
+def op_matmul(m, nd):
+    at, bt, yt = (m.h.tensors[i] for i in (nd.inputs[0], nd.inputs[1], nd.outputs[0]))
+    a, b, y = m.view(nd.inputs[0]), m.view(nd.inputs[1]), m.view(nd.outputs[0])
+    M, K = at.shape[-2], at.shape[-1]
+    Nn = bt.shape[-1]
+    batches = yt.numel() // (M * Nn)
+    a_b = at.numel() // (M * K)
+    b_b = bt.numel() // (K * Nn)
+    for i in range(batches):
+        ao = (i % a_b) * M * K
+        bo = (i % b_b) * K * Nn
+        yo = i * M * Nn
+        for r in range(M):
+            for c in range(Nn):
+                v = 0.0
+                for k in range(K):
+                    v += a[ao + r * K + k] * b[bo + k * Nn + c]
+                y[yo + r * Nn + c] = v
+
+
+def _binary(kind):
+    def op(m, nd):
+        act, rev, inner, n = nd.iattrs
+        p0, p1 = nd.fattrs
+        big, small = m.view(nd.inputs[0]), m.view(nd.inputs[1])
+        y = m.view(nd.outputs[0])
+        for i in range(len(y)):
+            u = big[i]
+            v = small[(i // inner) % n]
+            if rev:
+                u, v = v, u
+            if kind == 0:
+                r = u + v
+            elif kind == 1:
+                r = u - v
+            elif kind == 2:
+                r = u * v
+            else:
+                r = u / v if v != 0.0 else (float("inf") if u > 0 else (float("-inf") if u < 0 else float("nan")))
+            y[i] = _act(r, act, p0, p1) if act else r
+
+    return op
+
+
+def op_act(m, nd):
+    act = nd.iattrs[0]
+    p0, p1 = nd.fattrs
+    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
+    for i in range(len(y)):
+        y[i] = _act(x[i], act, p0, p1)
+
+
+def _outer_inner(shape, axis):
+    outer = 1
+    for d in shape[:axis]:
+        outer *= d
+    inner = 1
+    for d in shape[axis + 1:]:
+        inner *= d
+    return outer, shape[axis], inner
+
+
+def op_softmax(m, nd):
+    xt = m.h.tensors[nd.inputs[0]]
+    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
+    outer, n, inner = _outer_inner(xt.shape, nd.iattrs[0])
+    for o in range(outer):
+        for j in range(inner):
+            base = o * n * inner + j
+            mx = x[base]
+            for i in range(1, n):
+                v = x[base + i * inner]
+                if v > mx:
+                    mx = v
+            s = 0.0
+            for i in range(n):
+                e = math.exp(x[base + i * inner] - mx)
+                y[base + i * inner] = e
+                s += e
+            for i in range(n):
+                y[base + i * inner] /= s
+
+
+def op_layernorm(m, nd):
+    axis, has_beta = nd.iattrs
+    eps = nd.fattrs[0]
+    xt = m.h.tensors[nd.inputs[0]]
+    x, y, g = m.view(nd.inputs[0]), m.view(nd.outputs[0]), m.view(nd.inputs[1])
+    beta = m.view(nd.inputs[2]) if has_beta else None
+    n = 1
+    for d in xt.shape[axis:]:
+        n *= d
+    for o in range(xt.numel() // n):
+        base = o * n
+        mean = 0.0
+        for i in range(n):
+            mean += x[base + i]
+        mean /= n
+        var = 0.0
+        for i in range(n):
+            d = x[base + i] - mean
+            var += d * d
+        inv = 1.0 / math.sqrt(var / n + eps)
+        for i in range(n):
+            v = (x[base + i] - mean) * inv * g[i]
+            y[base + i] = v + beta[i] if beta is not None else v
+
+
+def _pool(m, nd, is_max):
+    a = _attrs(nd)
+    xt, yt = m.h.tensors[nd.inputs[0]], m.h.tensors[nd.outputs[0]]
+    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
+    s = xt.shape
+    H, W = (1, s[2]) if len(s) == 3 else (s[2], s[3])
+    o = yt.shape
+    Ho, Wo = (1, o[2]) if len(o) == 3 else (o[2], o[3])
+    planes = s[0] * s[1]
+    kh, kw, sh, sw, pt, pl = a["kh"], a["kw"], a["sh"], a["sw"], a["pt"], a["pl"]
+    dh, dw = a.get("dh", 1), a.get("dw", 1)
+    incl = a.get("count_include_pad", 0)
+    Hp, Wp = H + a["pt"] + a["pb"], W + a["pl"] + a["pr"]
+    for p in range(planes):
+        xb = p * H * W
+        yb = p * Ho * Wo
+        for oy in range(Ho):
+            for ox in range(Wo):
+                acc = -3.4e38 if is_max else 0.0
+                cnt = 0
+                for ky in range(kh):
+                    yy = oy * sh - pt + ky * dh
+                    for kx in range(kw):
+                        xx = ox * sw - pl + kx * dw
+                        if 0 <= yy < H and 0 <= xx < W:
+                            v = x[xb + yy * W + xx]
+                            if is_max:
+                                if v > acc:
+                                    acc = v
+                            else:
+                                acc += v
+                            cnt += 1
+                        elif incl and -pt <= yy < Hp - pt and -pl <= xx < Wp - pl:
+                            cnt += 1
+                y[yb + oy * Wo + ox] = acc if is_max else (acc / cnt if cnt else 0.0)
+
+
+def op_maxpool(m, nd):
+    _pool(m, nd, True)
+
+
+def op_avgpool(m, nd):
+    _pool(m, nd, False)
+
+
+def op_gap(m, nd):
+    xt = m.h.tensors[nd.inputs[0]]
+    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
+    hw = xt.shape[2] * xt.shape[3]
+    for p in range(xt.shape[0] * xt.shape[1]):
+        s = 0.0
+        for i in range(p * hw, p * hw + hw):
+            s += x[i]
+        y[p] = s / hw
+
+
+def op_reshape(m, nd):
+    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
+    if m.h.tensors[nd.inputs[0]].offset != m.h.tensors[nd.outputs[0]].offset or \
+            m.h.tensors[nd.inputs[0]].kind != hyq.K_ACT:
+        for i in range(len(y)):
+            y[i] = x[i]
+
+
+def _strides(shape):
+    st = [1] * len(shape)
+    for i in range(len(shape) - 2, -1, -1):
+        st[i] = st[i + 1] * shape[i + 1]
+    return st
+
+
+def op_transpose(m, nd):
+    perm = nd.iattrs
+    xt = m.h.tensors[nd.inputs[0]]
+    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
+    xs = _strides(xt.shape)
+    ys = [xt.shape[p] for p in perm]
+    src = [xs[p] for p in perm]
+    nd_ = len(ys)
+    idx = [0] * nd_
+    for i in range(len(y)):
+        off = 0
+        for d in range(nd_):
+            off += idx[d] * src[d]
+        y[i] = x[off]
+        d = nd_ - 1
+        while d >= 0:
+            idx[d] += 1
+            if idx[d] < ys[d]:
+                break
+            idx[d] = 0
+            d -= 1
+
+
+def op_concat(m, nd):
+    axis = nd.iattrs[0]
+    yt = m.h.tensors[nd.outputs[0]]
+    y = m.view(nd.outputs[0])
+    outer, _, inner = _outer_inner(yt.shape, axis)
+    ystride = yt.shape[axis] * inner
+    pos = 0
+    for i in nd.inputs:
+        t = m.h.tensors[i]
+        x = m.view(i)
+        chunk = t.shape[axis] * inner
+        for o in range(outer):
+            yo = o * ystride + pos
+            xo = o * chunk
+            for j in range(chunk):
+                y[yo + j] = x[xo + j]
+        pos += chunk
+
+
+def op_gather(m, nd):
+    axis = nd.iattrs[0]
+    tt, it = m.h.tensors[nd.inputs[0]], m.h.tensors[nd.inputs[1]]
+    idx = m.view(nd.inputs[1])
+    y = m.view(nd.outputs[0])
+    if tt.kind in (hyq.K_Q4, hyq.K_Q8):
+        dim = tt.shape[1]
+        for j in range(it.numel()):
+            _dequant_row(m, tt, int(idx[j]), y, j * dim)
+        return
+    table = m.view(nd.inputs[0])
+    outer, n, inner = _outer_inner(tt.shape, axis)
+    k = 0
+    for o in range(outer):
+        for j in range(it.numel()):
+            src = (o * n + int(idx[j])) * inner
+            for i in range(inner):
+                y[k] = table[src + i]
+                k += 1
+
+
+def _dequant_row(m, t, row, y, yo):
+    """One row of a quantized table (an embedding) decoded to floats."""
+    nb, hdr, cb, data, stride = hyq.q4_layout(t.shape[1], t.qparam)
+    if m.mapped is not None:
+        buf, off = m.mapped, m.h.data_offset + t.offset + row * stride
+    else:
+        if m.wbuf is None or len(m.wbuf) < stride:
+            m.wbuf = bytearray(max(stride, len(m.wbuf) if m.wbuf else 0))
+        f = m._f
+        f.seek(m.h.data_offset + t.offset + row * stride)
+        f.readinto(memoryview(m.wbuf)[:stride])
+        m.loaded = -1
+        buf, off = m.wbuf, 0
+    B = hyq.block_size(t.qparam)
+    K = t.shape[1]
+    scheme = t.qparam >> 4
+    d = _f16(buf[off], buf[off + 1])
+    dmin = _f16(buf[off + 2], buf[off + 3]) if scheme == hyq.S_ASYM else 0.0
+    cod = off + hdr
+    q = cod + cb
+    half = cb >> 1
+    for k in range(K):
+        b = k // B
+        if scheme == hyq.S_ASYM:
+            g = cod + (b >> 2) * 3
+            sh = (b & 3) * 6
+            sc = ((buf[g] | (buf[g + 1] << 8) | (buf[g + 2] << 16)) >> sh) & 63
+            g += half
+            mc = ((buf[g] | (buf[g + 1] << 8) | (buf[g + 2] << 16)) >> sh) & 63
+            u = buf[q + (k >> 1)]
+            y[yo + k] = d * sc * ((u >> 4) if k & 1 else (u & 15)) - dmin * mc
+        else:
+            c = buf[cod + b]
+            if c > 127:
+                c -= 256
+            if scheme == hyq.S_Q8:
+                u = buf[q + k]
+                y[yo + k] = d * c * (u - 256 if u > 127 else u)
+            else:
+                u = buf[q + (k >> 1)]
+                y[yo + k] = d * c * (((u >> 4) if k & 1 else (u & 15)) - 8)
+
+
+def op_slice(m, nd):
+    axis, start, step = nd.iattrs
+    xt, yt = m.h.tensors[nd.inputs[0]], m.h.tensors[nd.outputs[0]]
+    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
+    outer, n, inner = _outer_inner(xt.shape, axis)
+    cnt = yt.shape[axis]
+    k = 0
+    for o in range(outer):
+        for j in range(cnt):
+            src = (o * n + start + j * step) * inner
+            for i in range(inner):
+                y[k] = x[src + i]
+                k += 1
+
+
+_OPS = (op_linear, op_conv, op_matmul, _binary(0), _binary(1), _binary(2), _binary(3), op_act, op_softmax,
+        op_layernorm, op_maxpool, op_avgpool, op_gap, op_reshape, op_transpose, op_concat, op_gather, op_slice)

@@ -1,0 +1,131 @@
+"""Run a .hyq model with the firmware runtime: on the local MicroPython unix port, or on a board over its
+REPL (mpremote's transport). Inputs go in as float32 bytes, outputs come back the same way, with latency,
+peak heap and the kernel path per op."""
+
+import ast
+import hashlib
+import os
+
+import numpy as np
+
+from hyperion_host.errors import HyperionError
+from hyperion_host.paths import firmware_dir
+
+RESULT = "\x00HYQ-RESULT "
+
+# Runs on MicroPython. PATH, KERNELS, INPUTS (list of float32 bytes) are filled in; it prints one result line.
+SCRIPT = """
+import gc, time, array, micropython, hyperion
+gc.collect()
+_hp = hasattr(micropython, 'mem_peak')
+_base = micropython.mem_current() if _hp else gc.mem_alloc()
+_t0 = time.ticks_us()
+_m = hyperion.load(%(path)r, kernels=%(kernels)r)
+_load_us = time.ticks_diff(time.ticks_us(), _t0)
+_xs = [array.array('f', b) for b in %(inputs)r]
+for _i in range(len(_xs)):
+    _m.set_input(_xs[_i], _i)
+_m.run()
+_t0 = time.ticks_us()
+for _r in range(%(repeat)d):
+    _y = _m.run()
+_us = time.ticks_diff(time.ticks_us(), _t0) // %(repeat)d
+_y = _y if isinstance(_y, tuple) else (_y,)
+_info = _m.info()
+_peak = (micropython.mem_peak() - _base) if _hp else (gc.mem_alloc() - _base)
+print(%(mark)r + repr(([bytes(a) for a in _y], _us, _load_us, _peak, _info['kernels'], _info['ops'], _info['mode'])))
+"""
+
+
+def _script(board_path, inputs, kernels, repeat):
+    raw = [np.ascontiguousarray(a, "<f4").tobytes() for a in inputs]
+    return SCRIPT % {"path": board_path, "kernels": kernels, "inputs": raw, "repeat": max(1, repeat), "mark": RESULT}
+
+
+def _parse(text, out_shapes):
+    for line in text.splitlines():
+        if line.startswith(RESULT):
+            outs, us, load_us, peak, kernels, ops, mode = ast.literal_eval(line[len(RESULT):])
+            arrays = [np.frombuffer(b, "<f4").reshape(s) for b, s in zip(outs, out_shapes)]
+            return arrays, {"latency_us": us, "load_us": load_us, "peak_heap_bytes": peak, "kernels": kernels,
+                            "ops": ops, "mode": mode}
+    raise HyperionError("the board printed no result:\n" + text.strip()[-800:])
+
+
+def run_local(model_path, inputs, out_shapes, kernels="auto", heap=None, repeat=1):
+    """On the local MicroPython unix port."""
+    from hyperion_host.local import run_micropython
+
+    r = run_micropython(_script(os.path.abspath(model_path), inputs, kernels, repeat), heap=heap, timeout=600)
+    if not r.ok:
+        raise HyperionError(_board_error(r.stderr or r.stdout))
+    return _parse(r.stdout, out_shapes)
+
+
+def _board_error(tb):
+    lines = [x for x in tb.strip().splitlines() if x.strip()]
+    return "on MicroPython: " + (lines[-1] if lines else "failed")
+
+
+FIRMWARE_FILES = ("__init__.py", "hyq.py", "runtime.py", "kpy.py", "kviper.py")
+
+
+def _sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def ensure_files(board, files, remote_dir):
+    """Copy local files to remote_dir on the board where the sha256 differs. Returns the names copied."""
+    board.exec("import os\nfor d in %r:\n try:\n  os.mkdir(d)\n except OSError:\n  pass" % (_parents(remote_dir),))
+    names = [os.path.basename(f) for f in files]
+    have = board.eval("[_h(n) for n in %r]" % ([remote_dir + "/" + n for n in names],)) if _define_hash(board) else []
+    copied = []
+    for f, name, h in zip(files, names, have):
+        data = open(f, "rb").read()
+        if h != _sha(data):
+            board.write_file(remote_dir + "/" + name, data)
+            copied.append(name)
+    return copied
+
+
+def _parents(path):
+    parts = path.strip("/").split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _define_hash(board):
+    board.exec(
+        "import hashlib, binascii\n"
+        "def _h(p):\n"
+        " try:\n"
+        "  f = open(p, 'rb')\n"
+        " except OSError:\n"
+        "  return ''\n"
+        " h = hashlib.sha256()\n"
+        " b = bytearray(512)\n"
+        " while True:\n"
+        "  n = f.readinto(b)\n"
+        "  if not n:\n"
+        "   break\n"
+        "  h.update(b[:n])\n"
+        " f.close()\n"
+        " return binascii.hexlify(h.digest()).decode()\n"
+    )
+    return True
+
+
+def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1):
+    """On a board or vboard: installs the firmware and the model where missing or changed, then runs."""
+    from hyperion_host.device import Board, BoardExecError, resolve_port
+
+    fw = firmware_dir() / "hyperion"
+    with Board(resolve_port(port)) as b:
+        ensure_files(b, [str(fw / f) for f in FIRMWARE_FILES], "lib/hyperion")
+        ensure_files(b, [model_path], "models")
+        remote = "models/" + os.path.basename(model_path)
+        out = []
+        try:
+            b.exec(_script(remote, inputs, kernels, repeat), stream=lambda d: out.append(d), timeout=600)
+        except BoardExecError as e:
+            raise HyperionError(_board_error(e.traceback)) from None
+    return _parse(b"".join(out).decode(errors="replace").replace("\x04", ""), out_shapes)
