@@ -20,13 +20,17 @@ def _kernels(name):
     return kpy
 
 
-def _erf(x):
+def _erf_as(x):
     # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), as the host runtime uses where math.erf is missing
     s = 1.0 if x >= 0 else -1.0
     a = x * s
     t = 1.0 / (1.0 + 0.3275911 * a)
     y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * math.exp(-a * a)
     return s * y
+
+
+# math.erf is C code where the port has it (unix, ports with MICROPY_PY_MATH_SPECIAL_FUNCTIONS)
+_erf = getattr(math, "erf", None) or _erf_as
 
 
 def _act(v, act, p0, p1):
@@ -375,7 +379,12 @@ def _float_rows(m, t, buf, off, nb, hdr, cb, stride, B, K, xsrc, xo, y, yo, yste
 # -- ops ---------------------------------------------------------------------------------------------------
 
 def _attrs(nd):
-    return dict(zip(hyq.IATTRS[nd.op], nd.iattrs))
+    """The node's int attributes by name (decoded once, kept on the node)."""
+    a = getattr(nd, "named", None)
+    if a is None:
+        a = dict(zip(hyq.IATTRS[nd.op], nd.iattrs))
+        nd.named = a
+    return a
 
 
 def op_linear(m, nd):

@@ -14,25 +14,38 @@ from hyperion_host.paths import firmware_dir
 RESULT = "\x00HYQ-RESULT "
 
 # Runs on MicroPython. PATH, KERNELS, INPUTS (list of float32 bytes) are filled in; it prints one result line.
+# Peak heap: the model's load and a first run (the firmware's modules are imported before, as frozen or ROMFS
+# code would be), with the GC collecting every 1 KB allocated, so the peak counts live data plus at most 1 KB of
+# garbage, not whatever garbage a big heap lets pile up. Then timed runs, with the GC as usual.
 SCRIPT = """
 import gc, time, array, micropython, hyperion
+from hyperion import runtime, hyq, kpy
+try:
+    from hyperion import kviper
+except ImportError:
+    pass
+_xs = [array.array('f', b) for b in %(inputs)r]
 gc.collect()
 _hp = hasattr(micropython, 'mem_peak')
 _base = micropython.mem_current() if _hp else gc.mem_alloc()
+_th = hasattr(gc, 'threshold')
+if _th:
+    gc.threshold(1024)
 _t0 = time.ticks_us()
 _m = hyperion.load(%(path)r, kernels=%(kernels)r)
 _load_us = time.ticks_diff(time.ticks_us(), _t0)
-_xs = [array.array('f', b) for b in %(inputs)r]
 for _i in range(len(_xs)):
     _m.set_input(_xs[_i], _i)
 _m.run()
+_peak = (micropython.mem_peak() - _base) if _hp else (gc.mem_alloc() - _base)
+if _th:
+    gc.threshold(-1)
 _t0 = time.ticks_us()
 for _r in range(%(repeat)d):
     _y = _m.run()
 _us = time.ticks_diff(time.ticks_us(), _t0) // %(repeat)d
 _y = _y if isinstance(_y, tuple) else (_y,)
 _info = _m.info()
-_peak = (micropython.mem_peak() - _base) if _hp else (gc.mem_alloc() - _base)
 print(%(mark)r + repr(([bytes(a) for a in _y], _us, _load_us, _peak, _info['kernels'], _info['ops'], _info['mode'])))
 """
 
@@ -56,7 +69,10 @@ def run_local(model_path, inputs, out_shapes, kernels="auto", heap=None, repeat=
     """On the local MicroPython unix port."""
     from hyperion_host.local import run_micropython
 
-    r = run_micropython(_script(os.path.abspath(model_path), inputs, kernels, repeat), heap=heap, timeout=600)
+    from hyperion_host.build import cached_firmware
+
+    r = run_micropython(_script(os.path.abspath(model_path), inputs, kernels, repeat), heap=heap, timeout=600,
+                        firmware=cached_firmware("x64"))
     if not r.ok:
         raise HyperionError(_board_error(r.stderr or r.stdout))
     return _parse(r.stdout, out_shapes)
@@ -118,9 +134,16 @@ def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1)
     """On a board or vboard: installs the firmware and the model where missing or changed, then runs."""
     from hyperion_host.device import Board, BoardExecError, resolve_port
 
-    fw = firmware_dir() / "hyperion"
+    from hyperion_host.build import cached_firmware
+
     with Board(resolve_port(port)) as b:
-        ensure_files(b, [str(fw / f) for f in FIRMWARE_FILES], "lib/hyperion")
+        arch = b.identify()["arch"]
+        if arch:
+            fw = cached_firmware(arch) / "hyperion"
+            files = [str(p) for p in sorted(fw.glob("*.mpy"))]
+        else:
+            files = [str(firmware_dir() / "hyperion" / f) for f in FIRMWARE_FILES]
+        ensure_files(b, files, "lib/hyperion")
         ensure_files(b, [model_path], "models")
         remote = "models/" + os.path.basename(model_path)
         out = []

@@ -276,7 +276,26 @@ def evaluate(
     out.print(t)
 
 
+def build_kernels(
+    arch: list[str] | None = typer.Option(None, "--arch", help="Arch to build (repeatable); default: all."),
+    out_dir: Path = typer.Option(Path("build/firmware"), "-o", "--out", help="Output directory."),
+):
+    """Compile the firmware with mpy-cross: bytecode .mpy, plus native viper kernels per MCU arch."""
+    from hyperion_host.build import ARCHS, compile_firmware, mpy_arch
+
+    t = Table("arch", "directory", "native module", "bytes (all .mpy)")
+    for a in arch or ARCHS:
+        d = compile_firmware(a, out_dir / a)
+        k = d / "kviper.mpy"
+        if mpy_arch(k) != a:
+            raise HyperionError("mpy-cross wrote %s for %s, not %s" % (k, mpy_arch(k), a))
+        t.add_row(a, str(d), "kviper.mpy (%d bytes)" % k.stat().st_size,
+                  str(sum(p.stat().st_size for p in d.glob("*.mpy"))))
+    out.print(t)
+
+
 def register(app):
+    app.command("build-kernels")(build_kernels)
     app.command()(quantize)
     app.command()(infer)
     app.command()(inspect)

