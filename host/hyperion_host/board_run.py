@@ -67,9 +67,8 @@ def _parse(text, out_shapes):
 
 def run_local(model_path, inputs, out_shapes, kernels="auto", heap=None, repeat=1):
     """On the local MicroPython unix port."""
-    from hyperion_host.local import run_micropython
-
     from hyperion_host.build import cached_firmware
+    from hyperion_host.local import run_micropython
 
     r = run_micropython(_script(os.path.abspath(model_path), inputs, kernels, repeat), heap=heap, timeout=600,
                         firmware=cached_firmware("x64"))
@@ -132,9 +131,8 @@ def _define_hash(board):
 
 def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1):
     """On a board or vboard: installs the firmware and the model where missing or changed, then runs."""
-    from hyperion_host.device import Board, BoardExecError, resolve_port
-
     from hyperion_host.build import cached_firmware
+    from hyperion_host.device import Board, BoardExecError, resolve_port
 
     with Board(resolve_port(port)) as b:
         arch = b.identify()["arch"]
