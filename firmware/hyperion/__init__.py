@@ -63,7 +63,7 @@ class OutOfMemory(MemoryError):
     """A model did not fit: `needed` and `free` are in bytes. gc.collect() and the runtime stay usable."""
 
     def __init__(self, what, needed, free):
-        MemoryError.__init__(self, "out of memory while %s: needs about %d bytes, %d free" % (what, needed, free))
+        super().__init__("out of memory while %s: needs about %d bytes, %d bytes free" % (what, needed, free))
         self.needed = needed
         self.free = free
 

@@ -36,8 +36,10 @@ _erf = getattr(math, "erf", None) or _erf_as
 def _act(v, act, p0, p1):
     if act == A_RELU:
         return v if v > 0.0 else 0.0
-    if act == A_CLIP:
-        return p0 if v < p0 else (p1 if v > p1 else v)
+    if act == A_CLIP:  # max then min, as numpy does (min > max gives max)
+        if v < p0:
+            v = p0
+        return p1 if v > p1 else v
     if act == A_LEAKY:
         return v if v >= 0.0 else v * p0
     if act == A_SIGMOID:
@@ -421,7 +423,7 @@ def op_conv(m, nd):
     cg = C // G
     cout = t.shape[0]
     og = cout // G
-    K = t.shape[1]
+    K = t.numel() // cout  # float weights keep their 4-D shape
     qmode = a["qmode"]
     act = a["act"]
     per_img = C * H * W
@@ -501,14 +503,29 @@ def _patch_float(x, xo, c0, cg, H, W, a, oy, ox, col):
 def op_matmul(m, nd):
     at, bt, yt = (m.h.tensors[i] for i in (nd.inputs[0], nd.inputs[1], nd.outputs[0]))
     a, b, y = m.view(nd.inputs[0]), m.view(nd.inputs[1]), m.view(nd.outputs[0])
-    M, K = at.shape[-2], at.shape[-1]
-    Nn = bt.shape[-1]
-    batches = yt.numel() // (M * Nn)
-    a_b = at.numel() // (M * K)
-    b_b = bt.numel() // (K * Nn)
+    M, K = (1, at.shape[0]) if len(at.shape) == 1 else (at.shape[-2], at.shape[-1])
+    Nn = 1 if len(bt.shape) == 1 else bt.shape[-1]
+    # batch dims broadcast as numpy does: walk the output's batch index, map it onto each operand
+    if len(at.shape) > 1 and len(bt.shape) > 1:
+        yb = list(yt.shape[:-2])
+    elif len(at.shape) == 1 and len(bt.shape) == 1:
+        yb = []
+    else:  # one operand is a vector: its matrix dim is dropped from the output
+        yb = list(yt.shape[:-1])
+    nb = len(yb)
+    ab = [1] * (nb - len(at.shape[:-2])) + list(at.shape[:-2])
+    bb = [1] * (nb - len(bt.shape[:-2])) + list(bt.shape[:-2])
+    idx = [0] * nb
+    batches = 1
+    for d in yb:
+        batches *= d
     for i in range(batches):
-        ao = (i % a_b) * M * K
-        bo = (i % b_b) * K * Nn
+        ao = bo = 0
+        for d in range(nb):
+            ao = ao * ab[d] + (idx[d] if ab[d] != 1 else 0)
+            bo = bo * bb[d] + (idx[d] if bb[d] != 1 else 0)
+        ao *= M * K
+        bo *= K * Nn
         yo = i * M * Nn
         for r in range(M):
             for c in range(Nn):
@@ -516,6 +533,13 @@ def op_matmul(m, nd):
                 for k in range(K):
                     v += a[ao + r * K + k] * b[bo + k * Nn + c]
                 y[yo + r * Nn + c] = v
+        d = nb - 1
+        while d >= 0:
+            idx[d] += 1
+            if idx[d] < yb[d]:
+                break
+            idx[d] = 0
+            d -= 1
 
 
 def _binary(kind):

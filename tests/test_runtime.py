@@ -1,0 +1,292 @@
+"""The board runtime on real MicroPython: parity with the host runtime for every op and model, both kernel
+paths, every arch's native build, memory errors, configuration and bad input."""
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+
+import onnx_examples as models
+from onnx_cases import ALL_ACTIVATIONS, freeze_inputs, node_cases
+
+from hyperion import ARCH_NAMES
+from hyperion_host.build import ARCHS, cached_firmware, compile_firmware, mpy_arch
+from hyperion_host.hyq_io import load_program, write_atomic
+from hyperion_host.onnx_import import import_onnx
+from hyperion_host.quantize import Options, quantize_model
+
+BATCH = """
+import gc, array, binascii, hyperion
+for path, raws in CASES:
+    try:
+        m = hyperion.load(path, kernels=KERNELS)
+        for i in range(len(raws)):
+            m.set_input(array.array('f', raws[i]), i)
+        y = m.run()
+        y = y if isinstance(y, tuple) else (y,)
+        print('OK', path, ' '.join(binascii.hexlify(bytes(a)).decode() for a in y))
+        m.close()
+    except Exception as e:
+        print('ERR', path, repr(e))
+    m = None
+    gc.collect()
+"""
+
+
+def run_batch(micropython, cases, kernels, heap=4 * 1024 * 1024):
+    """cases: [(hyq path, [input arrays])] -> {path: [output arrays]} from one MicroPython process."""
+    raws = [(str(p), [np.ascontiguousarray(a, "<f4").tobytes() for a in ins]) for p, ins in cases]
+    code = "CASES = %r\nKERNELS = %r\n" % (raws, kernels) + BATCH
+    r = micropython(code, heap=heap, firmware=cached_firmware("x64"), timeout=600)
+    assert r.ok, r
+    out = {}
+    for line in r.stdout.splitlines():
+        kind, path, rest = (line.split(" ", 2) + [""])[:3]
+        if kind == "OK":
+            out[path] = [np.frombuffer(bytes.fromhex(h), "<f4") for h in rest.split()]
+        elif kind == "ERR":
+            out[path] = rest
+    return out
+
+
+@pytest.fixture(scope="module")
+def op_models(tmp_path_factory):
+    """Every onnx node case as .hyq (float weights), plus weight ops quantized, with inputs and host outputs."""
+    d = tmp_path_factory.mktemp("ops")
+    cases = []
+    for name, model, ins, outs in node_cases():
+        m, feeds = freeze_inputs(model, ins, len(ins) if ALL_ACTIVATIONS.match(name) else 1)
+        src = d / (name + ".onnx")
+        onnx.save(m, str(src))
+        g = import_onnx(str(src))
+        variants = [("f", Options(act="float", keep_float=[op.name for op in g.ops]))]
+        if any(op.op in ("linear", "conv") for op in g.ops):
+            variants += [("q", Options()), ("qs", Options(scheme="sym", act="float")), ("q8", Options(bits=8))]
+        for tag, opts in variants:
+            blob, _ = quantize_model(str(src), opts)
+            path = d / ("%s.%s.hyq" % (name, tag))
+            write_atomic(path, blob)
+            prog, _ = load_program(str(path))
+            host = [prog.run(feeds)[o] for o in prog.outputs]
+            cases.append((path, [np.asarray(feeds[n], np.float32) for n in prog.inputs], host))
+    return cases
+
+
+@pytest.mark.parametrize("kernels", ["python", "viper"])
+def test_every_op_matches_the_host_runtime(op_models, micropython, kernels):
+    got = run_batch(micropython, [(p, ins) for p, ins, _ in op_models], kernels)
+    bad = []
+    for path, _, host in op_models:
+        res = got.get(str(path))
+        if not isinstance(res, list):
+            bad.append("%s: %s" % (path.name, res))
+            continue
+        for h, g in zip(host, res):
+            h = np.asarray(h, np.float32).ravel()
+            scale = max(1.0, float(np.abs(h).max()))
+            tol = 1e-5 if ".f." in path.name else 2e-3  # float ops / int8 rounding ties (float32 vs double)
+            if g.shape != h.shape or float(np.abs(g - h).max()) > tol * scale:
+                bad.append("%s: max diff %s" % (path.name, np.abs(g - h).max() if g.shape == h.shape else g.shape))
+    assert len(op_models) > 150
+    assert not bad, bad
+
+
+def test_python_and_viper_kernels_agree_exactly(op_models, micropython):
+    quantized = [(p, ins) for p, ins, _ in op_models if ".q" in p.name]
+    a = run_batch(micropython, quantized, "python")
+    b = run_batch(micropython, quantized, "viper")
+    assert len(quantized) > 20
+    for p, _ in quantized:
+        assert isinstance(a[str(p)], list), a[str(p)]
+        for x, y in zip(a[str(p)], b[str(p)]):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_integer_accumulators_are_bit_exact(micropython):
+    """Both kernel paths on MicroPython give the host's int32 accumulators for random blocks."""
+    from hyperion import hyq
+    from hyperion_host.quant import quantize_weight
+    from hyperion_host.refrt import int_accumulators
+
+    r = np.random.default_rng(5)
+    cases = []
+    for rows, cols, block, scheme, bits in ((7, 100, 32, "asym", 4), (5, 64, 64, "sym", 4), (3, 300, 128, "asym", 4),
+                                            (4, 96, 32, "asym", 8)):
+        w = quantize_weight(r.standard_normal((rows, cols)).astype(np.float32), bits, block, scheme)
+        xq = r.integers(-127, 128, cols)
+        A1, A2 = int_accumulators(w, xq[None, :])
+        want = np.stack([A1[0], A2[0] if A2 is not None else np.zeros(rows, np.int64)], 1).ravel()
+        cases.append((w.to_bytes(), cols, w.qparam, rows, (xq + 128).astype(np.uint8).tobytes(), want.tolist()))
+    code = (
+        "import array\nfrom hyperion import hyq, kpy, kviper\n"
+        "for blob, K, qp, N, xq, want in %r:\n"
+        "    nb, hdr, cb, data, stride = hyq.q4_layout(K, qp)\n"
+        "    B = hyq.block_size(qp)\n"
+        "    for k in (kpy, kviper):\n"
+        "        sx = array.array('i', [0] * nb)\n"
+        "        acc = array.array('i', [0] * (2 * N))\n"
+        "        x = bytearray(xq)\n"
+        "        k.block_sums(x, K, B, nb, sx)\n"
+        "        kern = k.q8_rows if (qp >> 4) == hyq.S_Q8 else k.q4_rows\n"
+        "        kern(blob, 0, stride, hdr, cb, nb, B, K, 0, N, x, sx, acc, 1 if (qp >> 4) == hyq.S_ASYM else 0)\n"
+        "        print(list(acc) == want)\n" % (cases,)
+    )
+    r2 = micropython(code, firmware=cached_firmware("x64"))
+    assert r2.ok, r2
+    assert r2.stdout.split() == ["True"] * 8
+    assert hyq.S_Q8 == 2
+
+
+@pytest.mark.parametrize("maker,shape", [("cnn", ["x=1,1,8,8"]), ("mlp", None), ("transformer", None)])
+def test_example_models_match_on_micropython(maker, shape, tmp_path, micropython):
+    src = getattr(models, maker)(tmp_path / "m.onnx")
+    blob, _ = quantize_model(src, Options(input_shapes=shape))
+    path = tmp_path / "m.hyq"
+    write_atomic(path, blob)
+    prog, _ = load_program(str(path))
+    r = np.random.default_rng(7)
+    if maker == "transformer":
+        x = r.integers(0, 64, (1, 8)).astype(np.float32)
+    else:
+        x = r.standard_normal(prog.shapes[prog.inputs[0]]).astype(np.float32)
+    host = prog.run({prog.inputs[0]: x})[prog.outputs[0]].ravel()
+    for k in ("viper", "python"):
+        got = run_batch(micropython, [(path, [x])], k)[str(path)]
+        assert isinstance(got, list), got
+        assert float(np.abs(got[0] - host).max()) <= 2e-3 * max(1.0, float(np.abs(host).max()))
+
+
+def test_every_arch_compiles_with_its_arch_byte(tmp_path):
+    for arch in ARCHS:
+        d = compile_firmware(arch, tmp_path / arch)
+        assert mpy_arch(d / "kviper.mpy") == arch
+        head = (d / "kviper.mpy").read_bytes()[:3]
+        assert head[2] == (ARCH_NAMES.index(arch) << 2) | 3
+        for f in d.glob("*.mpy"):
+            if f.name != "kviper.mpy":
+                assert mpy_arch(f) is None, f  # bytecode only: runs on any arch
+    assert {p.name for p in (tmp_path / "x64" / "hyperion").glob("*.mpy")} >= {
+        "__init__.mpy", "hyq.mpy", "runtime.mpy", "kpy.mpy", "kviper.mpy"}
+
+
+def test_wrong_arch_kernels_say_which_arch_to_install(tmp_path, micropython):
+    fw = tmp_path / "fw"
+    shutil.copytree(cached_firmware("x64"), fw)
+    compile_firmware("armv6m", tmp_path / "arm")
+    shutil.copy(tmp_path / "arm" / "hyperion" / "kviper.mpy", fw / "hyperion" / "kviper.mpy")
+    blob, _ = quantize_model(models.mlp(tmp_path / "m.onnx"), Options())
+    write_atomic(tmp_path / "m.hyq", blob)
+    r = micropython("import hyperion\nprint(hyperion.kernel_status())\nm = hyperion.load(%r)\n"
+                    "print(m.info()['kernels'])" % str(tmp_path / "m.hyq"), firmware=fw)
+    assert r.ok, r
+    assert "kviper.mpy holds native kernels for armv6m, but this board is x64" in r.stdout
+    assert "build-kernels --arch x64" in r.stdout
+    assert "['python', 'python']" in r.stdout
+
+
+def _mlp_hyq(tmp_path, k=256):
+    blob, _ = quantize_model(models.mlp(tmp_path / "m.onnx", k=k), Options())
+    write_atomic(tmp_path / "m.hyq", blob)
+    return str(tmp_path / "m.hyq")
+
+
+def test_bad_input_shape_names_the_expected_shape(tmp_path, micropython):
+    path = _mlp_hyq(tmp_path)
+    r = micropython("import hyperion, array\nm = hyperion.load(%r)\n"
+                    "try:\n m.run(array.array('f', [0.0] * 10))\nexcept ValueError as e:\n print(e)\n"
+                    "try:\n m.run(3)\nexcept ValueError as e:\n print(e)\n"
+                    "print(len(m.run([0.5] * 256)), len(m.run(bytearray(256))), len(m.run(array.array('b', [1] * 256))))\n"
+                    % path, firmware=cached_firmware("x64"))
+    assert r.ok, r
+    lines = r.stdout.strip().splitlines()
+    assert lines[0] == "input has 10 values; the model expects shape (1, 256) (256 values)"
+    assert "shape (1, 256)" in lines[1]
+    assert lines[2] == "16 16 16"
+
+
+@pytest.mark.parametrize("damage,msg", [(lambda b: b[: len(b) // 2], "truncated"),
+                                        (lambda b: b[:-9] + bytes([b[-9] ^ 4]) + b[-8:], "CRC mismatch in tensor")])
+def test_corrupt_model_gives_a_clear_error(tmp_path, micropython, damage, msg):
+    path = _mlp_hyq(tmp_path)
+    bad = tmp_path / "bad.hyq"
+    bad.write_bytes(damage(open(path, "rb").read()))
+    r = micropython("import hyperion\nfrom hyperion import hyq\ntry:\n hyperion.load(%r)\n"
+                    "except hyq.FormatError as e:\n print('FormatError:', e)" % str(bad), firmware=cached_firmware("x64"))
+    assert r.ok, r
+    assert r.stdout.startswith("FormatError:") and msg in r.stdout
+
+
+def test_out_of_memory_is_reported_and_recoverable(tmp_path, micropython):
+    big = _mlp_hyq(tmp_path, k=1024)  # a 140 KB weight matrix streamed into one buffer
+    small_dir = tmp_path / "s"
+    small_dir.mkdir()
+    small = _mlp_hyq(small_dir, k=32)
+    r = micropython(
+        "import gc, hyperion\n"
+        "try:\n m = hyperion.load(%r)\nexcept hyperion.OutOfMemory as e:\n"
+        " print('OOM', e.needed > 100000, e.free < e.needed, isinstance(e, MemoryError))\n print(e)\n"
+        "gc.collect()\nm = hyperion.load(%r)\nprint('small ok', len(m.run([0.1] * 32)))\n" % (big, small),
+        heap=96 * 1024, firmware=cached_firmware("x64"))
+    assert r.ok, r
+    lines = r.stdout.strip().splitlines()
+    assert lines[0] == "OOM True True True"
+    assert lines[1].startswith("out of memory while loading") and "bytes free" in lines[1]
+    assert lines[2] == "small ok 16"
+
+
+def test_config_file_and_configure(tmp_path, micropython):
+    path = _mlp_hyq(tmp_path)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"kernels": "python", "model_dirs": [str(tmp_path)]}))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"kernels": "fast"}))
+    junk = tmp_path / "junk.json"
+    junk.write_text("{not json")
+    code = (
+        "import hyperion\n"
+        "hyperion.CONFIG_PATH = %r\n"
+        "m = hyperion.load('m')\nprint(m.path == %r, m.info()['kernels'])\n"
+        "hyperion.configure(kernels='viper')\nprint(hyperion.load('m').info()['kernels'])\n"
+        "try:\n hyperion.configure(kernels='fast')\nexcept ValueError as e:\n print(e)\n"
+        "for p in (%r, %r):\n hyperion._config = None\n hyperion.CONFIG_PATH = p\n"
+        " try:\n  hyperion.config()\n except ValueError as e:\n  print(e)\n"
+        % (str(good), path, str(bad), str(junk))
+    )
+    r = micropython(code, firmware=cached_firmware("x64"))
+    assert r.ok, r
+    lines = r.stdout.strip().splitlines()
+    assert lines[0] == "True ['python', 'python']"
+    assert lines[1] == "['viper', 'viper']"
+    assert lines[2] == "configure(): 'kernels' must be one of auto, viper, python, ulab, not 'fast'"
+    assert lines[3] == "%s: 'kernels' must be one of auto, viper, python, ulab, not 'fast'" % bad
+    assert lines[4] == "%s is not valid JSON; fix or delete it" % junk
+
+
+def test_models_run_in_place_from_romfs(tmp_path, micropython):
+    """A ROMFS image (mpremote's writer) mounted with vfs.VfsRom: weights used in place, same outputs."""
+    from mpremote.romfs import VfsRomWriter
+
+    path = _mlp_hyq(tmp_path)
+    w = VfsRomWriter()
+    w.opendir("models")
+    w.mkfile("m.hyq", open(path, "rb").read())
+    w.closedir()
+    img = tmp_path / "rom.img"
+    img.write_bytes(w.finalise())
+    code = (
+        "import vfs, array, hyperion\n"
+        "vfs.mount(vfs.VfsRom(open(%r, 'rb').read()), '/rom')\n"
+        "x = array.array('f', [((i * 7) %% 13 - 6) * 0.1 for i in range(256)])\n"
+        "a = hyperion.load('m')\nb = hyperion.load(%r, mode='stream')\n"
+        "print(a.path, a.info()['mode'], a.info()['weight_buffer_bytes'], b.info()['mode'])\n"
+        "print(list(a.run(x)) == list(b.run(x)))\n"
+        "try:\n hyperion.load(%r, mode='rom')\nexcept ValueError as e:\n print(e)\n" % (str(img), path, path)
+    )
+    r = micropython(code, firmware=cached_firmware("x64"))
+    assert r.ok, r
+    lines = r.stdout.strip().splitlines()
+    assert lines[0] == "/rom/models/m.hyq rom 0 stream"
+    assert lines[1] == "True"
+    assert "needs a memory-mapped file (ROMFS)" in lines[2]
