@@ -5,7 +5,6 @@ import json
 import struct
 
 import numpy as np
-import onnx_examples as models
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +13,8 @@ from hyperion import hyq
 from hyperion_host.errors import HyperionError
 from hyperion_host.hyq_io import load_program, open_hyq, plan_arena, write_atomic
 from hyperion_host.quantize import Options, quantize_model
+
+import onnx_examples as models
 
 
 @pytest.fixture(scope="module")

@@ -2,15 +2,16 @@
 
 import numpy as np
 import onnx
-import onnx_examples as models
 import onnxruntime as ort
 import pytest
-from onnx_cases import ALL_ACTIVATIONS, freeze_inputs, node_cases
 
 from hyperion_host.hyq_io import load_program, write_atomic
 from hyperion_host.onnx_import import import_onnx
 from hyperion_host.quantize import Options, quantize_model
 from hyperion_host.refrt import Program
+
+import onnx_examples as models
+from onnx_cases import ALL_ACTIVATIONS, freeze_inputs, node_cases
 
 CASES = node_cases()
 

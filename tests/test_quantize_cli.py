@@ -4,12 +4,12 @@ import json
 
 import numpy as np
 import onnx
-import onnx_examples as models
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
 
+import onnx_examples as models
 from helpers import assert_user_error, run_cli
 
 

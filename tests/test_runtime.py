@@ -8,14 +8,14 @@ import numpy as np
 import onnx
 import pytest
 
-import onnx_examples as models
-from onnx_cases import ALL_ACTIVATIONS, freeze_inputs, node_cases
-
 from hyperion import ARCH_NAMES
 from hyperion_host.build import ARCHS, cached_firmware, compile_firmware, mpy_arch
 from hyperion_host.hyq_io import load_program, write_atomic
 from hyperion_host.onnx_import import import_onnx
 from hyperion_host.quantize import Options, quantize_model
+
+import onnx_examples as models
+from onnx_cases import ALL_ACTIVATIONS, freeze_inputs, node_cases
 
 BATCH = """
 import gc, array, binascii, hyperion
