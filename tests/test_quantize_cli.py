@@ -166,3 +166,25 @@ def test_transformer_imports_and_quantizes(tmp_path):
     got = np.load(tmp_path / "l.npy")
     assert got.shape == ref.shape == (1, 8, 64)
     assert (got.argmax(-1) == ref.argmax(-1)).mean() >= 0.75
+
+
+def test_infer_on_micropython_and_on_a_vboard(cnn, tmp_path, vboard):
+    d, path = cnn
+    hyq = tmp_path / "cnn.hyq"
+    assert run_cli("quantize", path, "-o", str(hyq), "--input-shape", "x=1,1,8,8").returncode == 0
+    host = run_cli("infer", str(hyq), "--input", str(d / "x0.npy"), "-o", str(tmp_path / "h.npy"))
+    assert host.returncode == 0, host.stderr
+    for args in (["--on", "micropython"], ["--on", "micropython", "--kernels", "python"], ["--port", vboard.name]):
+        p = run_cli("infer", str(hyq), "--input", str(d / "x0.npy"), "-o", str(tmp_path / "y.npy"), "--stats",
+                    "--stats-json", str(tmp_path / "s.json"), *args)
+        assert p.returncode == 0, (args, p.stderr)
+        np.testing.assert_allclose(np.load(tmp_path / "y.npy"), np.load(tmp_path / "h.npy"), atol=2e-3)
+        st = json.loads((tmp_path / "s.json").read_text())
+        assert st["latency_us"] > 0 and st["peak_heap_bytes"] > 0
+        assert st["kernels"][0] == ("python" if "python" in args else "viper") and len(st["kernels"]) == 6
+        assert "latency" in p.stderr and "peak heap" in p.stderr
+    # the board got the compiled firmware and the model; a second run copies nothing new
+    assert (vboard.fs_dir / "lib" / "hyperion" / "kviper.mpy").exists()
+    assert (vboard.fs_dir / "models" / "cnn.hyq").read_bytes() == hyq.read_bytes()
+    assert_user_error(run_cli("infer", str(hyq), "--input", str(d / "x0.npy"), "--kernels", "turbo"), "--kernels must be")
+    assert_user_error(run_cli("infer", str(hyq), "--input", str(d / "x0.npy"), "--on", "mars"), "--on must be")

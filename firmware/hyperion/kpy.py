@@ -122,3 +122,15 @@ def patch(xin, c0, cg, H, W, kh, kw, oy, ox, sh, sw, pt, pl, dh, dw, xq):
                 else:
                     xq[k] = 128
                 k += 1
+
+
+def conv_row(xin, c0, cg, H, W, kh, kw, oy, Wo, sh, sw, pt, pl, dh, dw, xq, w, wo, stride, hdr, cb, nb, B, K, rows,
+             sx, acc, asym, q8):
+    """One output row of a conv group: for each position ox, gather the window, then the weight rows.
+    acc[2 * (ox * rows + r)] holds A1 (or A), acc[... + 1] A2."""
+    kern = q8_rows if q8 else q4_rows
+    for ox in range(Wo):
+        patch(xin, c0, cg, H, W, kh, kw, oy, ox, sh, sw, pt, pl, dh, dw, xq)
+        block_sums(xq, K, B, nb, sx)
+        base = 2 * ox * rows
+        kern(w, wo - base // 2 * stride, stride, hdr, cb, nb, B, K, base // 2, base // 2 + rows, xq, sx, acc, asym)

@@ -149,3 +149,111 @@ def patch(xin: ptr8, c0: int, cg: int, H: int, W: int, kh: int, kw: int, oy: int
                 kx += 1
             ky += 1
         c += 1
+
+
+@micropython.viper
+def conv_row(xin: ptr8, c0: int, cg: int, H: int, W: int, kh: int, kw: int, oy: int, Wo: int, sh: int, sw: int,
+             pt: int, pl: int, dh: int, dw: int, xq: ptr8, w: ptr8, wo: int, stride: int, hdr: int, cb: int, nb: int,
+             B: int, K: int, rows: int, sx: ptr32, acc: ptr32, asym: int, q8: int):
+    # one output row of a conv group in a single native call: window gather, block sums, weight rows
+    half = cb >> 1
+    y0 = oy * sh - pt
+    ox = 0
+    while ox < Wo:
+        # gather the window (channel, ky, kx order), padding as x = 0 (stored 128)
+        k = 0
+        x0 = ox * sw - pl
+        c = c0
+        while c < c0 + cg:
+            cbase = c * H * W
+            ky = 0
+            while ky < kh:
+                y = y0 + ky * dh
+                kx = 0
+                while kx < kw:
+                    x = x0 + kx * dw
+                    if 0 <= y and y < H and 0 <= x and x < W:
+                        xq[k] = xin[cbase + y * W + x]
+                    else:
+                        xq[k] = 128
+                    k += 1
+                    kx += 1
+                ky += 1
+            c += 1
+        # per-block sums of x
+        k = 0
+        b = 0
+        while b < nb:
+            end = k + B
+            if end > K:
+                end = K
+            s = 0
+            n = end - k
+            while k < end:
+                s += xq[k]
+                k += 1
+            sx[b] = s - 128 * n
+            b += 1
+        # weight rows
+        r = 0
+        while r < rows:
+            cod = wo + r * stride + hdr
+            q = cod + cb
+            a1 = 0
+            a2 = 0
+            k = 0
+            b = 0
+            while b < nb:
+                end = k + B
+                if end > K:
+                    end = K
+                if q8:
+                    sc = w[cod + b]
+                    if sc > 127:
+                        sc -= 256
+                    p = 0
+                    while k < end:
+                        v = w[q + k]
+                        if v > 127:
+                            v -= 256
+                        p += v * (xq[k] - 128)
+                        k += 1
+                    a1 += sc * p
+                else:
+                    if asym:
+                        g = cod + (b >> 2) * 3
+                        sh6 = (b & 3) * 6
+                        sc = ((w[g] | (w[g + 1] << 8) | (w[g + 2] << 16)) >> sh6) & 63
+                        g += half
+                        mc = ((w[g] | (w[g + 1] << 8) | (w[g + 2] << 16)) >> sh6) & 63
+                    else:
+                        sc = w[cod + b]
+                        if sc > 127:
+                            sc -= 256
+                        mc = 0
+                    p = 0
+                    su = 0
+                    while k + 1 < end:
+                        v = w[q + (k >> 1)]
+                        lo = v & 15
+                        hi = v >> 4
+                        p += lo * xq[k] + hi * xq[k + 1]
+                        su += lo + hi
+                        k += 2
+                    if k < end:
+                        lo = w[q + (k >> 1)] & 15
+                        p += lo * xq[k]
+                        su += lo
+                        k += 1
+                    p -= su << 7
+                    if asym:
+                        a1 += sc * p
+                        a2 += mc * sx[b]
+                    else:
+                        a1 += sc * (p - 8 * sx[b])
+                b += 1
+            i = 2 * (ox * rows + r)
+            acc[i] = a1
+            acc[i + 1] = a2
+            r += 1
+        ox += 1

@@ -138,7 +138,14 @@ class Model:
         self.sx = array.array("i", bytes(4 * maxnb))
         self.acc = array.array("i", bytes(8 * maxn))
         self.rowscales = {}
+        self._conv_acc = None
         gc.collect()
+
+    def conv_acc(self, n):
+        """An int32 buffer of at least n slots for a conv output row (grown once, then reused)."""
+        if self._conv_acc is None or len(self._conv_acc) < n:
+            self._conv_acc = array.array("i", bytes(4 * n))
+        return self._conv_acc
 
     # -- tensors -----------------------------------------------------------------------------------------
     def _const_array(self, t):
@@ -447,18 +454,42 @@ def op_conv(m, nd):
         B = hyq.block_size(t.qparam)
         scheme = t.qparam >> 4
         asym = 1 if scheme == hyq.S_ASYM else 0
-        kern = m.k.q8_rows if scheme == hyq.S_Q8 else m.k.q4_rows
         rs = _scales(m, t, buf, off, stride)
+        q8 = 1 if scheme == hyq.S_Q8 else 0
+        acc = m.conv_acc(2 * og * Wo)
         for g in range(G):
             r0 = g * og
             for oy in range(Ho):
-                for ox in range(Wo):
-                    m.k.patch(xin, g * cg, cg, H, W, a["kh"], a["kw"], oy, ox, a["sh"], a["sw"], a["pt"], a["pl"],
-                              a["dh"], a["dw"], m.xq)
-                    m.k.block_sums(m.xq, K, B, nb, m.sx)
-                    kern(buf, off + r0 * stride, stride, hdr, cb, nb, B, K, 0, og, m.xq, m.sx, m.acc, asym)
-                    _finish_rows(m, y, (n * cout + r0) * hw + oy * Wo + ox, og, rs, r0, asym, sc, bias, act, p0,
-                                 p1, hw)
+                # one native call per output row fills acc for every (position, channel) of the group
+                m.k.conv_row(xin, g * cg, cg, H, W, a["kh"], a["kw"], oy, Wo, a["sh"], a["sw"], a["pt"], a["pl"],
+                             a["dh"], a["dw"], m.xq, buf, off + r0 * stride, stride, hdr, cb, nb, B, K, og, m.sx, acc,
+                             asym, q8)
+                _finish_conv_row(y, (n * cout + r0) * hw + oy * Wo, og, Wo, hw, acc, rs, r0, asym, sc, bias, act,
+                                 p0, p1)
+
+
+def _finish_conv_row(y, yo, rows, Wo, hw, acc, sc, r0, asym, s, bias, act, p0, p1):
+    """Float step for one output row of conv positions: y[yo + r*hw + ox] from acc[2*(ox*rows + r)]."""
+    for r in range(rows):
+        i = 2 * (r0 + r)
+        d = sc[i] * s
+        dm = sc[i + 1] * s
+        b = bias[r0 + r] if bias is not None else 0.0
+        o = yo + r * hw
+        j = 2 * r
+        step = 2 * rows
+        for ox in range(Wo):
+            v = d * acc[j] + b
+            if asym:
+                v -= dm * acc[j + 1]
+            if act:
+                if act == A_RELU:
+                    if v < 0.0:
+                        v = 0.0
+                else:
+                    v = _act(v, act, p0, p1)
+            y[o + ox] = v
+            j += step
 
 
 def _matvec_group(m, t, r0, rows, col, K, y, yo, ystep, bias, act, p0, p1, qmode, scale):

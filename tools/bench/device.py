@@ -1,0 +1,111 @@
+"""Benchmark: the board runtime on real MicroPython (unix port, x64), per model.
+
+- latency with viper (native) and python (bytecode) kernels, and their ratio (end to end, and the integer
+  kernel alone on a 256x256 layer);
+- heap: the smallest -X heapsize that loads and runs the model, minus the smallest that only imports the
+  firmware (frozen or ROMFS firmware keeps its bytecode out of the heap), and the allocation volume
+  (micropython.mem_peak() delta, which on this port also counts memory the GC has reclaimed);
+- .mpy code size per arch.
+Anchor: the bytecode path (what CircuitPython runs) in the same run. Targets: native >= 30x bytecode on the
+kernels and >= 10x end to end; all-in peak heap of a digits-size CNN <= 32 KB."""
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from common import ROOT, save
+
+sys.path.insert(0, str(ROOT / "tools"))
+import onnx_examples  # noqa: E402
+
+from hyperion_host import board_run  # noqa: E402
+from hyperion_host.build import ARCHS, cached_firmware, compile_firmware  # noqa: E402
+from hyperion_host.hyq_io import load_program, write_atomic  # noqa: E402
+from hyperion_host.local import run_micropython  # noqa: E402
+from hyperion_host.quantize import Options, quantize_model  # noqa: E402
+
+IMPORTS = "import array, hyperion\nfrom hyperion import runtime, hyq, kpy, kviper\n"
+
+
+def min_heap(code, lo=8 * 1024, hi=4 * 1024 * 1024):
+    """Smallest heap (bytes, 512-byte steps) on which code runs without error."""
+    fw = cached_firmware("x64")
+    if not run_micropython(code, heap=hi, firmware=fw).ok:
+        raise RuntimeError("does not run even with %d bytes" % hi)
+    while hi - lo > 512:
+        mid = (lo + hi) // 2
+        if run_micropython(code, heap=mid, firmware=fw).ok:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def kernel_ratio():
+    code = IMPORTS + """
+import time
+from hyperion import hyq
+K = N = 256
+qp = 0
+nb, hdr, cb, data, stride = hyq.q4_layout(K, qp)
+w = bytes((i * 37 + 11) & 255 for i in range(N * stride))
+x = bytearray((i * 13) & 255 for i in range(K))
+sx = array.array('i', [0] * nb)
+acc = array.array('i', [0] * (2 * N))
+for k, reps in ((kviper, 50), (kpy, 2)):
+    k.block_sums(x, K, 32, nb, sx)
+    t = time.ticks_us()
+    for _ in range(reps):
+        k.q4_rows(w, 0, stride, hdr, cb, nb, 32, K, 0, N, x, sx, acc, 1)
+    print(time.ticks_diff(time.ticks_us(), t) / reps)
+"""
+    r = run_micropython(code, firmware=cached_firmware("x64"))
+    viper_us, python_us = (float(v) for v in r.stdout.split())
+    return viper_us, python_us
+
+
+def main():
+    work = Path(tempfile.mkdtemp(prefix="hyperion-bench-device-"))
+    models = {
+        "toy CNN 8x8 (digits-size)": (onnx_examples.cnn(work / "cnn.onnx"), ["x=1,1,8,8"]),
+        "MLP 256-256-16": (onnx_examples.mlp(work / "mlp.onnx"), None),
+        "transformer block (8 tokens, d=32)": (onnx_examples.transformer(work / "tr.onnx"), None),
+    }
+    rows = []
+    import_heap = min_heap(IMPORTS)
+    for name, (src, shapes) in models.items():
+        blob, _ = quantize_model(src, Options(input_shapes=shapes))
+        path = work / (Path(src).stem + ".hyq")
+        write_atomic(path, blob)
+        prog, _ = load_program(str(path))
+        shape = prog.shapes[prog.inputs[0]]
+        x = (np.arange(int(np.prod(shape))) % 13).reshape(shape).astype(np.float32)
+        outs = [tuple(prog.shapes[o]) for o in prog.outputs]
+        _, sv = board_run.run_local(str(path), [x], outs, "viper", repeat=20)
+        _, sp = board_run.run_local(str(path), [x], outs, "python", repeat=5)
+        code = IMPORTS + "m = hyperion.load(%r)\nm.run(array.array('f', %r))\n" % (str(path), x.ravel().tolist())
+        all_in = min_heap(code) - import_heap
+        rows.append({"model": name, "file_bytes": len(blob), "viper_ms": sv["latency_us"] / 1000,
+                     "python_ms": sp["latency_us"] / 1000, "speedup": sp["latency_us"] / sv["latency_us"],
+                     "all_in_heap_bytes": all_in, "arena_bytes": prog.arena_size,
+                     "allocated_bytes": sv["peak_heap_bytes"]})
+    kv, kp = kernel_ratio()
+    rows.append({"model": "q4 kernel alone, 256x256", "file_bytes": 0, "viper_ms": kv / 1000, "python_ms": kp / 1000,
+                 "speedup": kp / kv, "all_in_heap_bytes": 0, "arena_bytes": 0, "allocated_bytes": 0})
+    sizes = []
+    for arch in ARCHS:
+        d = compile_firmware(arch, work / "fw" / arch)
+        runtime_files = [d / f for f in ("__init__.mpy", "hyq.mpy", "runtime.mpy", "kpy.mpy", "kviper.mpy")]
+        sizes.append("%s %d B (kviper %d B)" % (arch, sum(p.stat().st_size for p in runtime_files),
+                                                (d / "kviper.mpy").stat().st_size))
+    notes = ("MicroPython unix port, x64, viper vs bytecode kernels in the same run. all_in_heap_bytes: smallest "
+             "heap that loads and runs the model minus the smallest that imports the firmware (%d B). "
+             "allocated_bytes: mem_peak() delta over load and one run (counts GC-reclaimed memory too). "
+             "Runtime .mpy size per arch: %s. Reproduce: `make bench` or `.venv/bin/python tools/bench/device.py`."
+             % (import_heap, "; ".join(sizes)))
+    save("device", rows, notes)
+
+
+if __name__ == "__main__":
+    main()
