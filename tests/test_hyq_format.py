@@ -28,9 +28,10 @@ def cnn_hyq(tmp_path_factory):
 
 def test_header_fields(cnn_hyq):
     path, blob, _ = cnn_hyq
-    (magic, version, flags, n_in, n_out, n_t, n_n, table_size, arena, scratch, data_off, data_size,
+    (magic, version, flags, n_in, n_out, n_t, n_n, table_size, arena, arena8, scratch, data_off, data_size,
      crc) = struct.unpack_from(hyq.HEADER_FMT, blob)
-    assert struct.calcsize(hyq.HEADER_FMT) == hyq.HEADER_SIZE == 44
+    assert struct.calcsize(hyq.HEADER_FMT) == hyq.HEADER_SIZE == 48
+    assert arena8 == 0  # no calibration: no int8 activations
     assert struct.calcsize(hyq.TENSOR_FMT) == hyq.TENSOR_SIZE
     assert struct.calcsize(hyq.NODE_FMT) == hyq.NODE_SIZE
     assert magic == b"HYQ1" and version == hyq.VERSION and flags == 0
@@ -41,7 +42,7 @@ def test_header_fields(cnn_hyq):
     assert len(m.tensors) == n_t and len(m.nodes) == n_n == 6
     assert m.arena_size == arena > 0
     assert scratch == max(t.nbytes for t in m.tensors if t.kind != hyq.K_ACT)
-    # header CRC: bytes [0:40] then everything up to the data, excluding the CRC field itself
+    # header CRC: bytes [0:44] then everything up to the data, excluding the CRC field itself
     assert crc == binascii.crc32(blob[hyq.HEADER_SIZE:data_off], binascii.crc32(blob[: hyq.HEADER_CRC_AT]))
     meta = m.meta()
     assert meta["input_names"] == ["x"] and meta["output_names"] == ["y"]

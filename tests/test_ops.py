@@ -147,4 +147,4 @@ def test_quantized_models_stay_close_to_float(maker, min_db, act, calib, tmp_pat
     ref, got = np.concatenate(ref).astype(np.float64), np.concatenate(got).astype(np.float64)
     sqnr = 10 * np.log10((ref**2).sum() / ((ref - got) ** 2).sum())
     assert sqnr >= min_db, sqnr
-    assert rep["file_bytes"] < rep["fp32_bytes"] / 2
+    assert rep["weight_bytes"] < rep["fp32_bytes"] / 2

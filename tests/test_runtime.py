@@ -139,14 +139,26 @@ def test_integer_accumulators_are_bit_exact(micropython):
     assert hyq.S_Q8 == 2
 
 
-@pytest.mark.parametrize("maker,shape", [("cnn", ["x=1,1,8,8"]), ("mlp", None), ("transformer", None)])
-def test_example_models_match_on_micropython(maker, shape, tmp_path, micropython):
+@pytest.mark.parametrize("maker,shape,calib", [("cnn", ["x=1,1,8,8"], False), ("cnn", ["x=1,1,8,8"], True),
+                                                ("mlp", None, False), ("deep_mlp", None, True),
+                                                ("transformer", None, False), ("transformer", None, True)])
+def test_example_models_match_on_micropython(maker, shape, calib, tmp_path, micropython):
     src = getattr(models, maker)(tmp_path / "m.onnx")
-    blob, _ = quantize_model(src, Options(input_shapes=shape))
+    r = np.random.default_rng(7)
+    opts = Options(input_shapes=shape)
+    if calib:
+        g = import_onnx(src, shape)
+        name = g.inputs[0]
+        s = g.values[name].shape
+        data = r.integers(0, 64, (24,) + s) if maker == "transformer" else r.standard_normal((24,) + s)
+        np.savez(tmp_path / "calib.npz", **{name: data.astype(np.float32)})
+        opts = Options(input_shapes=shape, calib=str(tmp_path / "calib.npz"))
+    blob, _ = quantize_model(src, opts)
     path = tmp_path / "m.hyq"
     write_atomic(path, blob)
-    prog, _ = load_program(str(path))
-    r = np.random.default_rng(7)
+    prog, m = load_program(str(path))
+    if calib and maker in ("cnn", "deep_mlp"):
+        assert m.arena8_size > 0 and "i8" in prog.dtypes.values()  # integer chains between layers
     if maker == "transformer":
         x = r.integers(0, 64, (1, 8)).astype(np.float32)
     else:

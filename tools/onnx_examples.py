@@ -141,3 +141,21 @@ def single_op(path, op, inputs, input_shapes, output_shape, attrs=None, inits=No
                      [h.make_tensor_value_info("y", T.FLOAT, output_shape)],
                      initializer=[_init(n, a, a.dtype if a.dtype.kind in "iu" else np.float32) for n, a in inits.items()])
     return save(g, path, opset)
+
+
+def deep_mlp(path, sizes=(64, 128, 128, 10), seed=0):
+    """Gemm-Relu chains (all-integer between layers once calibrated), softmax at the end."""
+    r = np.random.default_rng(seed)
+    nodes, inits, prev = [], [], "x"
+    for i in range(len(sizes) - 1):
+        k, n = sizes[i], sizes[i + 1]
+        inits += [_init("W%d" % i, r.standard_normal((n, k)) / np.sqrt(k)), _init("B%d" % i, r.standard_normal(n) * 0.1)]
+        nodes.append(h.make_node("Gemm", [prev, "W%d" % i, "B%d" % i], ["g%d" % i], transB=1, name="fc%d" % i))
+        prev = "g%d" % i
+        if i < len(sizes) - 2:
+            nodes.append(h.make_node("Relu", [prev], ["r%d" % i], name="relu%d" % i))
+            prev = "r%d" % i
+    nodes.append(h.make_node("Softmax", [prev], ["y"], axis=-1, name="softmax"))
+    g = h.make_graph(nodes, "deep_mlp", [h.make_tensor_value_info("x", T.FLOAT, [1, sizes[0]])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, sizes[-1]])], initializer=inits)
+    return save(g, path)

@@ -11,20 +11,24 @@ except ImportError:  # ports built without binascii.crc32
 MAGIC = b"HYQ1"
 VERSION = 1
 
-HEADER_FMT = "<4sHHHHIIIIIIII"
-HEADER_SIZE = 44  # struct.calcsize(HEADER_FMT)
-HEADER_CRC_AT = 40  # the header CRC field; the CRC covers bytes [0:40] and [44:data_offset]
+HEADER_FMT = "<4sHHHHIIIIIIIII"
+HEADER_SIZE = 48  # struct.calcsize(HEADER_FMT)
+HEADER_CRC_AT = 44  # the header CRC field; the CRC covers bytes [0:44] and [48:data_offset]
 TENSOR_FMT = "<BBBB4IIIIIf"
 TENSOR_SIZE = 40
 NODE_FMT = "<BBBBB3x"
 NODE_SIZE = 8
 
 # Tensor kinds
-K_ACT = 0  # activation: lives in the arena at `offset`; `scale` is its static int8 scale (0: dynamic)
+K_ACT = 0  # activation: lives in an arena at `offset`; `scale` is its static int8 scale (0: dynamic)
+
+# Activation dtypes: float32 and int32 (token ids, held as floats) live in the float arena; int8 activations
+# (one byte each, value + 128, scale = the tensor's scale) live in the int8 arena.
+D_F32, D_I32, D_I8 = 0, 1, 2
 K_F32 = 1  # float32 constant (bias, norm weights, float weights kept with --keep-float)
 K_Q4 = 2  # 4-bit blocked weights [rows, cols], see q4_layout
 K_Q8 = 3  # 8-bit blocked weights [rows, cols], same layout with one byte per weight
-K_I32 = 4  # int32 constant (indices)
+K_I32 = 4  # int32 constant (indices, requantization tables)
 K_CSR4 = 5  # pruned 4-bit weights in CSR form, see csr_layout
 KIND_NAMES = ("act", "f32", "q4", "q8", "i32", "csr4")
 
@@ -40,8 +44,8 @@ ACT_NAMES = ("none", "relu", "clip", "leakyrelu", "sigmoid", "tanh", "gelu", "ge
 
 # Operators. Inputs, outputs and attributes per op are listed in docs/hyq-format.md.
 OPS = (
-    "linear",  # 0  in: x, W, [b]        i: act, has_bias   f: act params (p0, p1)
-    "conv",  # 1    in: x, W, [b]        i: kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups, act, has_bias  f: p0, p1
+    "linear",  # 0  in: x, W, [b], [rq]   i: act, has_bias, qmode, rq   f: act params (p0, p1)
+    "conv",  # 1    in: x, W, [b], [rq]   i: kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups, act, has_bias, qmode, rq
     "matmul",  # 2  in: a, b (both activations)
     "add", "sub", "mul", "div",  # 3-6  in: a, b (broadcast)  i: act  f: p0, p1
     "act",  # 7     in: x                i: act   f: p0, p1
@@ -63,8 +67,8 @@ for _i, _n in enumerate(OPS):
 # Integer and float attributes of each op, in file order (None: a variable-length list, e.g. a permutation).
 _WIN = ("kh", "kw", "sh", "sw", "pt", "pl", "pb", "pr")
 IATTRS = (
-    ("act", "has_bias", "qmode"),
-    _WIN + ("dh", "dw", "groups", "act", "has_bias", "qmode"),
+    ("act", "has_bias", "qmode", "rq"),
+    _WIN + ("dh", "dw", "groups", "act", "has_bias", "qmode", "rq"),
     (),
     ("act", "rev", "inner", "n"), ("act", "rev", "inner", "n"), ("act", "rev", "inner", "n"),
     ("act", "rev", "inner", "n"),
@@ -83,8 +87,14 @@ IATTRS = (
 _P = ("p0", "p1")
 FATTRS = (_P, _P, (), _P, _P, _P, _P, _P, (), ("eps",), (), (), (), (), (), (), (), ())
 
-# Activation quantization at the input of linear/conv (attribute qmode)
+# Activation quantization at the input of linear/conv (attribute qmode). An int8 input tensor needs none.
 Q_FLOAT, Q_DYNAMIC, Q_STATIC = 0, 1, 2
+
+# Requantization table (an i32 tensor [rows, RQ_COLS], the last input of a linear/conv with rq=1, whose output
+# is int8): y = clamp((((A1 + h) >> P) * m1 - ((A2 + h) >> P) * m2 + bq + (1 << (S - 1))) >> S, lo, hi)
+# with h = (1 << P) >> 1
+RQ_M1, RQ_M2, RQ_BQ, RQ_S, RQ_P, RQ_LO, RQ_HI = 0, 1, 2, 3, 4, 5, 6
+RQ_COLS = 7
 
 
 class FormatError(ValueError):
@@ -190,7 +200,7 @@ class Model:
         hdr = f.read(HEADER_SIZE)
         if len(hdr) < HEADER_SIZE or hdr[:4] != MAGIC:
             raise FormatError("not a .hyq file (bad magic)")
-        (_, self.version, self.flags, n_in, n_out, n_t, n_n, self.table_size, self.arena_size,
+        (_, self.version, self.flags, n_in, n_out, n_t, n_n, self.table_size, self.arena_size, self.arena8_size,
          self.scratch_size, self.data_offset, self.data_size, self.header_crc) = struct.unpack(HEADER_FMT, hdr)
         if self.version != VERSION:
             raise FormatError("unsupported .hyq version %d (this reader reads %d)" % (self.version, VERSION))

@@ -134,3 +134,47 @@ def conv_row(xin, c0, cg, H, W, kh, kw, oy, Wo, sh, sw, pt, pl, dh, dw, xq, w, w
         block_sums(xq, K, B, nb, sx)
         base = 2 * ox * rows
         kern(w, wo - base // 2 * stride, stride, hdr, cb, nb, B, K, base // 2, base // 2 + rows, xq, sx, acc, asym)
+
+
+def requant(acc, n, rows, rq, r0, y, yo, rstep, pstep):
+    """int8 outputs from accumulators: acc[2*(p*rows + r)] (A1, A2) for positions p < n and rows r, with the
+    requantization table rq (7 int32 per row, docs/hyq-format.md); y[yo + r*rstep + p*pstep] = value + 128."""
+    for r in range(rows):
+        j = 7 * (r0 + r)
+        m1 = rq[j]
+        m2 = rq[j + 1]
+        bq = rq[j + 2] + (1 << (rq[j + 3] - 1))
+        S = rq[j + 3]
+        P = rq[j + 4]
+        h = (1 << P) >> 1
+        lo = rq[j + 5]
+        hi = rq[j + 6]
+        for p in range(n):
+            i = 2 * (p * rows + r)
+            v = (((acc[i] + h) >> P) * m1 - ((acc[i + 1] + h) >> P) * m2 + bq) >> S
+            if v < lo:
+                v = lo
+            elif v > hi:
+                v = hi
+            y[yo + r * rstep + p * pstep] = v + 128
+
+
+def maxpool8(x, y, planes, H, W, Ho, Wo, kh, kw, sh, sw, pt, pl, dh, dw):
+    """Max pooling on int8 (+128) planes; windows clipped to the input."""
+    for c in range(planes):
+        xb = c * H * W
+        yb = c * Ho * Wo
+        for oy in range(Ho):
+            for ox in range(Wo):
+                best = 0
+                for ky in range(kh):
+                    yy = oy * sh - pt + ky * dh
+                    if yy < 0 or yy >= H:
+                        continue
+                    for kx in range(kw):
+                        xx = ox * sw - pl + kx * dw
+                        if 0 <= xx < W:
+                            v = x[xb + yy * W + xx]
+                            if v > best:
+                                best = v
+                y[yb + oy * Wo + ox] = best

@@ -257,3 +257,78 @@ def conv_row(xin: ptr8, c0: int, cg: int, H: int, W: int, kh: int, kw: int, oy: 
             acc[i + 1] = a2
             r += 1
         ox += 1
+
+
+@micropython.viper
+def requant(acc: ptr32, n: int, rows: int, rq: ptr32, r0: int, y: ptr8, yo: int, rstep: int, pstep: int):
+    # int32 loads are zero-extended on 64-bit targets: values above 2^31 - 1 are negative numbers there.
+    # Both limits are computed at run time: as literals they would not fit a 32-bit target's small int.
+    # On 32-bit, lim wraps to 2^31 - 1 and wrap to 0, and no value is ever above lim.
+    wrap = 65536
+    wrap = wrap * wrap
+    lim = 32768
+    lim = lim * 65536 - 1
+    r = 0
+    while r < rows:
+        j = 7 * (r0 + r)
+        m1 = rq[j]
+        m2 = rq[j + 1]
+        bq = rq[j + 2]
+        if bq > lim:
+            bq -= wrap
+        S = rq[j + 3]
+        P = rq[j + 4]
+        lo = rq[j + 5]
+        if lo > lim:
+            lo -= wrap
+        hi = rq[j + 6]
+        h = (1 << P) >> 1
+        bq += 1 << (S - 1)
+        p = 0
+        while p < n:
+            i = 2 * (p * rows + r)
+            a1 = acc[i]
+            if a1 > lim:
+                a1 -= wrap
+            a2 = acc[i + 1]
+            if a2 > lim:
+                a2 -= wrap
+            v = (((a1 + h) >> P) * m1 - ((a2 + h) >> P) * m2 + bq) >> S
+            if v < lo:
+                v = lo
+            elif v > hi:
+                v = hi
+            y[yo + r * rstep + p * pstep] = v + 128
+            p += 1
+        r += 1
+
+
+@micropython.viper
+def maxpool8(x: ptr8, y: ptr8, planes: int, H: int, W: int, Ho: int, Wo: int, kh: int, kw: int, sh: int, sw: int,
+             pt: int, pl: int, dh: int, dw: int):
+    c = 0
+    while c < planes:
+        xb = c * H * W
+        yb = c * Ho * Wo
+        oy = 0
+        while oy < Ho:
+            ox = 0
+            while ox < Wo:
+                best = 0
+                ky = 0
+                while ky < kh:
+                    yy = oy * sh - pt + ky * dh
+                    if 0 <= yy and yy < H:
+                        kx = 0
+                        while kx < kw:
+                            xx = ox * sw - pl + kx * dw
+                            if 0 <= xx and xx < W:
+                                v = x[xb + yy * W + xx]
+                                if v > best:
+                                    best = v
+                            kx += 1
+                    ky += 1
+                y[yb + oy * Wo + ox] = best
+                ox += 1
+            oy += 1
+        c += 1

@@ -105,6 +105,7 @@ class Model:
         self.meta = h.meta()
         # activations
         self.arena = array.array("f", bytes(((h.arena_size + 3) // 4) * 4))
+        self.arena8 = bytearray(h.arena8_size)  # int8 activations (value + 128)
         self.views = {}
         # small constants live in RAM; weight matrices are streamed (or mapped)
         self.consts = {}
@@ -170,8 +171,11 @@ class Model:
                     buf, off = self._weights(t)
                     v = array.array("f" if t.kind == hyq.K_F32 else "i", buf[off: off + t.nbytes])
                 return v
-            o = t.offset // 4
-            v = memoryview(self.arena)[o: o + t.numel()]
+            if t.dtype == hyq.D_I8:
+                v = memoryview(self.arena8)[t.offset: t.offset + t.numel()]
+            else:
+                o = t.offset // 4
+                v = memoryview(self.arena)[o: o + t.numel()]
             self.views[i] = v
         return v
 
@@ -226,8 +230,9 @@ class Model:
         kinds = []
         for n in self.h.nodes:
             name = hyq.OPS[n.op]
-            kinds.append(self.kpath if name in ("linear", "conv") else "python")
-        return {"ops": ops, "kernels": kinds, "arena_bytes": self.h.arena_size,
+            native = name in ("linear", "conv") or (name == "maxpool" and self.h.tensors[n.inputs[0]].dtype == hyq.D_I8)
+            kinds.append(self.kpath if native else "python")
+        return {"ops": ops, "kernels": kinds, "arena_bytes": self.h.arena_size + self.h.arena8_size,
                 "weight_buffer_bytes": len(self.wbuf) if self.wbuf is not None else 0, "mode": self.mode,
                 "inputs": [self.h.tensors[i].shape for i in self.h.inputs],
                 "outputs": [self.h.tensors[i].shape for i in self.h.outputs], "mem_free": gc.mem_free()}
@@ -397,17 +402,40 @@ def _attrs(nd):
 
 
 def op_linear(m, nd):
-    a = nd.iattrs  # act, has_bias, qmode
-    act, has_bias, qmode = a[0], a[1], a[2]
+    a = nd.iattrs  # act, has_bias, qmode, rq
+    act, has_bias, qmode, rq = a[0], a[1], a[2], a[3]
     p0, p1 = nd.fattrs[0], nd.fattrs[1]
+    xt = m.h.tensors[nd.inputs[0]]
     x = m.view(nd.inputs[0])
     t = m.h.tensors[nd.inputs[1]]
     bias = m.view(nd.inputs[2]) if has_bias else None
     y = m.view(nd.outputs[0])
     K = t.shape[1]
     N = t.shape[0]
-    rows = m.h.tensors[nd.inputs[0]].numel() // K
-    scale = m.h.tensors[nd.inputs[0]].scale if qmode == hyq.Q_STATIC else 0.0
+    rows = xt.numel() // K
+    if xt.dtype == hyq.D_I8 or rq:
+        # integer in (int8 tensor) and/or integer out (requantized int8 tensor)
+        table = m.view(nd.inputs[-1]) if rq else None
+        buf, off, nb, hdr, cb, stride = _row_scales(m, t)
+        B = hyq.block_size(t.qparam)
+        scheme = t.qparam >> 4
+        asym = 1 if scheme == hyq.S_ASYM else 0
+        kern = m.k.q8_rows if scheme == hyq.S_Q8 else m.k.q4_rows
+        for r in range(rows):
+            if xt.dtype == hyq.D_I8:
+                xq = x if rows == 1 else memoryview(x)[r * K: (r + 1) * K]
+                s = xt.scale
+            else:
+                xq = m.xq
+                s = _quantize_vec(x, r * K, K, xq, xt.scale)
+            m.k.block_sums(xq, K, B, nb, m.sx)
+            kern(buf, off, stride, hdr, cb, nb, B, K, 0, N, xq, m.sx, m.acc, asym)
+            if rq:
+                m.k.requant(m.acc, 1, N, table, 0, y, r * N, 1, 0)
+            else:
+                _finish_rows(m, y, r * N, N, _scales(m, t, buf, off, stride), 0, asym, s, bias, act, p0, p1, 1)
+        return
+    scale = xt.scale if qmode == hyq.Q_STATIC else 0.0
     for r in range(rows):
         _matvec(m, t, x, r * K, K, y, r * N, 1, bias, act, p0, p1, qmode, scale, m.xq)
 
@@ -445,11 +473,18 @@ def op_conv(m, nd):
                         _matvec_group(m, t, g * og, og, col, K, y, (n * cout + g * og) * hw + oy * Wo + ox, hw,
                                       bias, act, p0, p1, hyq.Q_FLOAT, 0.0)
         return
-    # int8: quantize the whole input once (one scale per tensor), then one window at a time
-    xin = m.xin
+    # int8: quantize the whole input once (one scale per tensor) unless it is an int8 tensor already, then
+    # one output row at a time; the output is requantized to int8 (rq) or finished in float
+    rq = a["rq"]
+    table = m.view(nd.inputs[-1]) if rq else None
     for n in range(N):
-        xs = x if N == 1 else memoryview(x)[n * per_img: (n + 1) * per_img]
-        sc = _quantize(xs, per_img, xin, xt.scale if qmode == hyq.Q_STATIC else 0.0)
+        if xt.dtype == hyq.D_I8:
+            xin = x if N == 1 else memoryview(x)[n * per_img: (n + 1) * per_img]
+            sc = xt.scale
+        else:
+            xin = m.xin
+            xs = x if N == 1 else memoryview(x)[n * per_img: (n + 1) * per_img]
+            sc = _quantize(xs, per_img, xin, xt.scale if qmode == hyq.Q_STATIC else 0.0)
         buf, off, nb, hdr, cb, stride = _row_scales(m, t)
         B = hyq.block_size(t.qparam)
         scheme = t.qparam >> 4
@@ -464,8 +499,11 @@ def op_conv(m, nd):
                 m.k.conv_row(xin, g * cg, cg, H, W, a["kh"], a["kw"], oy, Wo, a["sh"], a["sw"], a["pt"], a["pl"],
                              a["dh"], a["dw"], m.xq, buf, off + r0 * stride, stride, hdr, cb, nb, B, K, og, m.sx, acc,
                              asym, q8)
-                _finish_conv_row(y, (n * cout + r0) * hw + oy * Wo, og, Wo, hw, acc, rs, r0, asym, sc, bias, act,
-                                 p0, p1)
+                if rq:
+                    m.k.requant(acc, Wo, og, table, r0, y, (n * cout + r0) * hw + oy * Wo, hw, 1)
+                else:
+                    _finish_conv_row(y, (n * cout + r0) * hw + oy * Wo, og, Wo, hw, acc, rs, r0, asym, sc, bias,
+                                     act, p0, p1)
 
 
 def _finish_conv_row(y, yo, rows, Wo, hw, acc, sc, r0, asym, s, bias, act, p0, p1):
@@ -699,7 +737,16 @@ def _pool(m, nd, is_max):
 
 
 def op_maxpool(m, nd):
-    _pool(m, nd, True)
+    xt = m.h.tensors[nd.inputs[0]]
+    if xt.dtype != hyq.D_I8:
+        _pool(m, nd, True)
+        return
+    a = _attrs(nd)
+    s, o = xt.shape, m.h.tensors[nd.outputs[0]].shape
+    H, W = (1, s[2]) if len(s) == 3 else (s[2], s[3])
+    Ho, Wo = (1, o[2]) if len(o) == 3 else (o[2], o[3])
+    m.k.maxpool8(m.view(nd.inputs[0]), m.view(nd.outputs[0]), s[0] * s[1], H, W, Ho, Wo, a["kh"], a["kw"], a["sh"],
+                 a["sw"], a["pt"], a["pl"], a["dh"], a["dw"])
 
 
 def op_avgpool(m, nd):

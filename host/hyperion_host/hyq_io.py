@@ -108,13 +108,21 @@ def encode(prog):
         for n in ins + outs:
             if n not in prog.consts and n not in act_names:
                 act_names.append(n)
-    sizes = {n: 4 * int(np.prod(prog.shapes[n] or (1,))) for n in act_names}
-    offsets, arena = plan_arena([(i, o) for _, i, o, _ in prog.ops], sizes, prog.inputs, prog.outputs, aliases)
+    # two arenas: float32 (4 bytes per element) and int8 (1 byte), each planned on its own
+    is8 = {n: prog.dtypes.get(n) == "i8" for n in act_names}
+    offsets, arena_sizes = {}, []
+    for want8 in (False, True):
+        names = [n for n in act_names if is8[n] == want8]
+        sizes = {n: (1 if want8 else 4) * int(np.prod(prog.shapes[n] or (1,))) for n in names}
+        off, size = plan_arena([(i, o) for _, i, o, _ in prog.ops], sizes, [n for n in prog.inputs if n in sizes],
+                               [n for n in prog.outputs if n in sizes], {k: v for k, v in aliases.items() if k in sizes})
+        offsets.update((n, (off[n], sizes[n])) for n in names)
+        arena_sizes.append(size)
+    arena, arena8 = arena_sizes
     for n in act_names:
-        dtype = 1 if prog.dtypes.get(n) == "i32" else 0
+        dtype = {"i32": hyq.D_I32, "i8": hyq.D_I8}.get(prog.dtypes.get(n), hyq.D_F32)
         acts[n] = tt.add(n, hyq.K_ACT, prog.shapes[n], scale=float(prog.scales.get(n, 0.0)), dtype=dtype)
-        tt.entries[acts[n]][4] = offsets[n]
-        tt.entries[acts[n]][5] = sizes[n]
+        tt.entries[acts[n]][4], tt.entries[acts[n]][5] = offsets[n]
     nodes = []
     for op, ins, outs, attrs in prog.ops:
         ids = []
@@ -132,7 +140,8 @@ def encode(prog):
             else:
                 ids.append(acts[n])
         if op in ("linear", "conv"):
-            attrs = dict(attrs, has_bias=int(len(ins) > 2))
+            rq = int(bool(attrs.get("rq")))
+            attrs = dict(attrs, has_bias=int(len(ins) - rq > 2), rq=rq)
         nodes.append((op, ids, [acts[n] for n in outs], attrs))
     # data section: each tensor 4-aligned, with its CRC
     data = bytearray()
@@ -168,7 +177,7 @@ def encode(prog):
     data_offset = hyq.HEADER_SIZE + len(table) + len(meta_bytes)
     scratch = max([e[5] for e in tt.entries if e[0] != hyq.K_ACT] or [0])
     hdr = struct.pack(hyq.HEADER_FMT, hyq.MAGIC, hyq.VERSION, 0, len(prog.inputs), len(prog.outputs),
-                      len(tt.entries), len(nodes), len(table), arena, scratch, data_offset, len(data), 0)
+                      len(tt.entries), len(nodes), len(table), arena, arena8, scratch, data_offset, len(data), 0)
     crc = binascii.crc32(hdr[: hyq.HEADER_CRC_AT])
     crc = binascii.crc32(bytes(table) + meta_bytes, crc)
     hdr = hdr[: hyq.HEADER_CRC_AT] + struct.pack("<I", crc)
@@ -255,8 +264,8 @@ def load_program(path, verify=True):
             if t.kind == hyq.K_ACT:
                 if t.scale:
                     scales[name(t.index)] = t.scale
-                if t.dtype == 1:
-                    dtypes[name(t.index)] = "i32"
+                if t.dtype in (hyq.D_I32, hyq.D_I8):
+                    dtypes[name(t.index)] = "i32" if t.dtype == hyq.D_I32 else "i8"
             else:
                 consts[name(t.index)] = decode_tensor(m, t)
         ops = []
@@ -269,6 +278,7 @@ def load_program(path, verify=True):
         prog = Program(ops, consts, shapes, [name(i) for i in m.inputs], [name(i) for i in m.outputs], scales,
                        dtypes, meta)
         prog.arena_size = m.arena_size
+        prog.arena8_size = m.arena8_size
         return prog, m
     finally:
         m.f.close()

@@ -104,6 +104,7 @@ class _Stats:
         key = outs[0]
         x = np.asarray(args[0], np.float64)
         self.amax[ins[0]] = max(self.amax.get(ins[0], 0.0), float(np.abs(x).max()))
+        self.amax[key] = max(self.amax.get(key, 0.0), float(np.abs(res[0]).max()))
         if op == "linear":
             X = x.reshape(-1, x.shape[-1])
         else:
@@ -218,12 +219,16 @@ def quantize_model(onnx_path, opts, progress=None):
             scales[op.inputs[0]] = max(stats.amax[op.inputs[0]], 1e-12) / 127.0
         else:
             op.attrs["qmode"] = hyq.Q_DYNAMIC
-    meta = {k: v for k, v in g.meta.items() if k in ("source", "opset", "dtypes")}
+    dtypes = dict(g.meta.get("dtypes", {}))
+    if stats is not None and opts.act == "int8":
+        _int8_chains(g, consts, stats, scales, dtypes)
+    meta = {k: v for k, v in g.meta.items() if k in ("source", "opset")}
+    meta["dtypes"] = dtypes
     meta["quant"] = {"bits": opts.bits, "block": opts.block, "scheme": opts.scheme, "act": opts.act,
                      "calibrated": bool(samples), "prune": opts.prune}
     prog = Program([(op.op, op.inputs, op.outputs, dict(op.attrs)) for op in g.ops], consts,
                    {n: v.shape for n, v in g.values.items()}, list(g.inputs), list(g.outputs), scales,
-                   g.meta.get("dtypes", {}), meta)
+                   dtypes, meta)
     from hyperion_host.hyq_io import encode
 
     blob = encode(prog)
@@ -236,6 +241,63 @@ def quantize_model(onnx_path, opts, progress=None):
     if samples:
         report["output_sqnr_db"] = output_sqnr(float_prog, prog, samples[:64])
     return blob, report
+
+
+def _int8_chains(g, consts, stats, scales, dtypes):
+    """With calibration, activations that flow only between integer ops (linear/conv with quantized weights,
+    max pooling, reshapes) are stored as int8, and the linear/conv producing them requantizes in integers
+    (requant.py): no float work and a quarter of the arena for those tensors."""
+    from hyperion_host import requant
+    from hyperion_host.quant import QuantizedWeight
+
+    def int_consumer(op, name):
+        return op.op in ("linear", "conv") and op.inputs[0] == name and isinstance(consts.get(op.inputs[1]),
+                                                                                    QuantizedWeight)
+
+    def int8_ok(name):
+        if name in g.outputs:
+            return False
+        users = g.consumers(name)
+        if not users:
+            return False
+        for op in users:
+            if int_consumer(op, name):
+                continue
+            if op.op in ("reshape", "maxpool") and int8_ok(op.outputs[0]):
+                continue
+            return False
+        return True
+
+    for op in g.ops:
+        if op.op not in ("linear", "conv") or op.attrs.get("qmode") == hyq.Q_FLOAT:
+            continue
+        out = op.outputs[0]
+        w = consts.get(op.inputs[1])
+        s_in = scales.get(op.inputs[0])
+        if not isinstance(w, QuantizedWeight) or not stats.amax.get(out) or s_in is None or not int8_ok(out):
+            continue
+        s_out = stats.amax[out] / 127.0
+        bias = consts.get(op.inputs[2]) if len(op.inputs) > 2 else None
+        table = requant.requant_table(w, s_in, s_out, bias, op.attrs.get("act", "none"), op.attrs.get("p0", 0.0),
+                                      op.attrs.get("p1", 0.0))
+        if table is None:
+            continue
+        name = g.add_const(out + "_requant", table).name
+        consts[name] = table
+        op.inputs.append(name)
+        op.attrs["rq"] = 1
+        _mark_int8(g, out, s_out, scales, dtypes)
+
+
+def _mark_int8(g, name, scale, scales, dtypes):
+    """name and the reshape/maxpool outputs it flows into become int8 with this scale."""
+    dtypes[name] = "i8"
+    scales[name] = scale
+    for op in g.consumers(name):
+        if op.op in ("reshape", "maxpool"):
+            _mark_int8(g, op.outputs[0], scale, scales, dtypes)
+        elif op.op in ("linear", "conv"):
+            op.attrs["qmode"] = hyq.Q_STATIC
 
 
 def _best_format(W, opts, imp, H, pruned):

@@ -29,7 +29,7 @@ class Program:
     @classmethod
     def from_graph(cls, g, act_mode="float"):
         """The float graph (unquantized weights); linear/conv get qmode float."""
-        ops = [(op.op, op.inputs, op.outputs, dict(op.attrs, qmode=Q_FLOAT)) for op in g.ops]
+        ops = [(op.op, list(op.inputs), list(op.outputs), dict(op.attrs, qmode=Q_FLOAT)) for op in g.ops]
         consts = {n: v.const for n, v in g.values.items() if v.const is not None}
         shapes = {n: v.shape for n, v in g.values.items()}
         dtypes = g.meta.get("dtypes", {})
@@ -152,13 +152,41 @@ def _matvec_rows(w, x2, qmode, scale, per_row):
     return (s[:, None] * y).astype(np.float32)
 
 
+def _split_args(args, attrs):
+    """(x, w, bias or None, requant table or None) of a linear/conv."""
+    rq = args[-1] if attrs.get("rq") else None
+    rest = args[:-1] if rq is not None else args
+    return rest[0], rest[1], (rest[2] if len(rest) > 2 else None), rq
+
+
+def _int_rows_any(w, xq, s):
+    """(A1, A2) for int8 rows xq against a quantized weight, and the float result s*(...)."""
+    A1, A2 = int_accumulators(w, xq)
+    y = w.d[None, :] * A1.astype(np.float32)
+    if A2 is not None:
+        y = y - w.dmin[None, :] * A2.astype(np.float32)
+    return A1, A2, (s * y).astype(np.float32)
+
+
 def k_linear(p, args, attrs, out_shapes, names):
-    x, w = args[0], args[1]
+    from hyperion_host import requant
+
+    x, w, bias, rq = _split_args(args, attrs)
     K = x.shape[-1]
-    x2 = x.reshape(-1, K).astype(np.float32)
-    y = _matvec_rows(w, x2, attrs.get("qmode", Q_FLOAT), p.scales.get(names[0], 0.0), True)
-    if len(args) > 2:
-        y = y + args[2]
+    if p.dtypes.get(names[0]) == "i8":  # already int8: no quantization at the input
+        xq = np.asarray(x, np.int64).reshape(-1, K)
+        A1, A2, y = _int_rows_any(w, xq, np.float32(p.scales[names[0]]))
+        if rq is not None:
+            return requant.apply(A1, A2, rq).reshape(out_shapes[0])
+    else:
+        x2 = x.reshape(-1, K).astype(np.float32)
+        if rq is not None:
+            xq, s = quantize_rows(x2, attrs.get("qmode", Q_STATIC), p.scales.get(names[0], 0.0), True)
+            A1, A2 = int_accumulators(w, xq)
+            return requant.apply(A1, A2, rq).reshape(out_shapes[0])
+        y = _matvec_rows(w, x2, attrs.get("qmode", Q_FLOAT), p.scales.get(names[0], 0.0), True)
+    if bias is not None:
+        y = y + bias
     return apply_act(y.reshape(out_shapes[0]).astype(np.float32), attrs)
 
 
@@ -182,7 +210,11 @@ def _patches(xp, kh, kw, sh, sw, dh, dw, Ho, Wo):
 
 
 def k_conv(p, args, attrs, out_shapes, names):
-    x, w = _as4d(args[0]).astype(np.float32), args[1]
+    from hyperion_host import requant
+
+    x, w, bias, rq = _split_args(args, attrs)
+    in8 = p.dtypes.get(names[0]) == "i8"
+    x = _as4d(x).astype(np.int64 if in8 else np.float32)
     a = attrs
     N, C, H, W = x.shape
     oshape = out_shapes[0]
@@ -192,7 +224,9 @@ def k_conv(p, args, attrs, out_shapes, names):
     cg = C // G
     og = cout // G
     qmode = a.get("qmode", Q_FLOAT)
-    if qmode != Q_FLOAT and not isinstance(w, np.ndarray):
+    if in8:
+        x_used, scale = x.astype(np.float64), float(np.float32(p.scales[names[0]]))
+    elif qmode != Q_FLOAT and not isinstance(w, np.ndarray):
         # int8 activations: one scale for the whole input tensor (dynamic) or the calibrated one
         xq, s = quantize_rows(x.reshape(1, -1), qmode, p.scales.get(names[0], 0.0), False)
         x_used = xq.reshape(x.shape).astype(np.float64)
@@ -201,9 +235,14 @@ def k_conv(p, args, attrs, out_shapes, names):
         x_used, scale = x, None
     pat = _patches(_pad(x_used, a["pt"], a["pl"], a["pb"], a["pr"]), a["kh"], a["kw"], a["sh"], a["sw"], a["dh"],
                    a["dw"], Ho, Wo)
-    y = np.empty((N, cout, Ho, Wo), np.float32)
+    y = np.empty((N, cout, Ho, Wo), np.int64 if rq is not None else np.float32)
     for gi in range(G):
         cols = pat[:, gi * cg: (gi + 1) * cg].transpose(0, 4, 5, 1, 2, 3).reshape(N * Ho * Wo, -1)
+        if rq is not None:
+            A1, A2 = int_accumulators(_rows(w, gi * og, og), cols.astype(np.int64))
+            yg = requant.apply(A1, A2, rq[gi * og: (gi + 1) * og])
+            y[:, gi * og: (gi + 1) * og] = yg.reshape(N, Ho, Wo, og).transpose(0, 3, 1, 2)
+            continue
         if isinstance(w, np.ndarray):
             wg = w[gi * og: (gi + 1) * og].reshape(og, -1)
             yg = cols @ wg.T
@@ -212,8 +251,10 @@ def k_conv(p, args, attrs, out_shapes, names):
         else:
             yg = _int_rows(_rows(w, gi * og, og), cols.astype(np.int64), scale)
         y[:, gi * og: (gi + 1) * og] = yg.reshape(N, Ho, Wo, og).transpose(0, 3, 1, 2)
-    if len(args) > 2:
-        y += args[2].reshape(1, -1, 1, 1)
+    if rq is not None:
+        return y.reshape(oshape)
+    if bias is not None:
+        y += bias.reshape(1, -1, 1, 1)
     return apply_act(y.reshape(oshape), a)
 
 
@@ -280,7 +321,8 @@ def k_layernorm(p, args, attrs, out_shapes, names):
 
 
 def _pool_windows(x, a, oshape, fill):
-    x = _as4d(x).astype(np.float32)
+    x = _as4d(x)
+    x = x if x.dtype == np.float64 else x.astype(np.float32)
     Ho, Wo = (1, oshape[2]) if len(oshape) == 3 else oshape[2:]
     dh, dw = a.get("dh", 1), a.get("dw", 1)
     # extra padding at the end covers ceil_mode windows
@@ -294,6 +336,9 @@ def _pool_windows(x, a, oshape, fill):
 
 
 def k_maxpool(p, args, attrs, out_shapes, names):
+    if p.dtypes.get(names[0]) == "i8":  # int8 in, int8 out (same scale)
+        pat, _ = _pool_windows(np.asarray(args[0], np.float64), attrs, out_shapes[0], -np.inf)
+        return pat.max((2, 3)).reshape(out_shapes[0]).astype(np.int64)
     pat, _ = _pool_windows(args[0], attrs, out_shapes[0], -np.inf)
     return pat.max((2, 3)).reshape(out_shapes[0]).astype(np.float32)
 

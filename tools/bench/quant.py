@@ -99,7 +99,8 @@ def main():
                          "speed_vs_q4_0": (n32 / dt) / (n32 / q0_dt)})
         del n
     notes = ("Weight SQNR over all matrices; bits per weight count every scale byte. Targets (q4 asym b32 vs Q4_0): "
-             ">= +1.0 dB at <= 4.5 bpw, >= 0.5x speed (both single-threaded; the last row uses every core). Reproduce: `make bench` or "
+             ">= +1.0 dB at <= 4.5 bpw, >= 0.5x speed (both single-threaded; the last row uses every core). "
+             "Reproduce: `make bench` or "
              "`.venv/bin/python tools/bench/quant.py`. OPENBLAS_* settings: %s." % (
                  os.environ.get("OPENBLAS_CORETYPE", "unset")))
     save("quant", rows, notes)
