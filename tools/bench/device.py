@@ -17,13 +17,13 @@ import numpy as np
 from common import ROOT, save
 
 sys.path.insert(0, str(ROOT / "tools"))
-import onnx_examples  # noqa: E402
-
 from hyperion_host import board_run  # noqa: E402
 from hyperion_host.build import ARCHS, cached_firmware, compile_firmware  # noqa: E402
 from hyperion_host.hyq_io import load_program, write_atomic  # noqa: E402
 from hyperion_host.local import run_micropython  # noqa: E402
 from hyperion_host.quantize import Options, quantize_model  # noqa: E402
+
+import onnx_examples  # noqa: E402
 
 IMPORTS = "import array, hyperion\nfrom hyperion import runtime, hyq, kpy, kviper\n"
 
@@ -67,16 +67,23 @@ for k, reps in ((kviper, 50), (kpy, 2)):
 
 def main():
     work = Path(tempfile.mkdtemp(prefix="hyperion-bench-device-"))
+    r = np.random.default_rng(0)
+    np.savez(work / "cnn_calib.npz", x=r.standard_normal((32, 1, 1, 8, 8)).astype(np.float32))
+    np.savez(work / "mlp_calib.npz", x=r.standard_normal((32, 1, 64)).astype(np.float32))
+    cnn = onnx_examples.cnn(work / "cnn.onnx")
     models = {
-        "toy CNN 8x8 (digits-size)": (onnx_examples.cnn(work / "cnn.onnx"), ["x=1,1,8,8"]),
-        "MLP 256-256-16": (onnx_examples.mlp(work / "mlp.onnx"), None),
-        "transformer block (8 tokens, d=32)": (onnx_examples.transformer(work / "tr.onnx"), None),
+        "toy CNN 8x8 (digits-size), dynamic int8": (cnn, ["x=1,1,8,8"], None),
+        "toy CNN 8x8, calibrated (int8 chains)": (cnn, ["x=1,1,8,8"], work / "cnn_calib.npz"),
+        "MLP 256-256-16 (GELU)": (onnx_examples.mlp(work / "mlp.onnx"), None, None),
+        "MLP 64-128-128-10 (ReLU), calibrated": (onnx_examples.deep_mlp(work / "dmlp.onnx"), None,
+                                                 work / "mlp_calib.npz"),
+        "transformer block (8 tokens, d=32)": (onnx_examples.transformer(work / "tr.onnx"), None, None),
     }
     rows = []
     import_heap = min_heap(IMPORTS)
-    for name, (src, shapes) in models.items():
-        blob, _ = quantize_model(src, Options(input_shapes=shapes))
-        path = work / (Path(src).stem + ".hyq")
+    for i, (name, (src, shapes, calib)) in enumerate(models.items()):
+        blob, _ = quantize_model(src, Options(input_shapes=shapes, calib=str(calib) if calib else None))
+        path = work / ("m%d.hyq" % i)
         write_atomic(path, blob)
         prog, _ = load_program(str(path))
         shape = prog.shapes[prog.inputs[0]]
@@ -88,7 +95,7 @@ def main():
         all_in = min_heap(code) - import_heap
         rows.append({"model": name, "file_bytes": len(blob), "viper_ms": sv["latency_us"] / 1000,
                      "python_ms": sp["latency_us"] / 1000, "speedup": sp["latency_us"] / sv["latency_us"],
-                     "all_in_heap_bytes": all_in, "arena_bytes": prog.arena_size,
+                     "all_in_heap_bytes": all_in, "arena_bytes": prog.arena_size + prog.arena8_size,
                      "allocated_bytes": sv["peak_heap_bytes"]})
     kv, kp = kernel_ratio()
     rows.append({"model": "q4 kernel alone, 256x256", "file_bytes": 0, "viper_ms": kv / 1000, "python_ms": kp / 1000,
