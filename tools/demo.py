@@ -63,6 +63,10 @@ def model_steps(work):
          check=lambda o: "y (1, 10)" in o)
     step("Evaluate against the float model in onnxruntime", "eval", hyq, "--data", str(work / "test.npz"),
          "--reference", onnx_path, check=lambda o: "agreement" in o)
+    for kernels in ("viper", "python"):
+        step("Run it on the board with %s kernels (firmware and model sent as needed)" % kernels, "infer", hyq,
+             "--input", str(work / "sample.npy"), "--port", "demo", "--kernels", kernels, "--stats", "--repeat", "10",
+             check=lambda o: "y (1, 10)" in o)
     step("Copy the model to the board", "cp", "--port", "demo", hyq, ":toy_cnn.hyq")
     step("Open it on the board with the firmware's .hyq reader (CRCs checked)", "exec", "--port", "demo",
          "import gc\nfrom hyperion import hyq\ngc.collect()\nm = hyq.open_model('toy_cnn.hyq')\n"
