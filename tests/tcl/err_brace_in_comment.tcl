@@ -1,0 +1,4 @@
+puts start
+proc f {} {
+    # an unbalanced { in a comment
+    return 1

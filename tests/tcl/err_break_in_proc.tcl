@@ -1,0 +1,2 @@
+proc f {} { break }
+f

@@ -1,0 +1,3 @@
+puts before
+puts "a"b
+puts after

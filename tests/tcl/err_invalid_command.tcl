@@ -1,0 +1,2 @@
+puts ok
+frobnicate 1 2

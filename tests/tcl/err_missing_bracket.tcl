@@ -1,0 +1,2 @@
+puts before
+puts [string length abc

@@ -1,0 +1,2 @@
+set a(1) x
+puts $a(1

@@ -1,0 +1,2 @@
+proc forever {n} { forever [incr n] }
+forever 0

@@ -1,0 +1,2 @@
+puts a
+return -code error "custom failure"

@@ -1,0 +1,2 @@
+puts stderr "to stderr"
+puts stdout "to stdout"
