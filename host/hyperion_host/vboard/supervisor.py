@@ -25,6 +25,7 @@ import time
 import tty
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
+MAX_PENDING = 65536
 FRIENDLY_PROMPT = b"\r\n>>> "
 HELP_LINE = b'Type "help()" for more information.'
 
@@ -69,10 +70,12 @@ class Supervisor:
         self.interp_fd = None
         self.raw_mode = False  # raw REPL active (tracked from the interpreter's output)
         self.tail = b""  # last bytes from the interpreter, to spot banners across reads
-        self.last_out = b"\n"  # last byte sent to the user, for \n -> \r\n
+        self.last_out = 10  # last byte queued for the user, for \n -> \r\n
+        self.pending = bytearray()  # output the client has not taken yet
         self.restart_raw_buf = None  # output swallowed while re-entering the raw REPL
         self.stopping = False
         self.restarts = 0
+        self.sigint_at = -10.0
 
     # -- the user's side -------------------------------------------------------------------
     def open_device(self):
@@ -84,18 +87,29 @@ class Supervisor:
         self.client = False
 
     def to_user(self, data):
-        out = bytearray()
+        """Queue interpreter output for the client, with a board's \n -> \r\n, and send what the pty takes."""
+        out = self.pending
         prev = self.last_out
         for b in data:
-            if b == 10 and prev != b"\r":
-                out += b"\r"
+            if b == 10 and prev != 13:
+                out.append(13)
             out.append(b)
-            prev = bytes((b,))
+            prev = b
         self.last_out = prev
-        try:
-            os.write(self.dev_fd, bytes(out))
-        except (BlockingIOError, OSError):
-            pass  # nobody listening or buffer full: a board drops output then too
+        self.flush()
+
+    def flush(self):
+        """Write queued output. A connected client gets every byte (like USB flow control); the queue waits
+        while the pty is full. With no client the kernel discards the bytes, as a board's CDC does."""
+        while self.pending:
+            try:
+                n = os.write(self.dev_fd, bytes(self.pending[:4096]))
+            except BlockingIOError:
+                return
+            except OSError:
+                self.pending = bytearray()
+                return
+            del self.pending[:n]
 
     # -- the interpreter -------------------------------------------------------------------
     def start_interpreter(self, raw):
@@ -113,23 +127,30 @@ class Supervisor:
         self.interp_fd = master
         os.set_blocking(master, False)
         self.tail = b""
+        self.ready = False  # until its first prompt, SIGINT would kill the starting process
         if raw:
             os.write(master, b"\x01")  # queued until the REPL reads it: enter the raw REPL
             self.restart_raw_buf = b""
         self.save_state()
 
     def interp_busy(self):
-        """True when the interpreter runs code, False when it waits for input at its REPL."""
+        """True when the interpreter runs code and has its SIGINT handler installed (MicroPython installs it
+        only while executing and restores the default, which kills the process, at the prompt)."""
         try:
             with open("/proc/%d/syscall" % self.proc.pid) as f:
                 fields = f.read().split()
+            with open("/proc/%d/status" % self.proc.pid) as f:
+                caught = [line for line in f if line.startswith("SigCgt:")]
         except OSError:
-            return True
-        # blocked in read(0, ...): sitting at the prompt
-        return not (len(fields) > 1 and fields[0] == "0" and int(fields[1], 16) == 0)
+            return False
+        if len(fields) > 1 and fields[0] == "0" and int(fields[1], 16) == 0:
+            return False  # blocked in read(0, ...): sitting at the prompt
+        return bool(caught) and bool(int(caught[0].split()[1], 16) & (1 << (signal.SIGINT - 1)))
 
     def from_interp(self, data):
         self.tail = (self.tail + data)[-64:]
+        if not self.ready and (self.tail.endswith(b">>> ") or self.tail.endswith(b"\r\n>")):
+            self.ready = True
         if RAW_BANNER in self.tail:
             self.raw_mode = True
         elif self.tail.endswith(FRIENDLY_PROMPT) and b"raw REPL" not in self.tail[-40:]:
@@ -170,6 +191,11 @@ class Supervisor:
             self.log_line("soft reset (exit code %d), raw=%s" % (code, self.raw_mode))
             self.to_user(b"MPY: soft reboot\r\n")
             self.start_interpreter(raw=self.raw_mode)
+        elif -code == signal.SIGINT and time.monotonic() - self.sigint_at < 2.0:
+            # Our Ctrl-C raced the end of the code it meant to interrupt and hit the default handler: on a
+            # board that Ctrl-C would have been harmless, so come back in the same REPL mode.
+            self.log_line("interpreter ended by a late Ctrl-C; restarting, raw=%s" % self.raw_mode)
+            self.start_interpreter(raw=self.raw_mode)
         else:
             # Killed or crashed: restart from scratch, like a hard reset, in the friendly REPL.
             self.log_line("interpreter died from signal %d; restarting" % -code)
@@ -199,9 +225,10 @@ class Supervisor:
             self.client = False  # EIO: the last client closed the port
             return
         self.client = True
-        if b"\x03" in data and self.interp_busy():
+        if b"\x03" in data and self.ready and self.interp_busy():
             # A board takes Ctrl-C out of the stream while code runs and raises KeyboardInterrupt.
             data = data.replace(b"\x03", b"")
+            self.sigint_at = time.monotonic()
             self.proc.send_signal(signal.SIGINT)
         if data and self.interp_fd is not None:
             os.write(self.interp_fd, data)
@@ -211,13 +238,17 @@ class Supervisor:
         self.start_interpreter(raw=False)
         self.log_line("vboard ready on %s (heap %d)" % (self.port, self.heap))
         while not self.stopping:
-            fds = [self.interp_fd]
+            # backpressure: with a lot queued for a slow client, stop reading the interpreter (it then blocks)
+            fds = [self.interp_fd] if len(self.pending) < MAX_PENDING else []
             if self.client:
                 fds.append(self.dev_fd)
+            wfds = [self.dev_fd] if self.pending else []
             try:
-                ready, _, _ = select.select(fds, [], [], 0.05)
+                ready, writable, _ = select.select(fds, wfds, [], 0.05)
             except InterruptedError:
                 continue
+            if writable:
+                self.flush()
             if self.dev_fd in ready or not self.client:
                 self.user_input()
             if self.interp_fd in ready:
