@@ -122,12 +122,22 @@ def configure(**kw):
     return cfg
 
 
+def _slot_models():
+    """The models directory of the A/B slot this package was imported from (hyperion-host deploy), if any."""
+    f = __file__
+    i = f.find("/hyperion-ab/")
+    return f[: i + 14] + "/models" if i >= 0 else None
+
+
 def _find(name):
     import os
 
     if "/" in name or name.endswith(".hyq"):
         return name
-    dirs = config()["model_dirs"]
+    dirs = list(config()["model_dirs"])
+    slot = _slot_models()
+    if slot:
+        dirs.insert(0, slot)
     for d in dirs:
         p = (d + "/" if d else "") + name + ".hyq"
         try:

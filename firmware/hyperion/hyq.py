@@ -9,7 +9,7 @@ except ImportError:  # ports built without binascii.crc32
     crc32 = None
 
 MAGIC = b"HYQ1"
-VERSION = 1
+VERSION = 2
 
 HEADER_FMT = "<4sHHHHIIIIIIIII"
 HEADER_SIZE = 48  # struct.calcsize(HEADER_FMT)

@@ -244,9 +244,10 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
         raise HyperionError("%d required check(s) failed: %s" % (len(bad), ", ".join(c.name for c in bad)))
 
 
-from hyperion_host import cli_model, cli_relay, cli_script  # noqa: E402  (command groups register on `app`)
+from hyperion_host import cli_deploy, cli_model, cli_relay, cli_script  # noqa: E402  (groups register on `app`)
 
 cli_model.register(app)
+cli_deploy.register(app)
 cli_script.register(app)
 cli_relay.register(app)
 

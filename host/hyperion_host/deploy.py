@@ -1,0 +1,337 @@
+"""`hyperion-host deploy`: install a bundle on a board through mpremote's transport, A/B style.
+
+Board layout (docs/deploy.md):
+    /hyperion-ab/a/...            slot a: lib/hyperion/*.mpy, models/*.hyq, manifest.json (written last)
+    /hyperion-ab/b/...            slot b
+    /hyperion-ab/active           "a" or "b": the slot /boot.py puts first on sys.path
+    /boot.py                      the A/B boot hook (firmware/boot.py)
+
+A deploy writes the inactive slot (only files whose sha256 differs; files the active slot already has are
+copied on the board), writes its manifest last, runs each model's self-test from that slot, and only then
+switches `active` by writing a temp file and renaming it. Cut off at any point, the board still boots the
+previous slot."""
+
+import json
+import time
+
+from hyperion_host.bundle import MANIFEST, load_manifest
+from hyperion_host.device import Board, BoardExecError, DeviceError, resolve_port
+from hyperion_host.errors import HyperionError
+from hyperion_host.paths import firmware_dir
+
+ROOT = "/hyperion-ab"
+SLOTS = ("a", "b")
+
+HELPERS = """
+import os, json, hashlib, binascii
+def _h(p):
+    try:
+        f = open(p, 'rb')
+    except OSError:
+        return ''
+    h = hashlib.sha256()
+    b = bytearray(512)
+    while True:
+        n = f.readinto(b)
+        if not n:
+            break
+        h.update(memoryview(b)[:n])
+    f.close()
+    return binascii.hexlify(h.digest()).decode()
+def _read(p):
+    try:
+        with open(p) as f:
+            return f.read()
+    except OSError:
+        return None
+def _manifest(s):
+    t = _read('%(root)s/' + s + '/manifest.json')
+    try:
+        m = json.loads(t) if t else None
+    except ValueError:
+        return None
+    return {'id': m.get('id'), 'version': m.get('version'), 'board': m.get('board'), 'arch': m.get('arch')} if m else None
+def _state():
+    a = _read('%(root)s/active')
+    if a is None:
+        a = _read('%(root)s/active.tmp')
+    return {'active': (a or '').strip(), 'slots': {s: _manifest(s) for s in ('a', 'b')}}
+def _mkdirs(p):
+    cur = ''
+    for part in p.strip('/').split('/'):
+        cur += '/' + part
+        try:
+            os.mkdir(cur)
+        except OSError:
+            pass
+def _cp(src, dst):
+    b = bytearray(1024)
+    with open(src, 'rb') as fi:
+        with open(dst, 'wb') as fo:
+            while True:
+                n = fi.readinto(b)
+                if not n:
+                    break
+                fo.write(memoryview(b)[:n])
+def _free(p):
+    try:
+        s = os.statvfs(p)
+        return s[0] * s[4]
+    except OSError:
+        return -1
+def _rm(p):
+    try:
+        os.remove(p)
+    except OSError:
+        pass
+def _switch(s):
+    # relative names from / : the unix port's VfsPosix mis-resolves absolute rename targets
+    os.chdir('/')
+    with open('%(rel)s/active.tmp', 'w') as f:
+        f.write(s)
+    try:
+        os.rename('%(rel)s/active.tmp', '%(rel)s/active')
+    except OSError:
+        _rm('%(rel)s/active')
+        os.rename('%(rel)s/active.tmp', '%(rel)s/active')
+""" % {"root": ROOT, "rel": ROOT.lstrip("/")}
+
+HEALTH = """
+import sys, json, array, gc
+sys.path.insert(0, '%(root)s/%(slot)s/lib')
+for k in list(sys.modules):
+    if k == 'hyperion' or k.startswith('hyperion.'):
+        del sys.modules[k]
+import hyperion
+res = {}
+for name, t in %(tests)s.items():
+    try:
+        m = hyperion.load('%(root)s/%(slot)s/models/' + name + '.hyq')
+        for i in range(len(t['input'])):
+            m.set_input(array.array('f', t['input'][i]), i)
+        y = m.run()
+        y = y[0] if isinstance(y, tuple) else y
+        err = 0.0
+        for a, b in zip(y, t['expected']):
+            d = abs(a - b)
+            if d > err:
+                err = d
+        res[name] = 'ok' if err <= t['tolerance'] else 'output off by %%g' %% err
+        m.close()
+    except Exception as e:
+        res[name] = repr(e)
+    m = None
+    gc.collect()
+print('HEALTH ' + json.dumps({'file': hyperion.__file__, 'tests': res}))
+"""
+
+
+class DeployError(HyperionError):
+    pass
+
+
+def boot_source():
+    return (firmware_dir() / "boot.py").read_bytes()
+
+
+class Session:
+    """One connection to a board with the deploy helpers defined on it."""
+
+    def __init__(self, port, soft_reset=True):
+        self.port = resolve_port(port)
+        self.board = Board(self.port, soft_reset=soft_reset)
+        try:
+            self.board.exec(HELPERS)
+        except Exception:
+            self.board.close()
+            raise
+
+    def close(self):
+        self.board.close()
+
+    def eval(self, expr):
+        return self.board.eval(expr)
+
+    def exec(self, code, timeout=60):
+        return self.board.exec(code, timeout=timeout)
+
+    def state(self):
+        return self.eval("_state()")
+
+    def identify(self):
+        return self.board.identify()
+
+
+def _other(slot):
+    return "b" if slot == "a" else "a"
+
+
+def deploy(port, bundle_dir, progress=None, health_timeout=120):
+    """Install bundle_dir on the board at port. Returns a dict describing what happened."""
+    manifest = load_manifest(bundle_dir)
+    t0 = time.monotonic()
+    quick = _quick_state(port)
+    if quick and quick[1] == manifest["id"]:  # already running this bundle: one small read, no reset
+        return {"port": resolve_port(port), "changed": False, "slot": quick[0], "copied": 0,
+                "skipped": len(manifest["files"]), "version": manifest["version"], "seconds": time.monotonic() - t0}
+    s = Session(port)
+    try:
+        ident = s.identify()
+        if ident["arch"] and manifest["arch"] != ident["arch"]:
+            raise DeployError("bundle %s was built for %s, but the board on %s runs %s; build one with "
+                              "`hyperion-host build --board <board> --arch %s`"
+                              % (bundle_dir, manifest["arch"], s.port, ident["arch"], ident["arch"]))
+        st = s.state()
+        active = st["active"] if st["active"] in SLOTS else ""
+        cur = st["slots"].get(active) if active else None
+        if cur and cur.get("id") == manifest["id"]:
+            s.board.close()
+            return {"port": s.port, "changed": False, "slot": active, "copied": 0, "skipped": len(manifest["files"]),
+                    "version": manifest["version"], "seconds": time.monotonic() - t0}
+        target = _other(active) if active else "a"
+        base = "%s/%s" % (ROOT, target)
+        paths = [f["path"] for f in manifest["files"]]
+        s.exec("_rm(%r)" % (base + "/" + MANIFEST))  # the target slot is incomplete from here on
+        have_t = s.eval("[_h(%r + '/' + p) for p in %r]" % (base, paths))
+        have_a = s.eval("[_h(%r + '/' + p) for p in %r]" % ("%s/%s" % (ROOT, active), paths)) if active else [""] * len(paths)
+        need = sum(f["size"] for f, h in zip(manifest["files"], have_t) if h != f["sha256"])
+        free = s.eval("_free(%r)" % "/")
+        if 0 <= free < need:
+            raise DeployError("not enough space on the board: the new slot needs %d more bytes, %d are free; "
+                              "the active slot is untouched" % (need, free))
+        copied = on_board = 0
+        dirs = sorted({(base + "/" + p).rsplit("/", 1)[0] for p in paths})
+        s.exec("for d in %r:\n _mkdirs(d)" % dirs)
+        for f, ht, ha in zip(manifest["files"], have_t, have_a):
+            dst = base + "/" + f["path"]
+            if ht == f["sha256"]:
+                continue
+            try:
+                if ha == f["sha256"]:
+                    s.exec("_cp(%r, %r)" % ("%s/%s/%s" % (ROOT, active, f["path"]), dst))
+                    on_board += 1
+                else:
+                    s.board.write_file(dst, (bundle_path(bundle_dir) / f["path"]).read_bytes())
+                    copied += 1
+            except (BoardExecError, DeviceError) as e:
+                if "ENOSPC" in str(e) or "28" in str(getattr(e, "traceback", "")):
+                    raise DeployError("the board ran out of space while writing %s; the active slot is untouched "
+                                      "(free space, or deploy fewer models)" % f["path"]) from None
+                raise
+            if progress:
+                progress(f["path"])
+        s.board.write_file(base + "/" + MANIFEST, (bundle_path(bundle_dir) / MANIFEST).read_bytes())
+        if s.eval("_h('/boot.py')") != _sha(boot_source()):
+            s.board.write_file("/boot.py", boot_source())
+        s.close()
+        # health check from the new slot in a fresh interpreter, before switching
+        health = run_health(s.port, target, manifest, health_timeout)
+        if not health["ok"]:
+            raise DeployError("health check failed on %s (%s); the board stays on slot %s"
+                              % (s.port, health["summary"], active or "none"))
+        s = Session(s.port, soft_reset=False)
+        s.exec("_switch(%r)" % target)
+        s.close()
+        booted = verify_boot(s.port)
+        if "%s/%s/" % (ROOT, target) not in booted:
+            raise DeployError("after switching, the board booted %s instead of slot %s" % (booted, target))
+        return {"port": s.port, "changed": True, "slot": target, "previous": active, "copied": copied,
+                "copied_on_board": on_board, "skipped": len(paths) - copied - on_board, "version": manifest["version"],
+                "health": health["tests"], "seconds": time.monotonic() - t0}
+    finally:
+        try:
+            s.board.close()
+        except Exception:  # the connection may already be gone
+            pass
+
+
+QUICK = """
+import json
+try:
+    with open('%(root)s/active') as _f:
+        _a = _f.read().strip()
+    with open('%(root)s/' + _a + '/manifest.json') as _f:
+        print(repr((_a, json.load(_f).get('id'))))
+except (OSError, ValueError):
+    print(None)
+""" % {"root": ROOT}
+
+
+def _quick_state(port):
+    """(active slot, bundle id) without a soft reset, or None."""
+    import ast
+
+    with Board(resolve_port(port), soft_reset=False) as b:
+        return ast.literal_eval(b.exec(QUICK, timeout=30).decode().strip())
+
+
+def bundle_path(bundle_dir):
+    from pathlib import Path
+
+    return Path(bundle_dir)
+
+
+def _sha(data):
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def run_health(port, slot, manifest, timeout=120):
+    """Run every model's self-test from `slot` in a freshly reset interpreter."""
+    tests = manifest.get("self_tests", {})
+    with Board(port) as b:
+        out = []
+        try:
+            b.exec(HEALTH % {"root": ROOT, "slot": slot, "tests": json.dumps(tests)}, stream=out.append,
+                   timeout=timeout)
+        except BoardExecError as e:
+            return {"ok": False, "summary": e.format_message(), "tests": {}}
+    text = b"".join(out).decode(errors="replace")
+    line = [x for x in text.splitlines() if x.startswith("HEALTH ")]
+    if not line:
+        return {"ok": False, "summary": "no health report", "tests": {}}
+    rep = json.loads(line[-1][7:])
+    bad = {k: v for k, v in rep["tests"].items() if v != "ok"}
+    ok = not bad and "%s/%s/" % (ROOT, slot) in rep["file"]
+    summary = "; ".join("%s: %s" % kv for kv in bad.items()) or ("imported %s" % rep["file"])
+    return {"ok": ok, "summary": summary, "tests": rep["tests"], "score": (len(tests) - len(bad)) / max(1, len(tests))}
+
+
+def verify_boot(port):
+    """Soft-reset the board and report where `import hyperion` comes from."""
+    with Board(port) as b:
+        return b.exec("import hyperion\nprint(hyperion.__file__)", timeout=30).decode().strip()
+
+
+def status(port):
+    s = Session(port)
+    try:
+        st = s.state()
+        ident = s.identify()
+    finally:
+        s.close()
+    active = st["active"] if st["active"] in SLOTS else ""
+    cur = st["slots"].get(active) if active else None
+    return {"port": s.port, "arch": ident["arch"], "active": active or None, "version": cur and cur["version"],
+            "bundle": cur and cur["id"], "slots": st["slots"]}
+
+
+def rollback(port):
+    """Switch to the other slot, if it holds a complete bundle; verify the board boots it."""
+    s = Session(port)
+    try:
+        st = s.state()
+        active = st["active"] if st["active"] in SLOTS else ""
+        if not active:
+            raise DeployError("nothing to roll back on %s: no Hyperion bundle is deployed" % s.port)
+        prev = _other(active)
+        if not st["slots"].get(prev):
+            raise DeployError("cannot roll back %s: slot %s holds no complete bundle" % (s.port, prev))
+        s.exec("_switch(%r)" % prev)
+    finally:
+        s.close()
+    booted = verify_boot(s.port)
+    if "%s/%s/" % (ROOT, prev) not in booted:
+        raise DeployError("after rollback, the board booted %s instead of slot %s" % (booted, prev))
+    return {"port": s.port, "slot": prev, "previous": active, "version": st["slots"][prev]["version"]}
