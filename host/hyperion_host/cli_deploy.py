@@ -4,8 +4,10 @@ import json
 from pathlib import Path
 
 import typer
+from rich.table import Table
 
 from hyperion_host.console import make_console
+from hyperion_host.errors import HyperionError
 
 out = make_console()
 err = make_console(stderr=True)
@@ -98,3 +100,106 @@ def register(app):
     app.command()(deploy)
     app.command()(status)
     app.command()(rollback)
+    register_more(app)
+
+
+def flash_cmd(
+    board: str = typer.Option(..., "--board", "-b", help="Board name."),
+    port: str | None = typer.Option(None, "--port", "-p", help="Serial port (ESP boards)."),
+    firmware: Path = typer.Option(..., "--firmware", help="MicroPython firmware: .bin (ESP, or RP2 raw) or .uf2."),
+    erase: bool = typer.Option(False, "--erase", help="Erase the whole flash first (ESP)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the exact operations and offsets; write nothing."),
+    uf2_out: Path | None = typer.Option(None, "--uf2-out", help="RP2: write the UF2 here instead of the drive."),
+):
+    """Flash MicroPython firmware: esptool for ESP chips, UF2 for RP2040/RP2350."""
+    from hyperion_host.boards import get_board
+    from hyperion_host.flash import flash
+
+    b = get_board(board)
+    ops = flash(b, port, str(firmware), erase=erase, dry_run=dry_run, uf2_out=str(uf2_out) if uf2_out else None,
+                log=lambda m: err.print(m, highlight=False))
+    for op in ops:
+        out.print(("would " if dry_run else "") + op, highlight=False)
+
+
+uf2_app = typer.Typer(help="UF2 files for RP2 boards.", no_args_is_help=True)
+
+
+@uf2_app.command("pack")
+def uf2_pack_cmd(image: Path = typer.Argument(..., help="A ROMFS image (from `build --romfs`)."),
+                 board: str = typer.Option(..., "--board", "-b", help="Board name."),
+                 out_file: Path = typer.Option(None, "-o", "--out", help="Output .uf2 (default: IMAGE.uf2).")):
+    """Turn a ROMFS image into a UF2 at the board's ROMFS address."""
+    from hyperion_host.boards import get_board
+    from hyperion_host.flash import uf2_pack
+
+    if not image.is_file():
+        raise HyperionError("no such image: %s" % image)
+    out_file = out_file or image.with_suffix(".uf2")
+    base, blocks = uf2_pack(str(image), get_board(board), str(out_file))
+    out.print("%s: %d blocks at 0x%08x" % (out_file, blocks, base), highlight=False)
+
+
+fleet_app = typer.Typer(help="Roll bundles out to many boards in batches, with health checks and rollback.",
+                        no_args_is_help=True)
+
+
+@fleet_app.command("plan")
+def fleet_plan(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml"),
+               as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """What changes on which board, in which batch."""
+    from hyperion_host import fleet
+
+    rows = fleet.plan(fleet_file)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    t = Table("batch", "board", "port", "action", "from", "to", "detail")
+    for r in rows:
+        t.add_row(str(r["batch"] or "-"), r["name"], r["port"], r["action"], str(r["from"]), str(r["to"]), r["detail"])
+    out.print(t)
+
+
+@fleet_app.command("apply")
+def fleet_apply(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml")):
+    """Deploy batch by batch; stop and roll the batch back when its health checks fail."""
+    from hyperion_host import fleet
+
+    res = fleet.apply(fleet_file, log=lambda m: out.print(m, highlight=False))
+    if not res["ok"]:
+        raise HyperionError("batch %d failed its health checks; it was rolled back and the rollout stopped"
+                            % res["stopped_at"])
+    out.print("fleet updated: %d batch(es)" % len(res["batches"]))
+
+
+@fleet_app.command("rollback")
+def fleet_rollback(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml")):
+    """Switch every board to its previous slot."""
+    from hyperion_host import fleet
+
+    res = fleet.rollback(fleet_file, log=lambda m: out.print(m, highlight=False))
+    if not all(r["ok"] for r in res):
+        raise HyperionError("%d board(s) could not roll back" % sum(not r["ok"] for r in res))
+
+
+@fleet_app.command("status")
+def fleet_status(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml"),
+                 as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Version, slot and health per board."""
+    from hyperion_host import fleet
+
+    rows = fleet.status(fleet_file)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    t = Table("board", "port", "version", "slot", "health")
+    for r in rows:
+        t.add_row(r["name"], r["port"], str(r.get("version")), str(r.get("slot")),
+                  "%.0f%%" % (100 * r["health"]) if "health" in r else r.get("error", "-"))
+    out.print(t)
+
+
+def register_more(app):
+    app.command("flash")(flash_cmd)
+    app.add_typer(uf2_app, name="uf2")
+    app.add_typer(fleet_app, name="fleet")
