@@ -4,7 +4,7 @@ Board layout (docs/deploy.md):
     /hyperion-ab/a/...            slot a: lib/hyperion/*.mpy, models/*.hyq, manifest.json (written last)
     /hyperion-ab/b/...            slot b
     /hyperion-ab/active           "a" or "b": the slot /boot.py puts first on sys.path
-    /boot.py                      the A/B boot hook (firmware/boot.py)
+    /hyperion_ab.py               the A/B boot hook (firmware/hyperion_ab.py), imported from /boot.py
 
 A deploy writes the inactive slot (only files whose sha256 differs; files the active slot already has are
 copied on the board), writes its manifest last, runs each model's self-test from that slot, and only then
@@ -130,8 +130,21 @@ class DeployError(HyperionError):
     pass
 
 
-def boot_source():
-    return (firmware_dir() / "boot.py").read_bytes()
+BOOT_LINE = "import hyperion_ab  # Hyperion A/B slots"
+
+
+def hook_source():
+    return (firmware_dir() / "hyperion_ab.py").read_bytes()
+
+
+def install_boot_hook(s):
+    """/hyperion_ab.py (the hook) and a line importing it in /boot.py, keeping the rest of boot.py."""
+    if s.eval("_h('/hyperion_ab.py')") != _sha(hook_source()):
+        s.board.write_file("/hyperion_ab.py", hook_source())
+    boot = s.eval("_read('/boot.py')")
+    if boot is None or BOOT_LINE.split("  #")[0] not in boot:
+        text = (boot.rstrip("\n") + "\n" if boot else "") + BOOT_LINE + "\n"
+        s.board.write_file("/boot.py", text.encode())
 
 
 class Session:
@@ -195,7 +208,8 @@ def deploy(port, bundle_dir, progress=None, health_timeout=120):
         have_t = s.eval("[_h(%r + '/' + p) for p in %r]" % (base, paths))
         have_a = s.eval("[_h(%r + '/' + p) for p in %r]" % ("%s/%s" % (ROOT, active), paths)) if active else [""] * len(paths)
         need = sum(f["size"] for f, h in zip(manifest["files"], have_t) if h != f["sha256"])
-        free = s.eval("_free(%r)" % "/")
+        s.exec("_mkdirs(%r)" % base)
+        free = s.eval("_free(%r)" % base)
         if 0 <= free < need:
             raise DeployError("not enough space on the board: the new slot needs %d more bytes, %d are free; "
                               "the active slot is untouched" % (need, free))
@@ -214,15 +228,15 @@ def deploy(port, bundle_dir, progress=None, health_timeout=120):
                     s.board.write_file(dst, (bundle_path(bundle_dir) / f["path"]).read_bytes())
                     copied += 1
             except (BoardExecError, DeviceError) as e:
-                if "ENOSPC" in str(e) or "28" in str(getattr(e, "traceback", "")):
+                text = str(e) + str(getattr(e, "traceback", ""))
+                if "ENOSPC" in text or "No space left" in text or "Errno 28" in text:
                     raise DeployError("the board ran out of space while writing %s; the active slot is untouched "
                                       "(free space, or deploy fewer models)" % f["path"]) from None
                 raise
             if progress:
                 progress(f["path"])
         s.board.write_file(base + "/" + MANIFEST, (bundle_path(bundle_dir) / MANIFEST).read_bytes())
-        if s.eval("_h('/boot.py')") != _sha(boot_source()):
-            s.board.write_file("/boot.py", boot_source())
+        install_boot_hook(s)
         s.close()
         # health check from the new slot in a fresh interpreter, before switching
         health = run_health(s.port, target, manifest, health_timeout)
@@ -280,7 +294,7 @@ def _sha(data):
 def run_health(port, slot, manifest, timeout=120):
     """Run every model's self-test from `slot` in a freshly reset interpreter."""
     tests = manifest.get("self_tests", {})
-    with Board(port) as b:
+    with Board(resolve_port(port)) as b:
         out = []
         try:
             b.exec(HEALTH % {"root": ROOT, "slot": slot, "tests": json.dumps(tests)}, stream=out.append,
@@ -300,7 +314,7 @@ def run_health(port, slot, manifest, timeout=120):
 
 def verify_boot(port):
     """Soft-reset the board and report where `import hyperion` comes from."""
-    with Board(port) as b:
+    with Board(resolve_port(port)) as b:
         return b.exec("import hyperion\nprint(hyperion.__file__)", timeout=30).decode().strip()
 
 

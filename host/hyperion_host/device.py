@@ -6,6 +6,7 @@
 import ast
 import os
 
+import serial
 import serial.tools.list_ports
 from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
@@ -138,6 +139,9 @@ class Board:
             out, err = t.follow(timeout, data_consumer=stream)
         except TransportError as e:
             raise DeviceError("lost the REPL on %s: %s" % (self.port, e)) from None
+        except (serial.SerialException, OSError) as e:
+            raise DeviceError("lost the connection to %s (%s); is the board still connected?"
+                              % (self.port, str(e).split("(")[0].strip() or "I/O error")) from None
         if err:
             raise BoardExecError(err.decode(errors="replace"))
         return out if stream is None else b""
@@ -176,6 +180,9 @@ class Board:
     def read_file(self, path):
         try:
             return bytes(self.transport.fs_readfile(path))
+        except serial.SerialException as e:
+            raise DeviceError("lost the connection to %s while reading ':%s' (%s)"
+                              % (self.port, path, str(e).split("(")[0].strip())) from None
         except OSError as e:
             raise DeviceError("cannot read ':%s' on the board: %s" % (path, os.strerror(e.errno))) from None
         except TransportExecError as e:
@@ -184,6 +191,9 @@ class Board:
     def write_file(self, path, data, progress=None):
         try:
             self.transport.fs_writefile(path, data, chunk_size=1024, progress_callback=progress)
+        except serial.SerialException as e:
+            raise DeviceError("lost the connection to %s while writing ':%s' (%s)"
+                              % (self.port, path, str(e).split("(")[0].strip())) from None
         except OSError as e:
             raise DeviceError("cannot write ':%s' on the board: %s" % (path, os.strerror(e.errno))) from None
         except TransportExecError as e:

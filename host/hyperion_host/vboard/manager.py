@@ -125,8 +125,14 @@ def start(name, board=None, heap=None, timeout=15.0, notice=None):
         vb.clean_stale()
         if notice:
             notice("removed stale state of vboard '%s' (its supervisor had died)" % name)
-    b = get_board(board or vb.config().get("board") or DEFAULT_VBOARD_BOARD)
-    heap_bytes = parse_size(heap) if heap else b["vboard_heap"]
+    old = vb.config()
+    b = get_board(board or old.get("board") or DEFAULT_VBOARD_BOARD)
+    if heap:
+        heap_bytes = parse_size(heap)
+    elif old.get("heap") and old.get("board") == b["name"]:
+        heap_bytes = old["heap"]  # a restart keeps the heap it was started with
+    else:
+        heap_bytes = b["vboard_heap"]
     mp = find_tool("micropython")
     if not mp:
         raise HyperionError(

@@ -1,6 +1,7 @@
-# Hyperion A/B boot hook (installed as /boot.py by `hyperion-host deploy`): put the active slot's firmware
-# first on sys.path. If the switch was cut off between writing active.tmp and renaming it, active.tmp holds
-# the slot that passed its health check.
+# Hyperion A/B boot hook. `hyperion-host deploy` installs it as /hyperion_ab.py and adds `import hyperion_ab`
+# to /boot.py (keeping whatever else boot.py does). It puts the active slot's firmware first on sys.path. If a
+# switch was cut off between writing active.tmp and renaming it, active.tmp holds the slot that passed its
+# health check.
 import sys
 
 
