@@ -134,7 +134,8 @@ def test_deploy_cut_off_mid_copy_keeps_the_previous_slot(tmp_path, hyq_models, s
     assert "Traceback" not in err.decode(), err
     assert not (vb.fs_dir / "hyperion-ab" / "b" / "manifest.json").exists()
     again = manager.start(vb.name)  # power back on: same filesystem
-    out = _run_on_board(again.port, "import hyperion\nm = hyperion.load('mlp')\nprint(hyperion.__file__, len(m.run([0.2] * 256)))")
+    out = _run_on_board(again.port, "import hyperion\nm = hyperion.load('mlp')\n"
+                                    "print(hyperion.__file__, len(m.run([0.2] * 256)))")
     assert out == "/hyperion-ab/a/lib/hyperion/__init__.mpy 16"
     # and the next deploy completes
     assert dep.deploy(vb.name, str(b2))["slot"] == "b"
