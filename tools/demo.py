@@ -63,16 +63,32 @@ def model_steps(work):
          check=lambda o: "y (1, 10)" in o)
     step("Evaluate against the float model in onnxruntime", "eval", hyq, "--data", str(work / "test.npz"),
          "--reference", onnx_path, check=lambda o: "agreement" in o)
+    bundle = str(work / "bundle")
+    step("Build a bundle for the vboard (RP2040 board file, x64 native kernels)", "build", "--board", "rp2040",
+         "--arch", "x64", "-m", hyq, "-o", bundle, check=lambda o: "bundle" in o)
+    step("Deploy it: A/B slot, sha256-checked copy, self-test, atomic switch", "deploy", bundle, "--port", "demo",
+         check=lambda o: "slot a now active" in o)
+    step("Deploy again: nothing to copy", "deploy", bundle, "--port", "demo", check=lambda o: "nothing to do" in o)
+    step("Run the model on the board by name", "exec", "--port", "demo",
+         "import hyperion, array\nm = hyperion.load('toy_cnn')\ny = m.run(array.array('f', [0.5] * 64))\n"
+         "print(m.path, 'class', max(range(10), key=lambda i: y[i]), m.info()['kernels'])",
+         check=lambda o: "/hyperion-ab/a/models/toy_cnn.hyq class" in o)
     for kernels in ("viper", "python"):
-        step("Run it on the board with %s kernels (firmware and model sent as needed)" % kernels, "infer", hyq,
-             "--input", str(work / "sample.npy"), "--port", "demo", "--kernels", kernels, "--stats", "--repeat", "10",
-             check=lambda o: "y (1, 10)" in o)
-    step("Copy the model to the board", "cp", "--port", "demo", hyq, ":toy_cnn.hyq")
-    step("Open it on the board with the firmware's .hyq reader (CRCs checked)", "exec", "--port", "demo",
-         "import gc\nfrom hyperion import hyq\ngc.collect()\nm = hyq.open_model('toy_cnn.hyq')\n"
-         "print('ops:', ' '.join(hyq.OPS[n.op] for n in m.nodes))\n"
-         "print('arena', m.arena_size, 'bytes; weights buffer', m.scratch_size, 'bytes; free heap', gc.mem_free())",
-         check=lambda o: "ops: conv conv maxpool reshape linear softmax" in o)
+        step("Latency on the board with %s kernels" % kernels, "infer", hyq, "--input", str(work / "sample.npy"),
+             "--port", "demo", "--kernels", kernels, "--stats", "--repeat", "10", check=lambda o: "y (1, 10)" in o)
+    tcl = work / "classify.tcl"
+    tcl.write_text(
+        "# Tcl on the board (Picol): run the model through the `infer` command\n"
+        "set x {}\n"
+        "for {set i 0} {$i < 64} {incr i} { lappend x [expr {($i % 8) / 8.0}] }\n"
+        "set y [infer toy_cnn $x]\n"
+        "set best 0\n"
+        "for {set i 1} {$i < [llength $y]} {incr i} {\n"
+        "    if {[lindex $y $i] > [lindex $y $best]} { set best $i }\n"
+        "}\n"
+        "puts \"predicted class $best, p=[format %.3f [lindex $y $best]]\"\n")
+    step("Run a Tcl script on the board that calls infer", "script", "run", str(tcl), "--port", "demo",
+         check=lambda o: "predicted class" in o)
 
 
 def main():
@@ -90,15 +106,6 @@ def main():
         step("Run code on the board", "exec", "--port", "demo",
              "import gc, sys; gc.collect(); print(sys.implementation.name, 'free heap', gc.mem_free())",
              check=lambda o: "micropython free heap" in o)
-
-        step("Make the board's /lib", "exec", "--port", "demo",
-             "import os\nfor d in ('lib', 'lib/hyperion'):\n try:\n  os.mkdir(d)\n except OSError:\n  pass")
-        for f in ("__init__.py", "hyq.py"):
-            step("Copy the Hyperion firmware (%s) to the board" % f, "cp", "--port", "demo",
-                 str(ROOT / "firmware" / "hyperion" / f), ":lib/hyperion/" + f)
-        step("Import it on the board", "exec", "--port", "demo",
-             "import hyperion\nfor k, v in sorted(hyperion.info().items()):\n print(k, '=', v)",
-             check=lambda o: "arch = x64" in o)
 
         blob = work / "sample.bin"
         blob.write_bytes(hashlib.sha256(b"hyperion").digest() * 512)
