@@ -59,6 +59,21 @@ def info():
     return d
 
 
+def __getattr__(name):
+    # hyperion.Runtime and hyperion.RemoteUnavailable load the MCP client only when used. MicroPython's
+    # `from hyperion import sub` asks this function first, so submodules are imported here too.
+    if name in ("Runtime", "RemoteUnavailable"):
+        __import__("hyperion.hybrid")
+        return getattr(sys.modules["hyperion.hybrid"], name)
+    if not name.startswith("__"):
+        try:
+            __import__("hyperion." + name)
+        except ImportError:
+            raise AttributeError(name) from None
+        return sys.modules["hyperion." + name]
+    raise AttributeError(name)
+
+
 class OutOfMemory(MemoryError):
     """A model did not fit: `needed` and `free` are in bytes. gc.collect() and the runtime stay usable."""
 

@@ -1,0 +1,175 @@
+# hyperion.hybrid: run a model on the board or on the host relay, by policy.
+#
+#   from hyperion.hybrid import Runtime, RemoteUnavailable
+#   rt = Runtime("auto")                 # remote settings from hyperion.config()["remote"], or url=..., api_key=...
+#   y = rt.run("kws", x)                 # array('f') (a tuple for several outputs), wherever it ran
+#   rt.counts                            # {"local": n, "remote": n, "fallback": n, "failed": n}
+#
+# policy "local": always on the board. "remote": always on the relay; if that fails (refused, timeout, 5xx,
+# 429, ...) the board runs the model itself when it has it, else RemoteUnavailable is raised with the reason.
+# "auto": on the board when the model is there and fits in the free heap (from the .hyq header: arena, the
+# largest weight tensor, the tables; conservatively), else on the relay, with the same fallback. A model
+# loaded on the board stays loaded (it is run locally from then on).
+import gc
+import struct
+
+from hyperion.remote import RemoteError, RemoteUnavailable, connect
+
+POLICIES = ("local", "remote", "auto")
+RESERVE = 16384  # heap kept free beyond the estimate (tables, metadata and run-time garbage)
+
+
+class Runtime:
+    def __init__(self, policy="auto", url=None, api_key=None, timeout=None, retries=None, client=None,
+                 kernels=None, mode=None, reserve=RESERVE, remote_name=None):
+        if policy not in POLICIES:
+            raise ValueError("policy must be one of local, remote, auto, not %r" % (policy,))
+        self.policy = policy
+        self._url = url
+        self._api_key = api_key
+        self._timeout = timeout
+        self._retries = retries
+        self._client = client
+        self.kernels = kernels
+        self.mode = mode
+        self.reserve = reserve
+        self.remote_name = remote_name  # optional: a function model name -> relay model name
+        self.models = {}
+        self.counts = {"local": 0, "remote": 0, "fallback": 0, "failed": 0}
+        self.last_error = None  # the reason of the last remote failure
+        self.last = None  # where the last run ran: "local", "remote" or "fallback"
+
+    # -- where ---------------------------------------------------------------------------------------------
+    def client(self):
+        if self._client is None:
+            self._client = connect(self._url, self._api_key, self._timeout, self._retries)
+        self._client.counts = self.counts
+        return self._client
+
+    def local_path(self, model):
+        """The model's file on the board, or None."""
+        import hyperion
+
+        try:
+            return hyperion._find(model)
+        except OSError:
+            return None
+
+    def fits(self, model, path=None):
+        """(fits, bytes needed, bytes free) for running the model on the board, from its .hyq header."""
+        path = path or self.local_path(model)
+        if path is None:
+            return False, 0, 0
+        need = estimate(path) + self.reserve
+        gc.collect()
+        free = gc.mem_free() if hasattr(gc, "mem_free") else need  # CPython: no heap limit to respect
+        return need <= free, need, free
+
+    def decide(self, model, path=None):
+        """'local' or 'remote' for the next run of model (before any fallback)."""
+        if self.policy != "auto":
+            return self.policy
+        if model in self.models:  # loaded before: it fits
+            return "local"
+        path = path or self.local_path(model)
+        if path is not None and self.fits(model, path)[0]:
+            return "local"
+        return "remote"
+
+    # -- running -------------------------------------------------------------------------------------------
+    def run(self, model, x):
+        path = None if model in self.models else self.local_path(model)
+        if self.decide(model, path) == "local":
+            try:
+                y = self._local(model, path, x)
+                self._count("local")
+                return y
+            except MemoryError as e:
+                if self.policy == "local":
+                    raise
+                self.last_error = "did not fit on the board: %s" % e  # auto: try the relay instead
+        try:
+            y = self._remote(model, x)
+            self._count("remote")
+            return y
+        except RemoteError as e:
+            self.last_error = e.reason
+            if path is None and model not in self.models:
+                self._count("failed")
+                raise RemoteUnavailable("model '%s' could not run on the relay (%s) and is not on the board"
+                                        % (model, e.reason), e.kind, e.status)
+            try:
+                y = self._local(model, path, x)
+            except MemoryError as me:
+                self._count("failed")
+                raise RemoteUnavailable("model '%s' could not run on the relay (%s) nor on the board (%s)"
+                                        % (model, e.reason, me), e.kind, e.status)
+            self._count("fallback")
+            return y
+
+    def _count(self, what):
+        self.counts[what] += 1
+        self.last = what
+
+    def _local(self, model, path, x):
+        m = self.models.get(model)
+        if m is None:
+            import hyperion
+
+            m = hyperion.load(path or model, kernels=self.kernels, mode=self.mode)
+            self.models[model] = m
+        return m.run(x)
+
+    def _remote(self, model, x):
+        name = self.remote_name(model) if self.remote_name else _stem(model)
+        return self.client().infer(name, x)
+
+    def unload(self, model=None):
+        """Forget loaded models (all, or one) and free their heap."""
+        for k in list(self.models) if model is None else [model]:
+            m = self.models.pop(k, None)
+            if m is not None:
+                m.close()
+        gc.collect()
+
+    def stats(self):
+        d = dict(self.counts)
+        d["policy"] = self.policy
+        d["loaded"] = list(self.models)
+        d["last"] = self.last
+        d["last_error"] = self.last_error
+        return d
+
+    def close(self):
+        self.unload()
+        if self._client is not None:
+            self._client.close()
+
+
+def _stem(name):
+    i = name.rfind("/")
+    if i >= 0:
+        name = name[i + 1:]
+    if name.endswith(".hyq"):
+        name = name[:-4]
+    return name
+
+
+def estimate(path):
+    """Heap bytes a .hyq needs on the board, from its header: the activation arenas and the weight buffer
+    (the largest tensor) with 1/8 slack, plus the parsed tables and metadata (about 12 bytes per table byte) and
+    4 KB of fixed cost. Measured on the unix port, it covers what loading and a first run keep allocated."""
+    from hyperion import hyq
+
+    with open(path, "rb") as f:
+        h = f.read(hyq.HEADER_SIZE)
+    if len(h) < hyq.HEADER_SIZE or h[:4] != hyq.MAGIC:
+        raise ValueError("%s is not a .hyq file" % path)
+    v = struct.unpack(hyq.HEADER_FMT, h)
+    table, arena, arena8, scratch, data_offset = v[7], v[8], v[9], v[10], v[11]
+    meta = data_offset - hyq.HEADER_SIZE - table
+    core = arena + arena8 + scratch
+    return 4096 + core + core // 8 + 12 * table + 2 * meta
+
+
+__all__ = ["Runtime", "RemoteUnavailable", "RemoteError", "estimate", "POLICIES"]

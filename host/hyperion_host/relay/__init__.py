@@ -1,0 +1,1 @@
+"""The MCP relay: `hyperion-host serve`."""

@@ -1,0 +1,619 @@
+"""The relay server: the MCP tools on Streamable HTTP at /mcp (the SDK's stateless JSON mode, which answers
+both protocol 2026-07-28 single POSTs and the 2025-11-25 initialize handshake), operational endpoints and a
+WebSocket for streamed generation, behind a guard that checks API keys, roles, rate limits and Host/Origin.
+
+    /mcp             MCP (POST)                                  role: per tool (viewer, operator, admin)
+    /api/health      liveness and readiness (200 ready, 503 not)  viewer
+    /api/monitoring  counts, latency percentiles, recent logs     viewer
+    /metrics         Prometheus                                   viewer
+    /ws/generate     WebSocket: {"model", "prompt", ...} in, tokens out      operator
+"""
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from urllib.parse import parse_qs
+
+import anyio
+import anyio.to_thread
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.inbound import decode_header_value
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocketDisconnect
+
+from hyperion_host.errors import HyperionError
+from hyperion_host.relay import config as C
+from hyperion_host.relay import models as M
+from hyperion_host.relay import tools
+from hyperion_host.relay.auth import ROLE_LEVEL, AuditLog, Identity, KeyStore, RateLimiter, allows, role_for_tool
+from hyperion_host.relay.boards import BoardPool
+from hyperion_host.relay.monitoring import Monitor
+
+ROUTES = {"/mcp": "mcp", "/api/health": "health", "/api/monitoring": "monitoring", "/metrics": "metrics",
+          "/ws/generate": "ws"}
+ROUTE_ROLES = {"health": "viewer", "monitoring": "viewer", "metrics": "viewer", "ws": "operator", "other": "viewer"}
+RELOAD_POLL = 1.0  # seconds between checks of the config and keys files
+
+
+class Relay:
+    """Everything one relay process serves: config, models, boards, keys, limits, monitoring, the MCP server."""
+
+    def __init__(self, cfg, overrides=None):
+        self.cfg = cfg
+        self.overrides = overrides or {}
+        mon = cfg["monitoring"]
+        self.monitor = Monitor(mon["log_buffer"], mon["latency_window"])
+        self.keys = KeyStore(cfg["auth"]["keys_file"])
+        self.audit = AuditLog(cfg["auth"]["audit_log"])
+        lim = cfg["limits"]
+        self.key_limit = RateLimiter(lim["per_key"], lim["window"])
+        self.ip_limit = RateLimiter(lim["per_ip"], lim["window"])
+        self.models = M.ModelStore(cfg["server"]["models"])
+        self.boards = BoardPool(cfg["server"]["boards"], lim["board_timeout"], lim["board_lock_timeout"])
+        self.mcp = tools.build(self)
+        self.monitor.m_models.set(len(self.models.models))
+        self._cfg_mtime = _mtime(cfg.get("_path"))
+        self.reload_now = None
+        self.monitor.log("info", "started", models=sorted(self.models.models), boards=sorted(self.boards.slots),
+                         auth=self.keys.enabled)
+
+    # -- configuration reload ------------------------------------------------------------------------------
+    def reload(self, force=False):
+        """Re-read the keys file and the reloadable config keys if their files changed (or force)."""
+        changed = []
+        try:
+            if self.keys.reload():
+                changed.append("keys")
+        except HyperionError as e:
+            self.monitor.log("error", "reload_failed", what="keys", error=e.format_message())
+        path = self.cfg.get("_path")
+        m = _mtime(path)
+        if path and (force or m != self._cfg_mtime):
+            self._cfg_mtime = m
+            try:
+                new = C.reload_values(path, self.cfg, overrides=self.overrides)
+            except HyperionError as e:
+                self.monitor.log("error", "reload_failed", what="config", error=e.format_message())
+                new = {}
+            for (s, k), v in new.items():
+                self.cfg[s][k] = v
+                changed.append("%s.%s" % (s, k))
+            lim = self.cfg["limits"]
+            self.key_limit.configure(lim["per_key"], lim["window"])
+            self.ip_limit.configure(lim["per_ip"], lim["window"])
+            self.boards.timeout = lim["board_timeout"]
+            self.boards.lock_timeout = lim["board_lock_timeout"]
+        if changed:
+            self.monitor.log("info", "reloaded", changed=changed)
+        return changed
+
+    async def _watch(self):
+        while True:
+            with anyio.move_on_after(RELOAD_POLL):
+                await self.reload_now.wait()
+            force = self.reload_now.is_set()
+            self.reload_now = anyio.Event()
+            self.reload(force=force)
+            self.audit.flush()
+
+    # -- the HTTP app --------------------------------------------------------------------------------------
+    def security_settings(self):
+        sec = self.cfg["security"]
+        host = self.cfg["server"]["host"]
+        on = sec["dns_rebinding_protection"]
+        if on is None:
+            on = C.is_loopback(host) or bool(sec["allowed_hosts"])
+        if not on:
+            return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+        schemes = ("http", "https")
+        hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"] + list(sec["allowed_hosts"])
+        origins = ["%s://%s" % (s, h) for s in schemes for h in ("127.0.0.1:*", "localhost:*", "[::1]:*")]
+        return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+                                         allowed_origins=origins + list(sec["allowed_origins"]))
+
+    def app(self):
+        """The ASGI app (a new one per call: the SDK's session manager runs once)."""
+        sec = self.security_settings()
+        self.mcp.streamable_http_app(json_response=True, stateless_http=True, transport_security=sec,
+                                     max_request_body_size=self.cfg["limits"]["max_body"],
+                                     host=self.cfg["server"]["host"])
+        manager = self.mcp.session_manager
+        mcp_asgi = StreamableHTTPASGIApp(manager)
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app):
+            self.reload_now = anyio.Event()
+            installed = _install_sighup(self)
+            async with manager.run(), anyio.create_task_group() as tg:
+                tg.start_soon(self._watch)
+                try:
+                    yield
+                finally:
+                    tg.cancel_scope.cancel()
+                    self.audit.flush()
+                    if installed:
+                        with contextlib.suppress(Exception):
+                            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+
+        routes = [
+            Route("/mcp", endpoint=mcp_asgi),
+            Route("/api/health", self._health, methods=["GET"]),
+            Route("/api/monitoring", self._monitoring, methods=["GET"]),
+            Route("/metrics", self._metrics, methods=["GET"]),
+            WebSocketRoute("/ws/generate", self._ws_generate),
+        ]
+        return Guard(Starlette(routes=routes, lifespan=lifespan), self, mcp_asgi, sec)
+
+    # -- endpoints -----------------------------------------------------------------------------------------
+    def health(self):
+        boards = [{"name": s.name, "port": s.port, "present": s.present(), "busy": s.busy,
+                   "last_error": s.last_error} for s in self.boards.slots.values()]
+        models_ok = not self.models.errors and (not self.models.dir or bool(self.models.models))
+        boards_ok = all(b["present"] for b in boards)
+        maint = self.cfg["server"]["maintenance"]
+        ready = models_ok and boards_ok and not maint
+        self.monitor.m_boards_up.set(sum(b["present"] for b in boards))
+        return {"status": "ok" if ready else ("maintenance" if maint else "degraded"), "live": True, "ready": ready,
+                "models": {"loaded": len(self.models.models), "names": sorted(self.models.models),
+                           "errors": self.models.errors},
+                "boards": boards, "maintenance": maint, "auth": self.keys.enabled, "version": tools._version(),
+                "protocols": list(MODERN_PROTOCOL_VERSIONS) + [HANDSHAKE_PROTOCOL_VERSIONS[-1]]}
+
+    async def _health(self, request):
+        h = self.health()
+        if request.query_params.get("probe") in ("1", "true"):
+            for name in list(self.boards.slots):
+                try:
+                    await self.boards.identify(name, timeout=3.0)
+                    h["boards"] = [dict(b, info=self.boards.slots[b["name"]].info) for b in h["boards"]]
+                except HyperionError as e:
+                    h["ready"] = False
+                    h["status"] = "degraded"
+                    for b in h["boards"]:
+                        if b["name"] == name:
+                            b["last_error"] = e.format_message()
+        return JSONResponse(h, status_code=200 if h["ready"] else 503)
+
+    async def _monitoring(self, request):
+        snap = self.monitor.snapshot()
+        snap["models"] = len(self.models.models)
+        snap["limits"] = dict(self.cfg["limits"])
+        return JSONResponse(snap)
+
+    async def _metrics(self, request):
+        self.monitor.m_boards_up.set(sum(s.present() for s in self.boards.slots.values()))
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(self.monitor.prometheus(), media_type=CONTENT_TYPE_LATEST)
+
+    async def _ws_generate(self, ws):
+        """Per message {"model", "prompt", "max_tokens", "temperature", "top_k", "seed", "stop"}: one
+        {"token", "id", "index"} message per token, then {"done": true, "text", "tokens", "ms"}."""
+        ident = ws.scope.get("hyperion.identity")
+        await ws.accept()
+        while True:
+            try:
+                req = await ws.receive_json()
+            except WebSocketDisconnect:
+                return
+            except (ValueError, KeyError):
+                await ws.send_json({"error": "send one JSON object per request"})
+                continue
+            t0 = time.perf_counter()
+            ok, err = True, None
+            try:
+                if not isinstance(req, dict) or not isinstance(req.get("model"), str) or \
+                        not isinstance(req.get("prompt"), str):
+                    raise M.ModelError("a request needs \"model\" and \"prompt\" strings")
+                e = self.models.get(req["model"])
+                g = M.Generator(e, req["prompt"], req.get("max_tokens", 32), req.get("temperature", 0.0),
+                                req.get("top_k", 0), req.get("seed"), req.get("stop"))
+                import codecs
+
+                dec = codecs.getincrementaldecoder("utf-8")("replace")
+                while not g.done:
+                    tok = g.step() if e.inline else await anyio.to_thread.run_sync(g.step)
+                    await ws.send_json({"token": dec.decode(bytes([tok])), "id": tok, "index": len(g.new) - 1})
+                ms = (time.perf_counter() - t0) * 1000
+                await ws.send_json({"done": True, "text": g.text(), "tokens": len(g.new), "ms": round(ms, 3)})
+            except (HyperionError, TypeError, ValueError) as ex:
+                ok, err = False, ex.format_message() if isinstance(ex, HyperionError) else str(ex)
+                await ws.send_json({"error": err})
+            except WebSocketDisconnect:
+                ok, err = False, "client went away"
+                return
+            finally:
+                self.monitor.tool("ws_generate", ok, time.perf_counter() - t0)
+                rec = {"key": ident.key_id if ident else None, "ip": ident.ip if ident else None,
+                       "tool": "ws_generate", "outcome": "ok" if ok else "error",
+                       "ms": round((time.perf_counter() - t0) * 1000, 3)}
+                if err:
+                    rec["error"] = err[:300]
+                self.audit.write(**rec)
+
+
+def _mtime(path):
+    try:
+        return os.stat(path).st_mtime_ns if path else None
+    except OSError:
+        return None
+
+
+def _install_sighup(relay):
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGHUP"):
+        return False
+    try:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: relay.reload_now.set())
+        return True
+    except (RuntimeError, NotImplementedError, ValueError):
+        return False
+
+
+# -- the guard: keys, roles, rate limits, Host/Origin, maintenance; counts every request ------------------------
+
+class Reject(Exception):
+    def __init__(self, status, reason, message, retry_after=None):
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+
+
+class Guard:
+    """Pure ASGI middleware in front of everything (BaseHTTPMiddleware would cost throughput)."""
+
+    def __init__(self, app, relay, mcp_asgi, security):
+        self.app = app
+        self.relay = relay
+        self.mcp_asgi = mcp_asgi
+        self.sec = security
+        self.modern_off = "2026-07-28" not in relay.cfg["server"]["protocols"]
+
+    async def __call__(self, scope, receive, send):
+        typ = scope["type"]
+        if typ == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        route = ROUTES.get(path, "other")
+        relay = self.relay
+        t0 = time.perf_counter()
+        status = 0
+
+        async def send_w(msg):
+            nonlocal status
+            t = msg["type"]
+            if t == "http.response.start" or t == "websocket.http.response.start":
+                status = msg["status"]
+            elif t == "websocket.accept":
+                status = 101
+            await send(msg)
+
+        ident = None
+        tool = None
+        client = scope.get("client")
+        ip = client[0] if client else "-"
+        try:
+            h = {}
+            for k, v in scope["headers"]:
+                if k in _WANTED:
+                    h[k] = v.decode("latin-1")
+            if route != "mcp" and self.sec.enable_dns_rebinding_protection:
+                self._check_host_origin(h)
+            wait = relay.ip_limit.check(ip)
+            if wait:
+                raise Reject(429, "rate_ip", "too many requests from %s; retry in %ds" % (ip, _ceil(wait)), wait)
+            if relay.keys.enabled:
+                key = _key_from(h, scope)
+                if not key:
+                    raise Reject(401, "no_key", "missing API key: send X-API-Key, Authorization: Bearer, or "
+                                 "?api_key=")
+                ident = relay.keys.verify(key)
+                if ident is None:
+                    raise Reject(401, "bad_key", "invalid API key")
+                ident.ip = ip
+                wait = relay.key_limit.check(ident.key_id)
+                if wait:
+                    raise Reject(429, "rate_key", "rate limit for key %s reached; retry in %ds"
+                                 % (ident.key_id, _ceil(wait)), wait)
+            else:
+                ident = Identity("anonymous", "anonymous", "admin", ip)
+            if route == "mcp" and typ == "http":
+                method, tool, needed, receive = await self._mcp_target(scope, receive, h)
+            else:
+                method, needed = None, ROUTE_ROLES.get(route, "viewer")
+            if not allows(ident.role, needed):
+                what = ("tool '%s'" % tool) if tool else path
+                raise Reject(403, "role", "forbidden: %s needs role %s; key %s has role %s"
+                             % (what, needed, ident.key_id, ident.role))
+            if method == "tools/call" and relay.cfg["server"]["maintenance"]:
+                raise Reject(503, "maintenance", "the relay is in maintenance; retry later", 30)
+        except Reject as r:
+            relay.monitor.rejected(r.reason)
+            relay.monitor.log("warning", "rejected", status=r.status, reason=r.reason, route=route, tool=tool,
+                              key=ident.key_id if ident else None)
+            relay.audit.write(key=ident.key_id if ident else None, ip=ip, route=path,
+                              tool=tool, outcome="denied", status=r.status, reason=r.reason)
+            await _reject(scope, receive, send_w, r, route)
+            if typ == "http":
+                relay.monitor.request(route, status, time.perf_counter() - t0)
+            return
+        scope["hyperion.identity"] = ident
+        try:
+            if route == "mcp":
+                pv = h.get(b"mcp-protocol-version")
+                if self.modern_off and pv is not None and pv not in HANDSHAKE_PROTOCOL_VERSIONS:
+                    await self._unsupported(scope, receive, send_w, pv)
+                    return
+                await self.mcp_asgi(scope, receive, send_w)
+            else:
+                await self.app(scope, receive, send_w)
+        finally:
+            relay.monitor.request(route, status or 500, time.perf_counter() - t0 if typ == "http" else None)
+
+    def _check_host_origin(self, h):
+        if not _match(h.get(b"host"), self.sec.allowed_hosts):
+            raise Reject(421, "host", "Host header %r is not allowed (security.allowed_hosts)" % h.get(b"host"))
+        origin = h.get(b"origin")
+        if origin and not _match(origin, self.sec.allowed_origins):
+            raise Reject(403, "origin", "Origin %r is not allowed (security.allowed_origins)" % origin)
+
+    async def _unsupported(self, scope, receive, send, pv):
+        """A 2026-07-28 request to a relay configured for the handshake only: what a handshake-era server
+        answers under the 2026 spec (HTTP 400, -32022, the versions it does speak)."""
+        body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {
+            "code": -32022, "message": "Unsupported protocol version",
+            "data": {"supported": list(HANDSHAKE_PROTOCOL_VERSIONS), "requested": pv}}}).encode()
+        await send({"type": "http.response.start", "status": 400, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _mcp_target(self, scope, receive, h):
+        """(method, tool name, receive) of an MCP POST. A 2026-07-28 request names them in its Mcp-Method and
+        Mcp-Name headers, which the SDK checks against the body before dispatch; other requests are read."""
+        pv = h.get(b"mcp-protocol-version")
+        if pv is not None and pv not in HANDSHAKE_PROTOCOL_VERSIONS:
+            method, name = h.get(b"mcp-method"), decode_header_value(h.get(b"mcp-name"))
+            return method, name, role_for_tool(name) if method == "tools/call" else "viewer", receive
+        if scope["method"] != "POST":
+            return None, None, "viewer", receive
+        chunks, size, limit = [], 0, self.relay.cfg["limits"]["max_body"]
+        while True:
+            m = await receive()
+            if m["type"] != "http.request":
+                break
+            chunks.append(m.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                raise Reject(413, "too_large", "request body too large")
+            if not m.get("more_body"):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        method, tool, needed = None, None, "viewer"
+        try:
+            d = json.loads(body)
+        except ValueError:
+            return None, None, needed, replay
+        for it in d if isinstance(d, list) else [d]:
+            if not isinstance(it, dict):
+                continue
+            m = it.get("method")
+            method = method or m
+            if m == "tools/call":
+                p = it.get("params")
+                name = p.get("name") if isinstance(p, dict) else None
+                if isinstance(name, str) and ROLE_LEVEL[role_for_tool(name)] >= ROLE_LEVEL[needed]:
+                    method, tool, needed = m, name, role_for_tool(name)
+        return method, tool, needed, replay
+
+
+_WANTED = {b"x-api-key", b"authorization", b"mcp-protocol-version", b"mcp-method", b"mcp-name", b"host",
+           b"origin"}
+
+
+def _ceil(x):
+    return int(x) + (1 if x > int(x) else 0)
+
+
+def _match(value, patterns):
+    if not value:
+        return False
+    for p in patterns:
+        if value == p or (p.endswith(":*") and value.startswith(p[:-1])):
+            return True
+    return False
+
+
+def _key_from(h, scope):
+    k = h.get(b"x-api-key")
+    if k:
+        return k.strip()
+    a = h.get(b"authorization")
+    if a and a[:7].lower() == "bearer ":
+        return a[7:].strip()
+    qs = scope.get("query_string")
+    if qs and b"api_key=" in qs:
+        v = parse_qs(qs.decode("latin-1")).get("api_key")
+        if v:
+            return v[0]
+    return None
+
+
+async def _reject(scope, receive, send, r, route):
+    headers = [(b"content-type", b"application/json")]
+    if r.retry_after is not None:
+        headers.append((b"retry-after", str(_ceil(r.retry_after)).encode()))
+    if r.status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="hyperion-relay"'))
+    if route == "mcp":
+        body = {"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": r.message,
+                                                         "data": {"status": r.status, "reason": r.reason}}}
+    else:
+        body = {"error": r.reason, "message": r.message, "status": r.status}
+    data = json.dumps(body).encode()
+    if scope["type"] == "websocket":
+        msg = await receive()  # websocket.connect
+        if msg.get("type") == "websocket.connect" and "websocket.http.response" in scope.get("extensions", {}):
+            await send({"type": "websocket.http.response.start", "status": r.status, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": data})
+        else:
+            await send({"type": "websocket.close", "code": 1008, "reason": r.message[:120]})
+        return
+    headers.append((b"content-length", str(len(data)).encode()))
+    await send({"type": "http.response.start", "status": r.status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+# -- running -------------------------------------------------------------------------------------------------
+
+def describe(cfg, relay, port):
+    s = cfg["server"]
+    scheme = "https" if s["tls_cert"] else "http"
+    auth = ("keys from %s" % cfg["auth"]["keys_file"]) if cfg["auth"]["keys_file"] else "off"
+    n_models = len(relay.models.models) if relay else "?"
+    return ("hyperion relay: MCP on %s://%s:%d/mcp (%s models, %d boards, auth %s)"
+            % (scheme, s["host"], port, n_models, len(s["boards"]), auth))
+
+
+def check_auth_policy(cfg):
+    a = cfg["auth"]
+    if not a["keys_file"] and not C.is_loopback(cfg["server"]["host"]) and not a["insecure_no_auth"]:
+        raise HyperionError("refusing to serve on %s without API keys: create a keys file with `hyperion-host "
+                            "serve keys add NAME --role operator --keys-file keys.json` and pass --keys-file, "
+                            "or pass --insecure-no-auth" % cfg["server"]["host"])
+
+
+def uvicorn_config(app, cfg, **kw):
+    import uvicorn
+
+    s = cfg["server"]
+    return uvicorn.Config(app, host=s["host"], port=s["port"], log_level="warning", access_log=False,
+                          ssl_certfile=s["tls_cert"], ssl_keyfile=s["tls_key"], lifespan="on",
+                          timeout_graceful_shutdown=3, **kw)
+
+
+def check_tls(cfg):
+    s = cfg["server"]
+    if not s["tls_cert"]:
+        return
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(s["tls_cert"], s["tls_key"])
+    except (ssl.SSLError, OSError) as e:
+        raise HyperionError("cannot use --tls-cert %s with --tls-key %s: %s"
+                            % (s["tls_cert"], s["tls_key"], getattr(e, "reason", None) or e)) from None
+
+
+def run(cfg, overrides=None, on_ready=None, bridge=None):
+    """Serve over HTTP(S) until interrupted. on_ready(port) is called once the socket is bound."""
+    import uvicorn
+
+    check_auth_policy(cfg)
+    check_tls(cfg)
+    workers = cfg["server"]["workers"]
+    if workers > 1:
+        _run_workers(cfg, workers, on_ready)
+        return
+    relay = Relay(cfg, overrides)
+    config = uvicorn_config(relay.app(), cfg)
+    sock = _bind(config)
+    port = sock.getsockname()[1]
+    print(describe(cfg, relay, port), file=sys.stderr, flush=True)
+    server = uvicorn.Server(config)
+    if bridge is not None:
+        bridge(relay, port, server)
+    if on_ready:
+        on_ready(port)
+    server.run(sockets=[sock])
+
+
+def bind(host, port, reuse_port=False):
+    """A listening-ready TCP socket. Made with proto IPPROTO_TCP, so asyncio sets TCP_NODELAY on accepted
+    connections (uvicorn's own bind_socket() leaves proto 0, and then every keep-alive response waits ~40 ms
+    for a delayed ACK: Nagle)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise HyperionError("cannot listen on %s:%d: %s; pick another --port or --host"
+                            % (host, port, e.strerror or e)) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _bind(config):
+    return bind(config.host, config.port)
+
+
+def _run_workers(cfg, workers, on_ready):
+    """N worker processes, each with its own SO_REUSEPORT socket on the same port: the kernel spreads
+    connections over them (one shared socket, as uvicorn --workers has, leaves most connections to whichever
+    worker accepts first)."""
+    import multiprocessing
+
+    s = cfg["server"]
+    probe = bind(s["host"], s["port"], reuse_port=True)  # picks the port when it is 0; never listens
+    port = probe.getsockname()[1]
+    print(describe(cfg, None, port) + " with %d workers" % workers, file=sys.stderr, flush=True)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker, args=(C.to_env_json(cfg), port), daemon=True) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    if on_ready:
+        on_ready(port)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))  # stop the workers too, not only this process
+    try:
+        for p in procs:
+            p.join()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(5)
+        probe.close()
+
+
+def _worker(cfg_json, port):
+    import uvicorn
+
+    cfg = json.loads(cfg_json)
+    relay = Relay(cfg)
+    sock = bind(cfg["server"]["host"], port, reuse_port=True)
+    uvicorn.Server(uvicorn_config(relay.app(), cfg)).run(sockets=[sock])
+
+
+async def run_stdio(cfg):
+    relay = Relay(cfg)
+    await relay.mcp.run_stdio_async()

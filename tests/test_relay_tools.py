@@ -1,0 +1,209 @@
+"""The relay's MCP tools through the official SDK client: in-process (`Client(server)`, both eras) and over
+real HTTP on loopback (uvicorn), 2026-07-28 and the 2025-11-25 handshake; board tools on a real vboard."""
+
+import base64
+import json
+
+import anyio
+import numpy as np
+import pytest
+from mcp.client import Client
+from test_relay_common import LEGACY, MODERN, ThreadedRelay, http_client, mcp_post, models_dir_fixture  # noqa: F401
+
+from hyperion_host.hyq_io import load_program
+from hyperion_host.relay import config as C
+from hyperion_host.relay.server import Relay
+
+X = [[0.25 * (i % 5) - 0.5 for i in range(16)]]
+
+
+def reference(models_dir, x=X):
+    prog, _ = load_program(str(models_dir / "mlp.hyq"))
+    return prog.run({"x": np.asarray(x, np.float32)})["y"]
+
+
+@pytest.fixture(scope="module")
+def relay(models_dir, vboard):
+    return Relay(C.load(overrides={("server", "models"): str(models_dir), ("server", "boards"): [vboard.name]},
+                        environ={}))
+
+
+@pytest.fixture(scope="module")
+def http(relay):
+    with ThreadedRelay(relay=relay) as t:  # this very relay (its vboard and models) over real HTTP
+        yield t
+
+
+def run(coro):
+    return anyio.run(coro)
+
+
+def sc(res):
+    assert not res.is_error, res.content
+    assert json.loads(res.content[-1].text) == res.structured_content  # the same JSON as text and structured
+    return res.structured_content
+
+
+# -- in-process, both protocol eras ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_inference_tools_in_process(relay, models_dir, mode):
+    async def main():
+        async with Client(relay.mcp, mode=mode) as c:
+            assert c.protocol_version == (MODERN if mode == "auto" else LEGACY)
+            names = {t.name for t in (await c.list_tools()).tools}
+            assert names == {"list_models", "model_info", "infer", "generate", "board_list", "board_exec",
+                             "board_script", "board_infer", "board_files"}
+            ms = sc(await c.call_tool("list_models", {}))
+            assert {m["name"]: m["text"] for m in ms["models"]} == {"mlp": False, "lm": True}
+            info = sc(await c.call_tool("model_info", {"model": "mlp"}))
+            assert info["inputs"] == [{"name": "x", "shape": [1, 16], "dtype": "float32"}]
+            assert info["arena_bytes"] > 0 and info["quant"]["bits"] == 4
+            r = sc(await c.call_tool("infer", {"model": "mlp", "input": X}))
+            out = r["outputs"][0]
+            assert out["name"] == "y" and out["shape"] == [1, 4]
+            np.testing.assert_array_equal(np.asarray(out["values"], np.float32), reference(models_dir))
+            # base64 in, base64 out
+            data = base64.b64encode(np.asarray(X, "<f4").tobytes()).decode()
+            r = sc(await c.call_tool("infer", {"model": "mlp", "data": data, "dtype": "float32", "shape": [1, 16],
+                                               "output_format": "base64"}))
+            y = np.frombuffer(base64.b64decode(r["outputs"][0]["data"]), "<f4").reshape(1, 4)
+            np.testing.assert_array_equal(y, reference(models_dir))
+            # one-line errors as tool errors
+            bad = await c.call_tool("infer", {"model": "mlp", "input": [[1, 2, 3]]})
+            assert bad.is_error and "expects shape [1, 16]" in bad.content[0].text
+            bad = await c.call_tool("infer", {"model": "nope", "input": X})
+            assert bad.is_error and "unknown model 'nope' (models: lm, mlp)" in bad.content[0].text
+            bad = await c.call_tool("generate", {"model": "mlp", "prompt": "hi"})
+            assert bad.is_error and "not a text model" in bad.content[0].text
+    run(main)
+
+
+def test_generate_greedy_matches_the_host_runtime_and_streams_progress(relay, models_dir):
+    prog, _ = load_program(str(models_dir / "lm.hyq"))
+
+    def greedy(prompt, n):
+        toks = list(prompt.encode())
+        for _ in range(n):
+            w = toks[-8:]
+            x = np.zeros((1, 8), np.int64)
+            x[0, :len(w)] = w
+            toks.append(int(np.argmax(prog.run({"tokens": x})["logits"][0, len(w) - 1, :256])))
+        return bytes(toks[len(prompt.encode()):]).decode("utf-8", "replace")
+
+    async def main():
+        async with Client(relay.mcp) as c:
+            seen = []
+
+            async def progress(p, total, message):
+                seen.append((p, total, message))
+
+            r = sc(await c.call_tool("generate", {"model": "lm", "prompt": "Hello, board", "max_tokens": 12},
+                                     progress_callback=progress))
+            assert r["tokens"] == 12 and r["text"] == greedy("Hello, board", 12)
+            assert [p for p, _, _ in seen] == list(range(1, 13)) and all(t == 12 for _, t, _ in seen)
+            # sampled: seeded, so repeatable; different seeds differ
+            a = sc(await c.call_tool("generate", {"model": "lm", "prompt": "x", "max_tokens": 16,
+                                                  "temperature": 1.5, "seed": 7}))
+            b = sc(await c.call_tool("generate", {"model": "lm", "prompt": "x", "max_tokens": 16,
+                                                  "temperature": 1.5, "seed": 7}))
+            d = sc(await c.call_tool("generate", {"model": "lm", "prompt": "x", "max_tokens": 16,
+                                                  "temperature": 1.5, "seed": 8, "top_k": 5}))
+            assert a["text"] == b["text"] and a["text"] != d["text"]
+    run(main)
+
+
+# -- over real HTTP: every tool, both eras ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_every_tool_over_http(http, vboard, models_dir, mode):
+    async def main():
+        async with http_client(http.url, mode=mode) as c:
+            assert c.protocol_version == (MODERN if mode == "auto" else LEGACY)
+            assert {m["name"] for m in sc(await c.call_tool("list_models", {}))["models"]} == {"mlp", "lm"}
+            assert sc(await c.call_tool("model_info", {"model": "lm"}))["text"] == {"tokenizer": "bytes"}
+            r = sc(await c.call_tool("infer", {"model": "mlp", "input": X}))
+            np.testing.assert_array_equal(np.asarray(r["outputs"][0]["values"], np.float32), reference(models_dir))
+            g = sc(await c.call_tool("generate", {"model": "lm", "prompt": "ab", "max_tokens": 4}))
+            assert g["tokens"] == 4
+            boards = sc(await c.call_tool("board_list", {}))["boards"]
+            assert [(b["name"], b["port"], b["present"]) for b in boards] == [(vboard.name, vboard.port, True)]
+            e = sc(await c.call_tool("board_exec", {"board": vboard.name, "code": "import sys\nprint(sys.platform, 6*7)"}))
+            assert e["stdout"].strip() == "linux 42" and e["traceback"] is None
+            bad = await c.call_tool("board_exec", {"board": vboard.name, "code": "1/0"})
+            assert bad.is_error and "ZeroDivisionError" in bad.content[0].text
+            w = sc(await c.call_tool("board_files", {"board": vboard.name, "action": "write", "path": "note.txt",
+                                                     "content": "hello " + mode}))
+            assert w["bytes"] == len("hello " + mode)
+            ls = sc(await c.call_tool("board_files", {"board": vboard.name, "action": "list", "path": ""}))
+            assert {"name": "note.txt", "dir": False, "size": w["bytes"]} in ls["entries"]
+            rd = sc(await c.call_tool("board_files", {"board": vboard.name, "action": "read", "path": ":note.txt"}))
+            assert rd["content"] == "hello " + mode
+            assert sc(await c.call_tool("board_files", {"board": vboard.name, "action": "delete",
+                                                        "path": "note.txt"}))["deleted"]
+            gone = await c.call_tool("board_files", {"board": vboard.name, "action": "read", "path": "note.txt"})
+            assert gone.is_error and "cannot read ':note.txt'" in gone.content[0].text
+            bad = await c.call_tool("board_exec", {"board": "nope", "code": "1"})
+            assert bad.is_error and "unknown board 'nope' (boards: %s)" % vboard.name in bad.content[0].text
+    run(main)
+
+
+def test_board_script_and_board_infer_over_http(http, vboard, models_dir):
+    async def main():
+        async with http_client(http.url) as c:
+            s = sc(await c.call_tool("board_script", {"board": vboard.name, "script":
+                                                      "set n 0\nforeach i {1 2 3 4} {incr n $i}\nputs \"sum $n\"\n"
+                                                      "puts stderr warn"}))
+            assert s["status"] == 0 and s["stdout"] == "sum 10\n" and s["stderr"] == "warn\n"
+            bad = await c.call_tool("board_script", {"board": vboard.name, "script": "puts [nosuch]"})
+            assert bad.is_error and "invalid command name \"nosuch\"" in bad.content[0].text
+            r = sc(await c.call_tool("board_infer", {"board": vboard.name, "model": "mlp", "input": X}))
+            y = np.asarray(r["outputs"][0]["values"], np.float32)
+            np.testing.assert_allclose(y, reference(models_dir), atol=1e-5)
+            assert r["stats"]["latency_us"] > 0 and set(r["stats"]["kernels"]) <= {"viper", "python"}
+    run(main)
+
+
+def test_board_calls_are_serialized_and_time_out(relay, vboard):
+    """One REPL per board: concurrent calls queue on the board's lock; a call past its timeout is interrupted
+    (Ctrl-C) and the board serves the next call."""
+    async def main():
+        async with Client(relay.mcp) as c:
+            results = {}
+
+            async def one(i):
+                results[i] = await c.call_tool("board_exec", {"board": vboard.name,
+                                                              "code": "import time\ntime.sleep(0.2)\nprint(%d)" % i})
+
+            t0 = anyio.current_time()
+            async with anyio.create_task_group() as tg:
+                for i in range(3):
+                    tg.start_soon(one, i)
+            assert anyio.current_time() - t0 >= 0.6  # one after the other
+            assert [results[i].structured_content["stdout"].strip() for i in range(3)] == ["0", "1", "2"]
+            slow = await c.call_tool("board_exec", {"board": vboard.name, "code": "while True:\n pass",
+                                                    "timeout": 1})
+            assert slow.is_error and "did not finish within 1s; it was interrupted" in slow.content[0].text
+            ok = sc(await c.call_tool("board_exec", {"board": vboard.name, "code": "print('alive')"}))
+            assert ok["stdout"].strip() == "alive"
+    run(main)
+
+
+def test_raw_2026_post_and_handshake_answers(http):
+    """What the wire looks like: one POST with the 2026 headers and no session; an unknown version gets
+    -32022 with the supported list (what the board client keys its fallback on)."""
+    r = mcp_post(http.url, "list_models", {})
+    assert r.status_code == 200 and "mcp-session-id" not in r.headers
+    assert {m["name"] for m in r.json()["result"]["structuredContent"]["models"]} == {"mlp", "lm"}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "list_models", "arguments": {}, "_meta": dict(
+            {"io.modelcontextprotocol/protocolVersion": "2099-01-01",
+             "io.modelcontextprotocol/clientCapabilities": {}})}}
+    import httpx
+
+    r = httpx.post(http.url, json=body, headers={"Accept": "application/json, text/event-stream",
+                                                 "MCP-Protocol-Version": "2099-01-01", "Mcp-Method": "tools/call",
+                                                 "Mcp-Name": "list_models"})
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["code"] == -32022 and MODERN in err["data"]["supported"]
