@@ -225,6 +225,30 @@ class Model:
             raise hyperion.OutOfMemory("running " + self.path, need, gc.mem_free()) from None
         return outs[0] if len(outs) == 1 else outs
 
+    def classify(self, img, width=None, height=None, max_value=255.0):
+        """(label, probability) for an image. A grayscale image of any size (width x height, values up to
+        max_value) is area-resized to the model's input size; one already of that size is only rescaled."""
+        shape = self.input_shape()
+        ih, iw = shape[-2], shape[-1]
+        if width is None:
+            width, height = iw, ih
+        from hyperion import vision
+
+        x = vision.resize_area(img, width, height, iw, ih, max_value)
+        y = self.run(x)
+        best = 0
+        for i in range(1, len(y)):
+            if y[i] > y[best]:
+                best = i
+        # softmax probability of the best class (the model may end in logits)
+        m = y[best]
+        s = 0.0
+        for v in y:
+            s += math.exp(v - m)
+        p = 1.0 / s
+        labels = self.meta.get("labels")
+        return (labels[best] if labels else best), p
+
     def info(self):
         ops = [hyq.OPS[n.op] for n in self.h.nodes]
         kinds = []

@@ -35,6 +35,8 @@ def quantize(
     input_shape: list[str] | None = typer.Option(None, "--input-shape", help="NAME=DIMS for a dynamic input, e.g. x=1,1,8,8."),
     report: Path | None = typer.Option(None, "--report", help="Write the per-layer report as JSON."),
     no_gptq: bool = typer.Option(False, "--no-gptq", help="With --calib, skip GPTQ error feedback."),
+    meta: Path | None = typer.Option(None, "--meta", help="JSON object merged into the model's metadata (labels, "
+                                     "preprocessing)."),
 ):
     """Quantize an ONNX model to a 4-bit .hyq file, with a per-layer report of what was lost."""
     from hyperion_host.hyq_io import write_atomic
@@ -44,6 +46,13 @@ def quantize(
         output = model.with_suffix(".hyq")
     opts = Options(bits, block_size, scheme, act, str(calib) if calib else None, prune, keep_float or (),
                    input_shape or (), gptq=not no_gptq)
+    if meta is not None:
+        try:
+            opts.meta = json.loads(meta.read_text())
+        except (OSError, ValueError) as e:
+            raise HyperionError("--meta %s: %s" % (meta, str(e).splitlines()[0][:100])) from None
+        if not isinstance(opts.meta, dict):
+            raise HyperionError("--meta %s must hold a JSON object" % meta)
     bar = Progress(TextColumn("[bold]quantizing[/] {task.description}"), BarColumn(),
                    TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=err, transient=True)
     task = None

@@ -30,6 +30,7 @@ class Options:
         self.bits, self.block, self.scheme, self.act = bits, block, scheme, act
         self.calib, self.prune, self.keep_float = calib, prune, list(keep_float or ())
         self.input_shapes, self.gptq = list(input_shapes or ()), gptq
+        self.meta = {}
 
 
 def input_dtypes(g, model_path):
@@ -224,6 +225,7 @@ def quantize_model(onnx_path, opts, progress=None):
         _int8_chains(g, consts, stats, scales, dtypes)
     meta = {k: v for k, v in g.meta.items() if k in ("source", "opset")}
     meta["dtypes"] = dtypes
+    meta.update(opts.meta)
     meta["quant"] = {"bits": opts.bits, "block": opts.block, "scheme": opts.scheme, "act": opts.act,
                      "calibrated": bool(samples), "prune": opts.prune}
     prog = Program([(op.op, op.inputs, op.outputs, dict(op.attrs)) for op in g.ops], consts,
