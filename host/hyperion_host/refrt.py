@@ -107,10 +107,13 @@ def quantize_rows(x, qmode, scale=0.0, per_row=True):
         s = np.full(x.shape[0], scale, np.float32)
     else:
         amax = np.abs(x).max(1) if per_row else np.full(x.shape[0], np.abs(x).max() if x.size else 0, np.float32)
-        s = np.where(amax > 0, amax / np.float32(127), np.float32(1)).astype(np.float32)
-    inv = (1 / s).astype(np.float32)
-    xq = np.clip(np.floor(x * inv[:, None] + np.float32(0.5)), -127, 127).astype(np.int64)
-    return xq, s
+        s = (np.where(amax > 0, amax, np.float32(127)) / np.float32(127)).astype(np.float32)
+    inv = (np.float32(1) / s).astype(np.float32)
+    y = x * inv[:, None]
+    y += np.float32(0.5)
+    np.floor(y, out=y)
+    np.clip(y, -127, 127, out=y)
+    return y.astype(np.int64), s
 
 
 def int_accumulators(qw, xq):
@@ -118,19 +121,24 @@ def int_accumulators(qw, xq):
     R, K = xq.shape
     B = qw.block
     nb = qw.nblocks
-    xp = np.zeros((R, nb * B), np.int64)
-    xp[:, :K] = xq
-    xb = xp.reshape(R, nb, B)
-    U = qw.u[:, : nb * B].reshape(qw.rows, nb, B).astype(np.int64)
+    c = getattr(qw, "_int_cache", None)
+    if c is None:  # the weight's integer views, made once per weight
+        U = qw.u[:, : nb * B].reshape(qw.rows, nb, B).astype(np.int64)
+        c = qw._int_cache = (U, qw.sc.astype(np.int64), qw.mc.astype(np.int64))
+    U, sc, mc = c
+    if K == nb * B:
+        xb = np.asarray(xq, np.int64).reshape(R, nb, B)
+    else:
+        xp = np.zeros((R, nb * B), np.int64)
+        xp[:, :K] = xq
+        xb = xp.reshape(R, nb, B)
     P = np.einsum("rbk,nbk->rnb", xb, U)  # per-block dot products
     Sx = xb.sum(2)  # per-block sums of x
     if qw.scheme == S_ASYM:
-        A1 = np.einsum("rnb,nb->rn", P, qw.sc.astype(np.int64))
-        A2 = Sx @ qw.mc.astype(np.int64).T
-        return A1, A2
+        return np.einsum("rnb,nb->rn", P, sc), Sx @ mc.T
     if qw.scheme == S_SYM:
-        return np.einsum("rnb,nb->rn", P - 8 * Sx[:, None, :], qw.sc.astype(np.int64)), None
-    return np.einsum("rnb,nb->rn", P, qw.sc.astype(np.int64)), None
+        return np.einsum("rnb,nb->rn", P - 8 * Sx[:, None, :], sc), None
+    return np.einsum("rnb,nb->rn", P, sc), None
 
 
 def _matvec_rows(w, x2, qmode, scale, per_row):

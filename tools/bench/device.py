@@ -72,6 +72,7 @@ def main():
     np.savez(work / "mlp_calib.npz", x=r.standard_normal((32, 1, 64)).astype(np.float32))
     cnn = onnx_examples.cnn(work / "cnn.onnx")
     models = {
+        "digits CNN (models/digits, 19K weights)": (str(ROOT / "models" / "digits" / "digits.hyq"), None, None),
         "toy CNN 8x8 (digits-size), dynamic int8": (cnn, ["x=1,1,8,8"], None),
         "toy CNN 8x8, calibrated (int8 chains)": (cnn, ["x=1,1,8,8"], work / "cnn_calib.npz"),
         "MLP 256-256-16 (GELU)": (onnx_examples.mlp(work / "mlp.onnx"), None, None),
@@ -82,7 +83,10 @@ def main():
     rows = []
     import_heap = min_heap(IMPORTS)
     for i, (name, (src, shapes, calib)) in enumerate(models.items()):
-        blob, _ = quantize_model(src, Options(input_shapes=shapes, calib=str(calib) if calib else None))
+        if src.endswith(".hyq"):
+            blob = Path(src).read_bytes()
+        else:
+            blob, _ = quantize_model(src, Options(input_shapes=shapes, calib=str(calib) if calib else None))
         path = work / ("m%d.hyq" % i)
         write_atomic(path, blob)
         prog, _ = load_program(str(path))
