@@ -89,6 +89,55 @@ def model_steps(work):
         "puts \"predicted class $best, p=[format %.3f [lindex $y $best]]\"\n")
     step("Run a Tcl script on the board that calls infer", "script", "run", str(tcl), "--port", "demo",
          check=lambda o: "predicted class" in o)
+    relay_steps(work)
+
+
+def relay_steps(work):
+    """A model too big for the board's heap: the board's hybrid runtime hands it to the MCP relay."""
+    import socket
+    import urllib.request
+
+    models_dir = work / "relay-models"
+    models_dir.mkdir()
+    src = onnx_examples_module().mlp(work / "big.onnx", k=1024)
+    step("Quantize a bigger model (256K weights)", "quantize", src, "-o", str(models_dir / "big.hyq"),
+         check=lambda o: "bits/weight" in o)
+    step("Put it on the board too", "cp", "--port", "demo", str(models_dir / "big.hyq"), ":big.hyq")
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        port = so.getsockname()[1]
+    console.rule("[bold]Start the MCP relay on the host")
+    console.print("[dim]$[/] hyperion-host serve --models %s --port %d &" % (models_dir, port), highlight=False)
+    relay = subprocess.Popen([str(BIN / "hyperion-host"), "serve", "--models", str(models_dir), "--port", str(port)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        ok = False
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/api/health" % port, timeout=1) as r:
+                    ok = r.status == 200
+                    break
+            except OSError:
+                time.sleep(0.1)
+        results.append(("Start the MCP relay on the host", ok, 0.0))
+        step("Run it from the board: too big for the heap, so the relay runs it", "exec", "--port", "demo",
+             "import gc, hyperion\n"
+             "rt = hyperion.Runtime(policy='auto', url='http://127.0.0.1:%d/mcp')\n"
+             "gc.collect()\n"
+             "print('free heap', gc.mem_free(), 'bytes; big.hyq needs more, so:', rt.decide('big.hyq'))\n"
+             "y = rt.run('big', [0.1] * 1024)\n"
+             "print('ran', rt.last, '-', len(y), 'outputs; decisions', rt.counts)" % port,
+             check=lambda o: "ran remote" in o)
+    finally:
+        relay.terminate()
+        relay.wait(10)
+
+
+def onnx_examples_module():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import onnx_examples
+
+    return onnx_examples
 
 
 def main():

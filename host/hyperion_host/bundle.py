@@ -51,7 +51,8 @@ def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=Fal
     for m in models:
         if not Path(m).is_file():
             raise HyperionError("no such model file: %s" % m)
-    stage = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out_dir.parent if out_dir.parent.exists() else None))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out_dir.parent))  # same filesystem: an atomic rename
     try:
         lib = stage / "lib"
         lib.mkdir()
