@@ -148,6 +148,13 @@ def _matvec_rows(w, x2, qmode, scale, per_row):
     if qmode == Q_FLOAT:
         return (x2 @ w.dequantize().T).astype(np.float32)
     xq, s = quantize_rows(x2, qmode, scale, per_row)
+    if isinstance(w, QuantizedWeight):
+        # s * (d*A1 - dmin*A2) equals s * (xq @ dequantized W^T): the integer sums are exact in float64, so one
+        # matrix product gives the same values (to float32 rounding) as the block-by-block integer formula
+        wd = getattr(w, "_deq64", None)
+        if wd is None:
+            wd = w._deq64 = np.ascontiguousarray(w.dequantize().astype(np.float64).T)
+        return (s[:, None] * (xq @ wd)).astype(np.float32)
     if isinstance(w, CSRWeight):
         A = np.zeros((x2.shape[0], w.rows), np.int64)
         rows = np.repeat(np.arange(w.rows), np.diff(w.row_ptr.astype(np.int64)))
