@@ -332,3 +332,12 @@ def test_deploy_bad_input(tmp_path, hyq_models, vboard):
     build_bundle("rp2040", [hyq_models["mlp"]], b2, arch="x64")
     with serial.Serial(vboard.port, 115200, exclusive=True):
         assert_user_error(run_cli("deploy", str(b2), "--port", vboard.name), "busy")
+
+
+def test_deploy_without_a_bundle_builds_one_for_the_board(tmp_path, hyq_models, vboard):
+    """No BUNDLE: the board's arch is read and a bundle built for it (in a fresh cache) on the fly."""
+    p = run_cli("deploy", "--port", vboard.port, "-m", hyq_models["mlp"], env={"HYPERION_HOME": str(tmp_path / "h")})
+    assert p.returncode == 0, p.stderr
+    assert "now active" in p.stdout
+    st = dep.status(vboard.port)
+    assert st["arch"] == "x64" and st["active"] in ("a", "b")

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from hyperion.hyq import Q_DYNAMIC, Q_FLOAT, Q_STATIC, S_ASYM, S_SYM
+from hyperion_host import requant
 from hyperion_host.quant import CSRWeight, QuantizedWeight
 
 
@@ -107,8 +108,9 @@ def quantize_rows(x, qmode, scale=0.0, per_row=True):
         s = np.full(x.shape[0], scale, np.float32)
     else:
         amax = np.abs(x).max(1) if per_row else np.full(x.shape[0], np.abs(x).max() if x.size else 0, np.float32)
-        s = (np.where(amax > 0, amax, np.float32(127)) / np.float32(127)).astype(np.float32)
-    inv = (np.float32(1) / s).astype(np.float32)
+        amax[amax == 0] = 127
+        s = amax.astype(np.float32) / np.float32(127)
+    inv = np.float32(1) / s
     y = x * inv[:, None]
     y += np.float32(0.5)
     np.floor(y, out=y)
@@ -184,8 +186,6 @@ def _int_rows_any(w, xq, s):
 
 
 def k_linear(p, args, attrs, out_shapes, names):
-    from hyperion_host import requant
-
     x, w, bias, rq = _split_args(args, attrs)
     K = x.shape[-1]
     if p.dtypes.get(names[0]) == "i8":  # already int8: no quantization at the input
@@ -225,8 +225,6 @@ def _patches(xp, kh, kw, sh, sw, dh, dw, Ho, Wo):
 
 
 def k_conv(p, args, attrs, out_shapes, names):
-    from hyperion_host import requant
-
     x, w, bias, rq = _split_args(args, attrs)
     in8 = p.dtypes.get(names[0]) == "i8"
     x = _as4d(x).astype(np.int64 if in8 else np.float32)
