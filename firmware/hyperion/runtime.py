@@ -102,7 +102,7 @@ class Model:
         self.kpath = kernels
         self.k = _kernels(kernels)
         h = self.h
-        self.meta = h.meta()
+        self._meta = None
         # activations
         self.arena = array.array("f", bytes(((h.arena_size + 3) // 4) * 4))
         self.arena8 = bytearray(h.arena8_size)  # int8 activations (value + 128)
@@ -129,13 +129,15 @@ class Model:
         if self.mapped is None and wmax:
             self.wbuf = bytearray(wmax)
         self.loaded = -1  # tensor index whose bytes are in wbuf
+        maxin = 0
         for nd in h.nodes:
-            if hyq.OPS[nd.op] == "conv":
-                maxk = max(maxk, h.tensors[nd.outputs[0]].numel(), h.tensors[nd.inputs[0]].numel())
-            if hyq.OPS[nd.op] == "linear":
-                maxk = max(maxk, h.tensors[nd.inputs[0]].numel())
-        self.xin = bytearray(maxk)  # int8 (+128) copy of a layer's input
-        self.xq = bytearray(maxk)  # one column / row of int8 inputs
+            xt = h.tensors[nd.inputs[0]]
+            if hyq.OPS[nd.op] == "conv" and xt.dtype != hyq.D_I8:
+                maxin = max(maxin, xt.numel() // xt.shape[0])  # one image of a float input
+            if hyq.OPS[nd.op] in ("linear", "conv"):
+                maxk = max(maxk, h.tensors[nd.inputs[1]].numel() // h.tensors[nd.inputs[1]].shape[0])
+        self.xin = bytearray(maxin)  # int8 (+128) copy of a conv's float input
+        self.xq = bytearray(maxk)  # one window / row of int8 inputs
         self.sx = array.array("i", bytes(4 * maxnb))
         self.acc = array.array("i", bytes(8 * maxn))
         self.rowscales = {}
@@ -147,6 +149,13 @@ class Model:
         if self._conv_acc is None or len(self._conv_acc) < n:
             self._conv_acc = array.array("i", bytes(4 * n))
         return self._conv_acc
+
+    @property
+    def meta(self):
+        """The model's metadata (labels, preprocessing), parsed on first use."""
+        if self._meta is None:
+            self._meta = self.h.meta()
+        return self._meta
 
     # -- tensors -----------------------------------------------------------------------------------------
     def _const_array(self, t):
