@@ -55,3 +55,37 @@ def test_digits_on_micropython_matches_the_host(micropython):
     labels = np.array([int(row[10]) for row in rows])
     assert (labels == host.argmax(1)).mean() >= 0.97  # resized from 32x32: same answers
     assert (labels == y).mean() >= 0.97
+
+
+def test_kws_int4_accuracy_on_held_out_voices_within_a_point():
+    d = MODELS / "kws"
+    p = run_cli("eval", str(d / "kws.hyq"), "--data", str(d / "test.npz"), "--reference", str(d / "kws.onnx"), "--json")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["samples"] > 600 and r["float_accuracy"] >= 0.95
+    assert r["float_accuracy"] - r["accuracy"] <= 0.01, r
+    card = (d / "README.md").read_text()
+    assert "%.1f%%" % (100 * r["accuracy"]) in card and "%.1f%%" % (100 * r["float_accuracy"]) in card
+
+
+def test_kws_listens_on_micropython():
+    """Keyword clips of held-out voices (16-bit PCM), and one inside two seconds of noise: VAD, MFCC and the
+    model all run on the board."""
+    from hyperion_host.local import run_micropython
+
+    d = MODELS / "kws" / "samples"
+    code = (
+        "import hyperion, array\n"
+        "m = hyperion.load(%r)\n"
+        "for w in ('yes', 'stop', 'silence'):\n"
+        "    s = array.array('h', open(%r + '/' + w + '.raw', 'rb').read())\n"
+        "    print(w, m.listen(s)[0])\n"
+        "    del s\n"
+        "s = open(%r + '/yes.raw', 'rb').read()\n"
+        "long = array.array('h', bytes(16000) + s + bytes(16000))\n"
+        "del s\n"
+        "print('long', m.listen(long)[0])\n"
+    ) % (str(MODELS / "kws" / "kws.hyq"), str(d), str(d))
+    r = run_micropython(code, heap=1024 * 1024, firmware=cached_firmware("x64"))
+    assert r.ok, r
+    assert r.stdout.split() == ["yes", "yes", "stop", "stop", "silence", "_silence_", "long", "yes"]

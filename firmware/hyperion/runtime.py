@@ -244,19 +244,49 @@ class Model:
         from hyperion import vision
 
         x = vision.resize_area(img, width, height, iw, ih, max_value)
-        y = self.run(x)
+        return self._top(self.run(x))  # the best class and its softmax probability (the model may end in logits)
+
+    def listen(self, samples, rate=16000):
+        """(label, probability) for a keyword model: finds the speech with an energy VAD, takes the model's
+        window around it, computes MFCCs on the board and runs the model. samples: 16-bit PCM (array('h'),
+        or a list of ints) or floats in [-1, 1]."""
+        from hyperion import audio
+
+        a = self.meta.get("audio") or {}
+        if rate != a.get("rate", 16000):
+            raise ValueError("the model expects %d Hz audio, not %d" % (a.get("rate", 16000), rate))
+        n = int(a.get("seconds", 1.0) * rate)
+        scale = 1.0 / 32768 if len(samples) and isinstance(samples[0], int) else 1.0
+        start = 0
+        if len(samples) > n:
+            seg = audio.voice_activity(samples, a.get("frame_len", 400), a.get("hop", 160), scale=scale)
+            if seg:
+                mid = (seg[0][0] + seg[0][1]) // 2
+                start = min(max(0, mid - n // 2), len(samples) - n)
+        if len(samples) >= n:
+            window = memoryview(samples)[start: start + n] if start or len(samples) > n else samples
+        else:  # shorter than the window: zero-padded copy
+            window = array.array("f" if scale == 1.0 else "h", bytes((4 if scale == 1.0 else 2) * n))
+            for i in range(len(samples)):
+                window[i] = samples[i]
+        fe = getattr(self, "_frontend", None)
+        if fe is None:
+            fe = self._frontend = audio.Frontend(a.get("n_fft", 512), a.get("frame_len", 400), a.get("hop", 160),
+                                                 a.get("n_mels", 40), a.get("n_mfcc", 10), rate)
+        y = self.run(fe.mfcc(window, scale))
+        return self._top(y)
+
+    def _top(self, y):
         best = 0
         for i in range(1, len(y)):
             if y[i] > y[best]:
                 best = i
-        # softmax probability of the best class (the model may end in logits)
         m = y[best]
         s = 0.0
         for v in y:
             s += math.exp(v - m)
-        p = 1.0 / s
         labels = self.meta.get("labels")
-        return (labels[best] if labels else best), p
+        return (labels[best] if labels else best), 1.0 / s
 
     def info(self):
         ops = [hyq.OPS[n.op] for n in self.h.nodes]
