@@ -64,8 +64,10 @@ def model_steps(work):
     step("Evaluate against the float model in onnxruntime", "eval", hyq, "--data", str(work / "test.npz"),
          "--reference", onnx_path, check=lambda o: "agreement" in o)
     bundle = str(work / "bundle")
-    step("Build a bundle for the vboard (RP2040 board file, x64 native kernels)", "build", "--board", "rp2040",
-         "--arch", "x64", "-m", hyq, "-o", bundle, check=lambda o: "bundle" in o)
+    digits, kws = str(ROOT / "models" / "digits" / "digits.hyq"), str(ROOT / "models" / "kws" / "kws.hyq")
+    step("Build a bundle for the vboard (RP2350 board file, x64 native kernels) with the example models", "build",
+         "--board", "rp2350", "--arch", "x64", "-m", hyq, "-m", digits, "-m", kws, "-o", bundle,
+         check=lambda o: "bundle" in o)
     step("Deploy it: A/B slot, sha256-checked copy, self-test, atomic switch", "deploy", bundle, "--port", "demo",
          check=lambda o: "slot a now active" in o)
     step("Deploy again: nothing to copy", "deploy", bundle, "--port", "demo", check=lambda o: "nothing to do" in o)
@@ -73,6 +75,20 @@ def model_steps(work):
          "import hyperion, array\nm = hyperion.load('toy_cnn')\ny = m.run(array.array('f', [0.5] * 64))\n"
          "print(m.path, 'class', max(range(10), key=lambda i: y[i]), m.info()['kernels'])",
          check=lambda o: "/hyperion-ab/a/models/toy_cnn.hyq class" in o)
+    img = np.load(ROOT / "models" / "digits" / "test.npz")["x"][0, 0]
+    big = np.kron(img, np.ones((4, 4)))  # a 32x32 picture of a test digit
+    step("digits: classify a 32x32 image on the board (resized there)", "exec", "--port", "demo",
+         "import hyperion, time, gc\nm = hyperion.load('digits')\nimg = bytes(%r)\ngc.collect()\n"
+         "t = time.ticks_us()\nlabel, p = m.classify(img, 32, 32)\n"
+         "print('digit', label, 'p=%%.3f' %% p, time.ticks_diff(time.ticks_us(), t) / 1000, 'ms, free heap', "
+         "gc.mem_free())" % (big * 255).round().astype(int).ravel().tolist(), check=lambda o: "digit" in o)
+    step("kws: copy a recording of 'yes' (a held-out voice)", "cp", "--port", "demo",
+         str(ROOT / "models" / "kws" / "samples" / "yes.raw"), ":yes.raw")
+    step("kws: listen on the board (VAD, MFCC, DS-CNN)", "exec", "--port", "demo",
+         "import hyperion, time, array, gc\ns = array.array('h', open('yes.raw', 'rb').read())\ngc.collect()\n"
+         "m = hyperion.load('kws')\ngc.collect()\nt = time.ticks_ms()\nlabel, p = m.listen(s)\n"
+         "print('heard', label, 'p=%.3f' % p, time.ticks_diff(time.ticks_ms(), t), 'ms, free heap', gc.mem_free())",
+         check=lambda o: "heard yes" in o)
     for kernels in ("viper", "python"):
         step("Latency on the board with %s kernels" % kernels, "infer", hyq, "--input", str(work / "sample.npy"),
              "--port", "demo", "--kernels", kernels, "--stats", "--repeat", "10", check=lambda o: "y (1, 10)" in o)
@@ -99,8 +115,8 @@ def relay_steps(work):
 
     models_dir = work / "relay-models"
     models_dir.mkdir()
-    src = onnx_examples_module().mlp(work / "big.onnx", k=1024)
-    step("Quantize a bigger model (256K weights)", "quantize", src, "-o", str(models_dir / "big.hyq"),
+    src = onnx_examples_module().mlp(work / "big.onnx", k=4096)
+    step("Quantize a bigger model (1M weights)", "quantize", src, "-o", str(models_dir / "big.hyq"),
          check=lambda o: "bits/weight" in o)
     step("Put it on the board too", "cp", "--port", "demo", str(models_dir / "big.hyq"), ":big.hyq")
     with socket.socket() as so:
@@ -125,7 +141,7 @@ def relay_steps(work):
              "rt = hyperion.Runtime(policy='auto', url='http://127.0.0.1:%d/mcp')\n"
              "gc.collect()\n"
              "print('free heap', gc.mem_free(), 'bytes; big.hyq needs more, so:', rt.decide('big.hyq'))\n"
-             "y = rt.run('big', [0.1] * 1024)\n"
+             "y = rt.run('big', [0.1] * 4096)\n"
              "print('ran', rt.last, '-', len(y), 'outputs; decisions', rt.counts)" % port,
              check=lambda o: "ran remote" in o)
     finally:
@@ -144,10 +160,10 @@ def main():
     os.environ["HYPERION_HOME"] = tempfile.mkdtemp(prefix="hyperion-demo-")
     os.environ.pop("HYPERION_PORT", None)
     work = Path(tempfile.mkdtemp(prefix="hyperion-demo-files-"))
-    console.print("[bold]Hyperion demo[/]: the host toolchain driving a virtual RP2040 board "
-                  "(real MicroPython on a pseudo-terminal)\n")
+    console.print("[bold]Hyperion demo[/]: the host toolchain driving a virtual RP2350 board "
+                  "(real MicroPython on a pseudo-terminal, with a Pico 2's heap)\n")
     try:
-        p = step("Start a virtual board", "vboard", "start", "--name", "demo", "--board", "rp2040")
+        p = step("Start a virtual board", "vboard", "start", "--name", "demo", "--board", "rp2350")
         if p.returncode != 0:
             return 1
         port = p.stdout.strip().splitlines()[-1]

@@ -219,7 +219,8 @@ def _model_need(path):
 
         with open(path, "rb") as f:
             m = hyq.Model(f, False)
-            return m.arena_size + m.scratch_size
+            # arenas, the weight buffer, and the parsed tables (objects take several times their file bytes)
+            return m.arena_size + m.arena8_size + m.scratch_size + 8 * m.table_size
     except Exception:
         return 0
 

@@ -820,6 +820,14 @@ def op_gap(m, nd):
     xt = m.h.tensors[nd.inputs[0]]
     x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
     hw = xt.shape[2] * xt.shape[3]
+    if xt.dtype == hyq.D_I8:  # int8 (+128) in: integer sums, one float scale per channel
+        k = xt.scale / hw
+        for p in range(xt.shape[0] * xt.shape[1]):
+            s = 0
+            for i in range(p * hw, p * hw + hw):
+                s += x[i]
+            y[p] = (s - 128 * hw) * k
+        return
     for p in range(xt.shape[0] * xt.shape[1]):
         s = 0.0
         for i in range(p * hw, p * hw + hw):

@@ -97,7 +97,7 @@ def _switch(s):
 """ % {"root": ROOT, "rel": ROOT.lstrip("/")}
 
 HEALTH = """
-import sys, json, array, gc
+import sys, json, array, gc, binascii
 sys.path.insert(0, '%(root)s/%(slot)s/lib')
 for k in list(sys.modules):
     if k == 'hyperion' or k.startswith('hyperion.'):
@@ -107,8 +107,9 @@ res = {}
 for name, t in %(tests)s.items():
     try:
         m = hyperion.load('%(root)s/%(slot)s/models/' + name + '.hyq')
-        for i in range(len(t['input'])):
-            m.set_input(array.array('f', t['input'][i]), i)
+        for i in range(len(t['input_b64'])):
+            m.set_input(array.array('f', binascii.a2b_base64(t['input_b64'][i])), i)
+        gc.collect()
         y = m.run()
         y = y[0] if isinstance(y, tuple) else y
         err = 0.0

@@ -267,6 +267,8 @@ def _int8_chains(g, consts, stats, scales, dtypes):
                 continue
             if op.op in ("reshape", "maxpool") and int8_ok(op.outputs[0]):
                 continue
+            if op.op == "gap":  # global average pooling reads int8 and writes float
+                continue
             return False
         return True
 

@@ -373,6 +373,10 @@ def k_avgpool(p, args, attrs, out_shapes, names):
 
 
 def k_gap(p, args, attrs, out_shapes, names):
+    if p.dtypes.get(names[0]) == "i8":  # int8 in: the integer mean, scaled once
+        q = np.asarray(args[0], np.int64)
+        return (q.sum((2, 3), keepdims=True) * np.float32(p.scales[names[0]]) / np.float32(q.shape[2] * q.shape[3])
+                ).astype(np.float32)
     return args[0].astype(np.float32).mean((2, 3), keepdims=True)
 
 
