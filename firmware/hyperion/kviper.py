@@ -127,31 +127,6 @@ def csr_rows(w: ptr8, wo: int, rows: int, ptr_off: int, col_off: int, val_off: i
 
 
 @micropython.viper
-def patch(xin: ptr8, c0: int, cg: int, H: int, W: int, kh: int, kw: int, oy: int, ox: int, sh: int, sw: int,
-          pt: int, pl: int, dh: int, dw: int, xq: ptr8):
-    k = 0
-    y0 = oy * sh - pt
-    x0 = ox * sw - pl
-    c = c0
-    while c < c0 + cg:
-        cb = c * H * W
-        ky = 0
-        while ky < kh:
-            y = y0 + ky * dh
-            kx = 0
-            while kx < kw:
-                x = x0 + kx * dw
-                if 0 <= y and y < H and 0 <= x and x < W:
-                    xq[k] = xin[cb + y * W + x]
-                else:
-                    xq[k] = 128
-                k += 1
-                kx += 1
-            ky += 1
-        c += 1
-
-
-@micropython.viper
 def conv_row(xin: ptr8, c0: int, cg: int, H: int, W: int, kh: int, kw: int, oy: int, Wo: int, sh: int, sw: int,
              pt: int, pl: int, dh: int, dw: int, xq: ptr8, w: ptr8, wo: int, stride: int, hdr: int, cb: int, nb: int,
              B: int, K: int, rows: int, sx: ptr32, acc: ptr32, asym: int, q8: int):

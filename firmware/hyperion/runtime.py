@@ -398,7 +398,8 @@ def _matvec(m, t, xsrc, xo, K, y, yo, ystep, bias, act, p0, p1, qmode, scale, xq
     B = hyq.block_size(t.qparam)
     scheme = t.qparam >> 4
     if qmode == hyq.Q_FLOAT:
-        _float_rows(m, t, buf, off, nb, hdr, cb, stride, B, K, xsrc, xo, y, yo, ystep, bias, act, p0, p1)
+        _float_rows(buf, off, t.shape[0], t.qparam >> 4, hdr, cb, stride, B, K, xsrc, xo, y, yo, ystep, bias, act,
+                    p0, p1)
         return
     s = _quantize_vec(xsrc, xo, K, xq, scale)
     m.k.block_sums(xq, K, B, nb, m.sx)
@@ -414,40 +415,43 @@ def _quantize_vec(xsrc, xo, K, xq, scale):
     return _quantize(memoryview(xsrc)[xo: xo + K], K, xq, scale)
 
 
-def _float_rows(m, t, buf, off, nb, hdr, cb, stride, B, K, xsrc, xo, y, yo, ystep, bias, act, p0, p1):
-    """--act float: decode each weight and multiply in float (slow; for accuracy-critical layers)."""
-    scheme = t.qparam >> 4
+def _decode_row(buf, base, hdr, cb, B, K, scheme, out):
+    """The K weights of the q4/q8 row starting at buf[base], decoded to floats in out (the float paths)."""
+    d = _f16(buf[base], buf[base + 1])
+    dmin = _f16(buf[base + 2], buf[base + 3]) if scheme == hyq.S_ASYM else 0.0
+    cod = base + hdr
+    q = cod + cb
     half = cb >> 1
-    for r in range(t.shape[0]):
-        base = off + r * stride
-        d = _f16(buf[base], buf[base + 1])
-        dmin = _f16(buf[base + 2], buf[base + 3]) if scheme == hyq.S_ASYM else 0.0
-        cod = base + hdr
-        q = cod + cb
+    for k in range(K):
+        b = k // B
+        if scheme == hyq.S_ASYM:
+            g = cod + (b >> 2) * 3
+            sh = (b & 3) * 6
+            sc = ((buf[g] | (buf[g + 1] << 8) | (buf[g + 2] << 16)) >> sh) & 63
+            g += half
+            mc = ((buf[g] | (buf[g + 1] << 8) | (buf[g + 2] << 16)) >> sh) & 63
+            u = buf[q + (k >> 1)]
+            out[k] = d * sc * ((u >> 4) if k & 1 else (u & 15)) - dmin * mc
+        else:
+            c = buf[cod + b]
+            if c > 127:
+                c -= 256
+            if scheme == hyq.S_Q8:
+                u = buf[q + k]
+                out[k] = d * c * (u - 256 if u > 127 else u)
+            else:
+                u = buf[q + (k >> 1)]
+                out[k] = d * c * (((u >> 4) if k & 1 else (u & 15)) - 8)
+
+
+def _float_rows(buf, off, rows, scheme, hdr, cb, stride, B, K, xsrc, xo, y, yo, ystep, bias, act, p0, p1):
+    """--act float: decode each weight row and multiply in float (slow; for accuracy-critical layers)."""
+    w = array.array("f", bytes(4 * K))
+    for r in range(rows):
+        _decode_row(buf, off + r * stride, hdr, cb, B, K, scheme, w)
         v = 0.0
         for k in range(K):
-            b = k // B
-            if scheme == hyq.S_ASYM:
-                g = cod + (b >> 2) * 3
-                sh = (b & 3) * 6
-                sc = ((buf[g] | (buf[g + 1] << 8) | (buf[g + 2] << 16)) >> sh) & 63
-                g += half
-                mc = ((buf[g] | (buf[g + 1] << 8) | (buf[g + 2] << 16)) >> sh) & 63
-                u = buf[q + (k >> 1)]
-                u = (u >> 4) if k & 1 else (u & 15)
-                wv = d * sc * u - dmin * mc
-            else:
-                c = buf[cod + b]
-                if c > 127:
-                    c -= 256
-                if scheme == hyq.S_Q8:
-                    u = buf[q + k]
-                    wv = d * c * (u - 256 if u > 127 else u)
-                else:
-                    u = buf[q + (k >> 1)]
-                    u = (u >> 4) if k & 1 else (u & 15)
-                    wv = d * c * (u - 8)
-            v += wv * xsrc[xo + k]
+            v += w[k] * xsrc[xo + k]
         if bias is not None:
             v += bias[r]
         y[yo + r * ystep] = _act(v, act, p0, p1) if act else v
@@ -607,15 +611,8 @@ def _matvec_group(m, t, r0, rows, col, K, y, yo, ystep, bias, act, p0, p1, qmode
             y[yo + r * ystep] = _act(v, act, p0, p1) if act else v
         return
     buf, off, nb, hdr, cb, stride = _row_scales(m, t)
-    sub = _SubRows(t, r0, rows)
-    _float_rows(m, sub, buf, off + r0 * stride, nb, hdr, cb, stride, hyq.block_size(t.qparam), K, col, 0, y, yo,
-                ystep, None if bias is None else memoryview(bias)[r0:], act, p0, p1)
-
-
-class _SubRows:
-    def __init__(self, t, r0, rows):
-        self.qparam = t.qparam
-        self.shape = (rows, t.shape[1])
+    _float_rows(buf, off + r0 * stride, rows, t.qparam >> 4, hdr, cb, stride, hyq.block_size(t.qparam), K, col, 0,
+                y, yo, ystep, None if bias is None else memoryview(bias)[r0:], act, p0, p1)
 
 
 def _patch_float(x, xo, c0, cg, H, W, a, oy, ox, col):
@@ -926,34 +923,8 @@ def _dequant_row(m, t, row, y, yo):
         f.readinto(memoryview(m.wbuf)[:stride])
         m.loaded = -1
         buf, off = m.wbuf, 0
-    B = hyq.block_size(t.qparam)
-    K = t.shape[1]
-    scheme = t.qparam >> 4
-    d = _f16(buf[off], buf[off + 1])
-    dmin = _f16(buf[off + 2], buf[off + 3]) if scheme == hyq.S_ASYM else 0.0
-    cod = off + hdr
-    q = cod + cb
-    half = cb >> 1
-    for k in range(K):
-        b = k // B
-        if scheme == hyq.S_ASYM:
-            g = cod + (b >> 2) * 3
-            sh = (b & 3) * 6
-            sc = ((buf[g] | (buf[g + 1] << 8) | (buf[g + 2] << 16)) >> sh) & 63
-            g += half
-            mc = ((buf[g] | (buf[g + 1] << 8) | (buf[g + 2] << 16)) >> sh) & 63
-            u = buf[q + (k >> 1)]
-            y[yo + k] = d * sc * ((u >> 4) if k & 1 else (u & 15)) - dmin * mc
-        else:
-            c = buf[cod + b]
-            if c > 127:
-                c -= 256
-            if scheme == hyq.S_Q8:
-                u = buf[q + k]
-                y[yo + k] = d * c * (u - 256 if u > 127 else u)
-            else:
-                u = buf[q + (k >> 1)]
-                y[yo + k] = d * c * (((u >> 4) if k & 1 else (u & 15)) - 8)
+    _decode_row(buf, off, hdr, cb, hyq.block_size(t.qparam), t.shape[1], t.qparam >> 4,
+                memoryview(y)[yo: yo + t.shape[1]])
 
 
 def op_slice(m, nd):

@@ -3,7 +3,6 @@ REPL (mpremote's transport). Inputs go in as float32 bytes, outputs come back th
 peak heap and the kernel path per op."""
 
 import ast
-import hashlib
 import os
 
 import numpy as np
@@ -85,48 +84,20 @@ def _board_error(tb):
 FIRMWARE_FILES = ("__init__.py", "hyq.py", "runtime.py", "kpy.py", "kviper.py")
 
 
-def _sha(data):
-    return hashlib.sha256(data).hexdigest()
-
-
 def ensure_files(board, files, remote_dir):
-    """Copy local files to remote_dir on the board where the sha256 differs. Returns the names copied."""
-    board.exec("import os\nfor d in %r:\n try:\n  os.mkdir(d)\n except OSError:\n  pass" % (_parents(remote_dir),))
+    """Copy local files to remote_dir on the board where their content differs. Returns the names copied."""
+    from hyperion_host.device import same_content
+
+    board.makedirs(remote_dir)
     names = [os.path.basename(f) for f in files]
-    have = board.eval("[_h(n) for n in %r]" % ([remote_dir + "/" + n for n in names],)) if _define_hash(board) else []
+    have = board.file_sums([remote_dir + "/" + n for n in names])
     copied = []
     for f, name, h in zip(files, names, have):
         data = open(f, "rb").read()
-        if h != _sha(data):
+        if not same_content(h, data):
             board.write_file(remote_dir + "/" + name, data)
             copied.append(name)
     return copied
-
-
-def _parents(path):
-    parts = path.strip("/").split("/")
-    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
-
-
-def _define_hash(board):
-    board.exec(
-        "import hashlib, binascii\n"
-        "def _h(p):\n"
-        " try:\n"
-        "  f = open(p, 'rb')\n"
-        " except OSError:\n"
-        "  return ''\n"
-        " h = hashlib.sha256()\n"
-        " b = bytearray(512)\n"
-        " while True:\n"
-        "  n = f.readinto(b)\n"
-        "  if not n:\n"
-        "   break\n"
-        "  h.update(b[:n])\n"
-        " f.close()\n"
-        " return binascii.hexlify(h.digest()).decode()\n"
-    )
-    return True
 
 
 def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1):

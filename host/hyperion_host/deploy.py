@@ -13,9 +13,10 @@ previous slot."""
 
 import json
 import time
+from pathlib import Path
 
 from hyperion_host.bundle import MANIFEST, load_manifest
-from hyperion_host.device import Board, BoardExecError, DeviceError, resolve_port
+from hyperion_host.device import Board, BoardExecError, DeviceError, resolve_port, same_content
 from hyperion_host.errors import HyperionError
 from hyperion_host.paths import firmware_dir
 
@@ -23,21 +24,7 @@ ROOT = "/hyperion-ab"
 SLOTS = ("a", "b")
 
 HELPERS = """
-import os, json, hashlib, binascii
-def _h(p):
-    try:
-        f = open(p, 'rb')
-    except OSError:
-        return ''
-    h = hashlib.sha256()
-    b = bytearray(512)
-    while True:
-        n = f.readinto(b)
-        if not n:
-            break
-        h.update(memoryview(b)[:n])
-    f.close()
-    return binascii.hexlify(h.digest()).decode()
+import os, json
 def _read(p):
     try:
         with open(p) as f:
@@ -140,8 +127,9 @@ def hook_source():
 
 def install_boot_hook(s):
     """/hyperion_ab.py (the hook) and a line importing it in /boot.py, keeping the rest of boot.py."""
-    if s.eval("_h('/hyperion_ab.py')") != _sha(hook_source()):
-        s.board.write_file("/hyperion_ab.py", hook_source())
+    hook = hook_source()
+    if not same_content(s.board.file_sums(["/hyperion_ab.py"])[0], hook):
+        s.board.write_file("/hyperion_ab.py", hook)
     boot = s.eval("_read('/boot.py')")
     if boot is None or BOOT_LINE.split("  #")[0] not in boot:
         text = (boot.rstrip("\n") + "\n" if boot else "") + BOOT_LINE + "\n"
@@ -206,9 +194,12 @@ def deploy(port, bundle_dir, progress=None, health_timeout=120):
         base = "%s/%s" % (ROOT, target)
         paths = [f["path"] for f in manifest["files"]]
         s.exec("_rm(%r)" % (base + "/" + MANIFEST))  # the target slot is incomplete from here on
-        have_t = s.eval("[_h(%r + '/' + p) for p in %r]" % (base, paths))
-        have_a = s.eval("[_h(%r + '/' + p) for p in %r]" % ("%s/%s" % (ROOT, active), paths)) if active else [""] * len(paths)
-        need = sum(f["size"] for f, h in zip(manifest["files"], have_t) if h != f["sha256"])
+        have_t = [same_content(h, sha=f["sha256"]) for f, h in
+                  zip(manifest["files"], s.board.file_sums([base + "/" + p for p in paths]))]
+        have_a = [same_content(h, sha=f["sha256"]) for f, h in
+                  zip(manifest["files"], s.board.file_sums(["%s/%s/%s" % (ROOT, active, p) for p in paths]))] \
+            if active else [False] * len(paths)
+        need = sum(f["size"] for f, have in zip(manifest["files"], have_t) if not have)
         s.exec("_mkdirs(%r)" % base)
         free = s.eval("_free(%r)" % base)
         if 0 <= free < need:
@@ -219,14 +210,14 @@ def deploy(port, bundle_dir, progress=None, health_timeout=120):
         s.exec("for d in %r:\n _mkdirs(d)" % dirs)
         for f, ht, ha in zip(manifest["files"], have_t, have_a):
             dst = base + "/" + f["path"]
-            if ht == f["sha256"]:
+            if ht:
                 continue
             try:
-                if ha == f["sha256"]:
+                if ha:
                     s.exec("_cp(%r, %r)" % ("%s/%s/%s" % (ROOT, active, f["path"]), dst))
                     on_board += 1
                 else:
-                    s.board.write_file(dst, (bundle_path(bundle_dir) / f["path"]).read_bytes())
+                    s.board.write_file(dst, (Path(bundle_dir) / f["path"]).read_bytes())
                     copied += 1
             except (BoardExecError, DeviceError) as e:
                 text = str(e) + str(getattr(e, "traceback", ""))
@@ -236,7 +227,7 @@ def deploy(port, bundle_dir, progress=None, health_timeout=120):
                 raise
             if progress:
                 progress(f["path"])
-        s.board.write_file(base + "/" + MANIFEST, (bundle_path(bundle_dir) / MANIFEST).read_bytes())
+        s.board.write_file(base + "/" + MANIFEST, (Path(bundle_dir) / MANIFEST).read_bytes())
         install_boot_hook(s)
         s.close()
         # health check from the new slot in a fresh interpreter, before switching
@@ -278,18 +269,6 @@ def _quick_state(port):
 
     with Board(resolve_port(port), soft_reset=False) as b:
         return ast.literal_eval(b.exec(QUICK, timeout=30).decode().strip())
-
-
-def bundle_path(bundle_dir):
-    from pathlib import Path
-
-    return Path(bundle_dir)
-
-
-def _sha(data):
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 def run_health(port, slot, manifest, timeout=120):

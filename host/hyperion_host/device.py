@@ -4,6 +4,7 @@
 `Board` is an open connection with exec, eval, identify and file helpers."""
 
 import ast
+import hashlib
 import os
 
 import serial
@@ -21,6 +22,43 @@ IDENTIFY_CODE = (
     "print(repr((i.name,'.'.join(str(v) for v in i.version[:3]),getattr(i,'_machine',''),"
     "getattr(i,'_mpy',0),sys.platform)))"
 )
+
+
+# Runs on the board: the content of each file as sha256 hex, its size where the port lacks hashlib, or None
+# when it is missing. Compared on the host with same_content().
+SUMS_CODE = """\
+import os
+try:
+    import hashlib, binascii
+except ImportError:
+    hashlib = None
+def _hy_sum(p):
+    try:
+        size = os.stat(p)[6]
+    except OSError:
+        return None
+    if hashlib is None:
+        return size
+    h = hashlib.sha256()
+    b = bytearray(512)
+    with open(p, 'rb') as f:
+        while True:
+            n = f.readinto(b)
+            if not n:
+                break
+            h.update(b[:n] if n < 512 else b)
+    return binascii.hexlify(h.digest()).decode()
+print(repr([_hy_sum(p) for p in %r]))
+"""
+
+
+def same_content(board_sum, data=None, sha=None):
+    """Whether a file_sums() entry matches local bytes (or a known sha256 hex and size)."""
+    if board_sum is None:
+        return False
+    if isinstance(board_sum, int):
+        return data is not None and board_sum == len(data)
+    return board_sum == (sha if sha is not None else hashlib.sha256(data).hexdigest())
 
 
 class DeviceError(HyperionError):
@@ -158,6 +196,18 @@ class Board:
             "implementation": name, "version": version, "machine": machine, "platform": platform,
             "mpy": mpy, "arch": arch_from_mpy(mpy) if mpy else None,
         }
+
+    def file_sums(self, paths):
+        """For each board path: sha256 hex, the size (a board without hashlib), or None if missing."""
+        try:
+            return ast.literal_eval(self.exec(SUMS_CODE % (list(paths),), timeout=60).decode().strip())
+        except (ValueError, SyntaxError) as e:
+            raise DeviceError("cannot check files on the board: %s" % e) from None
+
+    def makedirs(self, path):
+        """mkdir -p on the board."""
+        self.exec("import os\np = ''\nfor d in %r.strip('/').split('/'):\n p += ('/' if %r.startswith('/') or p "
+                  "else '') + d\n try:\n  os.mkdir(p)\n except OSError:\n  pass" % (path, path))
 
     def listdir(self, path=""):
         """[(name, is_dir, size)] for a board directory. Stats each entry, since some

@@ -57,32 +57,6 @@ except TclError as e:
     sys.exit(1)
 """
 
-HASH_CODE = """\
-import os
-try:
-    import hashlib, binascii
-except ImportError:
-    hashlib = None
-def _hy_sum(p):
-    try:
-        size = os.stat(p)[6]
-    except OSError:
-        return None
-    if hashlib is None:
-        return size
-    h = hashlib.sha256()
-    b = bytearray(512)
-    with open(p, 'rb') as f:
-        while True:
-            n = f.readinto(b)
-            if not n:
-                break
-            h.update(b[:n] if n < 512 else b)
-    return binascii.hexlify(h.digest()).decode()
-print(repr([_hy_sum(p) for p in %r]))
-"""
-
-
 def read_script(path):
     try:
         return Path(path).read_text(encoding="utf-8")
@@ -208,25 +182,21 @@ def firmware_files(arch):
 
 def sync_firmware(board, notice=None):
     """Copy the Picol modules to :lib/hyperion/ where missing or different. Returns the names copied."""
-    import hashlib
-
-    from hyperion_host.device import BoardExecError
+    from hyperion_host.device import BoardExecError, same_content
 
     arch = board.identify()["arch"]
     files = firmware_files(arch)
     remote = ["lib/hyperion/" + f.name for f in files]
     try:
-        have = ast.literal_eval(board.exec(HASH_CODE % (remote,), timeout=30).decode().strip())
-    except (BoardExecError, ValueError, SyntaxError) as e:
-        raise HyperionError("cannot check the firmware on the board: %s" % e) from None
+        have = board.file_sums(remote)
+    except (BoardExecError, HyperionError) as e:
+        raise HyperionError("cannot check the firmware on the board: %s" % e.format_message()) from None
     copied = []
     for f, r, h in zip(files, remote, have):
         data = f.read_bytes()
-        same = h == hashlib.sha256(data).hexdigest() if isinstance(h, str) else h == len(data)
-        if not same:
+        if not same_content(h, data):
             if not copied:
-                board.exec("import os\nfor d in ('lib', 'lib/hyperion'):\n try:\n  os.mkdir(d)\n"
-                           " except OSError:\n  pass")
+                board.makedirs("lib/hyperion")
             board.write_file(r, data)
             copied.append(f.name)
     if copied:
