@@ -68,67 +68,88 @@ def mlp(path, k=256, hidden=256, n_out=16, seed=0):
     return save(g, path)
 
 
-def transformer(path, vocab=64, dim=32, heads=2, seq=8, ffn=64, seed=0):
-    """A one-block decoder as a PyTorch export makes it: token + position embeddings, LayerNorm, QKV
-    projections, heads by Reshape/Transpose with shapes computed by Shape/Gather/Concat (constant-folded),
-    scaled dot-product attention with a causal mask, Softmax, output projection, residuals, a GELU MLP,
-    final LayerNorm and the LM head."""
+def transformer(path, vocab=64, dim=32, heads=2, seq=8, ffn=64, seed=0, layers=1):
+    """A decoder with random weights (see decoder())."""
     r = np.random.default_rng(seed)
-    hd = dim // heads
     w = lambda *s: r.standard_normal(s) / np.sqrt(s[0])  # noqa: E731
-    mask = np.triu(np.full((seq, seq), -1e9, np.float32), 1)
+    p = {"tok_emb": r.standard_normal((vocab, dim)) * 0.5, "pos_emb": r.standard_normal((seq, dim)) * 0.1,
+         "lnf_g": np.ones(dim), "lnf_b": np.zeros(dim), "W_head": w(dim, vocab)}
+    for i in range(layers):
+        b = "h%d." % i
+        p.update({b + "ln1_g": 1 + 0.1 * r.standard_normal(dim), b + "ln1_b": 0.1 * r.standard_normal(dim),
+                  b + "Wo": w(dim, dim), b + "bo": 0.1 * r.standard_normal(dim),
+                  b + "ln2_g": 1 + 0.1 * r.standard_normal(dim), b + "ln2_b": 0.1 * r.standard_normal(dim),
+                  b + "W_up": w(dim, ffn), b + "b_up": 0.1 * r.standard_normal(ffn),
+                  b + "W_down": w(ffn, dim), b + "b_down": 0.1 * r.standard_normal(dim)})
+        for n in ("q", "k", "v"):
+            p.update({b + "W" + n: w(dim, dim), b + "b" + n: 0.1 * r.standard_normal(dim)})
+    return decoder(path, p, heads)
+
+
+def decoder(path, p, heads):
+    """A pre-norm decoder-only transformer as a PyTorch export makes it: token + position embeddings, then per
+    block LayerNorm, QKV projections, heads by Reshape/Transpose with shapes computed by Shape/Gather/Concat
+    (constant-folded), scaled dot-product attention with a causal mask, Softmax, output projection, residual,
+    LayerNorm, a GELU MLP, residual; final LayerNorm and the LM head. p: weights by name (h<i>.W_up etc., MatMul
+    weights as [in, out]). Node names are the ones the board's KV-cache decoder looks for (docs/tinylm.md)."""
+    vocab, dim = p["tok_emb"].shape
+    seq = p["pos_emb"].shape[0]
+    layers = len([k for k in p if k.endswith(".Wq")])
+    hd = dim // heads
     nodes = [
         h.make_node("Gather", ["tok_emb", "tokens"], ["te"], axis=0, name="tok_gather"),
         h.make_node("Add", ["te", "pos_emb"], ["x0"], name="pos_add"),
-        h.make_node("LayerNormalization", ["x0", "ln1_g", "ln1_b"], ["h"], axis=-1, epsilon=1e-5, name="ln1"),
-        # shape arithmetic that must fold: [1, seq, heads, hd]
-        h.make_node("Shape", ["h"], ["hs"], name="shape"),
-        h.make_node("Gather", ["hs", "idx01"], ["bt"], axis=0, name="shape_bt"),
-        h.make_node("Concat", ["bt", "heads_hd"], ["split_shape"], axis=0, name="shape_cat"),
     ]
-    for n in ("q", "k", "v"):
+    inits = [_init(k, v) for k, v in p.items()] + [
+        _init("idx01", np.array([0, 1]), np.int64), _init("heads_hd", np.array([heads, hd]), np.int64),
+        _init("scale", np.sqrt(hd)), _init("mask", np.triu(np.full((seq, seq), -1e9, np.float32), 1)),
+        _init("merge_shape", np.array([1, seq, dim]), np.int64)]
+    x = "x0"
+    for i in range(layers):
+        b = "h%d." % i
+        t = lambda n, b=b: b + n  # noqa: E731
         nodes += [
-            h.make_node("MatMul", ["h", "W" + n], [n + "0"], name=n + "_proj"),
-            h.make_node("Add", [n + "0", "b" + n], [n + "1"], name=n + "_bias"),
-            h.make_node("Reshape", [n + "1", "split_shape"], [n + "2"], name=n + "_split"),
-            h.make_node("Transpose", [n + "2"], [n + "h"], perm=[0, 2, 1, 3] if n != "k" else [0, 2, 3, 1],
-                        name=n + "_heads"),
+            h.make_node("LayerNormalization", [x, t("ln1_g"), t("ln1_b")], [t("h")], axis=-1, epsilon=1e-5,
+                        name=t("ln1")),
+            # shape arithmetic that must fold: [1, seq, heads, hd]
+            h.make_node("Shape", [t("h")], [t("hs")], name=t("shape")),
+            h.make_node("Gather", [t("hs"), "idx01"], [t("bt")], axis=0, name=t("shape_bt")),
+            h.make_node("Concat", [t("bt"), "heads_hd"], [t("split_shape")], axis=0, name=t("shape_cat")),
         ]
+        for n in ("q", "k", "v"):
+            nodes += [
+                h.make_node("MatMul", [t("h"), t("W" + n)], [t(n + "0")], name=t(n + "_proj")),
+                h.make_node("Add", [t(n + "0"), t("b" + n)], [t(n + "1")], name=t(n + "_bias")),
+                h.make_node("Reshape", [t(n + "1"), t("split_shape")], [t(n + "2")], name=t(n + "_split")),
+                h.make_node("Transpose", [t(n + "2")], [t(n + "h")], perm=[0, 2, 1, 3] if n != "k" else [0, 2, 3, 1],
+                            name=t(n + "_heads")),
+            ]
+        nodes += [
+            h.make_node("MatMul", [t("qh"), t("kh")], [t("att0")], name=t("qk")),
+            h.make_node("Div", [t("att0"), "scale"], [t("att1")], name=t("att_scale")),
+            h.make_node("Add", [t("att1"), "mask"], [t("att2")], name=t("att_mask")),
+            h.make_node("Softmax", [t("att2")], [t("att3")], axis=-1, name=t("att_softmax")),
+            h.make_node("MatMul", [t("att3"), t("vh")], [t("ctx0")], name=t("att_v")),
+            h.make_node("Transpose", [t("ctx0")], [t("ctx1")], perm=[0, 2, 1, 3], name=t("ctx_merge")),
+            h.make_node("Reshape", [t("ctx1"), "merge_shape"], [t("ctx2")], name=t("ctx_reshape")),
+            h.make_node("MatMul", [t("ctx2"), t("Wo")], [t("o0")], name=t("o_proj")),
+            h.make_node("Add", [t("o0"), t("bo")], [t("o1")], name=t("o_bias")),
+            h.make_node("Add", [x, t("o1")], [t("x1")], name=t("resid1")),
+            h.make_node("LayerNormalization", [t("x1"), t("ln2_g"), t("ln2_b")], [t("h2")], axis=-1, epsilon=1e-5,
+                        name=t("ln2")),
+            h.make_node("MatMul", [t("h2"), t("W_up")], [t("u0")], name=t("up")),
+            h.make_node("Add", [t("u0"), t("b_up")], [t("u1")], name=t("up_bias")),
+            h.make_node("Gelu", [t("u1")], [t("u2")], name=t("gelu")),
+            h.make_node("MatMul", [t("u2"), t("W_down")], [t("d0")], name=t("down")),
+            h.make_node("Add", [t("d0"), t("b_down")], [t("d1")], name=t("down_bias")),
+            h.make_node("Add", [t("x1"), t("d1")], [t("x2")], name=t("resid2")),
+        ]
+        x = t("x2")
     nodes += [
-        h.make_node("MatMul", ["qh", "kh"], ["att0"], name="qk"),
-        h.make_node("Div", ["att0", "scale"], ["att1"], name="att_scale"),
-        h.make_node("Add", ["att1", "mask"], ["att2"], name="att_mask"),
-        h.make_node("Softmax", ["att2"], ["att3"], axis=-1, name="att_softmax"),
-        h.make_node("MatMul", ["att3", "vh"], ["ctx0"], name="att_v"),
-        h.make_node("Transpose", ["ctx0"], ["ctx1"], perm=[0, 2, 1, 3], name="ctx_merge"),
-        h.make_node("Reshape", ["ctx1", "merge_shape"], ["ctx2"], name="ctx_reshape"),
-        h.make_node("MatMul", ["ctx2", "Wo"], ["o0"], name="o_proj"),
-        h.make_node("Add", ["o0", "bo"], ["o1"], name="o_bias"),
-        h.make_node("Add", ["x0", "o1"], ["x1"], name="resid1"),
-        h.make_node("LayerNormalization", ["x1", "ln2_g", "ln2_b"], ["h2"], axis=-1, epsilon=1e-5, name="ln2"),
-        h.make_node("MatMul", ["h2", "W_up"], ["u0"], name="up"),
-        h.make_node("Add", ["u0", "b_up"], ["u1"], name="up_bias"),
-        h.make_node("Gelu", ["u1"], ["u2"], name="gelu"),
-        h.make_node("MatMul", ["u2", "W_down"], ["d0"], name="down"),
-        h.make_node("Add", ["d0", "b_down"], ["d1"], name="down_bias"),
-        h.make_node("Add", ["x1", "d1"], ["x2"], name="resid2"),
-        h.make_node("LayerNormalization", ["x2", "lnf_g", "lnf_b"], ["hf"], axis=-1, epsilon=1e-5, name="ln_f"),
+        h.make_node("LayerNormalization", [x, "lnf_g", "lnf_b"], ["hf"], axis=-1, epsilon=1e-5, name="ln_f"),
         h.make_node("MatMul", ["hf", "W_head"], ["logits"], name="lm_head"),
     ]
-    inits = [
-        _init("tok_emb", r.standard_normal((vocab, dim)) * 0.5), _init("pos_emb", r.standard_normal((seq, dim)) * 0.1),
-        _init("ln1_g", 1 + 0.1 * r.standard_normal(dim)), _init("ln1_b", 0.1 * r.standard_normal(dim)),
-        _init("idx01", np.array([0, 1]), np.int64), _init("heads_hd", np.array([heads, hd]), np.int64),
-        _init("scale", np.sqrt(hd)), _init("mask", mask), _init("merge_shape", np.array([1, seq, dim]), np.int64),
-        _init("Wo", w(dim, dim)), _init("bo", 0.1 * r.standard_normal(dim)),
-        _init("ln2_g", 1 + 0.1 * r.standard_normal(dim)), _init("ln2_b", 0.1 * r.standard_normal(dim)),
-        _init("W_up", w(dim, ffn)), _init("b_up", 0.1 * r.standard_normal(ffn)),
-        _init("W_down", w(ffn, dim)), _init("b_down", 0.1 * r.standard_normal(dim)),
-        _init("lnf_g", np.ones(dim)), _init("lnf_b", np.zeros(dim)), _init("W_head", w(dim, vocab)),
-    ]
-    for n in ("q", "k", "v"):
-        inits += [_init("W" + n, w(dim, dim)), _init("b" + n, 0.1 * r.standard_normal(dim))]
-    g = h.make_graph(nodes, "tinylm_block", [h.make_tensor_value_info("tokens", T.INT64, [1, seq])],
+    g = h.make_graph(nodes, "decoder", [h.make_tensor_value_info("tokens", T.INT64, [1, seq])],
                      [h.make_tensor_value_info("logits", T.FLOAT, [1, seq, vocab])], initializer=inits)
     return save(g, path, opset=20)
 

@@ -106,6 +106,17 @@ def csr_rows(w, wo, rows, ptr_off, col_off, val_off, r0, r1, xq, acc):
         acc[2 * r + 1] = 0
 
 
+def dot8(a, ao, stride, rows, b, n, out):
+    """out[r] = sum_k (a[ao + r*stride + k] - 128) * (b[k] - 128) for r < rows, k < n (int8 rows . int8 vector:
+    attention over a KV cache)."""
+    for r in range(rows):
+        o = ao + r * stride
+        s = 0
+        for k in range(n):
+            s += (a[o + k] - 128) * (b[k] - 128)
+        out[r] = s
+
+
 def patch(xin, c0, cg, H, W, kh, kw, oy, ox, sh, sw, pt, pl, dh, dw, xq):
     """Gather one conv window (channels c0..c0+cg-1) into xq, in (channel, ky, kx) order; padding is 0."""
     k = 0

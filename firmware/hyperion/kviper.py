@@ -127,6 +127,20 @@ def csr_rows(w: ptr8, wo: int, rows: int, ptr_off: int, col_off: int, val_off: i
 
 
 @micropython.viper
+def dot8(a: ptr8, ao: int, stride: int, rows: int, b: ptr8, n: int, out: ptr32):
+    r = 0
+    while r < rows:
+        o = ao + r * stride
+        s = 0
+        k = 0
+        while k < n:
+            s += (a[o + k] - 128) * (b[k] - 128)
+            k += 1
+        out[r] = s
+        r += 1
+
+
+@micropython.viper
 def conv_row(xin: ptr8, c0: int, cg: int, H: int, W: int, kh: int, kw: int, oy: int, Wo: int, sh: int, sw: int,
              pt: int, pl: int, dh: int, dw: int, xq: ptr8, w: ptr8, wo: int, stride: int, hdr: int, cb: int, nb: int,
              B: int, K: int, rows: int, sx: ptr32, acc: ptr32, asym: int, q8: int):

@@ -103,9 +103,9 @@ class Model:
         self.k = _kernels(kernels)
         h = self.h
         self._meta = None
-        # activations
-        self.arena = array.array("f", bytes(((h.arena_size + 3) // 4) * 4))
-        self.arena8 = bytearray(h.arena8_size)  # int8 activations (value + 128)
+        # activations: the arenas are allocated on first use (generate() needs none of the graph's)
+        self.arena = None
+        self.arena8 = None
         self.views = {}
         # small constants live in RAM; weight matrices are streamed (or mapped)
         self.consts = {}
@@ -180,6 +180,9 @@ class Model:
                     buf, off = self._weights(t)
                     v = array.array("f" if t.kind == hyq.K_F32 else "i", buf[off: off + t.nbytes])
                 return v
+            if self.arena is None:
+                self.arena = array.array("f", bytes(((self.h.arena_size + 3) // 4) * 4))
+                self.arena8 = bytearray(self.h.arena8_size)  # int8 activations (value + 128)
             if t.dtype == hyq.D_I8:
                 v = memoryview(self.arena8)[t.offset: t.offset + t.numel()]
             else:
@@ -276,6 +279,21 @@ class Model:
         y = self.run(fe.mfcc(window, scale))
         return self._top(y)
 
+    def generate(self, prompt, max_tokens=64, temperature=0.8, top_k=40, top_p=0.95, repetition_penalty=1.0,
+                 stop=None, seed=None):
+        """For a text model: yields the text it writes after prompt, piece by piece as tokens come. Sampling:
+        temperature (0: always the likeliest byte), top_k, top_p, repetition_penalty (> 1 discourages repeats);
+        stop: a string or strings that end the text (not included); seed: the same text again."""
+        from hyperion import lm, text
+
+        if max_tokens < 0:
+            raise ValueError("max_tokens must be >= 0")
+        dec = getattr(self, "_decoder", None)
+        if dec is None:
+            dec = self._decoder = lm.Decoder(self)
+        sampler = text.Sampler(temperature, top_k, top_p, repetition_penalty, seed)
+        return lm.stream(dec, prompt, max_tokens, sampler, text.StopFilter(stop))
+
     def _top(self, y):
         best = 0
         for i in range(1, len(y)):
@@ -306,21 +324,23 @@ class Model:
 
 # -- int8 activations ------------------------------------------------------------------------------------
 
-def _quantize(src, n, dst, scale):
-    """x (floats) -> dst bytes holding round(x/s) + 128; returns s. scale 0: dynamic (max|x| / 127)."""
+def _quantize(src, n, dst, scale, so=0, do=0):
+    """x = src[so:so+n] (floats) -> dst[do:do+n] bytes holding round(x/s) + 128; returns s. scale 0: dynamic
+    (max|x| / 127)."""
     if scale <= 0.0:
-        hi = max(src)
-        lo = -min(src)
+        v = src if so == 0 and len(src) == n else memoryview(src)[so: so + n]
+        hi = max(v)
+        lo = -min(v)
         mx = hi if hi > lo else lo
         scale = mx / 127.0 if mx > 0.0 else 1.0
         inv = 1.0 / scale
         for i in range(n):
-            dst[i] = int(src[i] * inv + 128.5)  # in 1..255: truncation is floor(x/s + 0.5) + 128
+            dst[do + i] = int(src[so + i] * inv + 128.5)  # in 1..255: truncation is floor(x/s + 0.5) + 128
         return scale
     inv = 1.0 / scale
     for i in range(n):
-        q = int(src[i] * inv + 128.5)
-        dst[i] = 1 if q < 1 else (255 if q > 255 else q)
+        q = int(src[so + i] * inv + 128.5)
+        dst[do + i] = 1 if q < 1 else (255 if q > 255 else q)
     return scale
 
 
@@ -373,7 +393,7 @@ def _matvec(m, t, xsrc, xo, K, y, yo, ystep, bias, act, p0, p1, qmode, scale, xq
     if t.kind == hyq.K_CSR4:
         buf, off = m._weights(t)
         if qmode != hyq.Q_FLOAT:
-            s = _quantize_vec(xsrc, xo, K, xq, scale)
+            s = _quantize(xsrc, K, xq, scale, xo)
             so, po, co, vo = hyq.csr_layout(rows, t.extra)
             m.k.csr_rows(buf, off, rows, off + so, off + so + po, off + so + po + co, 0, rows, xq, m.acc)
             for r in range(rows):
@@ -401,18 +421,12 @@ def _matvec(m, t, xsrc, xo, K, y, yo, ystep, bias, act, p0, p1, qmode, scale, xq
         _float_rows(buf, off, t.shape[0], t.qparam >> 4, hdr, cb, stride, B, K, xsrc, xo, y, yo, ystep, bias, act,
                     p0, p1)
         return
-    s = _quantize_vec(xsrc, xo, K, xq, scale)
+    s = _quantize(xsrc, K, xq, scale, xo)
     m.k.block_sums(xq, K, B, nb, m.sx)
     kern = m.k.q8_rows if scheme == hyq.S_Q8 else m.k.q4_rows
     asym = 1 if scheme == hyq.S_ASYM else 0
     kern(buf, off, stride, hdr, cb, nb, B, K, 0, rows, xq, m.sx, m.acc, asym)
     _finish_rows(m, y, yo, rows, _scales(m, t, buf, off, stride), 0, asym, s, bias, act, p0, p1, ystep)
-
-
-def _quantize_vec(xsrc, xo, K, xq, scale):
-    if xo == 0 and len(xsrc) == K:
-        return _quantize(xsrc, K, xq, scale)
-    return _quantize(memoryview(xsrc)[xo: xo + K], K, xq, scale)
 
 
 def _decode_row(buf, base, hdr, cb, B, K, scheme, out):
@@ -494,7 +508,7 @@ def op_linear(m, nd):
                 s = xt.scale
             else:
                 xq = m.xq
-                s = _quantize_vec(x, r * K, K, xq, xt.scale)
+                s = _quantize(x, K, xq, xt.scale, r * K)
             m.k.block_sums(xq, K, B, nb, m.sx)
             kern(buf, off, stride, hdr, cb, nb, B, K, 0, N, xq, m.sx, m.acc, asym)
             if rq:

@@ -267,12 +267,14 @@ def inspect(model: Path = typer.Argument(..., help="A .hyq model."),
 
 def evaluate(
     model: Path = typer.Argument(..., help="A .hyq model."),
-    data: Path = typer.Option(..., "--data", help=".npz with the inputs (by name) and optional labels 'y'."),
+    data: Path = typer.Option(..., "--data", help=".npz with the inputs (by name) and optional labels 'y' "
+                              "(next-token 'targets' [N, T] for a language model)."),
     reference: Path | None = typer.Option(None, "--reference", help="The float ONNX model, run by onnxruntime."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     limit: int = typer.Option(0, "--limit", help="Evaluate at most this many samples."),
 ):
-    """Accuracy on labelled data, and agreement and output SQNR against the float ONNX model."""
+    """Accuracy on labelled data (perplexity with next-token targets), and agreement and output SQNR against the float
+    ONNX model."""
     from hyperion_host.evaluate import evaluate_model
 
     res = evaluate_model(str(model), str(data), str(reference) if reference else None, limit or None)

@@ -1,0 +1,234 @@
+# Text generation on the board: a KV-cache decoder over a .hyq decoder-only transformer (the graph that
+# tools/onnx_examples.decoder() writes; node names in docs/tinylm.md). A token costs one matvec per weight
+# matrix (the runtime's own kernels); attention runs over an int8 key/value cache with the dot8 kernel, so
+# no step is quadratic in bytecode.
+import array
+import math
+
+from hyperion import hyq, runtime, text
+
+
+class Decoder:
+    """Runs a decoder model one token at a time. step(token) appends the token to the cache and returns the
+    logits for the next one."""
+
+    def __init__(self, model):
+        m = model
+        spec = (m.meta.get("text") or {}).get("decoder")
+        if not spec:
+            raise ValueError("%s is not a decoder language model: generate() needs metadata text.decoder "
+                             "(see docs/tinylm.md)" % m.path)
+        names = m.meta.get("node_names") or ()
+        self.nodes = {}
+        for i, nd in enumerate(m.h.nodes):
+            if i < len(names):
+                self.nodes[names[i]] = nd
+        self.m = m
+        self.L = spec["layers"]
+        self.H = spec["heads"]
+        self.emb = m.h.tensors[self._node("tok_gather").inputs[0]]
+        self.pos = m.h.tensors[self._node("pos_add").inputs[1]]
+        d = self.d = self.emb.shape[-1]
+        self.hd = d // self.H
+        self.ctx = C = self.pos.numel() // d
+        self.layers = []
+        ffn = 1
+        for i in range(self.L):
+            p = "h%d." % i
+            lay = (self._norm_of(p + "ln1"), self._lin_of(p + "q_proj"), self._lin_of(p + "k_proj"),
+                   self._lin_of(p + "v_proj"), self._lin_of(p + "o_proj"), self._norm_of(p + "ln2"),
+                   self._lin_of(p + "up"), self._lin_of(p + "down"))
+            ffn = max(ffn, lay[6][0].shape[0])
+            self.layers.append(lay)
+        self.lnf = self._norm_of("ln_f")
+        self.head = self._lin_of("lm_head")
+        self.vocab = self.head[0].shape[0]
+        f = lambda n: array.array("f", bytes(4 * n))  # noqa: E731
+        self.x, self.h, self.q, self.kv, self.cv, self.prow = f(d), f(d), f(d), f(d), f(d), f(d)
+        self.u, self.att, self.logits = f(ffn), f(C), f(self.vocab)
+        self.q8 = bytearray(self.hd)
+        self.w8 = bytearray(C)
+        self.iacc = array.array("i", bytes(4 * max(C, self.hd)))
+        # the cache: keys as rows [layer][position][d], values transposed [layer][channel][position] so both
+        # attention products are rows . vector; one scale per (layer, position, head)
+        self.kc = bytearray(self.L * C * d)
+        self.vt = bytearray(self.L * d * C)
+        self.ks = f(self.L * C * self.H)
+        self.vs = f(self.L * C * self.H)
+        self.inv_sqrt = 1.0 / math.sqrt(self.hd)
+        self.n = 0
+
+    def _node(self, name):
+        nd = self.nodes.get(name)
+        if nd is None:
+            raise ValueError("%s has no node '%s': generate() needs the decoder layout of docs/tinylm.md"
+                             % (self.m.path, name))
+        return nd
+
+    def _lin_of(self, name):
+        """(weights, bias, act, p0, p1, qmode, scale) of a linear node, for runtime._matvec."""
+        nd = self._node(name)
+        m = self.m
+        act, has_bias, qmode, rq = nd.iattrs
+        xt = m.h.tensors[nd.inputs[0]]
+        if rq or xt.dtype == hyq.D_I8:
+            raise ValueError("%s: node '%s' has int8 activations; quantize the decoder without --calib "
+                             "activation scales" % (m.path, name))
+        bias = m.view(nd.inputs[2]) if has_bias else None
+        scale = xt.scale if qmode == hyq.Q_STATIC else 0.0
+        return m.h.tensors[nd.inputs[1]], bias, act, nd.fattrs[0], nd.fattrs[1], qmode, scale
+
+    def _norm_of(self, name):
+        nd = self._node(name)
+        return self.m.view(nd.inputs[1]), self.m.view(nd.inputs[2]) if nd.iattrs[1] else None, nd.fattrs[0]
+
+    def _lin(self, lin, x, y):
+        t, bias, act, p0, p1, qmode, scale = lin
+        runtime._matvec(self.m, t, x, 0, t.shape[1], y, 0, 1, bias, act, p0, p1, qmode, scale, self.m.xq)
+
+    def _norm(self, norm, x, y):
+        g, b, eps = norm
+        n = self.d
+        mean = 0.0
+        for i in range(n):
+            mean += x[i]
+        mean /= n
+        var = 0.0
+        for i in range(n):
+            v = x[i] - mean
+            var += v * v
+        inv = 1.0 / math.sqrt(var / n + eps)
+        for i in range(n):
+            v = (x[i] - mean) * inv * g[i]
+            y[i] = v + b[i] if b is not None else v
+
+    def reset(self):
+        self.n = 0
+
+    def _embed(self, tok):
+        m, d, x = self.m, self.d, self.x
+        if self.emb.kind == hyq.K_F32:
+            table = m.view(self.emb.index)
+            for i in range(d):
+                x[i] = table[tok * d + i]
+        else:
+            runtime._dequant_row(m, self.emb, tok, x, 0)
+        pos = m.consts.get(self.pos.index)
+        if pos is None:  # streamed: one row from the file
+            m._f.seek(m.h.data_offset + self.pos.offset + 4 * d * self.n)
+            m._f.readinto(self.prow)
+            pos, o = self.prow, 0
+        else:
+            o = d * self.n
+        for i in range(d):
+            x[i] += pos[o + i]
+
+    def step(self, tok, want_logits=True):
+        """Feed one token; returns the next token's logits (array('f'), reused) or None."""
+        if not 0 <= tok < self.emb.shape[0]:
+            raise ValueError("token %d is outside the vocabulary (0..%d)" % (tok, self.emb.shape[0] - 1))
+        if self.n >= self.ctx:
+            raise ValueError("the context of %d tokens is full; reset() first" % self.ctx)
+        k = self.m.k
+        d, H, hd, C, n = self.d, self.H, self.hd, self.ctx, self.n
+        x, h, q, kv, cv, att = self.x, self.h, self.q, self.kv, self.cv, self.att
+        kc, vt, ks, vs, q8, w8, iacc = self.kc, self.vt, self.ks, self.vs, self.q8, self.w8, self.iacc
+        self._embed(tok)
+        for li in range(self.L):
+            ln1, wq, wk, wv, wo, ln2, up, down = self.layers[li]
+            self._norm(ln1, x, h)
+            self._lin(wq, h, q)
+            self._lin(wk, h, kv)
+            row = (li * C + n) * d
+            sb = (li * C + n) * H
+            for j in range(H):
+                ks[sb + j] = runtime._quantize(kv, hd, kc, 0.0, j * hd, row + j * hd)
+            self._lin(wv, h, kv)
+            for j in range(H):
+                vs[sb + j] = runtime._quantize(kv, hd, q8, 0.0, j * hd)
+                col = (li * d + j * hd) * C + n
+                for i in range(hd):
+                    vt[col + i * C] = q8[i]
+            for j in range(H):
+                f = runtime._quantize(q, hd, q8, 0.0, j * hd) * self.inv_sqrt
+                k.dot8(kc, li * C * d + j * hd, d, n + 1, q8, hd, iacc)
+                top = -1e30
+                for t in range(n + 1):
+                    s = iacc[t] * ks[(li * C + t) * H + j] * f
+                    att[t] = s
+                    if s > top:
+                        top = s
+                tot = 0.0
+                for t in range(n + 1):  # softmax weights times each value row's scale, normalized below
+                    e = math.exp(att[t] - top)
+                    tot += e
+                    att[t] = e * vs[(li * C + t) * H + j]
+                f = runtime._quantize(att, n + 1, w8, 0.0) / tot
+                k.dot8(vt, (li * d + j * hd) * C, C, hd, w8, n + 1, iacc)
+                for i in range(hd):
+                    cv[j * hd + i] = iacc[i] * f
+            self._lin(wo, cv, h)
+            for i in range(d):
+                x[i] += h[i]
+            self._norm(ln2, x, h)
+            self._lin(up, h, self.u)
+            self._lin(down, self.u, h)
+            for i in range(d):
+                x[i] += h[i]
+        self.n = n + 1
+        if not want_logits:
+            return None
+        self._norm(self.lnf, x, h)
+        self._lin(self.head, h, self.logits)
+        return self.logits
+
+    def prefill(self, tokens):
+        """Start over with tokens (the last ctx - 1 of them if longer); returns the next token's logits."""
+        self.reset()
+        if len(tokens) >= self.ctx:
+            tokens = tokens[len(tokens) - self.ctx + 1:]
+        for i in range(len(tokens) - 1):
+            self.step(tokens[i], False)
+        return self.step(tokens[-1])
+
+    def nll(self, tokens):
+        """Summed negative log-likelihood of tokens[1:] given what precedes each (within one context), and
+        the count: exp(sum / count) is the perplexity."""
+        self.reset()
+        total = 0.0
+        for i in range(len(tokens) - 1):
+            lg = self.step(tokens[i])
+            top = max(lg)
+            s = 0.0
+            for v in lg:
+                s += math.exp(v - top)
+            total += top + math.log(s) - lg[tokens[i + 1]]
+        return total, len(tokens) - 1
+
+
+def stream(dec, prompt, max_tokens, sampler, stops):
+    """Yields the text the model writes after prompt, piece by piece as tokens come."""
+    toks = list(text.encode(prompt)) or [10]  # an empty prompt starts after a newline
+    utf = text.Utf8Decoder()
+    logits = dec.prefill(toks)
+    for i in range(max_tokens):
+        tok = sampler.pick(logits, dec.vocab, toks)
+        toks.append(tok)
+        piece = utf.feed(tok)
+        if piece:
+            out = stops.feed(piece)
+            if out:
+                yield out
+            if stops.stopped:
+                return
+        if i + 1 == max_tokens:
+            break
+        if dec.n == dec.ctx:  # the context is full: slide it, keeping its second half
+            if len(toks) > 2 * dec.ctx:
+                del toks[:len(toks) - dec.ctx]
+            logits = dec.prefill(toks[len(toks) - dec.ctx // 2:])
+        else:
+            logits = dec.step(tok)
+    out = stops.feed(utf.flush()) + stops.flush()
+    if out:
+        yield out
