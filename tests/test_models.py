@@ -89,3 +89,122 @@ def test_kws_listens_on_micropython():
     r = run_micropython(code, heap=1024 * 1024, firmware=cached_firmware("x64"))
     assert r.ok, r
     assert r.stdout.split() == ["yes", "yes", "stop", "stop", "silence", "_silence_", "long", "yes"]
+
+
+# -- tinylm --------------------------------------------------------------------------------------------------
+
+TINYLM = MODELS / "tinylm"
+
+
+def _run_tinylm(code, heap=512 * 1024):
+    from hyperion_host.local import run_micropython
+
+    r = run_micropython("import hyperion\nm = hyperion.load(%r)\n" % str(TINYLM / "tinylm.hyq") + code, heap=heap,
+                        firmware=cached_firmware("x64"))
+    assert r.ok, r
+    return r.stdout
+
+
+def test_tinylm_int4_perplexity_within_5_percent_of_fp32():
+    p = run_cli("eval", str(TINYLM / "tinylm.hyq"), "--data", str(TINYLM / "test.npz"), "--reference",
+                str(TINYLM / "tinylm.onnx"), "--json")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["samples"] > 400
+    assert r["float_perplexity"] < 1.6  # it learned the stories (a byte-level model starts at 256)
+    assert r["perplexity_ratio"] <= 1.05, r
+    card = (TINYLM / "README.md").read_text()
+    assert "%.3f" % r["perplexity"] in card and "%.3f" % r["float_perplexity"] in card
+
+
+def test_tinylm_kv_cache_decoder_on_micropython_matches_the_host():
+    """Teacher-forced held-out windows: the board's one-token-at-a-time decoder (int8 KV cache) against the host
+    runtime's full-sequence graph; the viper and bytecode kernels give the very same logits."""
+    from hyperion_host.evaluate import perplexity
+
+    data = np.load(TINYLM / "test.npz")
+    tok, tg = data["tokens"][:12, 0], data["targets"][:12]
+    prog, _ = load_program(str(TINYLM / "tinylm.hyq"))
+    host = np.stack([np.asarray(prog.run({"tokens": t[None]})["logits"])[0] for t in tok])
+    seqs = [[int(v) for v in t] + [int(g[-1])] for t, g in zip(tok, tg)]
+    out = _run_tinylm(
+        "from hyperion import lm\nimport math\n"
+        "dec = lm.Decoder(m)\n"
+        "tot = n = 0\n"
+        "for s in %r:\n"
+        "    a, b = dec.nll(s)\n"
+        "    tot += a\n    n += b\n"
+        "print(math.exp(tot / n))\n"
+        "for kp in ('viper', 'python'):\n"
+        "    d = lm.Decoder(hyperion.load(%r, kernels=kp))\n"
+        "    for t in %r:\n"
+        "        print(' '.join('%%.7g' %% v for v in d.step(t)))\n"
+        % (seqs, str(TINYLM / "tinylm.hyq"), seqs[0][:24]), heap=1024 * 1024)
+    lines = out.strip().splitlines()
+    board_ppl = float(lines[0])
+    host_ppl = perplexity(host, tg)
+    assert abs(board_ppl / host_ppl - 1) < 0.01, (board_ppl, host_ppl)
+    viper = np.array([[float(v) for v in line.split()] for line in lines[1:25]])
+    python = np.array([[float(v) for v in line.split()] for line in lines[25:49]])
+    np.testing.assert_array_equal(viper, python)
+    ref = host[0, :24]
+    assert np.abs(viper - ref).max() < 0.25 * ref.std(), np.abs(viper - ref).max()
+    assert (viper.argmax(1) == ref.argmax(1)).mean() >= 0.9
+
+
+def test_tinylm_generates_on_micropython_as_the_host_would():
+    """Greedy generation on the board, streamed: every byte it picks is the host runtime's best choice for the
+    same text, or within a near-tie of it (the board's attention runs on an int8 cache)."""
+    prompts = ["Once upon a time", "Tom had a", "The cat said", "It was a rainy"]
+    out = _run_tinylm(
+        "for p in %r:\n"
+        "    pieces = list(m.generate(p, 40, temperature=0))\n"
+        "    print(len(pieces), repr(''.join(pieces)))\n" % prompts)
+    prog, _ = load_program(str(TINYLM / "tinylm.hyq"))
+    exact = total = 0
+    for p, line in zip(prompts, out.strip().splitlines()):
+        n, text = line.split(" ", 1)
+        gen = eval(text).encode()
+        assert len(gen) == 40 and int(n) >= 30  # yielded as the bytes came (one piece per character)
+        toks = list(p.encode()) + list(gen)
+        x = np.zeros((1, 64), np.int64)
+        x[0, :len(toks)] = toks
+        lg = np.asarray(prog.run({"tokens": x})["logits"])[0]
+        for i in range(len(p.encode()), len(toks)):
+            row = lg[i - 1]
+            assert row[toks[i]] >= row.max() - 1.0, (p, i)
+            exact += int(row.argmax() == toks[i])
+            total += 1
+    assert exact >= 0.95 * total
+
+
+def test_tinylm_sampling_options_on_micropython():
+    out = _run_tinylm(
+        "a = ''.join(m.generate('Lily had a', 60, seed=5))\n"
+        "b = ''.join(m.generate('Lily had a', 60, seed=5))\n"
+        "c = ''.join(m.generate('Lily had a', 60, seed=6, temperature=1.2, top_k=0, top_p=1.0))\n"
+        "print(a == b, a != c)\n"
+        "s = ''.join(m.generate('One day, Tom', 200, temperature=0, stop='.'))\n"
+        "print(repr(s))\n"
+        "long = ''.join(m.generate('Once', 150, seed=1, repetition_penalty=1.2))\n"
+        "print(len(long.encode()))\n"
+        "try:\n"
+        "    m.generate('x', 5, temperature=-1)\n"
+        "except ValueError as e:\n"
+        "    print('ValueError', e)\n")
+    lines = out.strip().splitlines()
+    assert lines[0] == "True True"
+    stopped = eval(lines[1])
+    assert "." not in stopped and 5 < len(stopped) < 100  # ended at the first sentence, without the stop
+    assert int(lines[2]) == 150  # past the 64-byte context: it slides
+    assert lines[3].startswith("ValueError temperature")
+
+
+def test_generate_on_a_model_that_is_not_a_language_model_says_so():
+    from hyperion_host.local import run_micropython
+
+    code = ("import hyperion\nm = hyperion.load(%r)\n"
+            "try:\n    m.generate('hi')\nexcept ValueError as e:\n    print(e)\n") % str(MODELS / "digits" / "digits.hyq")
+    r = run_micropython(code, heap=512 * 1024, firmware=cached_firmware("x64"))
+    assert r.ok, r
+    assert "not a decoder language model" in r.stdout and "text.decoder" in r.stdout

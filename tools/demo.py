@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 console = Console()
 results = []
+models_run = []  # (model, on the board, result, latency, free heap) for the closing table
 
 
 def step(title, *args, tool="hyperion-host", check=None):
@@ -37,6 +38,17 @@ def step(title, *args, tool="hyperion-host", check=None):
     if not ok:
         console.print("[red]step failed[/]")
     return p
+
+
+def board_result(model, call, p, pattern):
+    """Pick `result | latency | heap` out of a board step's last line for the closing table."""
+    import re
+
+    m = re.search(pattern, p.stdout or "")
+    if m:
+        models_run.append((model, call) + m.groups())
+    else:
+        models_run.append((model, call, "failed", "", ""))
 
 
 def model_steps(work):
@@ -65,8 +77,9 @@ def model_steps(work):
          "--reference", onnx_path, check=lambda o: "agreement" in o)
     bundle = str(work / "bundle")
     digits, kws = str(ROOT / "models" / "digits" / "digits.hyq"), str(ROOT / "models" / "kws" / "kws.hyq")
+    tinylm = str(ROOT / "models" / "tinylm" / "tinylm.hyq")
     step("Build a bundle for the vboard (RP2350 board file, x64 native kernels) with the example models", "build",
-         "--board", "rp2350", "--arch", "x64", "-m", hyq, "-m", digits, "-m", kws, "-o", bundle,
+         "--board", "rp2350", "--arch", "x64", "-m", hyq, "-m", digits, "-m", kws, "-m", tinylm, "-o", bundle,
          check=lambda o: "bundle" in o)
     step("Deploy it: A/B slot, sha256-checked copy, self-test, atomic switch", "deploy", bundle, "--port", "demo",
          check=lambda o: "slot a now active" in o)
@@ -77,18 +90,30 @@ def model_steps(work):
          check=lambda o: "/hyperion-ab/a/models/toy_cnn.hyq class" in o)
     img = np.load(ROOT / "models" / "digits" / "test.npz")["x"][0, 0]
     big = np.kron(img, np.ones((4, 4)))  # a 32x32 picture of a test digit
-    step("digits: classify a 32x32 image on the board (resized there)", "exec", "--port", "demo",
-         "import hyperion, time, gc\nm = hyperion.load('digits')\nimg = bytes(%r)\ngc.collect()\n"
-         "t = time.ticks_us()\nlabel, p = m.classify(img, 32, 32)\n"
-         "print('digit', label, 'p=%%.3f' %% p, time.ticks_diff(time.ticks_us(), t) / 1000, 'ms, free heap', "
-         "gc.mem_free())" % (big * 255).round().astype(int).ravel().tolist(), check=lambda o: "digit" in o)
+    p = step("digits: classify a 32x32 image on the board (resized there)", "exec", "--port", "demo",
+             "import hyperion, time, gc\nm = hyperion.load('digits')\nimg = bytes(%r)\ngc.collect()\n"
+             "t = time.ticks_us()\nlabel, p = m.classify(img, 32, 32)\n"
+             "print('digit', label, 'p=%%.3f' %% p, '%%.2f' %% (time.ticks_diff(time.ticks_us(), t) / 1000), "
+             "'ms, free heap', gc.mem_free())" % (big * 255).round().astype(int).ravel().tolist(),
+             check=lambda o: "digit" in o)
+    board_result("digits", "classify(32x32 image)", p, r"(digit \d+ p=\S+) (\S+ ms), free heap (\d+)")
     step("kws: copy a recording of 'yes' (a held-out voice)", "cp", "--port", "demo",
          str(ROOT / "models" / "kws" / "samples" / "yes.raw"), ":yes.raw")
-    step("kws: listen on the board (VAD, MFCC, DS-CNN)", "exec", "--port", "demo",
-         "import hyperion, time, array, gc\ns = array.array('h', open('yes.raw', 'rb').read())\ngc.collect()\n"
-         "m = hyperion.load('kws')\ngc.collect()\nt = time.ticks_ms()\nlabel, p = m.listen(s)\n"
-         "print('heard', label, 'p=%.3f' % p, time.ticks_diff(time.ticks_ms(), t), 'ms, free heap', gc.mem_free())",
-         check=lambda o: "heard yes" in o)
+    p = step("kws: listen on the board (VAD, MFCC, DS-CNN)", "exec", "--port", "demo",
+             "import hyperion, time, array, gc\ns = array.array('h', open('yes.raw', 'rb').read())\ngc.collect()\n"
+             "m = hyperion.load('kws')\ngc.collect()\nt = time.ticks_ms()\nlabel, p = m.listen(s)\n"
+             "print('heard', label, 'p=%.3f' % p, time.ticks_diff(time.ticks_ms(), t), 'ms, free heap', gc.mem_free())",
+             check=lambda o: "heard yes" in o)
+    board_result("kws", "listen(1 s of 16 kHz audio)", p, r"(heard \S+ p=\S+) (\d+ ms), free heap (\d+)")
+    p = step("tinylm: generate text on the board (KV cache, tokens streamed as they come)", "exec", "--port", "demo",
+             "import hyperion, time, gc\nm = hyperion.load('tinylm')\ngc.collect()\nn = 0\n"
+             "print('Once upon a time', end='')\nt = time.ticks_us()\n"
+             "for piece in m.generate('Once upon a time', 100, temperature=0.7, top_k=20, stop='\\n', seed=3):\n"
+             "    print(piece, end='')\n    n += len(piece.encode())\n"
+             "dt = time.ticks_diff(time.ticks_us(), t)\n"
+             "print()\nprint('%d tokens, %.0f tokens/s, free heap %d' % (n, n * 1e6 / dt, gc.mem_free()))",
+             check=lambda o: "tokens/s" in o)
+    board_result("tinylm", "generate('Once upon a time', 100)", p, r"(\d+ tokens), (\S+ tokens/s), free heap (\d+)")
     for kernels in ("viper", "python"):
         step("Latency on the board with %s kernels" % kernels, "infer", hyq, "--input", str(work / "sample.npy"),
              "--port", "demo", "--kernels", kernels, "--stats", "--repeat", "10", check=lambda o: "y (1, 10)" in o)
@@ -188,6 +213,12 @@ def main():
     finally:
         step("Stop the virtual board", "vboard", "stop", "--name", "demo", "--erase")
 
+    if models_run:
+        mt = Table("model", "on the board", "result", "latency", "free heap after", title="Models on the vboard")
+        for row in models_run:
+            mt.add_row(*row)
+        console.print()
+        console.print(mt)
     table = Table("step", "result", "time")
     for title, ok, dt in results:
         table.add_row(title, "[green]ok[/]" if ok else "[red]FAILED[/]", "%.2f s" % dt)

@@ -28,6 +28,8 @@ def sha256(data):
 def self_test(model_path):
     """A fixed input and the host runtime's output for it: what the board must reproduce (tolerance)."""
     prog, _ = load_program(str(model_path))
+    if (prog.meta.get("text") or {}).get("decoder"):
+        return _decoder_self_test(prog)
     inputs = []
     for name in prog.inputs:
         shape = tuple(prog.shapes[name])
@@ -44,6 +46,17 @@ def self_test(model_path):
     # inputs as base64 float32 bytes: the board decodes them into arrays without a list of boxed floats
     return {"input_b64": [base64.b64encode(np.ascontiguousarray(a, "<f4").tobytes()).decode() for a in inputs],
             "expected": [float(v) for v in y], "tolerance": 2e-3 * max(1.0, float(np.abs(y).max()))}
+
+
+def _decoder_self_test(prog):
+    """A language model is checked the way the board runs it: its KV-cache decoder reads a prompt and must give
+    the next-token logits of the host's full-sequence graph (the int8 cache allows a wider tolerance)."""
+    tokens = list(b"Hyperion self-test: ")
+    T = prog.shapes[prog.inputs[0]][1]
+    x = np.zeros((1, T), np.int64)
+    x[0, :len(tokens)] = tokens
+    y = np.asarray(prog.run({prog.inputs[0]: x})[prog.outputs[0]], np.float32)[0, len(tokens) - 1]
+    return {"tokens": tokens, "expected": [float(v) for v in y], "tolerance": 0.1 * max(1.0, float(np.abs(y).max()))}
 
 
 def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=False, version=None):

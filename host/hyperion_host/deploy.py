@@ -94,11 +94,15 @@ res = {}
 for name, t in %(tests)s.items():
     try:
         m = hyperion.load('%(root)s/%(slot)s/models/' + name + '.hyq')
-        for i in range(len(t['input_b64'])):
-            m.set_input(array.array('f', binascii.a2b_base64(t['input_b64'][i])), i)
-        gc.collect()
-        y = m.run()
-        y = y[0] if isinstance(y, tuple) else y
+        if 'tokens' in t:  # a language model: its KV-cache decoder reads a prompt
+            from hyperion import lm
+            y = lm.Decoder(m).prefill(t['tokens'])
+        else:
+            for i in range(len(t['input_b64'])):
+                m.set_input(array.array('f', binascii.a2b_base64(t['input_b64'][i])), i)
+            gc.collect()
+            y = m.run()
+            y = y[0] if isinstance(y, tuple) else y
         err = 0.0
         for a, b in zip(y, t['expected']):
             d = abs(a - b)
