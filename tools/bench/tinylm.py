@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from common import ROOT, save
 from device import IMPORTS, min_heap
 
