@@ -110,6 +110,15 @@ def test_generate_greedy_matches_the_host_runtime_and_streams_progress(relay, mo
             d = sc(await c.call_tool("generate", {"model": "lm", "prompt": "x", "max_tokens": 16,
                                                   "temperature": 1.5, "seed": 8, "top_k": 5}))
             assert a["text"] == b["text"] and a["text"] != d["text"]
+            # the board's sampler: top_p 1e-6 keeps only the best byte (greedy); a repeat penalty changes choices
+            p = sc(await c.call_tool("generate", {"model": "lm", "prompt": "Hello, board", "max_tokens": 12,
+                                                  "temperature": 1.0, "top_p": 1e-6, "seed": 1}))
+            assert p["text"] == r["text"]
+            q = sc(await c.call_tool("generate", {"model": "lm", "prompt": "Hello, board", "max_tokens": 12,
+                                                  "repetition_penalty": 3.0}))
+            assert q["text"] != r["text"]
+            bad = await c.call_tool("generate", {"model": "lm", "prompt": "x", "top_p": 0})
+            assert bad.is_error and "top_p" in bad.content[0].text
     run(main)
 
 

@@ -204,10 +204,14 @@ def check_text_model(entry):
 
 class Generator:
     """Byte-level generation over a fixed context window: the last T tokens go in (right-padded with zeros
-    while shorter, which a causal model ignores), the logits at the last real position pick the next byte:
-    greedy at temperature 0, else softmax(logits / temperature) sampled (top_k if given), seeded."""
+    while shorter, which a causal model ignores), the logits at the last real position pick the next byte with
+    the board's own sampler (firmware hyperion.text: temperature, top-k, top-p, repetition penalty, seeded), so
+    a seed gives the same choices as on a board. `stop` ends the text (it is not included)."""
 
-    def __init__(self, entry, prompt, max_tokens=32, temperature=0.0, top_k=0, seed=None, stop=None):
+    def __init__(self, entry, prompt, max_tokens=32, temperature=0.0, top_k=0, seed=None, stop=None, top_p=1.0,
+                 repetition_penalty=1.0):
+        from hyperion import text
+
         check_text_model(entry)
         self.entry = entry
         p = entry.prog
@@ -217,12 +221,14 @@ class Generator:
         self.tokens = list(prompt.encode("utf-8")) or [10]
         self.new = []
         self.max_tokens = max(0, int(max_tokens))
-        self.temperature = float(temperature)
-        if self.temperature < 0:
-            raise ModelError("temperature must be >= 0")
-        self.top_k = int(top_k or 0)
-        self.rng = np.random.default_rng(seed)
-        self.stop = stop.encode("utf-8") if stop else None
+        try:
+            self.sampler = text.Sampler(float(temperature), int(top_k or 0), float(top_p), float(repetition_penalty),
+                                        seed)
+            self.stops = text.StopFilter(stop)
+        except ValueError as e:
+            raise ModelError(str(e)) from None
+        self.utf8 = text.Utf8Decoder()
+        self.shown = []
         self.done = self.max_tokens == 0
 
     def step(self):
@@ -231,24 +237,20 @@ class Generator:
         n = len(window)
         x = np.zeros((1, self.T), np.int64)
         x[0, :n] = window
-        logits = np.asarray(run(self.entry, {self.inp: x})[self.out], np.float64)[0, n - 1, :256]
-        if self.temperature == 0:
-            tok = int(np.argmax(logits))
-        else:
-            z = logits / self.temperature
-            if 0 < self.top_k < 256:
-                cut = np.partition(z, -self.top_k)[-self.top_k]
-                z = np.where(z >= cut, z, -np.inf)
-            z = np.exp(z - z.max())
-            tok = int(self.rng.choice(256, p=z / z.sum()))
+        logits = np.asarray(run(self.entry, {self.inp: x})[self.out], np.float64)[0, n - 1, :256].tolist()
+        tok = self.sampler.pick(logits, 256, self.tokens)
         self.tokens.append(tok)
         self.new.append(tok)
-        if len(self.new) >= self.max_tokens or (self.stop and bytes(self.new).endswith(self.stop)):
+        piece = self.utf8.feed(tok)
+        if piece:
+            self.shown.append(self.stops.feed(piece))
+        if len(self.new) >= self.max_tokens or self.stops.stopped:
             self.done = True
+            self.shown.append(self.stops.feed(self.utf8.flush()) + self.stops.flush())
         return tok
 
     def text(self):
-        return bytes(self.new).decode("utf-8", "replace")
+        return "".join(self.shown)
 
 
 def mark_text_model(path, tokenizer="bytes", output=None):

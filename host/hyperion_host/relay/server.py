@@ -196,7 +196,8 @@ class Relay:
         return Response(self.monitor.prometheus(), media_type=CONTENT_TYPE_LATEST)
 
     async def _ws_generate(self, ws):
-        """Per message {"model", "prompt", "max_tokens", "temperature", "top_k", "seed", "stop"}: one
+        """Per message {"model", "prompt", "max_tokens", "temperature", "top_k", "top_p", "repetition_penalty",
+        "seed", "stop"}: one
         {"token", "id", "index"} message per token, then {"done": true, "text", "tokens", "ms"}."""
         ident = ws.scope.get("hyperion.identity")
         await ws.accept()
@@ -216,7 +217,8 @@ class Relay:
                     raise M.ModelError("a request needs \"model\" and \"prompt\" strings")
                 e = self.models.get(req["model"])
                 g = M.Generator(e, req["prompt"], req.get("max_tokens", 32), req.get("temperature", 0.0),
-                                req.get("top_k", 0), req.get("seed"), req.get("stop"))
+                                req.get("top_k", 0), req.get("seed"), req.get("stop"), req.get("top_p", 1.0),
+                                req.get("repetition_penalty", 1.0))
                 import codecs
 
                 dec = codecs.getincrementaldecoder("utf-8")("replace")

@@ -148,12 +148,14 @@ def build(relay):
 
     @mcp.tool(annotations=COMPUTE)
     async def generate(model: str, prompt: str, ctx: Context, max_tokens: int = 32, temperature: float = 0.0,
-                       top_k: int = 0, seed: int | None = None, stop: str | None = None) -> CallToolResult:
-        """Generate text with a text model (byte tokens): greedy at temperature 0, else sampled (seeded).
+                       top_k: int = 0, seed: int | None = None, stop: str | None = None, top_p: float = 1.0,
+                       repetition_penalty: float = 1.0) -> CallToolResult:
+        """Generate text with a text model (byte tokens): greedy at temperature 0, else sampled (seeded) from
+        the top_k / top_p candidates; repetition_penalty > 1 discourages repeats; the text ends before `stop`.
         Each token is also sent as a progress notification where the transport carries them."""
         async def fn():
             e = relay.models.get(model)
-            g = M.Generator(e, prompt, max_tokens, temperature, top_k, seed, stop)
+            g = M.Generator(e, prompt, max_tokens, temperature, top_k, seed, stop, top_p, repetition_penalty)
             dec = codecs.getincrementaldecoder("utf-8")("replace")
             t0 = time.perf_counter()
             while not g.done:
