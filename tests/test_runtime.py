@@ -198,8 +198,8 @@ def test_wrong_arch_kernels_say_which_arch_to_install(tmp_path, micropython):
     assert "['python', 'python']" in r.stdout
 
 
-def _mlp_hyq(tmp_path, k=256):
-    blob, _ = quantize_model(models.mlp(tmp_path / "m.onnx", k=k), Options())
+def _mlp_hyq(tmp_path, k=256, **opts):
+    blob, _ = quantize_model(models.mlp(tmp_path / "m.onnx", k=k), Options(**opts))
     write_atomic(tmp_path / "m.hyq", blob)
     return str(tmp_path / "m.hyq")
 
@@ -231,7 +231,7 @@ def test_corrupt_model_gives_a_clear_error(tmp_path, micropython, damage, msg):
 
 
 def test_out_of_memory_is_reported_and_recoverable(tmp_path, micropython):
-    big = _mlp_hyq(tmp_path, k=1024)  # a 140 KB weight matrix streamed into one buffer
+    big = _mlp_hyq(tmp_path, k=1024, act="float")  # float activations: its 140 KB matrix is read whole
     small_dir = tmp_path / "s"
     small_dir.mkdir()
     small = _mlp_hyq(small_dir, k=32)
@@ -292,13 +292,15 @@ def test_models_run_in_place_from_romfs(tmp_path, micropython):
         "vfs.mount(vfs.VfsRom(open(%r, 'rb').read()), '/rom')\n"
         "x = array.array('f', [((i * 7) %% 13 - 6) * 0.1 for i in range(256)])\n"
         "a = hyperion.load('m')\nb = hyperion.load(%r, mode='stream')\n"
-        "print(a.path, a.info()['mode'], a.info()['weight_buffer_bytes'], b.info()['mode'])\n"
+        "print(a.path, a.info()['mode'], a.info()['weight_buffer_bytes'], b.info()['mode'], "
+        "b.info()['weight_buffer_bytes'])\n"
         "print(list(a.run(x)) == list(b.run(x)))\n"
         "try:\n hyperion.load(%r, mode='rom')\nexcept ValueError as e:\n print(e)\n" % (str(img), path, path)
     )
     r = micropython(code, firmware=cached_firmware("x64"))
     assert r.ok, r
     lines = r.stdout.strip().splitlines()
-    assert lines[0] == "/rom/models/m.hyq rom 0 stream"
+    # streamed: the 256x256 4-bit matrix (37 KB) passes through a 4 KB buffer in chunks of whole rows
+    assert lines[0] == "/rom/models/m.hyq rom 0 stream 4096"
     assert lines[1] == "True"
     assert "needs a memory-mapped file (ROMFS)" in lines[2]

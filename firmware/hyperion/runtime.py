@@ -8,6 +8,9 @@ import math
 from hyperion import hyq
 from hyperion.hyq import A_CLIP, A_GELU, A_GELU_TANH, A_LEAKY, A_RELU, A_SIGMOID, A_TANH
 
+# Streamed weight matrices bigger than this are read in chunks of whole rows (the buffer's size).
+WBUF_CHUNK = 4096
+
 
 def _kernels(name):
     """The integer kernel module of a path: 'viper' (native code) or 'python' (bytecode)."""
@@ -113,17 +116,25 @@ class Model:
         maxn = 1
         maxnb = 1
         self.wbuf = None
+        # tensors a kernel needs whole (conv, CSR, float-activation linear); other matrices stream in row chunks
+        whole = set()
+        for nd in h.nodes:
+            name = hyq.OPS[nd.op]
+            if name == "conv" or (name == "linear" and nd.iattrs[2] == hyq.Q_FLOAT):
+                whole.add(nd.inputs[1])
         wmax = 0
         for t in h.tensors:
             if t.kind == hyq.K_F32 or t.kind == hyq.K_I32:
                 if t.nbytes <= 8192 or self.mapped is not None:
                     self.consts[t.index] = self._const_array(t)
-                else:
-                    wmax = max(wmax, t.nbytes)
             elif t.kind != hyq.K_ACT:
-                wmax = max(wmax, t.nbytes)
                 maxk = max(maxk, t.shape[1])
                 maxn = max(maxn, t.shape[0])
+                if t.kind == hyq.K_CSR4 or t.index in whole:
+                    wmax = max(wmax, t.nbytes)
+                else:
+                    stride = hyq.q4_layout(t.shape[1], t.qparam)[4]
+                    wmax = max(wmax, min(t.nbytes, max(WBUF_CHUNK, stride)))
                 if t.kind != hyq.K_CSR4:
                     maxnb = max(maxnb, hyq.q4_layout(t.shape[1], t.qparam)[0])
         if self.mapped is None and wmax:
@@ -176,9 +187,8 @@ class Model:
             t = self.h.tensors[i]
             if t.kind != hyq.K_ACT:
                 v = self.consts.get(i)
-                if v is None:
-                    buf, off = self._weights(t)
-                    v = array.array("f" if t.kind == hyq.K_F32 else "i", buf[off: off + t.nbytes])
+                if v is None:  # a big constant, read when needed (not kept)
+                    v = self._const_array(t)
                 return v
             if self.arena is None:
                 self.arena = array.array("f", bytes(((self.h.arena_size + 3) // 4) * 4))
@@ -217,13 +227,13 @@ class Model:
     def run(self, x=None, stats=None):
         """Run the model on x (or on inputs set with set_input). Returns the output as array('f'), or a tuple
         of them for several outputs."""
-        if x is not None:
-            if isinstance(x, (tuple,)) and len(self.h.inputs) > 1:
-                for i, xi in enumerate(x):
-                    self.set_input(xi, i)
-            else:
-                self.set_input(x, 0)
         try:
+            if x is not None:
+                if isinstance(x, (tuple,)) and len(self.h.inputs) > 1:
+                    for i, xi in enumerate(x):
+                        self.set_input(xi, i)
+                else:
+                    self.set_input(x, 0)
             for nd in self.h.nodes:
                 _OPS[nd.op](self, nd)
             outs = tuple(array.array("f", self.view(i)) for i in self.h.outputs)
@@ -234,6 +244,8 @@ class Model:
                 raise
             gc.collect()
             need = 4 * sum(self.h.tensors[i].numel() for i in self.h.outputs)
+            if self.arena is None:  # the arenas come first
+                need += self.h.arena_size + self.h.arena8_size
             raise hyperion.OutOfMemory("running " + self.path, need, gc.mem_free()) from None
         return outs[0] if len(outs) == 1 else outs
 
@@ -355,16 +367,54 @@ def _scales(m, t, buf, off, stride):
     """(d, dmin) of every row as array('f'), decoded once per tensor and cached."""
     sc = m.rowscales.get(t.index)
     if sc is None:
-        rows = t.shape[0]
-        sc = array.array("f", bytes(8 * rows))
-        asym = (t.qparam >> 4) == hyq.S_ASYM
-        for r in range(rows):
-            b = off + r * stride
-            sc[2 * r] = _f16(buf[b], buf[b + 1])
-            if asym:
-                sc[2 * r + 1] = _f16(buf[b + 2], buf[b + 3])
-        m.rowscales[t.index] = sc
+        sc = m.rowscales[t.index] = _fill_scales(None, t, buf, off, stride, 0, t.shape[0])
     return sc
+
+
+def _fill_scales(sc, t, buf, off, stride, r0, r1):
+    """Decode rows r0..r1's (d, dmin) from buf (row r at off + r*stride) into sc (made if None)."""
+    if sc is None:
+        sc = array.array("f", bytes(8 * t.shape[0]))
+    asym = (t.qparam >> 4) == hyq.S_ASYM
+    for r in range(r0, r1):
+        b = off + r * stride
+        sc[2 * r] = _f16(buf[b], buf[b + 1])
+        if asym:
+            sc[2 * r + 1] = _f16(buf[b + 2], buf[b + 3])
+    return sc
+
+
+def _q_rows(m, t, xq, K):
+    """The int32 row sums of quantized matrix t against xq (int8 + 128) into m.acc, for every row; returns
+    (row scales, asym). A streamed tensor bigger than the weight buffer is read WBUF_CHUNK bytes of rows at
+    a time, so the buffer never holds a whole layer."""
+    nb, hdr, cb, data, stride = hyq.q4_layout(K, t.qparam)
+    B = hyq.block_size(t.qparam)
+    scheme = t.qparam >> 4
+    asym = 1 if scheme == hyq.S_ASYM else 0
+    kern = m.k.q8_rows if scheme == hyq.S_Q8 else m.k.q4_rows
+    rows = t.shape[0]
+    m.k.block_sums(xq, K, B, nb, m.sx)
+    if m.mapped is not None or t.nbytes <= len(m.wbuf):
+        buf, off = m._weights(t)
+        kern(buf, off, stride, hdr, cb, nb, B, K, 0, rows, xq, m.sx, m.acc, asym)
+        return _scales(m, t, buf, off, stride), asym
+    sc = m.rowscales.get(t.index)
+    fill = sc is None
+    per = len(m.wbuf) // stride
+    f = m._f
+    m.loaded = -1
+    wb = memoryview(m.wbuf)
+    for r0 in range(0, rows, per):
+        r1 = min(rows, r0 + per)
+        f.seek(m.h.data_offset + t.offset + r0 * stride)
+        if f.readinto(wb[: (r1 - r0) * stride]) != (r1 - r0) * stride:
+            raise hyq.FormatError("file is truncated (tensor %d)" % t.index)
+        kern(m.wbuf, -r0 * stride, stride, hdr, cb, nb, B, K, r0, r1, xq, m.sx, m.acc, asym)
+        if fill:
+            sc = _fill_scales(sc, t, m.wbuf, -r0 * stride, stride, r0, r1)
+    m.rowscales[t.index] = sc
+    return sc, asym
 
 
 def _finish_rows(m, y, yo, rows, sc, r0, asym, s, bias, act, p0, p1, ystep):
@@ -414,19 +464,14 @@ def _matvec(m, t, xsrc, xo, K, y, yo, ystep, bias, act, p0, p1, qmode, scale, xq
                 v += bias[r]
             y[yo + r * ystep] = _act(v, act, p0, p1) if act else v
         return
-    buf, off, nb, hdr, cb, stride = _row_scales(m, t)
-    B = hyq.block_size(t.qparam)
-    scheme = t.qparam >> 4
     if qmode == hyq.Q_FLOAT:
-        _float_rows(buf, off, t.shape[0], t.qparam >> 4, hdr, cb, stride, B, K, xsrc, xo, y, yo, ystep, bias, act,
-                    p0, p1)
+        buf, off, nb, hdr, cb, stride = _row_scales(m, t)
+        _float_rows(buf, off, rows, t.qparam >> 4, hdr, cb, stride, hyq.block_size(t.qparam), K, xsrc, xo, y, yo,
+                    ystep, bias, act, p0, p1)
         return
     s = _quantize(xsrc, K, xq, scale, xo)
-    m.k.block_sums(xq, K, B, nb, m.sx)
-    kern = m.k.q8_rows if scheme == hyq.S_Q8 else m.k.q4_rows
-    asym = 1 if scheme == hyq.S_ASYM else 0
-    kern(buf, off, stride, hdr, cb, nb, B, K, 0, rows, xq, m.sx, m.acc, asym)
-    _finish_rows(m, y, yo, rows, _scales(m, t, buf, off, stride), 0, asym, s, bias, act, p0, p1, ystep)
+    sc, asym = _q_rows(m, t, xq, K)
+    _finish_rows(m, y, yo, rows, sc, 0, asym, s, bias, act, p0, p1, ystep)
 
 
 def _decode_row(buf, base, hdr, cb, B, K, scheme, out):
@@ -497,11 +542,6 @@ def op_linear(m, nd):
     if xt.dtype == hyq.D_I8 or rq:
         # integer in (int8 tensor) and/or integer out (requantized int8 tensor)
         table = m.view(nd.inputs[-1]) if rq else None
-        buf, off, nb, hdr, cb, stride = _row_scales(m, t)
-        B = hyq.block_size(t.qparam)
-        scheme = t.qparam >> 4
-        asym = 1 if scheme == hyq.S_ASYM else 0
-        kern = m.k.q8_rows if scheme == hyq.S_Q8 else m.k.q4_rows
         for r in range(rows):
             if xt.dtype == hyq.D_I8:
                 xq = x if rows == 1 else memoryview(x)[r * K: (r + 1) * K]
@@ -509,12 +549,11 @@ def op_linear(m, nd):
             else:
                 xq = m.xq
                 s = _quantize(x, K, xq, xt.scale, r * K)
-            m.k.block_sums(xq, K, B, nb, m.sx)
-            kern(buf, off, stride, hdr, cb, nb, B, K, 0, N, xq, m.sx, m.acc, asym)
+            sc, asym = _q_rows(m, t, xq, K)
             if rq:
                 m.k.requant(m.acc, 1, N, table, 0, y, r * N, 1, 0)
             else:
-                _finish_rows(m, y, r * N, N, _scales(m, t, buf, off, stride), 0, asym, s, bias, act, p0, p1, 1)
+                _finish_rows(m, y, r * N, N, sc, 0, asym, s, bias, act, p0, p1, 1)
         return
     scale = xt.scale if qmode == hyq.Q_STATIC else 0.0
     for r in range(rows):
