@@ -58,7 +58,7 @@ def test_tensor_table_alignment_and_crcs(cnn_hyq):
     for t in m.tensors:
         if t.kind == hyq.K_ACT:
             assert t.offset % 8 == 0 and t.offset + t.nbytes <= m.arena_size
-            assert t.nbytes == 4 * t.numel()
+            assert t.nbytes == 4 * t.size
             continue
         assert t.offset % 4 == 0
         raw = blob[m.data_offset + t.offset: m.data_offset + t.offset + t.nbytes]
@@ -67,7 +67,7 @@ def test_tensor_table_alignment_and_crcs(cnn_hyq):
             assert t.nbytes == t.shape[0] * hyq.q4_layout(t.shape[1], t.qparam)[4]
             assert hyq.block_size(t.qparam) == 32 and t.qparam >> 4 == hyq.S_ASYM
         if t.kind == hyq.K_F32:
-            assert t.nbytes == 4 * t.numel()
+            assert t.nbytes == 4 * t.size
     ops = [hyq.OPS[n.op] for n in m.nodes]
     assert ops == ["conv", "conv", "maxpool", "reshape", "linear"] or ops[:2] == ["conv", "conv"]
     conv = m.nodes[0]

@@ -4,6 +4,11 @@
 import struct
 
 try:
+    from collections import namedtuple
+except ImportError:  # ports that only have the u-prefixed name
+    from ucollections import namedtuple
+
+try:
     from binascii import crc32
 except ImportError:  # ports built without binascii.crc32
     crc32 = None
@@ -151,42 +156,18 @@ def _crc_stream(f, offset, length, crc=0, chunk=None):
     return crc
 
 
-class Tensor:
-    """One entry of the tensor table."""
-
-    def __init__(self, index, kind, dtype, shape, qparam, offset, nbytes, crc, extra, scale):
-        self.index = index
-        self.kind = kind
-        self.dtype = dtype
-        self.shape = shape
-        self.qparam = qparam
-        self.offset = offset
-        self.nbytes = nbytes
-        self.crc = crc
-        self.extra = extra
-        self.scale = scale
-
-    def numel(self):
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
-
-    def __repr__(self):
-        return "Tensor(%d, %s, %s, %d bytes)" % (self.index, KIND_NAMES[self.kind], self.shape, self.nbytes)
+# Table entries are named tuples: a few dozen bytes each on a board, against a hundred and more for an object
+# with an attribute dict (a language model has over a hundred tensors). size: the number of elements.
+Tensor = namedtuple("Tensor", ("index", "kind", "dtype", "shape", "qparam", "offset", "nbytes", "crc", "extra",
+                               "scale", "size"))
+Node = namedtuple("Node", ("op", "inputs", "outputs", "iattrs", "fattrs"))
 
 
-class Node:
-    def __init__(self, op, inputs, outputs, iattrs, fattrs):
-        self.op = op
-        self.inputs = inputs
-        self.outputs = outputs
-        self.iattrs = iattrs
-        self.fattrs = fattrs
-
-    def __repr__(self):
-        return "Node(%s, in=%s, out=%s, i=%s, f=%s)" % (OPS[self.op], self.inputs, self.outputs,
-                                                         self.iattrs, self.fattrs)
+def numel(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 class Model:
@@ -229,7 +210,8 @@ class Model:
             v = struct.unpack_from(TENSOR_FMT, t, pos)
             pos += TENSOR_SIZE
             ndim = v[2]
-            self.tensors.append(Tensor(i, v[0], v[1], tuple(v[4:4 + ndim]), v[3], v[8], v[9], v[10], v[11], v[12]))
+            shape = tuple(v[4:4 + ndim])
+            self.tensors.append(Tensor(i, v[0], v[1], shape, v[3], v[8], v[9], v[10], v[11], v[12], numel(shape)))
         self.nodes = []
         for _ in range(n_n):
             op, ni, no, nia, nfa = struct.unpack_from(NODE_FMT, t, pos)

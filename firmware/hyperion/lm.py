@@ -30,7 +30,7 @@ class Decoder:
         self.pos = m.h.tensors[self._node("pos_add").inputs[1]]
         d = self.d = self.emb.shape[-1]
         self.hd = d // self.H
-        self.ctx = C = self.pos.numel() // d
+        self.ctx = C = self.pos.size // d
         self.layers = []
         ffn = 1
         for i in range(self.L):

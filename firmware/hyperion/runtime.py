@@ -144,14 +144,15 @@ class Model:
         for nd in h.nodes:
             xt = h.tensors[nd.inputs[0]]
             if hyq.OPS[nd.op] == "conv" and xt.dtype != hyq.D_I8:
-                maxin = max(maxin, xt.numel() // xt.shape[0])  # one image of a float input
+                maxin = max(maxin, xt.size // xt.shape[0])  # one image of a float input
             if hyq.OPS[nd.op] in ("linear", "conv"):
-                maxk = max(maxk, h.tensors[nd.inputs[1]].numel() // h.tensors[nd.inputs[1]].shape[0])
+                maxk = max(maxk, h.tensors[nd.inputs[1]].size // h.tensors[nd.inputs[1]].shape[0])
         self.xin = bytearray(maxin)  # int8 (+128) copy of a conv's float input
         self.xq = bytearray(maxk)  # one window / row of int8 inputs
         self.sx = array.array("i", bytes(4 * maxnb))
         self.acc = array.array("i", bytes(8 * maxn))
         self.rowscales = {}
+        self.named = {}
         self._conv_acc = None
         gc.collect()
 
@@ -194,10 +195,10 @@ class Model:
                 self.arena = array.array("f", bytes(((self.h.arena_size + 3) // 4) * 4))
                 self.arena8 = bytearray(self.h.arena8_size)  # int8 activations (value + 128)
             if t.dtype == hyq.D_I8:
-                v = memoryview(self.arena8)[t.offset: t.offset + t.numel()]
+                v = memoryview(self.arena8)[t.offset: t.offset + t.size]
             else:
                 o = t.offset // 4
-                v = memoryview(self.arena)[o: o + t.numel()]
+                v = memoryview(self.arena)[o: o + t.size]
             self.views[i] = v
         return v
 
@@ -210,7 +211,7 @@ class Model:
 
     def set_input(self, x, n=0):
         t = self.h.tensors[self.h.inputs[n]]
-        want = t.numel()
+        want = t.size
         try:
             if hasattr(x, "flatten"):  # ulab (or numpy) array
                 x = x.flatten()
@@ -243,7 +244,7 @@ class Model:
             if isinstance(e, hyperion.OutOfMemory):
                 raise
             gc.collect()
-            need = 4 * sum(self.h.tensors[i].numel() for i in self.h.outputs)
+            need = 4 * sum(self.h.tensors[i].size for i in self.h.outputs)
             if self.arena is None:  # the arenas come first
                 need += self.h.arena_size + self.h.arena8_size
             raise hyperion.OutOfMemory("running " + self.path, need, gc.mem_free()) from None
@@ -518,12 +519,11 @@ def _float_rows(buf, off, rows, scheme, hdr, cb, stride, B, K, xsrc, xo, y, yo, 
 
 # -- ops ---------------------------------------------------------------------------------------------------
 
-def _attrs(nd):
-    """The node's int attributes by name (decoded once, kept on the node)."""
-    a = getattr(nd, "named", None)
+def _attrs(m, nd):
+    """The node's int attributes by name (decoded once per model)."""
+    a = m.named.get(id(nd))
     if a is None:
-        a = dict(zip(hyq.IATTRS[nd.op], nd.iattrs))
-        nd.named = a
+        a = m.named[id(nd)] = dict(zip(hyq.IATTRS[nd.op], nd.iattrs))
     return a
 
 
@@ -538,7 +538,7 @@ def op_linear(m, nd):
     y = m.view(nd.outputs[0])
     K = t.shape[1]
     N = t.shape[0]
-    rows = xt.numel() // K
+    rows = xt.size // K
     if xt.dtype == hyq.D_I8 or rq:
         # integer in (int8 tensor) and/or integer out (requantized int8 tensor)
         table = m.view(nd.inputs[-1]) if rq else None
@@ -561,7 +561,7 @@ def op_linear(m, nd):
 
 
 def op_conv(m, nd):
-    a = _attrs(nd)
+    a = _attrs(m, nd)
     p0, p1 = nd.fattrs[0], nd.fattrs[1]
     xt = m.h.tensors[nd.inputs[0]]
     yt = m.h.tensors[nd.outputs[0]]
@@ -578,7 +578,7 @@ def op_conv(m, nd):
     cg = C // G
     cout = t.shape[0]
     og = cout // G
-    K = t.numel() // cout  # float weights keep their 4-D shape
+    K = t.size // cout  # float weights keep their 4-D shape
     qmode = a["qmode"]
     act = a["act"]
     per_img = C * H * W
@@ -796,7 +796,7 @@ def op_layernorm(m, nd):
     n = 1
     for d in xt.shape[axis:]:
         n *= d
-    for o in range(xt.numel() // n):
+    for o in range(xt.size // n):
         base = o * n
         mean = 0.0
         for i in range(n):
@@ -813,7 +813,7 @@ def op_layernorm(m, nd):
 
 
 def _pool(m, nd, is_max):
-    a = _attrs(nd)
+    a = _attrs(m, nd)
     xt, yt = m.h.tensors[nd.inputs[0]], m.h.tensors[nd.outputs[0]]
     x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
     s = xt.shape
@@ -854,7 +854,7 @@ def op_maxpool(m, nd):
     if xt.dtype != hyq.D_I8:
         _pool(m, nd, True)
         return
-    a = _attrs(nd)
+    a = _attrs(m, nd)
     s, o = xt.shape, m.h.tensors[nd.outputs[0]].shape
     H, W = (1, s[2]) if len(s) == 3 else (s[2], s[3])
     Ho, Wo = (1, o[2]) if len(o) == 3 else (o[2], o[3])
@@ -949,14 +949,14 @@ def op_gather(m, nd):
     y = m.view(nd.outputs[0])
     if tt.kind in (hyq.K_Q4, hyq.K_Q8):
         dim = tt.shape[1]
-        for j in range(it.numel()):
+        for j in range(it.size):
             _dequant_row(m, tt, int(idx[j]), y, j * dim)
         return
     table = m.view(nd.inputs[0])
     outer, n, inner = _outer_inner(tt.shape, axis)
     k = 0
     for o in range(outer):
-        for j in range(it.numel()):
+        for j in range(it.size):
             src = (o * n + int(idx[j])) * inner
             for i in range(inner):
                 y[k] = table[src + i]

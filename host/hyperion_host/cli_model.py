@@ -207,7 +207,7 @@ def model_summary(path):
     for t in m.tensors:
         if t.kind == hyq.K_ACT:
             continue
-        numel = t.numel()
+        numel = t.size
         tensors.append({"index": t.index, "kind": hyq.KIND_NAMES[t.kind], "shape": list(t.shape), "bytes": t.nbytes,
                         "bpw": t.nbytes * 8 / max(numel, 1)})
     wt = [t for t in tensors if t["kind"] in ("q4", "q8", "csr4")]
