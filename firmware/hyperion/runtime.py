@@ -10,6 +10,8 @@ from hyperion.hyq import A_CLIP, A_GELU, A_GELU_TANH, A_LEAKY, A_RELU, A_SIGMOID
 
 # Streamed weight matrices bigger than this are read in chunks of whole rows (the buffer's size).
 WBUF_CHUNK = 4096
+# Activation arenas up to this size are allocated at load; bigger ones at the first run().
+EAGER_ARENA = 32768
 
 
 def _kernels(name):
@@ -106,10 +108,14 @@ class Model:
         self.k = _kernels(kernels)
         h = self.h
         self._meta = None
-        # activations: the arenas are allocated on first use (generate() needs none of the graph's)
+        # activations: small arenas now, before the buffers below, so they lie in one piece low in the heap;
+        # big ones (a language model's whole-sequence graph, which generate() never runs) at the first run()
         self.arena = None
         self.arena8 = None
+        if h.arena_size + h.arena8_size <= EAGER_ARENA:
+            self._arenas()
         self.views = {}
+        self.named = {}  # node attributes by name, decoded once (see _attrs)
         # small constants live in RAM; weight matrices are streamed (or mapped)
         self.consts = {}
         maxk = 1
@@ -141,10 +147,15 @@ class Model:
             self.wbuf = bytearray(wmax)
         self.loaded = -1  # tensor index whose bytes are in wbuf
         maxin = 0
+        nconv = 0
         for nd in h.nodes:
             xt = h.tensors[nd.inputs[0]]
-            if hyq.OPS[nd.op] == "conv" and xt.dtype != hyq.D_I8:
-                maxin = max(maxin, xt.size // xt.shape[0])  # one image of a float input
+            if hyq.OPS[nd.op] == "conv":
+                if xt.dtype != hyq.D_I8:
+                    maxin = max(maxin, xt.size // xt.shape[0])  # one image of a float input
+                # two int32 per output channel of a group and output column (one output row)
+                groups = _attrs(self, nd)["groups"]
+                nconv = max(nconv, 2 * (h.tensors[nd.inputs[1]].shape[0] // groups) * h.tensors[nd.outputs[0]].shape[-1])
             if hyq.OPS[nd.op] in ("linear", "conv"):
                 maxk = max(maxk, h.tensors[nd.inputs[1]].size // h.tensors[nd.inputs[1]].shape[0])
         self.xin = bytearray(maxin)  # int8 (+128) copy of a conv's float input
@@ -152,9 +163,12 @@ class Model:
         self.sx = array.array("i", bytes(4 * maxnb))
         self.acc = array.array("i", bytes(8 * maxn))
         self.rowscales = {}
-        self.named = {}
-        self._conv_acc = None
+        self._conv_acc = array.array("i", bytes(4 * nconv)) if nconv else None
         gc.collect()
+
+    def _arenas(self):
+        self.arena = array.array("f", bytes(((self.h.arena_size + 3) // 4) * 4))
+        self.arena8 = bytearray(self.h.arena8_size)  # int8 activations (value + 128)
 
     def conv_acc(self, n):
         """An int32 buffer of at least n slots for a conv output row (grown once, then reused)."""
@@ -192,8 +206,7 @@ class Model:
                     v = self._const_array(t)
                 return v
             if self.arena is None:
-                self.arena = array.array("f", bytes(((self.h.arena_size + 3) // 4) * 4))
-                self.arena8 = bytearray(self.h.arena8_size)  # int8 activations (value + 128)
+                self._arenas()
             if t.dtype == hyq.D_I8:
                 v = memoryview(self.arena8)[t.offset: t.offset + t.size]
             else:

@@ -43,7 +43,8 @@ def micropython_path():
     return mp
 
 
-def run_micropython(code, heap=None, path=(), cwd=None, timeout=120, stdin=None, emit=None, firmware=None):
+def run_micropython(code, heap=None, path=(), cwd=None, timeout=120, stdin=None, emit=None, firmware=None,
+                    binary=None):
     """Run code on MicroPython. `path` adds directories to sys.path after the firmware (firmware/ sources,
     or `firmware`: a directory holding a compiled hyperion package).
     Returns a Result with stdout, stderr and the heap figures at exit (mem_current, mem_peak,
@@ -52,7 +53,7 @@ def run_micropython(code, heap=None, path=(), cwd=None, timeout=120, stdin=None,
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(script)
         script_path = f.name
-    args = [micropython_path()]
+    args = [binary or micropython_path()]
     if heap:
         args += ["-X", "heapsize=%d" % heap]
     if emit:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from common import ROOT, save
-from device import IMPORTS, min_heap
+from device import IMPORTS, MP32, min_heap
 
 from hyperion_host.build import cached_firmware
 from hyperion_host.evaluate import evaluate_model
@@ -51,19 +51,21 @@ def main():
     params = sum(int(np.prod(i.dims)) for i in g.initializer if i.data_type == 1 and i.name not in ("mask", "scale"))
     viper = rates("viper", [56, 200])
     python = rates("python", [56])
+    gen = IMPORTS + "m = hyperion.load(%r)\nfor p in m.generate('Once upon', 56, temperature=0):\n    pass\n" % MODEL
     import_heap = min_heap(IMPORTS)
-    heap = min_heap(IMPORTS + "m = hyperion.load(%r)\nfor p in m.generate('Once upon', 56, temperature=0):\n    pass\n"
-                    % MODEL) - import_heap
+    heap = min_heap(gen) - import_heap
+    heap32 = min_heap(gen, bits=32) - min_heap(IMPORTS, bits=32) if MP32 else None
     ev = evaluate_model(MODEL, str(D / "test.npz"), str(D / "tinylm.onnx"))
     tps = lambda r, k: r[k][0] / r[k][1]  # noqa: E731
     rows = [{"case": "8-byte prompt + 56 tokens", "viper_tok_s": tps(viper, 56), "python_tok_s": tps(python, 56),
-             "speedup": tps(viper, 56) / tps(python, 56), "all_in_heap_bytes": heap},
+             "speedup": tps(viper, 56) / tps(python, 56), "all_in_heap_bytes": heap, "all_in_heap_32bit_bytes": heap32},
             {"case": "8-byte prompt + 200 tokens (context slides)", "viper_tok_s": tps(viper, 200),
-             "python_tok_s": 0.0, "speedup": 0.0, "all_in_heap_bytes": heap}]
+             "python_tok_s": 0.0, "speedup": 0.0, "all_in_heap_bytes": heap, "all_in_heap_32bit_bytes": heap32}]
     notes = ("tinylm (%d parameters, %s): int4 perplexity %.4f vs fp32 %.4f (ratio %.4f) on %d "
              "held-out windows. MicroPython unix port x64; tokens/s counts every token generate() yields, over "
              "the time it takes (prompt included). all_in_heap_bytes: smallest heap that loads and generates "
-             "minus the smallest that imports the firmware (%d B). Reproduce: `.venv/bin/python "
+             "minus the smallest that imports the firmware (%d B); all_in_heap_32bit_bytes: the same on a 32-bit unix "
+             "port (HYPERION_MICROPYTHON32, see tools/bench/device.py). Reproduce: `.venv/bin/python "
              "tools/bench/tinylm.py` (part of `make bench`)."
              % (params, "%.1f KB .hyq" % (Path(MODEL).stat().st_size / 1024), ev["perplexity"],
                 ev["float_perplexity"], ev["perplexity_ratio"], ev["samples"], import_heap))
