@@ -153,3 +153,41 @@ def test_runtime_imports_on_cpython_and_checks_its_policy():
     else:
         raise AssertionError("no error")
     assert json.dumps(Runtime("local").stats())
+
+
+GEN_SCRIPT = """
+import json, hyperion
+from hyperion.hybrid import Runtime
+hyperion.configure(model_dirs=[%(dir)r])
+rt = Runtime(%(policy)r, url=%(url)r, timeout=30, retries=0)
+pieces = list(rt.generate("tinylm", "Once upon a time", 24, temperature=0, stop="."))
+print(json.dumps({"pieces": pieces, "last": rt.last, "counts": rt.counts, "last_error": rt.last_error}))
+"""
+
+
+def test_a_language_model_writes_on_the_board_or_on_the_relay_when_its_cache_does_not_fit(tmp_path):
+    """Runtime.generate: with room, the board writes (streamed pieces, as Model.generate does); on a heap too
+    small for tinylm's decoder, the relay writes the same request."""
+    import shutil
+
+    from hyperion_host.relay import models as M
+
+    d = tmp_path / "models"
+    d.mkdir()
+    shutil.copy(os.path.join(os.path.dirname(__file__), "..", "models", "tinylm", "tinylm.hyq"), d / "tinylm.hyq")
+    with serve(d) as s:
+        args = {"dir": str(d), "url": s.url}
+        r = board_code(GEN_SCRIPT % dict(args, policy="auto"), heap=1024 * 1024)
+        assert r.ok, r.stderr + r.stdout
+        big = last_json(r.stdout)
+        assert big["last"] == "local" and len(big["pieces"]) > 5
+        r = board_code(GEN_SCRIPT % dict(args, policy="auto"), heap=140 * 1024)
+        assert r.ok, r.stderr + r.stdout
+        small = last_json(r.stdout)
+        assert small["last"] == "remote" and "did not fit on the board" in small["last_error"]
+        assert small["counts"]["remote"] == 1 and len(small["pieces"]) == 1
+        g = M.Generator(s.relay.models.get("tinylm"), "Once upon a time", 24, 0.0, stop=".")
+        while not g.done:
+            g.step()
+        assert small["pieces"][0] == g.text() and "." not in g.text() and g.text()
+        assert "".join(big["pieces"]) == g.text()  # greedy on either side: the same first sentence

@@ -4,6 +4,8 @@
 #   rt = Runtime("auto")                 # remote settings from hyperion.config()["remote"], or url=..., api_key=...
 #   y = rt.run("kws", x)                 # array('f') (a tuple for several outputs), wherever it ran
 #   rt.counts                            # {"local": n, "remote": n, "fallback": n, "failed": n}
+#   for piece in rt.generate("tinylm", "Once upon a time", 80):   # a language model: board or relay
+#       print(piece, end="")
 #
 # policy "local": always on the board. "remote": always on the relay; if that fails (refused, timeout, 5xx,
 # 429, ...) the board runs the model itself when it has it, else RemoteUnavailable is raised with the reason.
@@ -107,6 +109,53 @@ class Runtime:
             self._count("fallback")
             return y
 
+    def generate(self, model, prompt, max_tokens=64, temperature=0.8, top_k=40, top_p=0.95, repetition_penalty=1.0,
+                 stop=None, seed=None):
+        """Text from a language model, as pieces: on the board when the model is there and its decoder (KV cache
+        and all) fits in the heap, else the relay writes it (one piece) with the same sampling settings. Local
+        generation is started here, so a board that runs out of memory hands the request over before any text."""
+        kw = {"temperature": temperature, "top_k": top_k, "top_p": top_p, "repetition_penalty": repetition_penalty,
+              "stop": stop, "seed": seed}
+        path = None if model in self.models else self.local_path(model)
+        if self.policy != "remote" and (path is not None or model in self.models):
+            try:
+                m = self.models.get(model)
+                if m is None:
+                    import hyperion
+
+                    m = self.models[model] = hyperion.load(path, kernels=self.kernels, mode=self.mode)
+                gen = m.generate(prompt, max_tokens, **kw)
+                first = next(gen, None)  # the prompt is read here: the cache and buffers are allocated
+                self._count("local")
+                return _chain(first, gen)
+            except MemoryError as e:
+                if self.policy == "local":
+                    raise
+                self.unload(model)
+                self.last_error = "did not fit on the board: %s" % e
+        elif self.policy == "local":
+            raise ValueError("model '%s' is not on the board" % model)
+        args = {"model": self.remote_name(model) if self.remote_name else _stem(model), "prompt": prompt,
+                "max_tokens": max_tokens, "temperature": temperature, "top_k": top_k, "top_p": top_p,
+                "repetition_penalty": repetition_penalty}
+        if seed is not None:
+            args["seed"] = seed
+        if stop:
+            if not isinstance(stop, str):
+                if len(stop) != 1:
+                    raise ValueError("the relay takes one stop sequence")
+                stop = stop[0]
+            args["stop"] = stop
+        try:
+            res = self.client().call("generate", args)
+        except RemoteError as e:
+            self.last_error = e.reason
+            self._count("failed")
+            raise RemoteUnavailable("model '%s' could not write on the relay (%s)" % (model, e.reason), e.kind,
+                                    e.status)
+        self._count("remote")
+        return iter((res.get("text", ""),))
+
     def _count(self, what):
         self.counts[what] += 1
         self.last = what
@@ -144,6 +193,13 @@ class Runtime:
         self.unload()
         if self._client is not None:
             self._client.close()
+
+
+def _chain(first, rest):
+    if first is not None:
+        yield first
+    for piece in rest:
+        yield piece
 
 
 def _stem(name):

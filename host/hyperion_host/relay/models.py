@@ -258,7 +258,7 @@ def mark_text_model(path, tokenizer="bytes", output=None):
     from hyperion_host.hyq_io import encode, load_program, write_atomic
 
     prog, _ = load_program(str(path))
-    prog.meta = dict(prog.meta, text={"tokenizer": tokenizer})
+    prog.meta = dict(prog.meta, text=dict(prog.meta.get("text") or {}, tokenizer=tokenizer))
     e = Entry(Path(path).stem, path, prog, _)
     check_text_model(e)
     write_atomic(output or path, encode(prog))
