@@ -92,8 +92,8 @@ def model_steps(work):
     big = np.kron(img, np.ones((4, 4)))  # a 32x32 picture of a test digit
     p = step("digits: classify a 32x32 image on the board (resized there)", "exec", "--port", "demo",
              "import hyperion, time, gc\nm = hyperion.load('digits')\nimg = bytes(%r)\ngc.collect()\n"
-             "t = time.ticks_us()\nlabel, p = m.classify(img, 32, 32)\n"
-             "print('digit', label, 'p=%%.3f' %% p, '%%.2f' %% (time.ticks_diff(time.ticks_us(), t) / 1000), "
+             "t = time.ticks_us()\nlabel, p = m.classify(img, 32, 32)\ndt = time.ticks_diff(time.ticks_us(), t)\ngc.collect()\n"
+             "print('digit', label, 'p=%%.3f' %% p, '%%.2f' %% (dt / 1000), "
              "'ms, free heap', gc.mem_free())" % (big * 255).round().astype(int).ravel().tolist(),
              check=lambda o: "digit" in o)
     board_result("digits", "classify(32x32 image)", p, r"(digit \d+ p=\S+) (\S+ ms), free heap (\d+)")
@@ -102,7 +102,8 @@ def model_steps(work):
     p = step("kws: listen on the board (VAD, MFCC, DS-CNN)", "exec", "--port", "demo",
              "import hyperion, time, array, gc\ns = array.array('h', open('yes.raw', 'rb').read())\ngc.collect()\n"
              "m = hyperion.load('kws')\ngc.collect()\nt = time.ticks_ms()\nlabel, p = m.listen(s)\n"
-             "print('heard', label, 'p=%.3f' % p, time.ticks_diff(time.ticks_ms(), t), 'ms, free heap', gc.mem_free())",
+             "dt = time.ticks_diff(time.ticks_ms(), t)\ngc.collect()\n"
+             "print('heard', label, 'p=%.3f' % p, dt, 'ms, free heap', gc.mem_free())",
              check=lambda o: "heard yes" in o)
     board_result("kws", "listen(1 s of 16 kHz audio)", p, r"(heard \S+ p=\S+) (\d+ ms), free heap (\d+)")
     p = step("tinylm: generate text on the board (KV cache, tokens streamed as they come)", "exec", "--port", "demo",
@@ -111,7 +112,7 @@ def model_steps(work):
              "for piece in m.generate('Once upon a time', 100, temperature=0.7, top_k=20, stop='\\n', seed=3):\n"
              "    print(piece, end='')\n    n += len(piece.encode())\n"
              "dt = time.ticks_diff(time.ticks_us(), t)\n"
-             "print()\nprint('%d tokens, %.0f tokens/s, free heap %d' % (n, n * 1e6 / dt, gc.mem_free()))",
+             "gc.collect()\nprint()\nprint('%d tokens, %.0f tokens/s, free heap %d' % (n, n * 1e6 / dt, gc.mem_free()))",
              check=lambda o: "tokens/s" in o)
     board_result("tinylm", "generate('Once upon a time', 100)", p, r"(\d+ tokens), (\S+ tokens/s), free heap (\d+)")
     for kernels in ("viper", "python"):
