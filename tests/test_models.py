@@ -208,3 +208,23 @@ def test_generate_on_a_model_that_is_not_a_language_model_says_so():
     r = run_micropython(code, heap=512 * 1024, firmware=cached_firmware("x64"))
     assert r.ok, r
     assert "not a decoder language model" in r.stdout and "text.decoder" in r.stdout
+
+
+def test_tinylm_generates_from_romfs_as_from_a_file(tmp_path):
+    """Mapped in place from a ROMFS image (mpremote's writer, vfs.VfsRom): the same text as streamed from a file,
+    and the big constants (position table, mask) are not copied into RAM."""
+    from mpremote.romfs import VfsRomWriter
+
+    w = VfsRomWriter()
+    w.opendir("models")
+    w.mkfile("tinylm.hyq", (TINYLM / "tinylm.hyq").read_bytes())
+    w.closedir()
+    img = tmp_path / "rom.img"
+    img.write_bytes(w.finalise())
+    out = _run_tinylm(
+        "import vfs, gc\nvfs.mount(vfs.VfsRom(open(%r, 'rb').read()), '/rom')\n"
+        "r = hyperion.load('/rom/models/tinylm.hyq')\n"
+        "print(r.info()['mode'], m.info()['mode'], max(len(a) for a in r.consts.values()) * 4 <= 8192)\n"
+        "print(''.join(r.generate('Once upon a time', 40, temperature=0)) == "
+        "''.join(m.generate('Once upon a time', 40, temperature=0)))\n" % str(img), heap=1024 * 1024)
+    assert out.split() == ["rom", "stream", "True", "True"]

@@ -131,7 +131,7 @@ class Model:
         wmax = 0
         for t in h.tensors:
             if t.kind == hyq.K_F32 or t.kind == hyq.K_I32:
-                if t.nbytes <= 8192 or self.mapped is not None:
+                if t.nbytes <= 8192:  # bigger ones (a position table, a mask) are read when used
                     self.consts[t.index] = self._const_array(t)
             elif t.kind != hyq.K_ACT:
                 maxk = max(maxk, t.shape[1])
