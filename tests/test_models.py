@@ -8,7 +8,7 @@ import numpy as np
 from hyperion_host.build import cached_firmware
 from hyperion_host.hyq_io import load_program
 
-from helpers import run_cli
+from helpers import assert_user_error, run_cli
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -228,3 +228,25 @@ def test_tinylm_generates_from_romfs_as_from_a_file(tmp_path):
         "print(''.join(r.generate('Once upon a time', 40, temperature=0)) == "
         "''.join(m.generate('Once upon a time', 40, temperature=0)))\n" % str(img), heap=1024 * 1024)
     assert out.split() == ["rom", "stream", "True", "True"]
+
+
+def test_generate_command_on_the_host_micropython_and_a_vboard(start_vboard):
+    """`hyperion-host generate`: streamed text from the host runtime, local MicroPython and a vboard (the model is
+    sent there first); the two MicroPython runs use the board's decoder, so greedy text is identical."""
+    vboard = start_vboard(heap="1M")
+    model = str(TINYLM / "tinylm.hyq")
+    common = ("generate", model, "Once upon a time", "-n", "30", "-t", "0", "--stop", "\n")
+    host = run_cli(*common)
+    local = run_cli(*common, "--on", "micropython")
+    board = run_cli(*common, "--port", vboard.name, "--stats", timeout=120)
+    for p in (host, local, board):
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.startswith("Once upon a time") and 30 <= len(p.stdout.encode()) - 16 <= 32
+    assert board.stdout == local.stdout
+    assert "tokens/s" in board.stderr
+    assert_user_error(run_cli("generate", str(MODELS / "digits" / "digits.hyq"), "hi"), "not a language model")
+    assert_user_error(run_cli("generate", model, "hi", "--on", "moon"), "--on must be host or micropython")
+    assert_user_error(run_cli("generate", model, "hi", "--temperature", "-1"), "temperature")
+    small = start_vboard()  # an RP2040's heap on a 64-bit port: the decoder does not fit, and says so
+    p = run_cli("generate", model, "hi", "--port", small.name, timeout=120)
+    assert_user_error(p, "out of memory while preparing", "to generate", "bytes free")

@@ -43,18 +43,28 @@ class Decoder:
         self.lnf = self._norm_of("ln_f")
         self.head = self._lin_of("lm_head")
         self.vocab = self.head[0].shape[0]
-        f = lambda n: array.array("f", bytes(4 * n))  # noqa: E731
-        self.x, self.h, self.q, self.kv, self.cv, self.prow = f(d), f(d), f(d), f(d), f(d), f(d)
-        self.u, self.att, self.logits = f(ffn), f(C), f(self.vocab)
-        self.q8 = bytearray(self.hd)
-        self.w8 = bytearray(C)
-        self.iacc = array.array("i", bytes(4 * max(C, self.hd)))
         # the cache: keys as rows [layer][position][d], values transposed [layer][channel][position] so both
         # attention products are rows . vector; one scale per (layer, position, head)
-        self.kc = bytearray(self.L * C * d)
-        self.vt = bytearray(self.L * d * C)
-        self.ks = f(self.L * C * self.H)
-        self.vs = f(self.L * C * self.H)
+        self.need = 2 * self.L * C * d + 8 * self.L * C * self.H + 4 * (7 * d + ffn + 2 * C + self.vocab)
+        try:
+            f = lambda n: array.array("f", bytes(4 * n))  # noqa: E731
+            self.x, self.h, self.q, self.kv, self.cv, self.prow = f(d), f(d), f(d), f(d), f(d), f(d)
+            self.u, self.att, self.logits = f(ffn), f(C), f(self.vocab)
+            self.q8 = bytearray(self.hd)
+            self.w8 = bytearray(C)
+            self.iacc = array.array("i", bytes(4 * max(C, self.hd)))
+            self.kc = bytearray(self.L * C * d)
+            self.vt = bytearray(self.L * d * C)
+            self.ks = f(self.L * C * self.H)
+            self.vs = f(self.L * C * self.H)
+        except MemoryError:
+            import gc
+
+            import hyperion
+
+            self.kc = self.vt = None  # this half-made decoder is dropped: the runtime stays usable
+            gc.collect()
+            raise hyperion.OutOfMemory("preparing %s to generate" % m.path, self.need, gc.mem_free()) from None
         self.inv_sqrt = 1.0 / math.sqrt(self.hd)
         self.n = 0
 

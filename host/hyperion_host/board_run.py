@@ -121,3 +121,96 @@ def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1)
         except BoardExecError as e:
             raise HyperionError(_board_error(e.traceback)) from None
     return _parse(b"".join(out).decode(errors="replace").replace("\x04", ""), out_shapes)
+
+
+GEN_MARK = "\x00HYQ-GEN "
+GEN_SCRIPT = """
+import time, hyperion
+_m = hyperion.load(%(path)r, kernels=%(kernels)r)
+_n = 0
+_t = time.ticks_us()
+for _p in _m.generate(%(prompt)r, %(max_tokens)d, %(temperature)r, %(top_k)d, %(top_p)r, %(penalty)r, %(stop)r,
+                      %(seed)r):
+    print(_p, end='')
+    _n += len(_p.encode())
+_dt = time.ticks_diff(time.ticks_us(), _t)
+print()
+print(%(mark)r + repr((_n, _dt)))
+"""
+
+
+def generate_script(board_path, prompt, max_tokens, temperature, top_k, top_p, penalty, stop, seed, kernels):
+    return GEN_SCRIPT % {"path": board_path, "kernels": kernels, "prompt": prompt, "max_tokens": max_tokens,
+                         "temperature": temperature, "top_k": top_k, "top_p": top_p, "penalty": penalty,
+                         "stop": stop, "seed": seed, "mark": GEN_MARK}
+
+
+class TextStream:
+    """Board output to the terminal as it arrives, up to the closing mark line (tokens, microseconds)."""
+
+    def __init__(self, write):
+        import codecs
+
+        self.write = write
+        self.dec = codecs.getincrementaldecoder("utf-8")("replace")
+        self.buf = ""
+        self.result = None
+
+    def feed(self, data):
+        self.buf += self.dec.decode(data.replace(b"\x04", b""))
+        while self.result is None and self.buf:
+            i = self.buf.find("\x00")
+            if i < 0:
+                self.write(self.buf)
+                self.buf = ""
+                return
+            if i:
+                self.write(self.buf[:i])
+                self.buf = self.buf[i:]
+            if not GEN_MARK.startswith(self.buf[:len(GEN_MARK)]):  # a NUL byte of the text itself
+                self.write(self.buf[0])
+                self.buf = self.buf[1:]
+            elif self.buf.startswith(GEN_MARK) and "\n" in self.buf:
+                self.result = ast.literal_eval(self.buf[len(GEN_MARK):].split("\n", 1)[0].strip())
+                self.buf = ""
+            else:
+                return  # the mark line is still arriving
+
+
+def generate_on_board(port, model_path, args, kernels, write):
+    """Write text with a language model on a board or vboard, streamed to write(); returns (tokens, seconds)."""
+    from hyperion_host.build import cached_firmware
+    from hyperion_host.device import Board, BoardExecError, resolve_port
+
+    with Board(resolve_port(port)) as b:
+        arch = b.identify()["arch"]
+        fw = cached_firmware(arch) / "hyperion" if arch else None
+        files = [str(p) for p in sorted(fw.glob("*.mpy"))] if fw else \
+            [str(p) for p in sorted((firmware_dir() / "hyperion").glob("*.py"))]
+        ensure_files(b, files, "lib/hyperion")
+        ensure_files(b, [model_path], "models")
+        ts = TextStream(write)
+        try:
+            b.exec(generate_script("models/" + os.path.basename(model_path), *args, kernels), stream=ts.feed,
+                   timeout=600)
+        except BoardExecError as e:
+            raise HyperionError(_board_error(e.traceback)) from None
+    if ts.result is None:
+        raise HyperionError("the board printed no result")
+    return ts.result[0], ts.result[1] / 1e6
+
+
+def generate_local(model_path, args, kernels, write):
+    """The same on the local MicroPython unix port (the text comes when it is done)."""
+    from hyperion_host.build import cached_firmware
+    from hyperion_host.local import run_micropython
+
+    r = run_micropython(generate_script(os.path.abspath(model_path), *args, kernels), timeout=600,
+                        firmware=cached_firmware("x64"))
+    if not r.ok:
+        raise HyperionError(_board_error(r.stderr or r.stdout))
+    ts = TextStream(write)
+    ts.feed(r.stdout.encode())
+    if ts.result is None:
+        raise HyperionError("MicroPython printed no result")
+    return ts.result[0], ts.result[1] / 1e6

@@ -305,9 +305,70 @@ def build_kernels(
     out.print(t)
 
 
+def generate(
+    model: Path = typer.Argument(..., help="A .hyq language model (metadata text.decoder, e.g. models/tinylm)."),
+    prompt: str = typer.Argument(..., help="The text to continue."),
+    max_tokens: int = typer.Option(64, "--max-tokens", "-n", help="Bytes (tokens) to write at most."),
+    temperature: float = typer.Option(0.8, "--temperature", "-t", help="0: always the likeliest byte."),
+    top_k: int = typer.Option(40, "--top-k", help="Sample from the k likeliest (0: all)."),
+    top_p: float = typer.Option(0.95, "--top-p", help="... cut to the smallest set with this probability."),
+    repetition_penalty: float = typer.Option(1.0, "--repetition-penalty", help="> 1 discourages repeats."),
+    stop: str | None = typer.Option(None, "--stop", help="End the text before this string."),
+    seed: int | None = typer.Option(None, "--seed", help="The same text again for the same seed."),
+    on: str = typer.Option("host", "--on", help="host (reference runtime) or micropython (local unix port)."),
+    port: str | None = typer.Option(None, "--port", "-p", help="Write on this board or vboard (sends the model if needed)."),
+    kernels: str = typer.Option("auto", "--kernels", help="Kernel path on MicroPython: auto, viper or python."),
+    stats: bool = typer.Option(False, "--stats", help="Print tokens and tokens/s."),
+):
+    """Write text with a language model, streamed as it comes: on the host, on local MicroPython, or on a board
+    (the board's KV-cache decoder)."""
+    import sys
+    import time
+
+    from hyperion_host.hyq_io import load_program
+
+    if on not in ("host", "micropython"):
+        raise HyperionError("--on must be host or micropython (use --port to write on a board)")
+    if max_tokens < 0:
+        raise HyperionError("--max-tokens must be >= 0")
+    prog, header = load_program(str(model))
+    if not (prog.meta.get("text") or {}).get("decoder"):
+        raise HyperionError("%s is not a language model (its metadata has no text.decoder; see docs/tinylm.md)"
+                            % model)
+    write = lambda t: (sys.stdout.write(t), sys.stdout.flush())  # noqa: E731
+    args = (prompt, max_tokens, temperature, top_k, top_p, repetition_penalty, stop, seed)
+    write(prompt)
+    from hyperion_host import board_run
+
+    if port is not None:
+        n, secs = board_run.generate_on_board(port, str(model), args, kernels, write)
+    elif on == "micropython":
+        n, secs = board_run.generate_local(str(model), args, kernels, write)
+    else:
+        from hyperion_host.relay import models as M
+
+        try:
+            g = M.Generator(M.Entry(model.stem, model, prog, header), prompt, max_tokens, temperature, top_k, seed,
+                            stop, top_p, repetition_penalty)
+        except M.ModelError as e:
+            raise HyperionError(str(e)) from None
+        t0 = time.perf_counter()
+        shown = 0
+        while not g.done:
+            g.step()
+            text = g.text()
+            write(text[shown:])
+            shown = len(text)
+        write("\n")
+        n, secs = len(g.new), time.perf_counter() - t0
+    if stats:
+        err.print("%d tokens in %.2f s, %.0f tokens/s" % (n, secs, n / secs if secs else 0), highlight=False)
+
+
 def register(app):
     app.command("build-kernels")(build_kernels)
     app.command()(quantize)
     app.command()(infer)
+    app.command()(generate)
     app.command()(inspect)
     app.command("eval")(evaluate)
