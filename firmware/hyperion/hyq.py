@@ -205,15 +205,15 @@ class Model:
         self.outputs = list(struct.unpack_from("<%dH" % n_out, t, pos))
         pos += 2 * n_out
         pos = (pos + 3) & ~3
-        self.tensors = []
+        self.tensors = [None] * n_t  # sized once: a growing list would leave its old blocks as holes
         for i in range(n_t):
             v = struct.unpack_from(TENSOR_FMT, t, pos)
             pos += TENSOR_SIZE
             ndim = v[2]
             shape = tuple(v[4:4 + ndim])
-            self.tensors.append(Tensor(i, v[0], v[1], shape, v[3], v[8], v[9], v[10], v[11], v[12], numel(shape)))
-        self.nodes = []
-        for _ in range(n_n):
+            self.tensors[i] = Tensor(i, v[0], v[1], shape, v[3], v[8], v[9], v[10], v[11], v[12], numel(shape))
+        self.nodes = [None] * n_n
+        for k in range(n_n):
             op, ni, no, nia, nfa = struct.unpack_from(NODE_FMT, t, pos)
             pos += NODE_SIZE
             if op >= len(OPS):
@@ -224,7 +224,7 @@ class Model:
             pos += 4 * nia
             fa = struct.unpack_from("<%df" % nfa, t, pos)
             pos += 4 * nfa
-            self.nodes.append(Node(op, ids[:ni], ids[ni:], ia, fa))
+            self.nodes[k] = Node(op, ids[:ni], ids[ni:], ia, fa)
         self.meta_offset = HEADER_SIZE + self.table_size
         self.meta_size = self.data_offset - self.meta_offset
 
@@ -252,7 +252,7 @@ class Model:
             if len(data) != t.nbytes:
                 raise FormatError("file is truncated (tensor %d)" % t.index)
             return data
-        mv = memoryview(buf)[: t.nbytes]
+        mv = memoryview(buf)[: t.nbytes]  # (a typed view of exactly the tensor is whole either way)
         if self.f.readinto(mv) != t.nbytes:
             raise FormatError("file is truncated (tensor %d)" % t.index)
         return mv

@@ -128,12 +128,10 @@ class Model:
             name = hyq.OPS[nd.op]
             if name == "conv" or (name == "linear" and nd.iattrs[2] == hyq.Q_FLOAT):
                 whole.add(nd.inputs[1])
+        self._load_consts()
         wmax = 0
         for t in h.tensors:
-            if t.kind == hyq.K_F32 or t.kind == hyq.K_I32:
-                if t.nbytes <= 8192:  # bigger ones (a position table, a mask) are read when used
-                    self.consts[t.index] = self._const_array(t)
-            elif t.kind != hyq.K_ACT:
+            if t.kind != hyq.K_ACT and t.kind != hyq.K_F32 and t.kind != hyq.K_I32:
                 maxk = max(maxk, t.shape[1])
                 maxn = max(maxn, t.shape[0])
                 if t.kind == hyq.K_CSR4 or t.index in whole:
@@ -184,6 +182,27 @@ class Model:
         return self._meta
 
     # -- tensors -----------------------------------------------------------------------------------------
+    def _load_consts(self):
+        """Small constants (biases, norm weights, requantization tables) into RAM: one float block and one int
+        block, each constant a view of its part, read in place (no per-constant copies to fragment the heap).
+        Bigger ones (a position table, a mask) are read when used."""
+        small = [t for t in self.h.tensors if (t.kind == hyq.K_F32 or t.kind == hyq.K_I32) and t.nbytes <= 8192]
+        for kind, code in ((hyq.K_F32, "f"), (hyq.K_I32, "i")):
+            n = 0
+            for t in small:
+                if t.kind == kind:
+                    n += t.size
+            if not n:
+                continue
+            block = memoryview(array.array(code, bytes(4 * n)))
+            o = 0
+            for t in small:
+                if t.kind == kind:
+                    v = block[o: o + t.size]
+                    self.h.read_tensor(t, v)
+                    self.consts[t.index] = v
+                    o += t.size
+
     def _const_array(self, t):
         return array.array("f" if t.kind == hyq.K_F32 else "i", self.h.read_tensor(t))
 
