@@ -47,16 +47,23 @@ class Decoder:
         # attention products are rows . vector; one scale per (layer, position, head)
         self.need = 2 * self.L * C * d + 8 * self.L * C * self.H + 4 * (7 * d + ffn + 2 * C + self.vocab)
         try:
-            f = lambda n: array.array("f", bytes(4 * n))  # noqa: E731
-            self.x, self.h, self.q, self.kv, self.cv, self.prow = f(d), f(d), f(d), f(d), f(d), f(d)
-            self.u, self.att, self.logits = f(ffn), f(C), f(self.vocab)
+            self.kc = bytearray(self.L * C * d)
+            self.vt = bytearray(self.L * d * C)
+            # the float vectors: views of one block (one allocation, no holes between them)
+            sizes = (d, d, d, d, d, d, ffn, C, self.vocab, self.L * C * self.H, self.L * C * self.H)
+            n = 0
+            for k in sizes:
+                n += k
+            block = memoryview(array.array("f", bytes(4 * n)))
+            views = []
+            o = 0
+            for k in sizes:
+                views.append(block[o: o + k])
+                o += k
+            self.x, self.h, self.q, self.kv, self.cv, self.prow, self.u, self.att, self.logits, self.ks, self.vs = views
             self.q8 = bytearray(self.hd)
             self.w8 = bytearray(C)
             self.iacc = array.array("i", bytes(4 * max(C, self.hd)))
-            self.kc = bytearray(self.L * C * d)
-            self.vt = bytearray(self.L * d * C)
-            self.ks = f(self.L * C * self.H)
-            self.vs = f(self.L * C * self.H)
         except MemoryError:
             import gc
 
