@@ -379,8 +379,12 @@ def _quantize(src, n, dst, scale, so=0, do=0):
         mx = hi if hi > lo else lo
         scale = mx / 127.0 if mx > 0.0 else 1.0
         inv = 1.0 / scale
-        for i in range(n):
-            dst[do + i] = int(src[so + i] * inv + 128.5)  # in 1..255: truncation is floor(x/s + 0.5) + 128
+        if so == 0 and do == 0:
+            for i in range(n):
+                dst[i] = int(src[i] * inv + 128.5)  # in 1..255: truncation is floor(x/s + 0.5) + 128
+        else:
+            for i in range(n):
+                dst[do + i] = int(src[so + i] * inv + 128.5)
         return scale
     inv = 1.0 / scale
     for i in range(n):
@@ -453,6 +457,22 @@ def _q_rows(m, t, xq, K):
 def _finish_rows(m, y, yo, rows, sc, r0, asym, s, bias, act, p0, p1, ystep):
     """y[yo + r*ystep] = act(s*(d*A1 - dmin*A2) + bias[r]) for rows r0.. (acc holds rows from 0)."""
     acc = m.acc
+    if r0 == 0 and ystep == 1 and asym and bias is not None and act in (0, A_RELU, A_GELU):
+        # the common case (a linear layer's whole output), in loops with nothing else to decide per row;
+        # the same arithmetic in the same order as the general loop below
+        if act == 0:
+            for r in range(rows):
+                y[yo + r] = (sc[2 * r] * acc[2 * r] - sc[2 * r + 1] * acc[2 * r + 1]) * s + bias[r]
+        elif act == A_RELU:
+            for r in range(rows):
+                v = (sc[2 * r] * acc[2 * r] - sc[2 * r + 1] * acc[2 * r + 1]) * s + bias[r]
+                y[yo + r] = v if v > 0.0 else 0.0
+        else:
+            erf = _erf
+            for r in range(rows):
+                v = (sc[2 * r] * acc[2 * r] - sc[2 * r + 1] * acc[2 * r + 1]) * s + bias[r]
+                y[yo + r] = 0.5 * v * (1.0 + erf(v * 0.7071067811865476))
+        return
     for r in range(rows):
         i = 2 * (r0 + r)
         v = sc[i] * acc[2 * r]
