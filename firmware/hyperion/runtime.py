@@ -387,6 +387,11 @@ def _quantize(src, n, dst, scale, so=0, do=0):
                 dst[do + i] = int(src[so + i] * inv + 128.5)
         return scale
     inv = 1.0 / scale
+    if so == 0 and do == 0:
+        for i in range(n):
+            q = int(src[i] * inv + 128.5)
+            dst[i] = 1 if q < 1 else (255 if q > 255 else q)
+        return scale
     for i in range(n):
         q = int(src[so + i] * inv + 128.5)
         dst[do + i] = 1 if q < 1 else (255 if q > 255 else q)
