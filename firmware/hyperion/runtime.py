@@ -161,6 +161,7 @@ class Model:
         self.sx = array.array("i", bytes(4 * maxnb))
         self.acc = array.array("i", bytes(8 * maxn))
         self.rowscales = {}
+        self.layouts = {}
         self._conv_acc = array.array("i", bytes(4 * nconv)) if nconv else None
         gc.collect()
 
@@ -430,11 +431,13 @@ def _q_rows(m, t, xq, K):
     """The int32 row sums of quantized matrix t against xq (int8 + 128) into m.acc, for every row; returns
     (row scales, asym). A streamed tensor bigger than the weight buffer is read WBUF_CHUNK bytes of rows at
     a time, so the buffer never holds a whole layer."""
-    nb, hdr, cb, data, stride = hyq.q4_layout(K, t.qparam)
-    B = hyq.block_size(t.qparam)
-    scheme = t.qparam >> 4
-    asym = 1 if scheme == hyq.S_ASYM else 0
-    kern = m.k.q8_rows if scheme == hyq.S_Q8 else m.k.q4_rows
+    lay = m.layouts.get(t.index)
+    if lay is None:  # decoded once per tensor: small layers are called often (a decoder, per token)
+        nb, hdr, cb, data, stride = hyq.q4_layout(K, t.qparam)
+        scheme = t.qparam >> 4
+        lay = m.layouts[t.index] = (nb, hdr, cb, stride, hyq.block_size(t.qparam), 1 if scheme == hyq.S_ASYM else 0,
+                                    m.k.q8_rows if scheme == hyq.S_Q8 else m.k.q4_rows)
+    nb, hdr, cb, stride, B, asym, kern = lay
     rows = t.shape[0]
     m.k.block_sums(xq, K, B, nb, m.sx)
     if m.mapped is not None or t.nbytes <= len(m.wbuf):
