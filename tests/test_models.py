@@ -250,3 +250,27 @@ def test_generate_command_on_the_host_micropython_and_a_vboard(start_vboard):
     small = start_vboard()  # an RP2040's heap on a 64-bit port: the decoder does not fit, and says so
     p = run_cli("generate", model, "hi", "--port", small.name, timeout=120)
     assert_user_error(p, "out of memory while preparing", "to generate", "bytes free")
+
+
+def test_tinylm_from_a_tcl_script_on_the_board():
+    """Picol's `generate` command (firmware/hyperion/tclcmds.py) writes what Model.generate writes; bad options
+    are named."""
+    out = _run_tinylm(
+        "from hyperion.picol import Interp, TclError\nfrom hyperion import tclcmds\n"
+        "it = tclcmds.install(Interp())\n"
+        "path = %r\n"
+        "tcl = it.eval('generate {%%s} {Once upon a time} -max 30 -temperature 0 -stop .' %% path)\n"
+        "print(repr(tcl))\n"
+        "print(tcl == ''.join(m.generate('Once upon a time', 30, temperature=0, stop='.')))\n"
+        "print(it.eval('string length [generate {%%s} {Lily} -max 12 -seed 4 -top_k 5]' %% path))\n"
+        "for c in ('generate', 'generate x y -max', 'generate {%%s} hi -speed 3' %% path,\n"
+        "          'generate {%%s} hi -max many' %% path, 'generate {%%s} hi -temperature -1' %% path):\n"
+        "    try:\n        it.eval(c)\n    except TclError as e:\n        print(e)\n" % str(TINYLM / "tinylm.hyq"))
+    lines = out.strip().splitlines()
+    text = eval(lines[0])
+    assert text and "." not in text and lines[1] == "True"
+    assert lines[2] == "12"
+    assert lines[3].startswith('wrong # args: should be "generate model prompt ?-max n?') and lines[4] == lines[3]
+    assert lines[5].startswith('generate: bad option "-speed": must be -max, -penalty, -seed, -stop')
+    assert lines[6] == 'generate: -max expects an integer but got "many"'
+    assert lines[7].startswith("generate: temperature must be >= 0")

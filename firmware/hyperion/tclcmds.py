@@ -1,4 +1,4 @@
-# The board command set for Picol: gpio, adc, pwm, i2c, sleep, ticks, mem and infer.
+# The board command set for Picol: gpio, adc, pwm, i2c, sleep, ticks, mem, infer and generate.
 #
 #   from hyperion.picol import Interp
 #   from hyperion import tclcmds
@@ -212,31 +212,68 @@ def mem(it, argv):
 _models = {}
 
 
+def _model(cmd, name):
+    """A Hyperion model by name or path, loaded once and kept."""
+    m = _models.get(name)
+    if m is None:
+        hy = sys.modules.get("hyperion")
+        if hy is None:
+            import hyperion as hy
+        load = getattr(hy, "load", None)
+        if load is None:
+            raise TclError("%s: the Hyperion runtime is not on this board (hyperion.load missing)" % cmd)
+        m = _models[name] = load(name)
+    return m
+
+
 def infer(it, argv):
     """infer MODEL INPUT: run a Hyperion model on a list of numbers; returns the output list."""
     if len(argv) != 3:
         _usage("infer", "model input")
-    hy = sys.modules.get("hyperion")
-    if hy is None:
-        import hyperion as hy
-    load = getattr(hy, "load", None)
-    if load is None:
-        raise TclError("infer: the Hyperion runtime is not on this board (hyperion.load missing)")
     xs = []
     for w in split_list(argv[2]):
         v = _tonum(w)
         if v is None:
             raise TclError('infer: expected a number but got "%s"' % w)
         xs.append(v)
-    m = _models.get(argv[1])
-    if m is None:
-        m = _models[argv[1]] = load(argv[1])
-    out = m.run(xs)
+    out = _model("infer", argv[1]).run(xs)
     return [float(v) if type(v) is not int else v for v in out]
 
 
+# generate's options: Tcl name -> (keyword of Model.generate, type)
+_GEN_OPTS = {"-max": ("max_tokens", int), "-temperature": ("temperature", float), "-top_k": ("top_k", int),
+             "-top_p": ("top_p", float), "-penalty": ("repetition_penalty", float), "-stop": ("stop", str),
+             "-seed": ("seed", int)}
+
+
+def generate(it, argv):
+    """generate MODEL PROMPT ?-max N? ?-temperature T? ?-top_k K? ?-top_p P? ?-penalty R? ?-stop S? ?-seed S?:
+    the text a language model writes after PROMPT."""
+    usage = "model prompt ?-max n? ?-temperature t? ?-top_k k? ?-top_p p? ?-penalty r? ?-stop s? ?-seed n?"
+    if len(argv) < 3 or len(argv) % 2 == 0:
+        _usage("generate", usage)
+    kw = {"max_tokens": 64}
+    for i in range(3, len(argv), 2):
+        opt = _GEN_OPTS.get(argv[i])
+        if opt is None:
+            raise TclError('generate: bad option "%s": must be %s' % (argv[i], ", ".join(sorted(_GEN_OPTS))))
+        if opt[1] is str:
+            kw[opt[0]] = argv[i + 1]
+            continue
+        v = _tonum(argv[i + 1])
+        if v is None or (opt[1] is int and type(v) is not int):
+            raise TclError('generate: %s expects %s but got "%s"' % (argv[i], "an integer" if opt[1] is int
+                                                                        else "a number", argv[i + 1]))
+        kw[opt[0]] = opt[1](v)
+    m = _model("generate", argv[1])
+    try:
+        return "".join(m.generate(argv[2], **kw))
+    except ValueError as e:
+        raise TclError("generate: %s" % e)
+
+
 COMMANDS = {"gpio": gpio, "adc": adc, "pwm": pwm, "i2c": i2c, "sleep": sleep, "ticks": ticks, "mem": mem,
-            "infer": infer}
+            "infer": infer, "generate": generate}
 
 
 def install(interp):
