@@ -105,19 +105,7 @@ class Decoder:
 
     def _norm(self, norm, x, y):
         g, b, eps = norm
-        n = self.d
-        mean = 0.0
-        for i in range(n):
-            mean += x[i]
-        mean /= n
-        var = 0.0
-        for i in range(n):
-            v = x[i] - mean
-            var += v * v
-        inv = 1.0 / math.sqrt(var / n + eps)
-        for i in range(n):
-            v = (x[i] - mean) * inv * g[i]
-            y[i] = v + b[i] if b is not None else v
+        runtime._norm_row(x, 0, self.d, g, b, eps, y)
 
     def reset(self):
         self.n = 0

@@ -60,13 +60,6 @@ def _act(v, act, p0, p1):
     return v
 
 
-def _numel(shape):
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
 def _f16(b0, b1):
     """fp16 (two bytes, little-endian) -> float, without struct tuples."""
     h = b0 | (b1 << 8)
@@ -122,12 +115,24 @@ class Model:
         maxn = 1
         maxnb = 1
         self.wbuf = None
-        # tensors a kernel needs whole (conv, CSR, float-activation linear); other matrices stream in row chunks
+        # one scan of the nodes: tensors a kernel needs whole (conv, CSR, float-activation linear; other
+        # matrices stream in row chunks) and the sizes of the per-op buffers
         whole = set()
+        maxin = 0
+        nconv = 0
         for nd in h.nodes:
             name = hyq.OPS[nd.op]
             if name == "conv" or (name == "linear" and nd.iattrs[2] == hyq.Q_FLOAT):
                 whole.add(nd.inputs[1])
+            if name == "conv":
+                xt = h.tensors[nd.inputs[0]]
+                if xt.dtype != hyq.D_I8:
+                    maxin = max(maxin, xt.size // xt.shape[0])  # one image of a float input
+                # two int32 per output channel of a group and output column (one output row)
+                groups = nd.iattrs[hyq.IATTRS[nd.op].index("groups")]
+                nconv = max(nconv, 2 * (h.tensors[nd.inputs[1]].shape[0] // groups) * h.tensors[nd.outputs[0]].shape[-1])
+            if name == "linear" or name == "conv":
+                maxk = max(maxk, h.tensors[nd.inputs[1]].size // h.tensors[nd.inputs[1]].shape[0])
         self._load_consts()
         wmax = 0
         for t in h.tensors:
@@ -144,36 +149,18 @@ class Model:
         if self.mapped is None and wmax:
             self.wbuf = bytearray(wmax)
         self.loaded = -1  # tensor index whose bytes are in wbuf
-        maxin = 0
-        nconv = 0
-        for nd in h.nodes:
-            xt = h.tensors[nd.inputs[0]]
-            if hyq.OPS[nd.op] == "conv":
-                if xt.dtype != hyq.D_I8:
-                    maxin = max(maxin, xt.size // xt.shape[0])  # one image of a float input
-                # two int32 per output channel of a group and output column (one output row)
-                groups = _attrs(self, nd)["groups"]
-                nconv = max(nconv, 2 * (h.tensors[nd.inputs[1]].shape[0] // groups) * h.tensors[nd.outputs[0]].shape[-1])
-            if hyq.OPS[nd.op] in ("linear", "conv"):
-                maxk = max(maxk, h.tensors[nd.inputs[1]].size // h.tensors[nd.inputs[1]].shape[0])
         self.xin = bytearray(maxin)  # int8 (+128) copy of a conv's float input
         self.xq = bytearray(maxk)  # one window / row of int8 inputs
         self.sx = array.array("i", bytes(4 * maxnb))
         self.acc = array.array("i", bytes(8 * maxn))
         self.rowscales = {}
         self.layouts = {}
-        self._conv_acc = array.array("i", bytes(4 * nconv)) if nconv else None
+        self.conv_acc = array.array("i", bytes(4 * nconv))  # int32 sums of one conv output row
         gc.collect()
 
     def _arenas(self):
         self.arena = array.array("f", bytes(((self.h.arena_size + 3) // 4) * 4))
         self.arena8 = bytearray(self.h.arena8_size)  # int8 activations (value + 128)
-
-    def conv_acc(self, n):
-        """An int32 buffer of at least n slots for a conv output row (grown once, then reused)."""
-        if self._conv_acc is None or len(self._conv_acc) < n:
-            self._conv_acc = array.array("i", bytes(4 * n))
-        return self._conv_acc
 
     @property
     def meta(self):
@@ -671,7 +658,7 @@ def op_conv(m, nd):
         asym = 1 if scheme == hyq.S_ASYM else 0
         rs = _scales(m, t, buf, off, stride)
         q8 = 1 if scheme == hyq.S_Q8 else 0
-        acc = m.conv_acc(2 * og * Wo)
+        acc = m.conv_acc
         for g in range(G):
             r0 = g * og
             for oy in range(Ho):
@@ -853,23 +840,25 @@ def op_layernorm(m, nd):
     xt = m.h.tensors[nd.inputs[0]]
     x, y, g = m.view(nd.inputs[0]), m.view(nd.outputs[0]), m.view(nd.inputs[1])
     beta = m.view(nd.inputs[2]) if has_beta else None
-    n = 1
-    for d in xt.shape[axis:]:
-        n *= d
+    n = hyq.numel(xt.shape[axis:])
     for o in range(xt.size // n):
-        base = o * n
-        mean = 0.0
-        for i in range(n):
-            mean += x[base + i]
-        mean /= n
-        var = 0.0
-        for i in range(n):
-            d = x[base + i] - mean
-            var += d * d
-        inv = 1.0 / math.sqrt(var / n + eps)
-        for i in range(n):
-            v = (x[base + i] - mean) * inv * g[i]
-            y[base + i] = v + beta[i] if beta is not None else v
+        _norm_row(x, o * n, n, g, beta, eps, y)
+
+
+def _norm_row(x, base, n, g, beta, eps, y):
+    """y[base:base+n] = LayerNorm of x[base:base+n] (op_layernorm, and the language-model decoder)."""
+    mean = 0.0
+    for i in range(n):
+        mean += x[base + i]
+    mean /= n
+    var = 0.0
+    for i in range(n):
+        d = x[base + i] - mean
+        var += d * d
+    inv = 1.0 / math.sqrt(var / n + eps)
+    for i in range(n):
+        v = (x[base + i] - mean) * inv * g[i]
+        y[base + i] = v + beta[i] if beta is not None else v
 
 
 def _pool(m, nd, is_max):

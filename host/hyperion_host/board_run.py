@@ -100,21 +100,27 @@ def ensure_files(board, files, remote_dir):
     return copied
 
 
+def install(b, model_path, sources):
+    """Put the firmware (.mpy for the board's arch, or these source files where the arch is unknown) and the
+    model on an open Board where missing or changed; returns the model's path there."""
+    from hyperion_host.build import cached_firmware
+
+    arch = b.identify()["arch"]
+    if arch:
+        files = [str(p) for p in sorted((cached_firmware(arch) / "hyperion").glob("*.mpy"))]
+    else:
+        files = [str(firmware_dir() / "hyperion" / f) for f in sources]
+    ensure_files(b, files, "lib/hyperion")
+    ensure_files(b, [model_path], "models")
+    return "models/" + os.path.basename(model_path)
+
+
 def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1):
     """On a board or vboard: installs the firmware and the model where missing or changed, then runs."""
-    from hyperion_host.build import cached_firmware
     from hyperion_host.device import Board, BoardExecError, resolve_port
 
     with Board(resolve_port(port)) as b:
-        arch = b.identify()["arch"]
-        if arch:
-            fw = cached_firmware(arch) / "hyperion"
-            files = [str(p) for p in sorted(fw.glob("*.mpy"))]
-        else:
-            files = [str(firmware_dir() / "hyperion" / f) for f in FIRMWARE_FILES]
-        ensure_files(b, files, "lib/hyperion")
-        ensure_files(b, [model_path], "models")
-        remote = "models/" + os.path.basename(model_path)
+        remote = install(b, model_path, FIRMWARE_FILES)
         out = []
         try:
             b.exec(_script(remote, inputs, kernels, repeat), stream=lambda d: out.append(d), timeout=600)
@@ -179,20 +185,13 @@ class TextStream:
 
 def generate_on_board(port, model_path, args, kernels, write):
     """Write text with a language model on a board or vboard, streamed to write(); returns (tokens, seconds)."""
-    from hyperion_host.build import cached_firmware
     from hyperion_host.device import Board, BoardExecError, resolve_port
 
     with Board(resolve_port(port)) as b:
-        arch = b.identify()["arch"]
-        fw = cached_firmware(arch) / "hyperion" if arch else None
-        files = [str(p) for p in sorted(fw.glob("*.mpy"))] if fw else \
-            [str(p) for p in sorted((firmware_dir() / "hyperion").glob("*.py"))]
-        ensure_files(b, files, "lib/hyperion")
-        ensure_files(b, [model_path], "models")
+        remote = install(b, model_path, FIRMWARE_FILES + ("lm.py", "text.py"))
         ts = TextStream(write)
         try:
-            b.exec(generate_script("models/" + os.path.basename(model_path), *args, kernels), stream=ts.feed,
-                   timeout=600)
+            b.exec(generate_script(remote, *args, kernels), stream=ts.feed, timeout=600)
         except BoardExecError as e:
             raise HyperionError(_board_error(e.traceback)) from None
     if ts.result is None:
