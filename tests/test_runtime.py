@@ -139,6 +139,43 @@ def test_integer_accumulators_are_bit_exact(micropython):
     assert hyq.S_Q8 == 2
 
 
+def test_activation_quantization_is_exact_on_both_paths(micropython):
+    """runtime._quantize with the viper and the bytecode kernels gives the host's int8 values exactly: floats of
+    every magnitude, exact halves (ties round up), zeros, subnormals, values past the clip; static and dynamic."""
+    from hyperion_host.refrt import Q_DYNAMIC, Q_STATIC, quantize_rows
+
+    r = np.random.default_rng(11)
+    x = (r.standard_normal(3000) * np.exp2(r.integers(-30, 12, 3000))).astype(np.float32)
+    x[:9] = [0.0, -0.0, 1e-42, -1e-42, 0.5, -0.5, 1.5, -2.5, 126.5]
+    ties = (np.arange(-127, 128) + 0.5).astype(np.float32) * np.float32(0.25)  # x/s = n + 1/2 for s = 0.25
+    cases = [(x, 0.0), (x, 0.37), (x[:500] * np.float32(1e-6), 0.0), (ties, 0.25), (ties, 0.0),
+             (np.zeros(7, np.float32), 0.0), (x, 3.1e-5)]
+    want = []
+    for v, scale in cases:
+        q, s = quantize_rows(v[None, :], Q_STATIC if scale else Q_DYNAMIC, scale, True)
+        want.append(((q[0] + 128).astype(np.uint8).tobytes().hex(), float(s[0])))
+    code = (
+        "import array, binascii\nfrom hyperion import runtime, kpy, kviper\n"
+        "for raw, scale in %r:\n"
+        "    x = array.array('f', raw)\n"
+        "    n = len(x)\n"
+        "    for k in (kpy, kviper):\n"
+        "        y = bytearray(n + 3)\n"
+        "        xx = array.array('f', bytes(8)) + x\n"  # at an offset, into an offset
+        "        s = runtime._quantize(k, xx, n, y, scale, 2, 3)\n"
+        "        print(binascii.hexlify(y[3:]).decode(), repr(s))\n"
+        % ([(v.tobytes(), scale) for v, scale in cases],))
+    res = micropython(code, firmware=cached_firmware("x64"))
+    assert res.ok, res
+    lines = res.stdout.split("\n")
+    for i, (hexq, s) in enumerate(want):
+        for path in range(2):
+            got_q, got_s = lines[2 * i + path].split()
+            assert got_q == hexq, (i, path)
+            assert abs(float(got_s) - s) <= 1e-6 * s, (i, path, got_s, s)
+    assert len(set(want[0][0])) > 10 and want[3][0] != want[4][0]  # varied codes; the tie case rounds up
+
+
 @pytest.mark.parametrize("maker,shape,calib", [("cnn", ["x=1,1,8,8"], False), ("cnn", ["x=1,1,8,8"], True),
                                                 ("mlp", None, False), ("deep_mlp", None, True),
                                                 ("transformer", None, False), ("transformer", None, True)])

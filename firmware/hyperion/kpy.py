@@ -189,3 +189,55 @@ def maxpool8(x, y, planes, H, W, Ho, Wo, kh, kw, sh, sw, pt, pl, dh, dw):
                             if v > best:
                                 best = v
                 y[yb + oy * Wo + ox] = best
+
+
+def absmax(x, xo, n):
+    """The index (from xo) of the largest |x[i]| of floats x[xo:xo+n], or -1 if they are all zero."""
+    v = memoryview(x)[xo: xo + n]
+    hi = max(v)
+    lo = min(v)
+    if hi <= 0.0 and lo >= 0.0:
+        return -1
+    t = hi if hi >= -lo else lo
+    for i in range(n):
+        if v[i] == t:
+            return i
+
+
+def quantize(x, xo, n, y, yo, d, di, mul):
+    """y[yo+i] = clip(floor(mul * x[xo+i] / |d[di]| + 1/2), -127, 127) + 128: the exact rounding of the
+    rational value (on a port with double floats; single-float ports may differ by one in rare near-ties)."""
+    dv = abs(d[di])
+    for i in range(n):
+        q = int((x[xo + i] * mul) / dv + 128.5)  # the value is > 0 after clipping below 1: truncation is floor
+        y[yo + i] = 1 if q < 1 else (255 if q > 255 else q)
+
+
+def maxpoolf(x, y, planes, H, W, Ho, Wo, kh, kw, sh, sw, pt, pl, dh, dw, fill):
+    """Max pooling on float planes; windows clipped to the input (fill[0] where a window holds no input)."""
+    for c in range(planes):
+        xb = c * H * W
+        yb = c * Ho * Wo
+        for oy in range(Ho):
+            for ox in range(Wo):
+                best = None
+                for ky in range(kh):
+                    yy = oy * sh - pt + ky * dh
+                    if yy < 0 or yy >= H:
+                        continue
+                    for kx in range(kw):
+                        xx = ox * sw - pl + kx * dw
+                        if 0 <= xx < W:
+                            v = x[xb + yy * W + xx]
+                            if best is None or v > best:
+                                best = v
+                y[yb + oy * Wo + ox] = fill[0] if best is None else best
+
+
+def argmax(x, n):
+    """The first index of the largest of x[0:n]."""
+    best = 0
+    for i in range(1, n):
+        if x[i] > x[best]:
+            best = i
+    return best

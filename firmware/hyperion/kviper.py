@@ -321,3 +321,132 @@ def maxpool8(x: ptr8, y: ptr8, planes: int, H: int, W: int, Ho: int, Wo: int, kh
                 ox += 1
             oy += 1
         c += 1
+
+
+# -- float32 arrays read as their bits (ptr32): exact integer arithmetic, no float objects ---------------------
+
+@micropython.viper
+def absmax(x: ptr32, xo: int, n: int) -> int:
+    # |x| compared as (exponent, mantissa) bits; on 64-bit targets the load is zero-extended, on 32-bit it is
+    # signed, so the fields are taken with shifts and masks
+    best = 0
+    bi = -1
+    i = 0
+    while i < n:
+        b = x[xo + i]
+        m = (((b >> 23) & 255) << 23) | (b & 0x7FFFFF)
+        if m > best:
+            best = m
+            bi = i
+        i += 1
+    return bi
+
+
+@micropython.viper
+def quantize(x: ptr32, xo: int, n: int, y: ptr8, yo: int, d: ptr32, di: int, mul: int):
+    # q = floor(mul * x / D + 1/2) from the bits: x = mx * 2^ex, D = md * 2^ed, so mul*x/D = (mul*mx >> k) / md
+    # with k = ed - ex; the bits shifted out decide the rounding (h: the half bit, st: any bit below it).
+    # mul * mx < 2^31 (mul <= 127, mx < 2^24): no 32-bit overflow; for k < 0 (mul = 1) a shift of 7 reaches 128.
+    db = d[di]
+    ed = (db >> 23) & 255
+    md = db & 0x7FFFFF
+    if ed:
+        md |= 0x800000
+    else:
+        ed = 1
+    i = 0
+    while i < n:
+        b = x[xo + i]
+        e = (b >> 23) & 255
+        mx = b & 0x7FFFFF
+        if e:
+            mx |= 0x800000
+        else:
+            e = 1
+        v = mul * mx
+        k = ed - e
+        h = 0
+        st = 0
+        if k > 31:
+            st = v
+            v = 0
+        elif k > 0:
+            h = (v >> (k - 1)) & 1
+            st = v & ((1 << (k - 1)) - 1)
+            v = v >> k
+        elif k < -7:
+            v = 127 * md
+        elif k < 0:
+            v = v << (0 - k)
+        q = v // md
+        r = 2 * (v - q * md) + h
+        if (b >> 31) & 1:
+            if r > md or (r == md and st):
+                q += 1
+            q = 0 - q
+            if q < -127:
+                q = -127
+        else:
+            if r >= md:
+                q += 1
+            if q > 127:
+                q = 127
+        y[yo + i] = q + 128
+        i += 1
+
+
+@micropython.viper
+def maxpoolf(x: ptr32, y: ptr32, planes: int, H: int, W: int, Ho: int, Wo: int, kh: int, kw: int, sh: int, sw: int,
+             pt: int, pl: int, dh: int, dw: int, fill: ptr32):
+    # float32 max pooling on the bits: sign and magnitude make an integer key ordered as the floats are
+    c = 0
+    while c < planes:
+        xb = c * H * W
+        yb = c * Ho * Wo
+        oy = 0
+        while oy < Ho:
+            ox = 0
+            while ox < Wo:
+                found = 0
+                best = 0
+                bits = fill[0]
+                ky = 0
+                while ky < kh:
+                    yy = oy * sh - pt + ky * dh
+                    if 0 <= yy and yy < H:
+                        kx = 0
+                        while kx < kw:
+                            xx = ox * sw - pl + kx * dw
+                            if 0 <= xx and xx < W:
+                                b = x[xb + yy * W + xx]
+                                k = (((b >> 23) & 255) << 23) | (b & 0x7FFFFF)
+                                if (b >> 31) & 1:
+                                    k = 0 - k
+                                if found == 0 or k > best:
+                                    best = k
+                                    bits = b
+                                    found = 1
+                            kx += 1
+                    ky += 1
+                y[yb + oy * Wo + ox] = bits
+                ox += 1
+            oy += 1
+        c += 1
+
+
+@micropython.viper
+def argmax(x: ptr32, n: int) -> int:
+    # the first index of the largest float32, by the same integer key as maxpoolf
+    bi = 0
+    best = 0
+    i = 0
+    while i < n:
+        b = x[i]
+        k = (((b >> 23) & 255) << 23) | (b & 0x7FFFFF)
+        if (b >> 31) & 1:
+            k = 0 - k
+        if i == 0 or k > best:
+            best = k
+            bi = i
+        i += 1
+    return bi

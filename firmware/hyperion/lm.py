@@ -40,6 +40,7 @@ class Decoder:
                    self._lin_of(p + "up"), self._lin_of(p + "down"))
             ffn = max(ffn, lay[6][0].shape[0])
             self.layers.append(lay)
+        self.shared = [self._shares_input(lay[1], lay[2]) and self._shares_input(lay[1], lay[3]) for lay in self.layers]
         self.lnf = self._norm_of("ln_f")
         self.head = self._lin_of("lm_head")
         self.vocab = self.head[0].shape[0]
@@ -99,9 +100,22 @@ class Decoder:
         nd = self._node(name)
         return self.m.view(nd.inputs[1]), self.m.view(nd.inputs[2]) if nd.iattrs[1] else None, nd.fattrs[0]
 
-    def _lin(self, lin, x, y):
+    def _lin(self, lin, x, y, s=None):
+        """y = lin(x); returns x's int8 scale if x was quantized into m.xq. s: x is in m.xq already, at scale s
+        (the q, k and v projections of a layer share one quantized input)."""
         t, bias, act, p0, p1, qmode, scale = lin
-        runtime._matvec(self.m, t, x, 0, t.shape[1], y, 0, 1, bias, act, p0, p1, qmode, scale, self.m.xq)
+        m = self.m
+        if s is None:
+            return runtime._matvec(m, t, x, 0, t.shape[1], y, 0, 1, bias, act, p0, p1, qmode, scale, m.xq)
+        sc, asym = runtime._q_rows(m, t, m.xq, t.shape[1])
+        runtime._finish_rows(m, y, 0, t.shape[0], sc, 0, asym, s, bias, act, p0, p1, 1)
+        return s
+
+    @staticmethod
+    def _shares_input(a, b):
+        """Whether linear b quantizes its input as linear a does (so a's int8 copy serves b)."""
+        qa = a[0].kind in (hyq.K_Q4, hyq.K_Q8) and a[5] != hyq.Q_FLOAT
+        return qa and b[0].kind == a[0].kind and b[0].shape[1] == a[0].shape[1] and b[5] == a[5] and b[6] == a[6]
 
     def _norm(self, norm, x, y):
         g, b, eps = norm
@@ -142,20 +156,20 @@ class Decoder:
         for li in range(self.L):
             ln1, wq, wk, wv, wo, ln2, up, down = self.layers[li]
             self._norm(ln1, x, h)
-            self._lin(wq, h, q)
-            self._lin(wk, h, kv)
+            s = self._lin(wq, h, q)
+            self._lin(wk, h, kv, s if self.shared[li] else None)
             row = (li * C + n) * d
             sb = (li * C + n) * H
             for j in range(H):
-                ks[sb + j] = runtime._quantize(kv, hd, kc, 0.0, j * hd, row + j * hd)
-            self._lin(wv, h, kv)
+                ks[sb + j] = runtime._quantize(k, kv, hd, kc, 0.0, j * hd, row + j * hd)
+            self._lin(wv, h, kv, s if self.shared[li] else None)
             for j in range(H):
-                vs[sb + j] = runtime._quantize(kv, hd, q8, 0.0, j * hd)
+                vs[sb + j] = runtime._quantize(k, kv, hd, q8, 0.0, j * hd)
                 col = (li * d + j * hd) * C + n
                 for i in range(hd):
                     vt[col + i * C] = q8[i]
             for j in range(H):
-                f = runtime._quantize(q, hd, q8, 0.0, j * hd) * self.inv_sqrt
+                f = runtime._quantize(k, q, hd, q8, 0.0, j * hd) * self.inv_sqrt
                 k.dot8(kc, li * C * d + j * hd, d, n + 1, q8, hd, iacc)
                 top = -1e30
                 for t in range(n + 1):
@@ -168,7 +182,7 @@ class Decoder:
                     e = math.exp(att[t] - top)
                     tot += e
                     att[t] = e * vs[(li * C + t) * H + j]
-                f = runtime._quantize(att, n + 1, w8, 0.0) / tot
+                f = runtime._quantize(k, att, n + 1, w8, 0.0) / tot
                 k.dot8(vt, (li * d + j * hd) * C, C, hd, w8, n + 1, iacc)
                 for i in range(hd):
                     cv[j * hd + i] = iacc[i] * f

@@ -324,7 +324,7 @@ class Model:
         dec = getattr(self, "_decoder", None)
         if dec is None:
             dec = self._decoder = lm.Decoder(self)
-        sampler = text.Sampler(temperature, top_k, top_p, repetition_penalty, seed)
+        sampler = text.Sampler(temperature, top_k, top_p, repetition_penalty, seed, argmax=self.k.argmax)
         return lm.stream(dec, prompt, max_tokens, sampler, text.StopFilter(stop))
 
     def _top(self, y):
@@ -357,32 +357,22 @@ class Model:
 
 # -- int8 activations ------------------------------------------------------------------------------------
 
-def _quantize(src, n, dst, scale, so=0, do=0):
-    """x = src[so:so+n] (floats) -> dst[do:do+n] bytes holding round(x/s) + 128; returns s. scale 0: dynamic
-    (max|x| / 127)."""
+_SCALE = array.array("f", [0.0])  # a static scale as float32, where the quantize kernel reads its bits
+
+
+def _quantize(k, src, n, dst, scale, so=0, do=0):
+    """x = src[so:so+n] (floats) -> dst[do:do+n] bytes holding clip(floor(x/s + 1/2), -127, 127) + 128, with
+    kernel module k; returns s. scale 0: dynamic, s = max|x| / 127 (and x/s computed as 127*x / max|x|)."""
     if scale <= 0.0:
-        v = src if so == 0 and len(src) == n else memoryview(src)[so: so + n]
-        hi = max(v)
-        lo = -min(v)
-        mx = hi if hi > lo else lo
-        scale = mx / 127.0 if mx > 0.0 else 1.0
-        inv = 1.0 / scale
-        if so == 0 and do == 0:
-            for i in range(n):
-                dst[i] = int(src[i] * inv + 128.5)  # in 1..255: truncation is floor(x/s + 0.5) + 128
-        else:
-            for i in range(n):
-                dst[do + i] = int(src[so + i] * inv + 128.5)
-        return scale
-    inv = 1.0 / scale
-    if so == 0 and do == 0:
-        for i in range(n):
-            q = int(src[i] * inv + 128.5)
-            dst[i] = 1 if q < 1 else (255 if q > 255 else q)
-        return scale
-    for i in range(n):
-        q = int(src[so + i] * inv + 128.5)
-        dst[do + i] = 1 if q < 1 else (255 if q > 255 else q)
+        i = k.absmax(src, so, n)
+        if i < 0:  # all zero
+            for j in range(do, do + n):
+                dst[j] = 128
+            return 1.0
+        k.quantize(src, so, n, dst, do, src, so + i, 127)
+        return abs(src[so + i]) / 127.0
+    _SCALE[0] = scale
+    k.quantize(src, so, n, dst, do, _SCALE, 0, 1)
     return scale
 
 
@@ -486,12 +476,13 @@ def _finish_rows(m, y, yo, rows, sc, r0, asym, s, bias, act, p0, p1, ystep):
 
 
 def _matvec(m, t, xsrc, xo, K, y, yo, ystep, bias, act, p0, p1, qmode, scale, xq):
-    """One input vector through a weight matrix: y[yo + r*ystep] for every row r."""
+    """One input vector through a weight matrix: y[yo + r*ystep] for every row r. Returns the input's int8
+    scale where it quantized the input into xq for a q4/q8 matrix, else None."""
     rows = t.shape[0]
     if t.kind == hyq.K_CSR4:
         buf, off = m._weights(t)
         if qmode != hyq.Q_FLOAT:
-            s = _quantize(xsrc, K, xq, scale, xo)
+            s = _quantize(m.k, xsrc, K, xq, scale, xo)
             so, po, co, vo = hyq.csr_layout(rows, t.extra)
             m.k.csr_rows(buf, off, rows, off + so, off + so + po, off + so + po + co, 0, rows, xq, m.acc)
             for r in range(rows):
@@ -517,9 +508,10 @@ def _matvec(m, t, xsrc, xo, K, y, yo, ystep, bias, act, p0, p1, qmode, scale, xq
         _float_rows(buf, off, rows, t.qparam >> 4, hdr, cb, stride, hyq.block_size(t.qparam), K, xsrc, xo, y, yo,
                     ystep, bias, act, p0, p1)
         return
-    s = _quantize(xsrc, K, xq, scale, xo)
+    s = _quantize(m.k, xsrc, K, xq, scale, xo)
     sc, asym = _q_rows(m, t, xq, K)
     _finish_rows(m, y, yo, rows, sc, 0, asym, s, bias, act, p0, p1, ystep)
+    return s  # xq holds the quantized input at this scale (another matrix may reuse it)
 
 
 def _decode_row(buf, base, hdr, cb, B, K, scheme, out):
@@ -595,7 +587,7 @@ def op_linear(m, nd):
                 s = xt.scale
             else:
                 xq = m.xq
-                s = _quantize(x, K, xq, xt.scale, r * K)
+                s = _quantize(m.k, x, K, xq, xt.scale, r * K)
             sc, asym = _q_rows(m, t, xq, K)
             if rq:
                 m.k.requant(m.acc, 1, N, table, 0, y, r * N, 1, 0)
@@ -651,7 +643,7 @@ def op_conv(m, nd):
         else:
             xin = m.xin
             xs = x if N == 1 else memoryview(x)[n * per_img: (n + 1) * per_img]
-            sc = _quantize(xs, per_img, xin, xt.scale if qmode == hyq.Q_STATIC else 0.0)
+            sc = _quantize(m.k, xs, per_img, xin, xt.scale if qmode == hyq.Q_STATIC else 0.0)
         buf, off, nb, hdr, cb, stride = _row_scales(m, t)
         B = hyq.block_size(t.qparam)
         scheme = t.qparam >> 4
@@ -861,15 +853,32 @@ def _norm_row(x, base, n, g, beta, eps, y):
         y[base + i] = v + beta[i] if beta is not None else v
 
 
-def _pool(m, nd, is_max):
-    a = _attrs(m, nd)
+def _pool_geometry(m, nd):
+    """(x, y, planes, H, W, Ho, Wo) of a pooling node over [N, C, H, W] or [N, C, L] tensors."""
     xt, yt = m.h.tensors[nd.inputs[0]], m.h.tensors[nd.outputs[0]]
-    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
-    s = xt.shape
+    s, o = xt.shape, yt.shape
     H, W = (1, s[2]) if len(s) == 3 else (s[2], s[3])
-    o = yt.shape
     Ho, Wo = (1, o[2]) if len(o) == 3 else (o[2], o[3])
-    planes = s[0] * s[1]
+    return m.view(nd.inputs[0]), m.view(nd.outputs[0]), s[0] * s[1], H, W, Ho, Wo
+
+
+_FILL = array.array("f", [-3.4e38])  # a max-pool window that holds no input
+
+
+def op_maxpool(m, nd):
+    a = _attrs(m, nd)
+    x, y, planes, H, W, Ho, Wo = _pool_geometry(m, nd)
+    if m.h.tensors[nd.inputs[0]].dtype == hyq.D_I8:
+        m.k.maxpool8(x, y, planes, H, W, Ho, Wo, a["kh"], a["kw"], a["sh"], a["sw"], a["pt"], a["pl"], a["dh"],
+                     a["dw"])
+    else:
+        m.k.maxpoolf(x, y, planes, H, W, Ho, Wo, a["kh"], a["kw"], a["sh"], a["sw"], a["pt"], a["pl"], a["dh"],
+                     a["dw"], _FILL)
+
+
+def op_avgpool(m, nd):
+    a = _attrs(m, nd)
+    x, y, planes, H, W, Ho, Wo = _pool_geometry(m, nd)
     kh, kw, sh, sw, pt, pl = a["kh"], a["kw"], a["sh"], a["sw"], a["pt"], a["pl"]
     dh, dw = a.get("dh", 1), a.get("dw", 1)
     incl = a.get("count_include_pad", 0)
@@ -879,40 +888,20 @@ def _pool(m, nd, is_max):
         yb = p * Ho * Wo
         for oy in range(Ho):
             for ox in range(Wo):
-                acc = -3.4e38 if is_max else 0.0
+                acc = 0.0
                 cnt = 0
                 for ky in range(kh):
                     yy = oy * sh - pt + ky * dh
                     for kx in range(kw):
                         xx = ox * sw - pl + kx * dw
                         if 0 <= yy < H and 0 <= xx < W:
-                            v = x[xb + yy * W + xx]
-                            if is_max:
-                                if v > acc:
-                                    acc = v
-                            else:
-                                acc += v
+                            acc += x[xb + yy * W + xx]
                             cnt += 1
                         elif incl and -pt <= yy < Hp - pt and -pl <= xx < Wp - pl:
                             cnt += 1
-                y[yb + oy * Wo + ox] = acc if is_max else (acc / cnt if cnt else 0.0)
+                y[yb + oy * Wo + ox] = acc / cnt if cnt else 0.0
 
 
-def op_maxpool(m, nd):
-    xt = m.h.tensors[nd.inputs[0]]
-    if xt.dtype != hyq.D_I8:
-        _pool(m, nd, True)
-        return
-    a = _attrs(m, nd)
-    s, o = xt.shape, m.h.tensors[nd.outputs[0]].shape
-    H, W = (1, s[2]) if len(s) == 3 else (s[2], s[3])
-    Ho, Wo = (1, o[2]) if len(o) == 3 else (o[2], o[3])
-    m.k.maxpool8(m.view(nd.inputs[0]), m.view(nd.outputs[0]), s[0] * s[1], H, W, Ho, Wo, a["kh"], a["kw"], a["sh"],
-                 a["sw"], a["pt"], a["pl"], a["dh"], a["dw"])
-
-
-def op_avgpool(m, nd):
-    _pool(m, nd, False)
 
 
 def op_gap(m, nd):
@@ -938,8 +927,12 @@ def op_reshape(m, nd):
     x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
     if m.h.tensors[nd.inputs[0]].offset != m.h.tensors[nd.outputs[0]].offset or \
             m.h.tensors[nd.inputs[0]].kind != hyq.K_ACT:
-        for i in range(len(y)):
-            y[i] = x[i]
+        _copy(x, 0, y, 0, len(y))
+
+
+def _copy(x, xo, y, yo, n):
+    """y[yo:yo+n] = x[xo:xo+n] as one memory copy (both hold the same item type)."""
+    memoryview(y)[yo: yo + n] = memoryview(x)[xo: xo + n]
 
 
 def _strides(shape):
@@ -956,13 +949,20 @@ def op_transpose(m, nd):
     xs = _strides(xt.shape)
     ys = [xt.shape[p] for p in perm]
     src = [xs[p] for p in perm]
+    run = 1
+    if src[-1] == 1:  # the innermost dim stays innermost: whole runs of it are copied at once
+        run = ys.pop()
+        src.pop()
     nd_ = len(ys)
     idx = [0] * nd_
-    for i in range(len(y)):
+    for i in range(0, len(y), run):
         off = 0
         for d in range(nd_):
             off += idx[d] * src[d]
-        y[i] = x[off]
+        if run > 1:
+            _copy(x, off, y, i, run)
+        else:
+            y[i] = x[off]
         d = nd_ - 1
         while d >= 0:
             idx[d] += 1
@@ -984,10 +984,7 @@ def op_concat(m, nd):
         x = m.view(i)
         chunk = t.shape[axis] * inner
         for o in range(outer):
-            yo = o * ystride + pos
-            xo = o * chunk
-            for j in range(chunk):
-                y[yo + j] = x[xo + j]
+            _copy(x, o * chunk, y, o * ystride + pos, chunk)
         pos += chunk
 
 
@@ -1006,10 +1003,8 @@ def op_gather(m, nd):
     k = 0
     for o in range(outer):
         for j in range(it.size):
-            src = (o * n + int(idx[j])) * inner
-            for i in range(inner):
-                y[k] = table[src + i]
-                k += 1
+            _copy(table, (o * n + int(idx[j])) * inner, y, k, inner)
+            k += inner
 
 
 def _dequant_row(m, t, row, y, yo):
@@ -1037,11 +1032,17 @@ def op_slice(m, nd):
     cnt = yt.shape[axis]
     k = 0
     for o in range(outer):
-        for j in range(cnt):
-            src = (o * n + start + j * step) * inner
-            for i in range(inner):
-                y[k] = x[src + i]
+        if step == 1:  # one block
+            _copy(x, (o * n + start) * inner, y, k, cnt * inner)
+            k += cnt * inner
+        elif inner == 1:  # every step-th value
+            for j in range(o * n + start, o * n + start + cnt * step, step):
+                y[k] = x[j]
                 k += 1
+        else:
+            for j in range(cnt):
+                _copy(x, (o * n + start + j * step) * inner, y, k, inner)
+                k += inner
 
 
 _OPS = (op_linear, op_conv, op_matmul, _binary(0), _binary(1), _binary(2), _binary(3), op_act, op_softmax,

@@ -83,7 +83,8 @@ class Sampler:
     multiplied), then greedy at temperature 0, else softmax at the temperature over the top_k candidates
     (0: all) cut to the smallest set with probability >= top_p, and one draw from the seeded Rng."""
 
-    def __init__(self, temperature=0.8, top_k=40, top_p=0.95, repetition_penalty=1.0, seed=None, window=64):
+    def __init__(self, temperature=0.8, top_k=40, top_p=0.95, repetition_penalty=1.0, seed=None, window=64,
+                 argmax=None):
         if temperature < 0:
             raise ValueError("temperature must be >= 0 (0 picks the most likely token)")
         if top_k < 0:
@@ -98,6 +99,9 @@ class Sampler:
         self.penalty = repetition_penalty
         self.window = window
         self.rng = Rng(seed)
+        if argmax is None:  # a board passes its kernels' (native) argmax
+            from hyperion.kpy import argmax
+        self.argmax = argmax
         self.idx = []
         self.prob = []
 
@@ -116,10 +120,7 @@ class Sampler:
     def pick(self, logits, n, recent=()):
         """The next token from logits[0:n] (modified in place by the penalty)."""
         self.penalize(logits, recent)
-        best = 0
-        for i in range(1, n):
-            if logits[i] > logits[best]:
-                best = i
+        best = self.argmax(logits, n)
         if self.temperature == 0.0:
             return best
         inv = 1.0 / self.temperature

@@ -103,16 +103,20 @@ def apply_act(y, attrs):
 # -- int8 activations and the integer dot products ---------------------------------------------------------
 
 def quantize_rows(x, qmode, scale=0.0, per_row=True):
-    """x [R, K] float -> (xq int [R, K], s [R]). Dynamic: s = max|x|/127 per row (or per tensor)."""
+    """x [R, K] float -> (xq int [R, K], s [R]) as the board's quantize kernel makes them: xq = floor(x/s + 1/2)
+    clipped to -127..127, the exact rounding of the rational value (float64 division of float32 values rounds
+    correctly here: no result lands on the wrong side of a half). Static: s = scale. Dynamic: s = max|x|/127 per
+    row (or per tensor), and x/s is taken as 127*x / max|x|."""
+    x64 = x.astype(np.float64)
     if qmode == Q_STATIC and scale > 0:
         s = np.full(x.shape[0], scale, np.float32)
+        y = x64 / np.float64(np.float32(scale))
     else:
         amax = np.abs(x).max(1) if per_row else np.full(x.shape[0], np.abs(x).max() if x.size else 0, np.float32)
-        amax[amax == 0] = 127
-        s = amax.astype(np.float32) / np.float32(127)
-    inv = np.float32(1) / s
-    y = x * inv[:, None]
-    y += np.float32(0.5)
+        zero = amax == 0
+        s = np.where(zero, np.float32(1), amax.astype(np.float32) / np.float32(127)).astype(np.float32)
+        y = x64 * 127 / np.where(zero, 1.0, amax.astype(np.float64))[:, None]
+    y += 0.5
     np.floor(y, out=y)
     np.clip(y, -127, 127, out=y)
     return y.astype(np.int64), s
