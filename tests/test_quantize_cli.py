@@ -39,6 +39,9 @@ def test_quantize_inspect_infer_eval(cnn, tmp_path):
     assert {e["name"] for e in rep["layers"]} == {"conv1", "dwconv", "fc"}
     assert all(e["sqnr_db"] > 10 for e in rep["layers"]) and rep["output_sqnr_db"]["y"] > 15
     assert rep["file_bytes"] == out.stat().st_size
+    assert "--calib" not in p.stderr  # calibrated: no hint
+    p = run_cli("quantize", path, "-o", str(tmp_path / "dyn.hyq"), "--input-shape", "x=1,1,8,8")
+    assert p.returncode == 0 and "note: " in p.stderr and "--calib" in p.stderr, p.stderr
 
     s = json.loads(run_cli("inspect", str(out), "--json").stdout)
     assert [o["op"] for o in s["ops"]] == ["conv", "conv", "maxpool", "reshape", "linear", "softmax"]

@@ -344,8 +344,7 @@ class Model:
         kinds = []
         for n in self.h.nodes:
             name = hyq.OPS[n.op]
-            native = name in ("linear", "conv") or (name == "maxpool" and self.h.tensors[n.inputs[0]].dtype == hyq.D_I8)
-            kinds.append(self.kpath if native else "python")
+            kinds.append(self.kpath if name in ("linear", "conv", "maxpool") else "python")
         return {"ops": ops, "kernels": kinds, "arena_bytes": self.h.arena_size + self.h.arena8_size,
                 "weight_buffer_bytes": len(self.wbuf) if self.wbuf is not None else 0, "mode": self.mode,
                 "inputs": [self.h.tensors[i].shape for i in self.h.inputs],

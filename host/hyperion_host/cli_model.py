@@ -82,6 +82,10 @@ def quantize(
     if "output_sqnr_db" in rep:
         line += "; output SQNR vs float: " + ", ".join("%s %.1f dB" % kv for kv in rep["output_sqnr_db"].items())
     out.print(line, highlight=False)
+    if act == "int8" and calib is None:
+        err.print("note: activations get int8 scales at run time (dynamic), so float values flow between layers; "
+                  "--calib SAMPLES.npz gives static scales and integer chains between layers, several times faster "
+                  "on a board", highlight=False)
     if report:
         from hyperion_host.hyq_io import write_atomic as w
 

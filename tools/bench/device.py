@@ -79,15 +79,18 @@ def main():
     r = np.random.default_rng(0)
     np.savez(work / "cnn_calib.npz", x=r.standard_normal((32, 1, 1, 8, 8)).astype(np.float32))
     np.savez(work / "mlp_calib.npz", x=r.standard_normal((32, 1, 64)).astype(np.float32))
+    np.savez(work / "tr_calib.npz", tokens=r.integers(0, 64, (32, 1, 8)).astype(np.float32))
     cnn = onnx_examples.cnn(work / "cnn.onnx")
     models = {
         "digits CNN (models/digits, 19K weights)": (str(ROOT / "models" / "digits" / "digits.hyq"), None, None),
+        "keyword DS-CNN (models/kws)": (str(ROOT / "models" / "kws" / "kws.hyq"), None, None),
         "toy CNN 8x8 (digits-size), dynamic int8": (cnn, ["x=1,1,8,8"], None),
         "toy CNN 8x8, calibrated (int8 chains)": (cnn, ["x=1,1,8,8"], work / "cnn_calib.npz"),
         "MLP 256-256-16 (GELU)": (onnx_examples.mlp(work / "mlp.onnx"), None, None),
         "MLP 64-128-128-10 (ReLU), calibrated": (onnx_examples.deep_mlp(work / "dmlp.onnx"), None,
                                                  work / "mlp_calib.npz"),
         "transformer block (8 tokens, d=32)": (onnx_examples.transformer(work / "tr.onnx"), None, None),
+        "transformer block, calibrated": (str(work / "tr.onnx"), None, work / "tr_calib.npz"),
     }
     rows = []
     import_heap = min_heap(IMPORTS)
