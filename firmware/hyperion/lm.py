@@ -2,7 +2,6 @@
 # tools/onnx_examples.decoder() writes; node names in docs/tinylm.md). A token costs one matvec per weight
 # matrix (the runtime's own kernels); attention runs over an int8 key/value cache with the dot8 kernel, so
 # no step is quadratic in bytecode.
-import array
 import math
 
 from hyperion import hyq, runtime, text
@@ -55,7 +54,7 @@ class Decoder:
             n = 0
             for k in sizes:
                 n += k
-            block = memoryview(array.array("f", bytes(4 * n)))
+            block = memoryview(runtime.zeros("f", n))
             views = []
             o = 0
             for k in sizes:
@@ -64,7 +63,7 @@ class Decoder:
             self.x, self.h, self.q, self.kv, self.cv, self.prow, self.u, self.att, self.logits, self.ks, self.vs = views
             self.q8 = bytearray(self.hd)
             self.w8 = bytearray(C)
-            self.iacc = array.array("i", bytes(4 * max(C, self.hd)))
+            self.iacc = runtime.zeros("i", max(C, self.hd))
         except MemoryError:
             import gc
 

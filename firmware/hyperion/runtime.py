@@ -14,6 +14,21 @@ WBUF_CHUNK = 4096
 EAGER_ARENA = 32768
 
 
+def zeros(code, n):
+    """A zero-filled array('f'/'i') of n items in one allocation. array(code, bytes(4 * n)) holds a copy of
+    the bytes while it builds the array: on a small heap that transient decides whether a big block fits."""
+    a = array.array(code, range(n))  # sized once from len(range): no copy
+    z = array.array(code, bytes(256))  # 64 zeros, copied in by slices
+    mv = memoryview(a)
+    i = 0
+    while i + 64 <= n:
+        mv[i: i + 64] = z
+        i += 64
+    for j in range(i, n):
+        a[j] = 0
+    return a
+
+
 def _kernels(name):
     """The integer kernel module of a path: 'viper' (native code) or 'python' (bytecode)."""
     if name == "viper":
@@ -151,15 +166,15 @@ class Model:
         self.loaded = -1  # tensor index whose bytes are in wbuf
         self.xin = bytearray(maxin)  # int8 (+128) copy of a conv's float input
         self.xq = bytearray(maxk)  # one window / row of int8 inputs
-        self.sx = array.array("i", bytes(4 * maxnb))
-        self.acc = array.array("i", bytes(8 * maxn))
+        self.sx = zeros("i", maxnb)
+        self.acc = zeros("i", 2 * maxn)
         self.rowscales = {}
         self.layouts = {}
-        self.conv_acc = array.array("i", bytes(4 * nconv))  # int32 sums of one conv output row
+        self.conv_acc = zeros("i", nconv)  # int32 sums of one conv output row
         gc.collect()
 
     def _arenas(self):
-        self.arena = array.array("f", bytes(((self.h.arena_size + 3) // 4) * 4))
+        self.arena = zeros("f", (self.h.arena_size + 3) // 4)
         self.arena8 = bytearray(self.h.arena8_size)  # int8 activations (value + 128)
 
     @property
@@ -182,7 +197,7 @@ class Model:
                     n += t.size
             if not n:
                 continue
-            block = memoryview(array.array(code, bytes(4 * n)))
+            block = memoryview(zeros(code, n))
             o = 0
             for t in small:
                 if t.kind == kind:
@@ -393,7 +408,7 @@ def _scales(m, t, buf, off, stride):
 def _fill_scales(sc, t, buf, off, stride, r0, r1):
     """Decode rows r0..r1's (d, dmin) from buf (row r at off + r*stride) into sc (made if None)."""
     if sc is None:
-        sc = array.array("f", bytes(8 * t.shape[0]))
+        sc = zeros("f", 2 * t.shape[0])
     asym = (t.qparam >> 4) == hyq.S_ASYM
     for r in range(r0, r1):
         b = off + r * stride
@@ -544,7 +559,7 @@ def _decode_row(buf, base, hdr, cb, B, K, scheme, out):
 
 def _float_rows(buf, off, rows, scheme, hdr, cb, stride, B, K, xsrc, xo, y, yo, ystep, bias, act, p0, p1):
     """--act float: decode each weight row and multiply in float (slow; for accuracy-critical layers)."""
-    w = array.array("f", bytes(4 * K))
+    w = zeros("f", K)
     for r in range(rows):
         _decode_row(buf, off + r * stride, hdr, cb, B, K, scheme, w)
         v = 0.0
@@ -622,7 +637,7 @@ def op_conv(m, nd):
     per_img = C * H * W
     hw = Ho * Wo
     if qmode == hyq.Q_FLOAT or t.kind == hyq.K_F32:
-        col = array.array("f", bytes(4 * K))
+        col = zeros("f", K)
         for n in range(N):
             for g in range(G):
                 for oy in range(Ho):
