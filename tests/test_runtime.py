@@ -139,6 +139,17 @@ def test_integer_accumulators_are_bit_exact(micropython):
     assert hyq.S_Q8 == 2
 
 
+def test_zeros_makes_zero_filled_arrays(micropython):
+    code = ("from hyperion import runtime\n"
+            "for code in 'fi':\n"
+            "    for n in (0, 1, 63, 64, 65, 200):\n"
+            "        a = runtime.zeros(code, n)\n"
+            "        print(code, len(a), sum(a) == 0 and all(v == 0 for v in a))\n")
+    r = micropython(code)
+    assert r.ok, r
+    assert r.stdout.split("\n")[:12] == ["%s %d True" % (c, n) for c in "fi" for n in (0, 1, 63, 64, 65, 200)]
+
+
 def test_activation_quantization_is_exact_on_both_paths(micropython):
     """runtime._quantize with the viper and the bytecode kernels gives the host's int8 values exactly: floats of
     every magnitude, exact halves (ties round up), zeros, subnormals, values past the clip; static and dynamic."""
