@@ -18,14 +18,8 @@ def zeros(code, n):
     """A zero-filled array('f'/'i') of n items in one allocation. array(code, bytes(4 * n)) holds a copy of
     the bytes while it builds the array: on a small heap that transient decides whether a big block fits."""
     a = array.array(code, range(n))  # sized once from len(range): no copy
-    z = array.array(code, bytes(256))  # 64 zeros, copied in by slices
-    mv = memoryview(a)
-    i = 0
-    while i + 64 <= n:
-        mv[i: i + 64] = z
-        i += 64
-    for j in range(i, n):
-        a[j] = 0
+    for i in range(n):  # small-int stores: no garbage left between long-lived blocks
+        a[i] = 0
     return a
 
 
@@ -270,9 +264,18 @@ class Model:
                         self.set_input(xi, i)
                 else:
                     self.set_input(x, 0)
+            # the result arrays first, while the heap is in one piece (the float ops leave garbage between
+            # the blocks they keep)
+            outs = tuple(zeros("f", self.h.tensors[i].size) for i in self.h.outputs)
             for nd in self.h.nodes:
                 _OPS[nd.op](self, nd)
-            outs = tuple(array.array("f", self.view(i)) for i in self.h.outputs)
+            for o, i in zip(outs, self.h.outputs):
+                v = self.view(i)
+                if self.h.tensors[i].dtype == hyq.D_I8:
+                    for j in range(len(o)):
+                        o[j] = v[j]
+                else:
+                    _copy(v, 0, o, 0, len(o))
         except MemoryError as e:
             import hyperion
 
