@@ -532,32 +532,37 @@ def _matvec(m, t, xsrc, xo, K, y, yo, ystep, bias, act, p0, p1, qmode, scale, xq
 
 
 def _decode_row(buf, base, hdr, cb, B, K, scheme, out):
-    """The K weights of the q4/q8 row starting at buf[base], decoded to floats in out (the float paths)."""
+    """The K weights of the q4/q8 row starting at buf[base], decoded to floats in out (the float paths).
+    A block's scale products are made once: d * sc * code is (d * sc) * code, so the values are the same."""
     d = _f16(buf[base], buf[base + 1])
     dmin = _f16(buf[base + 2], buf[base + 3]) if scheme == hyq.S_ASYM else 0.0
     cod = base + hdr
     q = cod + cb
     half = cb >> 1
-    for k in range(K):
-        b = k // B
+    b = 0
+    for k in range(0, K, B):
+        end = k + B if k + B < K else K
         if scheme == hyq.S_ASYM:
             g = cod + (b >> 2) * 3
             sh = (b & 3) * 6
-            sc = ((buf[g] | (buf[g + 1] << 8) | (buf[g + 2] << 16)) >> sh) & 63
+            a = d * (((buf[g] | (buf[g + 1] << 8) | (buf[g + 2] << 16)) >> sh) & 63)
             g += half
-            mc = ((buf[g] | (buf[g + 1] << 8) | (buf[g + 2] << 16)) >> sh) & 63
-            u = buf[q + (k >> 1)]
-            out[k] = d * sc * ((u >> 4) if k & 1 else (u & 15)) - dmin * mc
+            c = dmin * (((buf[g] | (buf[g + 1] << 8) | (buf[g + 2] << 16)) >> sh) & 63)
+            for j in range(k, end):
+                u = buf[q + (j >> 1)]
+                out[j] = a * ((u >> 4) if j & 1 else (u & 15)) - c
         else:
-            c = buf[cod + b]
-            if c > 127:
-                c -= 256
+            sc = buf[cod + b]
+            a = d * (sc - 256 if sc > 127 else sc)
             if scheme == hyq.S_Q8:
-                u = buf[q + k]
-                out[k] = d * c * (u - 256 if u > 127 else u)
+                for j in range(k, end):
+                    u = buf[q + j]
+                    out[j] = a * (u - 256 if u > 127 else u)
             else:
-                u = buf[q + (k >> 1)]
-                out[k] = d * c * (((u >> 4) if k & 1 else (u & 15)) - 8)
+                for j in range(k, end):
+                    u = buf[q + (j >> 1)]
+                    out[j] = a * (((u >> 4) if j & 1 else (u & 15)) - 8)
+        b += 1
 
 
 def _float_rows(buf, off, rows, scheme, hdr, cb, stride, B, K, xsrc, xo, y, yo, ystep, bias, act, p0, p1):
