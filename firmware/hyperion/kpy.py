@@ -170,27 +170,6 @@ def requant(acc, n, rows, rq, r0, y, yo, rstep, pstep):
             y[yo + r * rstep + p * pstep] = v + 128
 
 
-def maxpool8(x, y, planes, H, W, Ho, Wo, kh, kw, sh, sw, pt, pl, dh, dw):
-    """Max pooling on int8 (+128) planes; windows clipped to the input."""
-    for c in range(planes):
-        xb = c * H * W
-        yb = c * Ho * Wo
-        for oy in range(Ho):
-            for ox in range(Wo):
-                best = 0
-                for ky in range(kh):
-                    yy = oy * sh - pt + ky * dh
-                    if yy < 0 or yy >= H:
-                        continue
-                    for kx in range(kw):
-                        xx = ox * sw - pl + kx * dw
-                        if 0 <= xx < W:
-                            v = x[xb + yy * W + xx]
-                            if v > best:
-                                best = v
-                y[yb + oy * Wo + ox] = best
-
-
 def absmax(x, xo, n):
     """The index (from xo) of the largest |x[i]| of floats x[xo:xo+n], or -1 if they are all zero."""
     v = memoryview(x)[xo: xo + n]
@@ -213,8 +192,9 @@ def quantize(x, xo, n, y, yo, d, di, mul):
         y[yo + i] = 1 if q < 1 else (255 if q > 255 else q)
 
 
-def maxpoolf(x, y, planes, H, W, Ho, Wo, kh, kw, sh, sw, pt, pl, dh, dw, fill):
-    """Max pooling on float planes; windows clipped to the input (fill[0] where a window holds no input)."""
+def maxpool(x, y, planes, H, W, Ho, Wo, kh, kw, sh, sw, pt, pl, dh, dw, width, fill):
+    """Max pooling on int8 (+128) or float planes (width: 1 or 4 bytes an item, for the viper version);
+    windows clipped to the input, fill[0] where a window holds no input."""
     for c in range(planes):
         xb = c * H * W
         yb = c * Ho * Wo
@@ -232,7 +212,6 @@ def maxpoolf(x, y, planes, H, W, Ho, Wo, kh, kw, sh, sw, pt, pl, dh, dw, fill):
                             if best is None or v > best:
                                 best = v
                 y[yb + oy * Wo + ox] = fill[0] if best is None else best
-
 
 def argmax(x, n):
     """The first index of the largest of x[0:n]."""

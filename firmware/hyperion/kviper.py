@@ -293,39 +293,6 @@ def requant(acc: ptr32, n: int, rows: int, rq: ptr32, r0: int, y: ptr8, yo: int,
 
 
 @micropython.viper
-def maxpool8(x: ptr8, y: ptr8, planes: int, H: int, W: int, Ho: int, Wo: int, kh: int, kw: int, sh: int, sw: int,
-             pt: int, pl: int, dh: int, dw: int):
-    c = 0
-    while c < planes:
-        xb = c * H * W
-        yb = c * Ho * Wo
-        oy = 0
-        while oy < Ho:
-            ox = 0
-            while ox < Wo:
-                best = 0
-                ky = 0
-                while ky < kh:
-                    yy = oy * sh - pt + ky * dh
-                    if 0 <= yy and yy < H:
-                        kx = 0
-                        while kx < kw:
-                            xx = ox * sw - pl + kx * dw
-                            if 0 <= xx and xx < W:
-                                v = x[xb + yy * W + xx]
-                                if v > best:
-                                    best = v
-                            kx += 1
-                    ky += 1
-                y[yb + oy * Wo + ox] = best
-                ox += 1
-            oy += 1
-        c += 1
-
-
-# -- float32 arrays read as their bits (ptr32): exact integer arithmetic, no float objects ---------------------
-
-@micropython.viper
 def absmax(x: ptr32, xo: int, n: int) -> int:
     # |x| compared as (exponent, mantissa) bits; on 64-bit targets the load is zero-extended, on 32-bit it is
     # signed, so the fields are taken with shifts and masks
@@ -396,9 +363,10 @@ def quantize(x: ptr32, xo: int, n: int, y: ptr8, yo: int, d: ptr32, di: int, mul
 
 
 @micropython.viper
-def maxpoolf(x: ptr32, y: ptr32, planes: int, H: int, W: int, Ho: int, Wo: int, kh: int, kw: int, sh: int, sw: int,
-             pt: int, pl: int, dh: int, dw: int, fill: ptr32):
-    # float32 max pooling on the bits: sign and magnitude make an integer key ordered as the floats are
+def maxpool(x: ptr8, y: ptr8, planes: int, H: int, W: int, Ho: int, Wo: int, kh: int, kw: int, sh: int, sw: int,
+            pt: int, pl: int, dh: int, dw: int, width: int, fill: ptr8):
+    # items of `width` bytes: int8 (+128) bytes (1) or float32 bits (4, ordered by a sign-and-magnitude key);
+    # each window's largest item is copied whole, fill where a window holds no input
     c = 0
     while c < planes:
         xb = c * H * W
@@ -407,9 +375,8 @@ def maxpoolf(x: ptr32, y: ptr32, planes: int, H: int, W: int, Ho: int, Wo: int, 
         while oy < Ho:
             ox = 0
             while ox < Wo:
-                found = 0
+                src = -1
                 best = 0
-                bits = fill[0]
                 ky = 0
                 while ky < kh:
                     yy = oy * sh - pt + ky * dh
@@ -418,17 +385,27 @@ def maxpoolf(x: ptr32, y: ptr32, planes: int, H: int, W: int, Ho: int, Wo: int, 
                         while kx < kw:
                             xx = ox * sw - pl + kx * dw
                             if 0 <= xx and xx < W:
-                                b = x[xb + yy * W + xx]
-                                k = (((b >> 23) & 255) << 23) | (b & 0x7FFFFF)
-                                if (b >> 31) & 1:
-                                    k = 0 - k
-                                if found == 0 or k > best:
+                                i = (xb + yy * W + xx) * width
+                                if width == 1:
+                                    k = x[i]
+                                else:
+                                    b = x[i] | (x[i + 1] << 8) | (x[i + 2] << 16) | (x[i + 3] << 24)
+                                    k = (((b >> 23) & 255) << 23) | (b & 0x7FFFFF)
+                                    if (b >> 31) & 1:
+                                        k = 0 - k
+                                if src < 0 or k > best:
                                     best = k
-                                    bits = b
-                                    found = 1
+                                    src = i
                             kx += 1
                     ky += 1
-                y[yb + oy * Wo + ox] = bits
+                o = (yb + oy * Wo + ox) * width
+                j = 0
+                while j < width:
+                    if src < 0:
+                        y[o + j] = fill[j]
+                    else:
+                        y[o + j] = x[src + j]
+                    j += 1
                 ox += 1
             oy += 1
         c += 1
@@ -436,7 +413,7 @@ def maxpoolf(x: ptr32, y: ptr32, planes: int, H: int, W: int, Ho: int, Wo: int, 
 
 @micropython.viper
 def argmax(x: ptr32, n: int) -> int:
-    # the first index of the largest float32, by the same integer key as maxpoolf
+    # the first index of the largest float32, by the same integer key as maxpool
     bi = 0
     best = 0
     i = 0

@@ -45,7 +45,13 @@ class Decoder:
         self.vocab = self.head[0].shape[0]
         # the cache: keys as rows [layer][position][d], values transposed [layer][channel][position] so both
         # attention products are rows . vector; one scale per (layer, position, head)
-        self.need = 2 * self.L * C * d + 8 * self.L * C * self.H + 4 * (7 * d + ffn + 2 * C + self.vocab)
+        rows = self.vocab
+        for lay in self.layers:
+            for lin in lay[1:5] + lay[6:]:
+                rows += lin[0].shape[0]
+        # cache, scales, float vectors, and the runtime's per-row (d, dmin) of every matrix (made at first use)
+        self.need = 2 * self.L * C * d + 8 * self.L * C * self.H + 4 * (7 * d + ffn + 2 * C + self.vocab) + 8 * rows
+        self.inv_sqrt = 1.0 / math.sqrt(self.hd)
         try:
             self.kc = bytearray(self.L * C * d)
             self.vt = bytearray(self.L * d * C)
@@ -64,6 +70,8 @@ class Decoder:
             self.q8 = bytearray(self.hd)
             self.w8 = bytearray(C)
             self.iacc = runtime.zeros("i", max(C, self.hd))
+            self.n = 0
+            self.step(0)  # one token now, so whatever the runtime makes at first use is made while preparing
         except MemoryError:
             import gc
 
@@ -72,7 +80,6 @@ class Decoder:
             self.kc = self.vt = None  # this half-made decoder is dropped: the runtime stays usable
             gc.collect()
             raise hyperion.OutOfMemory("preparing %s to generate" % m.path, self.need, gc.mem_free()) from None
-        self.inv_sqrt = 1.0 / math.sqrt(self.hd)
         self.n = 0
 
     def _node(self, name):

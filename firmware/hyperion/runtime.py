@@ -884,18 +884,16 @@ def _pool_geometry(m, nd):
     return m.view(nd.inputs[0]), m.view(nd.outputs[0]), s[0] * s[1], H, W, Ho, Wo
 
 
-_FILL = array.array("f", [-3.4e38])  # a max-pool window that holds no input
+_FILL = array.array("f", [-3.4e38])  # a max-pool window that holds no input (float; int8 gets 0)
+_FILL8 = bytes(1)
 
 
 def op_maxpool(m, nd):
     a = _attrs(m, nd)
     x, y, planes, H, W, Ho, Wo = _pool_geometry(m, nd)
-    if m.h.tensors[nd.inputs[0]].dtype == hyq.D_I8:
-        m.k.maxpool8(x, y, planes, H, W, Ho, Wo, a["kh"], a["kw"], a["sh"], a["sw"], a["pt"], a["pl"], a["dh"],
-                     a["dw"])
-    else:
-        m.k.maxpoolf(x, y, planes, H, W, Ho, Wo, a["kh"], a["kw"], a["sh"], a["sw"], a["pt"], a["pl"], a["dh"],
-                     a["dw"], _FILL)
+    i8 = m.h.tensors[nd.inputs[0]].dtype == hyq.D_I8
+    m.k.maxpool(x, y, planes, H, W, Ho, Wo, a["kh"], a["kw"], a["sh"], a["sw"], a["pt"], a["pl"], a["dh"], a["dw"],
+                1 if i8 else 4, _FILL8 if i8 else _FILL)
 
 
 def op_avgpool(m, nd):
