@@ -2000,6 +2000,17 @@ def _getindex(word, names, what="option", loose=False):
     raise _oneof(("ambiguous " if hits else "bad ") + what, word, list(names))
 
 
+def _ensemble(name, table):
+    """The command `name subcommand ?arg ...?` over table, subcommands by unique prefix (string, info, array)."""
+
+    def cmd(it, argv):
+        if len(argv) < 2:
+            _wrong(name + " subcommand ?arg ...?")
+        return _sub(argv[1], table)(it, argv)
+
+    return cmd
+
+
 def _sub(word, table, what="unknown or ambiguous subcommand", order=None):
     """Ensemble lookup with unique-prefix matching (string, info, array)."""
     f = table.get(word)
@@ -2563,10 +2574,7 @@ _INFO = {"exists": i_exists, "commands": i_commands, "procs": i_procs, "complete
          "locals": i_locals, "globals": i_globals}
 
 
-def c_info(it, argv):
-    if len(argv) < 2:
-        _wrong("info subcommand ?arg ...?")
-    return _sub(argv[1], _INFO)(it, argv)
+c_info = _ensemble("info", _INFO)
 
 
 # -- array --
@@ -2640,10 +2648,7 @@ _ARRAY = {"set": a_set, "get": a_get, "names": a_names, "size": a_size, "exists"
           "unset": a_unset}
 
 
-def c_array(it, argv):
-    if len(argv) < 2:
-        _wrong("array subcommand ?arg ...?")
-    return _sub(argv[1], _ARRAY)(it, argv)
+c_array = _ensemble("array", _ARRAY)
 
 
 # -- string --
@@ -2967,10 +2972,7 @@ _STRING = {"length": s_length, "index": s_index, "range": s_range, "equal": s_eq
            "replace": s_replace, "is": s_is}
 
 
-def c_string(it, argv):
-    if len(argv) < 2:
-        _wrong("string subcommand ?arg ...?")
-    return _sub(argv[1], _STRING)(it, argv)
+c_string = _ensemble("string", _STRING)
 
 
 # -- lists --

@@ -269,13 +269,8 @@ class Model:
             outs = tuple(zeros("f", self.h.tensors[i].size) for i in self.h.outputs)
             for nd in self.h.nodes:
                 _OPS[nd.op](self, nd)
-            for o, i in zip(outs, self.h.outputs):
-                v = self.view(i)
-                if self.h.tensors[i].dtype == hyq.D_I8:
-                    for j in range(len(o)):
-                        o[j] = v[j]
-                else:
-                    _copy(v, 0, o, 0, len(o))
+            for o, i in zip(outs, self.h.outputs):  # graph outputs are float (the quantizer keeps them so)
+                _copy(self.view(i), 0, o, 0, len(o))
         except MemoryError as e:
             import hyperion
 
@@ -588,6 +583,14 @@ def _attrs(m, nd):
     return a
 
 
+def _int8_input(m, xt, x, o, n, dst, scale):
+    """(int8 bytes, scale) of x[o:o+n] for an integer kernel: a view of an int8 tensor, or x quantized into dst
+    (scale 0: dynamic)."""
+    if xt.dtype == hyq.D_I8:
+        return (x if o == 0 and n == len(x) else memoryview(x)[o: o + n]), xt.scale
+    return dst, _quantize(m.k, x, n, dst, scale, o)
+
+
 def op_linear(m, nd):
     a = nd.iattrs  # act, has_bias, qmode, rq
     act, has_bias, qmode, rq = a[0], a[1], a[2], a[3]
@@ -604,12 +607,7 @@ def op_linear(m, nd):
         # integer in (int8 tensor) and/or integer out (requantized int8 tensor)
         table = m.view(nd.inputs[-1]) if rq else None
         for r in range(rows):
-            if xt.dtype == hyq.D_I8:
-                xq = x if rows == 1 else memoryview(x)[r * K: (r + 1) * K]
-                s = xt.scale
-            else:
-                xq = m.xq
-                s = _quantize(m.k, x, K, xq, xt.scale, r * K)
+            xq, s = _int8_input(m, xt, x, r * K, K, m.xq, xt.scale)
             sc, asym = _q_rows(m, t, xq, K)
             if rq:
                 m.k.requant(m.acc, 1, N, table, 0, y, r * N, 1, 0)
@@ -658,21 +656,15 @@ def op_conv(m, nd):
     # one output row at a time; the output is requantized to int8 (rq) or finished in float
     rq = a["rq"]
     table = m.view(nd.inputs[-1]) if rq else None
+    buf, off, nb, hdr, cb, stride = _row_scales(m, t)
+    B = hyq.block_size(t.qparam)
+    scheme = t.qparam >> 4
+    asym = 1 if scheme == hyq.S_ASYM else 0
+    rs = _scales(m, t, buf, off, stride)
+    q8 = 1 if scheme == hyq.S_Q8 else 0
+    acc = m.conv_acc
     for n in range(N):
-        if xt.dtype == hyq.D_I8:
-            xin = x if N == 1 else memoryview(x)[n * per_img: (n + 1) * per_img]
-            sc = xt.scale
-        else:
-            xin = m.xin
-            xs = x if N == 1 else memoryview(x)[n * per_img: (n + 1) * per_img]
-            sc = _quantize(m.k, xs, per_img, xin, xt.scale if qmode == hyq.Q_STATIC else 0.0)
-        buf, off, nb, hdr, cb, stride = _row_scales(m, t)
-        B = hyq.block_size(t.qparam)
-        scheme = t.qparam >> 4
-        asym = 1 if scheme == hyq.S_ASYM else 0
-        rs = _scales(m, t, buf, off, stride)
-        q8 = 1 if scheme == hyq.S_Q8 else 0
-        acc = m.conv_acc
+        xin, sc = _int8_input(m, xt, x, n * per_img, per_img, m.xin, xt.scale if qmode == hyq.Q_STATIC else 0.0)
         for g in range(G):
             r0 = g * og
             for oy in range(Ho):
