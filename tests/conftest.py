@@ -9,8 +9,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # onnx_examples
 
-from hyperion_host.local import run_micropython  # noqa: E402
-from hyperion_host.vboard import manager  # noqa: E402
+from hyperion_host.device.local import run_micropython  # noqa: E402
+from hyperion_host.device.vboard import manager  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from hyperion.audio import Frontend, dct_matrix, mel_filterbank, voice_activity
-from hyperion_host.build import cached_firmware
+from hyperion_host.firmware import cached_firmware
 
 
 def reference_mfcc(x, fe):

@@ -3,7 +3,7 @@
 import json
 
 import hyperion
-from hyperion_host.doctor import check_debian
+from hyperion_host.device.doctor import check_debian
 
 from helpers import run_cli
 

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 
 from hyperion import ARCH_NAMES
-from hyperion_host import deploy as dep
-from hyperion_host import uf2
 from hyperion_host.boards import all_boards, get_board
-from hyperion_host.build import mpy_arch
-from hyperion_host.bundle import build_bundle, load_manifest
+from hyperion_host.device.vboard import manager
 from hyperion_host.errors import HyperionError
-from hyperion_host.flash import check_esp_image
-from hyperion_host.hyq_io import write_atomic
-from hyperion_host.quantize import Options, quantize_model
-from hyperion_host.vboard import manager
+from hyperion_host.files import write_atomic
+from hyperion_host.firmware import mpy_arch
+from hyperion_host.model.quantize import Options, quantize_model
+from hyperion_host.ship import deploy as dep
+from hyperion_host.ship import uf2
+from hyperion_host.ship.bundle import build_bundle, load_manifest
+from hyperion_host.ship.flash import check_esp_image
 
 import onnx_examples as models
 from helpers import BIN, assert_user_error, run_cli
@@ -84,7 +84,7 @@ def test_firmware_recipe(tmp_path):
 
 
 def _run_on_board(port, code):
-    from hyperion_host.device import Board
+    from hyperion_host.device.transport import Board
 
     with Board(port) as b:
         return b.exec(code, timeout=60).decode().strip()

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 from test_relay_common import RelayProcess, board_code, last_json, models_dir_fixture, serve  # noqa: F401
 
-from hyperion_host.hyq_io import load_program
+from hyperion_host.model.hyqfile import load_program
 
 X = [0.25 * (i % 5) - 0.5 for i in range(16)]
 

@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 
 from hyperion import hyq
 from hyperion_host.errors import HyperionError
-from hyperion_host.hyq_io import load_program, open_hyq, plan_arena, write_atomic
-from hyperion_host.quantize import Options, quantize_model
+from hyperion_host.files import write_atomic
+from hyperion_host.model.hyqfile import load_program, open_hyq
+from hyperion_host.model.plan import plan_arena
+from hyperion_host.model.quantize import Options, quantize_model
 
 import onnx_examples as models
 
@@ -200,7 +202,7 @@ def test_meta_is_json_and_covered_by_the_header_crc(cnn_hyq):
 
 def test_quantized_program_matches_the_integer_formula(cnn_hyq):
     """The host runtime's int path equals s * sum_k w_deq[k] * xq[k] (the arithmetic the format defines)."""
-    from hyperion_host.refrt import int_accumulators, quantize_rows
+    from hyperion_host.model.reference import int_accumulators, quantize_rows
 
     prog, _ = load_program(str(cnn_hyq[0]))
     w = [c for c in prog.consts.values() if hasattr(c, "block") and c.cols == 128][0]

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hyperion_host.build import cached_firmware
-from hyperion_host.hyq_io import load_program
+from hyperion_host.firmware import cached_firmware
+from hyperion_host.model.hyqfile import load_program
 
 from helpers import assert_user_error, run_cli
 
@@ -71,7 +71,7 @@ def test_kws_int4_accuracy_on_held_out_voices_within_a_point():
 def test_kws_listens_on_micropython():
     """Keyword clips of held-out voices (16-bit PCM), and one inside two seconds of noise: VAD, MFCC and the
     model all run on the board."""
-    from hyperion_host.local import run_micropython
+    from hyperion_host.device.local import run_micropython
 
     d = MODELS / "kws" / "samples"
     code = (
@@ -97,7 +97,7 @@ TINYLM = MODELS / "tinylm"
 
 
 def _run_tinylm(code, heap=512 * 1024):
-    from hyperion_host.local import run_micropython
+    from hyperion_host.device.local import run_micropython
 
     r = run_micropython("import hyperion\nm = hyperion.load(%r)\n" % str(TINYLM / "tinylm.hyq") + code, heap=heap,
                         firmware=cached_firmware("x64"))
@@ -120,7 +120,7 @@ def test_tinylm_int4_perplexity_within_5_percent_of_fp32():
 def test_tinylm_kv_cache_decoder_on_micropython_matches_the_host():
     """Teacher-forced held-out windows: the board's one-token-at-a-time decoder (int8 KV cache) against the host
     runtime's full-sequence graph; the viper and bytecode kernels give the very same logits."""
-    from hyperion_host.evaluate import perplexity
+    from hyperion_host.model.evaluate import perplexity
 
     data = np.load(TINYLM / "test.npz")
     tok, tg = data["tokens"][:12, 0], data["targets"][:12]
@@ -201,7 +201,7 @@ def test_tinylm_sampling_options_on_micropython():
 
 
 def test_generate_on_a_model_that_is_not_a_language_model_says_so():
-    from hyperion_host.local import run_micropython
+    from hyperion_host.device.local import run_micropython
 
     code = ("import hyperion\nm = hyperion.load(%r)\n"
             "try:\n    m.generate('hi')\nexcept ValueError as e:\n    print(e)\n") % str(MODELS / "digits" / "digits.hyq")

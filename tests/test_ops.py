@@ -5,10 +5,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from hyperion_host.hyq_io import load_program, write_atomic
-from hyperion_host.onnx_import import import_onnx
-from hyperion_host.quantize import Options, quantize_model
-from hyperion_host.refrt import Program
+from hyperion_host.files import write_atomic
+from hyperion_host.model.hyqfile import load_program
+from hyperion_host.model.onnx_import import import_onnx
+from hyperion_host.model.quantize import Options, quantize_model
+from hyperion_host.model.reference import Program
 
 import onnx_examples as models
 from onnx_cases import ALL_ACTIVATIONS, freeze_inputs, node_cases

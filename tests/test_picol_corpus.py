@@ -55,7 +55,7 @@ def picol_results(micropython_module):
 
 @pytest.fixture(scope="module")
 def micropython_module():
-    from hyperion_host.local import run_micropython
+    from hyperion_host.device.local import run_micropython
 
     return run_micropython
 

@@ -6,15 +6,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyperion.hyq import S_ASYM, S_Q8, S_SYM, q4_layout
-from hyperion_host.quant import (
+from hyperion_host.model.fit import prune_magnitude, quantize_weight, sqnr_db
+from hyperion_host.model.weights import (
     CSRWeight,
     QuantizedWeight,
     bits_per_weight,
     pack6,
     pack_nibbles,
-    prune_magnitude,
-    quantize_weight,
-    sqnr_db,
     unpack6,
     unpack_nibbles,
 )

@@ -22,7 +22,7 @@ import uvicorn
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from hyperion_host.local import run_micropython
+from hyperion_host.device.local import run_micropython
 from hyperion_host.relay import config as C
 from hyperion_host.relay.auth import add_key
 from hyperion_host.relay.server import Relay, bind, uvicorn_config
@@ -35,8 +35,8 @@ META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextproto
 
 def make_models(d):
     """mlp.hyq (MLP 16-32-4, 4-bit) and lm.hyq (one-block transformer over byte tokens, marked as text)."""
-    from hyperion_host.hyq_io import write_atomic
-    from hyperion_host.quantize import Options, quantize_model
+    from hyperion_host.files import write_atomic
+    from hyperion_host.model.quantize import Options, quantize_model
     from hyperion_host.relay.models import mark_text_model
 
     import onnx_examples
@@ -229,7 +229,7 @@ def self_signed(d, hosts=("localhost", "127.0.0.1")):
 
 def board_code(code, heap=None, timeout=60):
     """Run code on the real MicroPython unix port with the compiled firmware (.mpy) on its path."""
-    from hyperion_host.build import cached_firmware
+    from hyperion_host.firmware import cached_firmware
 
     return run_micropython(code, heap=heap, timeout=timeout, firmware=cached_firmware("x64"))
 

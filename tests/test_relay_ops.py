@@ -13,7 +13,7 @@ from mcp.client.stdio import StdioServerParameters
 from test_relay_common import RelayProcess, http_client, mcp_post, models_dir_fixture, serve  # noqa: F401
 from websockets.sync.client import connect as ws_connect
 
-from hyperion_host.hyq_io import load_program
+from hyperion_host.model.hyqfile import load_program
 
 X = [[0.1] * 16]
 

@@ -10,7 +10,7 @@ import pytest
 from mcp.client import Client
 from test_relay_common import LEGACY, MODERN, ThreadedRelay, http_client, mcp_post, models_dir_fixture  # noqa: F401
 
-from hyperion_host.hyq_io import load_program
+from hyperion_host.model.hyqfile import load_program
 from hyperion_host.relay import config as C
 from hyperion_host.relay.server import Relay
 

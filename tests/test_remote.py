@@ -10,8 +10,8 @@ import time
 import numpy as np
 from test_relay_common import board_code, keys, last_json, models_dir_fixture, self_signed, serve  # noqa: F401
 
-from hyperion_host.device import Board
-from hyperion_host.hyq_io import load_program
+from hyperion_host.device.transport import Board
+from hyperion_host.model.hyqfile import load_program
 
 from helpers import run_cli
 
@@ -106,8 +106,8 @@ def test_retries_with_backoff_then_unavailable(tmp_path):
 
 def install_firmware(port):
     """The compiled firmware (with remote.mpy) in the board's :lib/hyperion/."""
-    from hyperion_host.board_run import ensure_files
-    from hyperion_host.build import cached_firmware
+    from hyperion_host.device.infer import ensure_files
+    from hyperion_host.firmware import cached_firmware
 
     with Board(port) as b:
         fw = cached_firmware("x64") / "hyperion"

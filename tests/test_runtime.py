@@ -9,10 +9,11 @@ import onnx
 import pytest
 
 from hyperion import ARCH_NAMES
-from hyperion_host.build import ARCHS, cached_firmware, compile_firmware, mpy_arch
-from hyperion_host.hyq_io import load_program, write_atomic
-from hyperion_host.onnx_import import import_onnx
-from hyperion_host.quantize import Options, quantize_model
+from hyperion_host.files import write_atomic
+from hyperion_host.firmware import ARCHS, cached_firmware, compile_firmware, mpy_arch
+from hyperion_host.model.hyqfile import load_program
+from hyperion_host.model.onnx_import import import_onnx
+from hyperion_host.model.quantize import Options, quantize_model
 
 import onnx_examples as models
 from onnx_cases import ALL_ACTIVATIONS, freeze_inputs, node_cases
@@ -107,8 +108,8 @@ def test_python_and_viper_kernels_agree_exactly(op_models, micropython):
 def test_integer_accumulators_are_bit_exact(micropython):
     """Both kernel paths on MicroPython give the host's int32 accumulators for random blocks."""
     from hyperion import hyq
-    from hyperion_host.quant import quantize_weight
-    from hyperion_host.refrt import int_accumulators
+    from hyperion_host.model.fit import quantize_weight
+    from hyperion_host.model.reference import int_accumulators
 
     r = np.random.default_rng(5)
     cases = []
@@ -153,7 +154,7 @@ def test_zeros_makes_zero_filled_arrays(micropython):
 def test_activation_quantization_is_exact_on_both_paths(micropython):
     """runtime._quantize with the viper and the bytecode kernels gives the host's int8 values exactly: floats of
     every magnitude, exact halves (ties round up), zeros, subnormals, values past the clip; static and dynamic."""
-    from hyperion_host.refrt import Q_DYNAMIC, Q_STATIC, quantize_rows
+    from hyperion_host.model.reference import Q_DYNAMIC, Q_STATIC, quantize_rows
 
     r = np.random.default_rng(11)
     x = (r.standard_normal(3000) * np.exp2(r.integers(-30, 12, 3000))).astype(np.float32)

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from hyperion_host import script
-from hyperion_host.device import Board
+from hyperion_host.device import script
+from hyperion_host.device.transport import Board
 
 from helpers import BIN, assert_user_error, run_cli
 

@@ -9,7 +9,7 @@ import time
 import serial
 
 from hyperion_host.boards import get_board
-from hyperion_host.vboard import manager
+from hyperion_host.device.vboard import manager
 
 from helpers import assert_user_error, mpremote, run_cli
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from common import ROOT, save
 
 sys.path.insert(0, str(ROOT / "tools"))
-from hyperion_host import deploy as dep  # noqa: E402
-from hyperion_host.bundle import build_bundle  # noqa: E402
-from hyperion_host.hyq_io import write_atomic  # noqa: E402
-from hyperion_host.quantize import Options, quantize_model  # noqa: E402
-from hyperion_host.vboard import manager  # noqa: E402
+from hyperion_host.device.vboard import manager  # noqa: E402
+from hyperion_host.files import write_atomic  # noqa: E402
+from hyperion_host.model.quantize import Options, quantize_model  # noqa: E402
+from hyperion_host.ship import deploy as dep  # noqa: E402
+from hyperion_host.ship.bundle import build_bundle  # noqa: E402
 
 import onnx_examples  # noqa: E402
 

@@ -22,11 +22,12 @@ import numpy as np
 from common import ROOT, save
 
 sys.path.insert(0, str(ROOT / "tools"))
-from hyperion_host import board_run  # noqa: E402
-from hyperion_host.build import ARCHS, cached_firmware, compile_firmware  # noqa: E402
-from hyperion_host.hyq_io import load_program, write_atomic  # noqa: E402
-from hyperion_host.local import run_micropython  # noqa: E402
-from hyperion_host.quantize import Options, quantize_model  # noqa: E402
+from hyperion_host.device import infer as board_run  # noqa: E402
+from hyperion_host.device.local import run_micropython  # noqa: E402
+from hyperion_host.files import write_atomic
+from hyperion_host.firmware import ARCHS, cached_firmware, compile_firmware  # noqa: E402
+from hyperion_host.model.hyqfile import load_program  # noqa: E402
+from hyperion_host.model.quantize import Options, quantize_model  # noqa: E402
 
 import onnx_examples  # noqa: E402
 

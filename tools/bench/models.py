@@ -11,9 +11,9 @@ from pathlib import Path
 
 from common import RESULTS_DIR, ROOT, save
 
-from hyperion_host.evaluate import evaluate_model
-from hyperion_host.hyq_io import write_atomic
-from hyperion_host.quantize import Options, quantize_model
+from hyperion_host.files import write_atomic
+from hyperion_host.model.evaluate import evaluate_model
+from hyperion_host.model.quantize import Options, quantize_model
 
 VARIANTS = [("q8 b32", dict(bits=8)), ("q4 asym b32", dict()), ("q4 sym b32", dict(scheme="sym")),
             ("q4 asym b128", dict(block=128)), ("q4 asym b32, dynamic int8", dict(calib=False))]

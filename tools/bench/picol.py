@@ -15,7 +15,7 @@ from pathlib import Path
 from common import save
 
 from hyperion.picol import Interp
-from hyperion_host.local import run_micropython
+from hyperion_host.device.local import run_micropython
 from hyperion_host.paths import find_tool, firmware_dir
 
 WORKLOADS = [

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from common import ROOT, save
 
-from hyperion_host.quant import quantize_weight
+from hyperion_host.model.fit import quantize_weight
 
 
 def minilm_weights():

@@ -189,8 +189,8 @@ def run_wrk(wrk, url, body, name, expect, extra, tmp):
 
 
 def main():
-    from hyperion_host.hyq_io import write_atomic
-    from hyperion_host.quantize import Options, quantize_model
+    from hyperion_host.files import write_atomic
+    from hyperion_host.model.quantize import Options, quantize_model
     from hyperion_host.relay.auth import add_key
 
     import onnx_examples

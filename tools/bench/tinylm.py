@@ -14,9 +14,9 @@ import numpy as np
 from common import ROOT, save
 from device import IMPORTS, MP32, min_heap
 
-from hyperion_host.build import cached_firmware
-from hyperion_host.evaluate import evaluate_model
-from hyperion_host.local import run_micropython
+from hyperion_host.device.local import run_micropython
+from hyperion_host.firmware import cached_firmware
+from hyperion_host.model.evaluate import evaluate_model
 
 D = ROOT / "models" / "tinylm"
 MODEL = str(D / "tinylm.hyq")

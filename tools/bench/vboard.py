@@ -12,8 +12,8 @@ from pathlib import Path
 
 from common import save
 
-from hyperion_host.device import Board
-from hyperion_host.vboard import manager
+from hyperion_host.device.transport import Board
+from hyperion_host.device.vboard import manager
 
 MPREMOTE = str(Path(sys.executable).parent / "mpremote")
 

@@ -140,7 +140,7 @@ def read_keys(path):
 
 
 def _write_keys(path, keys):
-    from hyperion_host.hyq_io import write_atomic
+    from hyperion_host.files import write_atomic
 
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)

@@ -91,8 +91,8 @@ def interrupt(port):
 
 class BoardPool:
     def __init__(self, specs=(), timeout=30.0, lock_timeout=10.0):
-        """specs: device paths or vboard names (resolved now, with hyperion_host.device.resolve_port)."""
-        from hyperion_host.device import resolve_port
+        """specs: device paths or vboard names (resolved now, with hyperion_host.device.transport.resolve_port)."""
+        from hyperion_host.device.transport import resolve_port
 
         self.timeout = timeout
         self.lock_timeout = lock_timeout
@@ -166,7 +166,7 @@ class BoardPool:
         return state.get("value")
 
     async def identify(self, name, timeout=5.0):
-        from hyperion_host.device import Board
+        from hyperion_host.device.transport import Board
 
         def fn(port):
             with Board(port, soft_reset=False, timeout=timeout) as b:
@@ -180,7 +180,7 @@ class BoardPool:
 # -- what the board tools do (each runs in a worker thread holding the board's lock) --------------------------
 
 def exec_code(port, code, timeout, reset=False):
-    from hyperion_host.device import Board, BoardExecError
+    from hyperion_host.device.transport import Board, BoardExecError
 
     out = []
     with Board(port, soft_reset=reset) as b:
@@ -194,7 +194,7 @@ def exec_code(port, code, timeout, reset=False):
 
 
 def run_script(port, script):
-    from hyperion_host import script as tcl
+    from hyperion_host.device import script as tcl
 
     out, err = io.BytesIO(), io.BytesIO()
     notes = []
@@ -204,14 +204,14 @@ def run_script(port, script):
 
 
 def infer_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1):
-    from hyperion_host.board_run import run_on_board
+    from hyperion_host.device.infer import run_on_board
 
     arrays, stats = run_on_board(port, model_path, inputs, out_shapes, kernels, repeat)
     return arrays, stats
 
 
 def files(port, action, path, content=None, encoding="utf-8"):
-    from hyperion_host.device import Board, BoardExecError
+    from hyperion_host.device.transport import Board, BoardExecError
 
     with Board(port, soft_reset=False) as b:
         if action == "list":

@@ -114,7 +114,7 @@ class Bridge:
 def run_file(port, code, bridge, timeout=None, reset=True):
     """Run `code` on the board (raw REPL) and bridge its requests until it ends. Returns the board's
     traceback text, or None if it ended cleanly."""
-    from hyperion_host.device import Board, BoardExecError
+    from hyperion_host.device.transport import Board, BoardExecError
 
     with Board(port, soft_reset=reset) as b:
         serial = b.transport.serial

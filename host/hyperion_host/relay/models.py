@@ -1,5 +1,5 @@
 """The relay's models: every .hyq in --models DIR (name = file stem), loaded with the host runtime
-(hyperion_host.hyq_io.load_program, run with Program.run), and text generation for models marked as text models.
+(hyperion_host.model.hyqfile.load_program, run with Program.run), and text generation for models marked as text models.
 
 A text model is a .hyq whose metadata has `"text": {"tokenizer": "bytes"}`: one int token input [1, T] and
 logits [1, T, V] out (V >= 256), tokens are bytes. `mark_text_model` adds that key to a file."""
@@ -66,7 +66,7 @@ class ModelStore:
             self.load_all()
 
     def load_all(self):
-        from hyperion_host.hyq_io import load_program
+        from hyperion_host.model.hyqfile import load_program
 
         for path in sorted(Path(self.dir).glob("*.hyq")):
             try:
@@ -255,7 +255,8 @@ class Generator:
 
 def mark_text_model(path, tokenizer="bytes", output=None):
     """Add {"text": {"tokenizer": ...}} to a .hyq's metadata (rewrites the file atomically)."""
-    from hyperion_host.hyq_io import encode, load_program, write_atomic
+    from hyperion_host.files import write_atomic
+    from hyperion_host.model.hyqfile import encode, load_program
 
     prog, _ = load_program(str(path))
     prog.meta = dict(prog.meta, text=dict(prog.meta.get("text") or {}, tokenizer=tokenizer))

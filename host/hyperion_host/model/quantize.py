@@ -6,9 +6,11 @@ import numpy as np
 
 from hyperion import hyq
 from hyperion_host.errors import HyperionError
-from hyperion_host.onnx_import import import_onnx
-from hyperion_host.quant import CSRWeight, prune_magnitude, quantize_weight, sqnr_db
-from hyperion_host.refrt import Program
+from hyperion_host.model.fit import prune_magnitude, quantize_weight, sqnr_db
+from hyperion_host.model.onnx_import import import_onnx
+from hyperion_host.model.reference import Program
+from hyperion_host.model.samples import load_samples
+from hyperion_host.model.weights import CSRWeight
 
 MAX_CALIB = 256
 MAX_H_ROWS = 4096
@@ -45,53 +47,6 @@ def input_dtypes(g, model_path):
     return out
 
 
-def load_samples(path, inputs, shapes, what="--calib"):
-    """An .npz of samples -> list of feed dicts. Arrays are named after the inputs (one input: any name).
-    Each array is (S, *input_shape) or, for a batch-1 input, (S, *input_shape[1:])."""
-    try:
-        data = np.load(path)
-    except (OSError, ValueError) as e:
-        raise HyperionError("%s %s: cannot read it as .npz (%s)" % (what, path, str(e).splitlines()[0][:80])) from None
-    if isinstance(data, np.ndarray):  # a plain .npy: the samples of the only input
-        if len(inputs) != 1:
-            raise HyperionError("%s %s is one array, but the model has %d inputs; use an .npz with arrays named %s"
-                                % (what, path, len(inputs), ", ".join(inputs)))
-        data = {inputs[0]: data}
-        data = _NpzLike(data)
-    arrays = {}
-    for name in inputs:
-        if name in data.files:
-            arrays[name] = data[name]
-        elif len(inputs) == 1:
-            cand = [k for k in data.files if k not in ("y", "labels", "label")]
-            if not cand:
-                raise HyperionError("%s %s has no input array (found: %s)" % (what, path, ", ".join(data.files)))
-            arrays[name] = data[cand[0]]
-        else:
-            raise HyperionError("%s %s has no array named '%s' (the model's inputs: %s)"
-                                % (what, path, name, ", ".join(inputs)))
-    n = None
-    for name, a in arrays.items():
-        want = tuple(shapes[name])
-        if a.shape[1:] == want:
-            per = a
-        elif want[0] == 1 and a.shape[1:] == want[1:]:
-            per = a[:, None]
-        else:
-            raise HyperionError("%s array '%s' has shape %s; expected (samples, %s) for input '%s' of shape %s"
-                                % (what, name, tuple(a.shape), ", ".join(map(str, want[1:] if want[0] == 1 else want)),
-                                   name, want))
-        arrays[name] = per
-        n = len(per) if n is None else min(n, len(per))
-    return [{k: v[i] for k, v in arrays.items()} for i in range(n)], data
-
-
-class _NpzLike(dict):
-    @property
-    def files(self):
-        return list(self)
-
-
 class _Stats:
     """Per weight-op input statistics from calibration runs: |x| max, mean x^2 per column, X^T X."""
 
@@ -118,7 +73,7 @@ class _Stats:
 
 
 def _conv_patches(x, a, wshape, oshape):
-    from hyperion_host.refrt import _as4d, _pad, _patches
+    from hyperion_host.model.reference import _as4d, _pad, _patches
 
     x4 = _as4d(x)
     N, C = x4.shape[:2]
@@ -231,7 +186,7 @@ def quantize_model(onnx_path, opts, progress=None):
     prog = Program([(op.op, op.inputs, op.outputs, dict(op.attrs)) for op in g.ops], consts,
                    {n: v.shape for n, v in g.values.items()}, list(g.inputs), list(g.outputs), scales,
                    dtypes, meta)
-    from hyperion_host.hyq_io import encode
+    from hyperion_host.model.hyqfile import encode
 
     blob = encode(prog)
     report = {"layers": layers, "file_bytes": len(blob),
@@ -249,8 +204,8 @@ def _int8_chains(g, consts, stats, scales, dtypes):
     """With calibration, activations that flow only between integer ops (linear/conv with quantized weights,
     max pooling, reshapes) are stored as int8, and the linear/conv producing them requantizes in integers
     (requant.py): no float work and a quarter of the arena for those tensors."""
-    from hyperion_host import requant
-    from hyperion_host.quant import QuantizedWeight
+    from hyperion_host.model import requant
+    from hyperion_host.model.weights import QuantizedWeight
 
     def int_consumer(op, name):
         return op.op in ("linear", "conv") and op.inputs[0] == name and isinstance(consts.get(op.inputs[1]),

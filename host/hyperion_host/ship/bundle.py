@@ -14,9 +14,9 @@ import numpy as np
 
 from hyperion import __version__
 from hyperion_host.boards import get_board
-from hyperion_host.build import compile_firmware
 from hyperion_host.errors import HyperionError
-from hyperion_host.hyq_io import load_program
+from hyperion_host.firmware import compile_firmware
+from hyperion_host.model.hyqfile import load_program
 
 MANIFEST = "manifest.json"
 
@@ -91,11 +91,11 @@ def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=Fal
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1))
         _write_mip_package(stage, manifest)
         if romfs:
-            from hyperion_host.romfs import make_image
+            from hyperion_host.ship.romfs import make_image
 
             (stage / "romfs.img").write_bytes(make_image(stage, ["lib", "models"]))
         if recipe:
-            from hyperion_host.recipe import write_recipe
+            from hyperion_host.ship.recipe import write_recipe
 
             write_recipe(board, stage / "firmware")
         if out_dir.exists():

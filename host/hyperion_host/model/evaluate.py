@@ -4,9 +4,9 @@ its float ONNX model."""
 import numpy as np
 
 from hyperion_host.errors import HyperionError
-from hyperion_host.hyq_io import load_program
-from hyperion_host.quant import sqnr_db
-from hyperion_host.quantize import load_samples
+from hyperion_host.model.fit import sqnr_db
+from hyperion_host.model.hyqfile import load_program
+from hyperion_host.model.samples import load_samples
 
 
 def _labels(data, n):
@@ -52,7 +52,7 @@ def evaluate_model(model_path, data_path, reference=None, limit=None):
     if reference:
         import onnxruntime as ort
 
-        from hyperion_host.onnx_import import load
+        from hyperion_host.model.onnx_import import load
 
         load(reference)  # one-line errors for a bad reference file
         sess = ort.InferenceSession(reference, providers=["CPUExecutionProvider"])

@@ -142,7 +142,7 @@ def exec_stream(board, code, feed):
     board's traceback if the code raised."""
     from mpremote.transport import TransportError
 
-    from hyperion_host.device import BoardExecError, DeviceError
+    from hyperion_host.device.transport import BoardExecError, DeviceError
 
     t = board.transport
     try:
@@ -174,7 +174,7 @@ def exec_stream(board, code, feed):
 
 def firmware_files(arch):
     """Local .mpy files for MODULES (bytecode, so any arch's build serves; compiled by mpy-cross)."""
-    from hyperion_host.build import cached_firmware
+    from hyperion_host.firmware import cached_firmware
 
     fw = cached_firmware(arch or "x64") / "hyperion"
     return [fw / (m + ".mpy") for m in MODULES]
@@ -182,7 +182,7 @@ def firmware_files(arch):
 
 def sync_firmware(board, notice=None):
     """Copy the Picol modules to :lib/hyperion/ where missing or different. Returns the names copied."""
-    from hyperion_host.device import BoardExecError, same_content
+    from hyperion_host.device.transport import BoardExecError, same_content
 
     arch = board.identify()["arch"]
     files = firmware_files(arch)
@@ -210,7 +210,7 @@ def sync_firmware(board, notice=None):
 
 def run_on_board(port, script, no_reset=False, out=None, err=None, notice=None):
     """Run Tcl source on a board, streaming its output. Returns the exit status (1 after a Tcl error)."""
-    from hyperion_host.device import Board, BoardExecError, resolve_port
+    from hyperion_host.device.transport import Board, BoardExecError, resolve_port
 
     demux = Demux(out or _writer(sys.stdout), err or _writer(sys.stderr))
     with Board(resolve_port(port), soft_reset=not no_reset) as b:
@@ -232,7 +232,7 @@ def run_on_board(port, script, no_reset=False, out=None, err=None, notice=None):
 def setup(board):
     """Load Picol on the board and make the interpreter; a clear error if it does not fit in the heap.
     Returns the heap left free."""
-    from hyperion_host.device import BoardExecError
+    from hyperion_host.device.transport import BoardExecError
 
     board.exec("import gc\ngc.collect()")
     free = board.eval("gc.mem_free()")
@@ -252,7 +252,7 @@ def setup(board):
 
 def run_local(path, out=None, err=None):
     """Run a .tcl file on the local MicroPython unix port, streaming its output. Returns the exit status."""
-    from hyperion_host.local import micropython_path
+    from hyperion_host.device.local import micropython_path
 
     read_script(path)  # a clear error before starting MicroPython
     env = dict(os.environ)
@@ -290,7 +290,7 @@ class Shell:
     def eval(self, script):
         """Evaluate script on the board, streaming output (and the result, as tclsh's prompt shows it).
         Returns the Tcl error message, or None."""
-        from hyperion_host.device import BoardExecError
+        from hyperion_host.device.transport import BoardExecError
 
         d = Demux(self.out, self.err)
         try:

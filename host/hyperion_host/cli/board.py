@@ -1,7 +1,6 @@
-"""`hyperion-host`: the command line. Each command is a thin layer over a module with the real logic."""
+"""Board commands: `boards`, `vboard`, `devices`, `exec`, `run`, `cp`, `ls`, `repl` and `doctor`."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,33 +8,11 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hyperion_host import __version__
-from hyperion_host.console import make_console
+from hyperion_host.cli.app import NoResetOpt, PortOpt, app, err, notice, out
 from hyperion_host.errors import HyperionError
 
-app = typer.Typer(
-    help="Hyperion host toolchain: run 4-bit neural networks on MicroPython boards.",
-    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
-)
 vboard_app = typer.Typer(help="Virtual boards: real MicroPython on a pseudo-terminal.", no_args_is_help=True)
 app.add_typer(vboard_app, name="vboard")
-
-out = make_console()
-err = make_console(stderr=True)
-
-PortOpt = typer.Option(None, "--port", "-p", help="Device path or vboard name (default: $HYPERION_PORT, "
-                       "else the single connected device).")
-NoResetOpt = typer.Option(False, "--no-reset", help="Do not soft-reset the board first.")
-
-
-def _notice(text):
-    err.print("[yellow]note:[/] " + text, highlight=False)
-
-
-@app.command()
-def version():
-    """Print the Hyperion version."""
-    out.print(__version__)
 
 
 @app.command("boards")
@@ -63,9 +40,9 @@ def vboard_start(
     heap: str | None = typer.Option(None, "--heap", help="Heap size, e.g. 192K (overrides the board's)."),
 ):
     """Start a virtual board in the background. The last line of output is its device path."""
-    from hyperion_host.vboard import manager
+    from hyperion_host.device.vboard import manager
 
-    vb = manager.start(name, board=board, heap=heap, notice=_notice)
+    vb = manager.start(name, board=board, heap=heap, notice=notice)
     cfg = vb.config()
     err.print("vboard '%s' (%s, heap %d KB) is running; filesystem in %s"
               % (name, cfg["board"], cfg["heap"] // 1024, vb.fs_dir), highlight=False)
@@ -79,13 +56,13 @@ def vboard_stop(
     erase: bool = typer.Option(False, "--erase", help="Also delete the vboard's filesystem."),
 ):
     """Stop a virtual board (its filesystem is kept unless --erase)."""
-    from hyperion_host.vboard import manager
+    from hyperion_host.device.vboard import manager
 
     names = [vb.name for vb in manager.running()] if all_ else [name or "vb0"]
     for n in names:
         was = manager.stop(n, erase=erase)
         if was == "stale":
-            _notice("vboard '%s' was not running; removed its stale state" % n)
+            notice("vboard '%s' was not running; removed its stale state" % n)
         elif was == "running":
             out.print("stopped vboard '%s'" % n)
 
@@ -93,7 +70,7 @@ def vboard_stop(
 @vboard_app.command("list")
 def vboard_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """List running virtual boards."""
-    from hyperion_host.vboard import manager
+    from hyperion_host.device.vboard import manager
 
     rows = []
     for vb in manager.running():
@@ -120,7 +97,7 @@ def devices(
     identify: bool = typer.Option(True, "--identify/--no-identify", help="Ask each board for sys.implementation."),
 ):
     """List serial ports (USB VID:PID) and running vboards, identifying the MicroPython on each."""
-    from hyperion_host.device import all_ports, identify_port
+    from hyperion_host.device.transport import all_ports, identify_port
 
     ports = all_ports()
     for p in ports:
@@ -146,7 +123,7 @@ def _stream(data):
 
 
 def _run_on_board(port, code, no_reset):
-    from hyperion_host.device import Board, BoardExecError, resolve_port
+    from hyperion_host.device.transport import Board, BoardExecError, resolve_port
 
     with Board(resolve_port(port), soft_reset=not no_reset) as b:
         try:
@@ -179,37 +156,24 @@ def cp_cmd(src: str = typer.Argument(..., help="Source; prefix board paths with 
            dst: str = typer.Argument(..., help="Destination; prefix board paths with ':'."),
            port: str | None = PortOpt):
     """Copy a file to or from the board (`cp model.hyq :models/` or `cp :log.txt .`)."""
-    from hyperion_host.device import Board, resolve_port
+    from hyperion_host.device.transport import Board, copy_from_board, copy_to_board, resolve_port
 
     if src.startswith(":") == dst.startswith(":"):
         raise HyperionError("exactly one of SRC and DST must be a board path starting with ':'")
     with Board(resolve_port(port), soft_reset=False) as b:
         if dst.startswith(":"):
-            local = Path(src)
-            if not local.is_file():
-                raise HyperionError("no such local file: %s" % src)
-            remote = dst[1:]
-            if remote == "" or remote.endswith("/") or b.isdir(remote):
-                remote = remote.rstrip("/") + ("/" if remote.rstrip("/") else "") + local.name
-            b.write_file(remote, local.read_bytes())
-            out.print("%s -> :%s (%d bytes)" % (src, remote, local.stat().st_size), highlight=False)
+            remote, size = copy_to_board(b, Path(src), dst[1:])
+            out.print("%s -> :%s (%d bytes)" % (src, remote, size), highlight=False)
         else:
-            remote = src[1:]
-            data = b.read_file(remote)
-            target = Path(dst)
-            if target.is_dir():
-                target = target / Path(remote).name
-            tmp = target.with_name(target.name + ".part")
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
-            out.print(":%s -> %s (%d bytes)" % (remote, target, len(data)), highlight=False)
+            target, size = copy_from_board(b, src[1:], Path(dst))
+            out.print(":%s -> %s (%d bytes)" % (src[1:], target, size), highlight=False)
 
 
 @app.command("ls")
 def ls_cmd(path: str = typer.Argument("", help="Board directory (default: the current one)."),
            port: str | None = PortOpt):
     """List files on the board."""
-    from hyperion_host.device import Board, resolve_port
+    from hyperion_host.device.transport import Board, resolve_port
 
     with Board(resolve_port(port), soft_reset=False) as b:
         for name, is_dir, size in sorted(b.listdir(path.lstrip(":"))):
@@ -219,7 +183,7 @@ def ls_cmd(path: str = typer.Argument("", help="Board directory (default: the cu
 @app.command()
 def repl(port: str | None = PortOpt):
     """Open the board's interactive Python REPL (mpremote's terminal; Ctrl-] exits)."""
-    from hyperion_host.device import resolve_port
+    from hyperion_host.device.transport import resolve_port
 
     dev = resolve_port(port)
     raise typer.Exit(subprocess.call([sys.executable, "-m", "mpremote", "connect", dev, "repl"]))
@@ -228,7 +192,7 @@ def repl(port: str | None = PortOpt):
 @app.command()
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Check micropython, mpy-cross, mpremote, esptool, serial access and Debian tools."""
-    from hyperion_host.doctor import run_checks
+    from hyperion_host.device.doctor import run_checks
 
     checks = run_checks()
     if as_json:
@@ -242,26 +206,3 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     bad = [c for c in checks if c.required and not c.ok]
     if bad:
         raise HyperionError("%d required check(s) failed: %s" % (len(bad), ", ".join(c.name for c in bad)))
-
-
-from hyperion_host import cli_deploy, cli_model, cli_relay, cli_script  # noqa: E402  (groups register on `app`)
-
-cli_model.register(app)
-cli_deploy.register(app)
-cli_script.register(app)
-cli_relay.register(app)
-
-
-def main(argv: list[str] | None = None):
-    try:
-        app(args=argv, prog_name="hyperion-host")
-    except HyperionError as e:
-        err.print("error: " + e.format_message(), highlight=False, markup=False, soft_wrap=True)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

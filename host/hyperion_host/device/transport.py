@@ -6,6 +6,7 @@
 import ast
 import hashlib
 import os
+from pathlib import Path
 
 import serial
 import serial.tools.list_ports
@@ -13,8 +14,8 @@ from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
 from hyperion import arch_from_mpy
+from hyperion_host.device.vboard import manager
 from hyperion_host.errors import HyperionError
-from hyperion_host.vboard import manager
 
 IDENTIFY_CODE = (
     "import sys\n"
@@ -262,3 +263,25 @@ def identify_port(port, timeout=2):
             return b.identify()
     except HyperionError as e:
         return {"error": e.format_message()}
+
+
+def copy_to_board(board, local, remote):
+    """Copy a local file to the board; remote '' or ending in '/' (or an existing directory) takes the local
+    name. Returns (board path, bytes)."""
+    if not local.is_file():
+        raise HyperionError("no such local file: %s" % local)
+    if remote == "" or remote.endswith("/") or board.isdir(remote):
+        remote = remote.rstrip("/") + ("/" if remote.rstrip("/") else "") + local.name
+    data = local.read_bytes()
+    board.write_file(remote, data)
+    return remote, len(data)
+
+
+def copy_from_board(board, remote, local):
+    """Copy a board file to a local file or directory, written whole or not at all. Returns (path, bytes)."""
+    data = board.read_file(remote)
+    target = local / Path(remote).name if local.is_dir() else local
+    tmp = target.with_name(target.name + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+    return target, len(data)

@@ -9,8 +9,8 @@ import math
 import numpy as np
 
 from hyperion.hyq import Q_DYNAMIC, Q_FLOAT, Q_STATIC, S_ASYM, S_SYM
-from hyperion_host import requant
-from hyperion_host.quant import CSRWeight, QuantizedWeight
+from hyperion_host.model import requant
+from hyperion_host.model.weights import CSRWeight, QuantizedWeight
 
 
 class Program:

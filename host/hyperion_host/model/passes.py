@@ -195,6 +195,6 @@ def settle_binary(g):
 
 
 def _new(op, inputs, outputs, attrs, name):
-    from hyperion_host.ir import Op
+    from hyperion_host.model.ir import Op
 
     return Op(op, inputs, outputs, attrs, name)

@@ -5,67 +5,21 @@ only adds numpy decoding of the tensor bytes."""
 
 import binascii
 import json
-import os
 import struct
-import tempfile
 
 import numpy as np
 
 from hyperion import hyq
 from hyperion_host.errors import HyperionError
-from hyperion_host.quant import CSRWeight, QuantizedWeight
-from hyperion_host.refrt import Program
+from hyperion_host.model.plan import plan_arena
+from hyperion_host.model.reference import Program
+from hyperion_host.model.weights import CSRWeight, QuantizedWeight
 
 ALIGN = 4
 ACT_CODES = {n: i for i, n in enumerate(hyq.ACT_NAMES)}
 
 
 # -- memory planning -----------------------------------------------------------------------------------
-
-def plan_arena(ops, sizes, inputs, outputs, aliases, align=8):
-    """Greedy-by-size placement with liveness (as TFLM's GreedyMemoryPlanner does).
-
-    ops: [(inputs, outputs)] in execution order; sizes: buffer -> bytes; aliases: name -> name it shares
-    bytes with (reshape outputs). Returns (offsets per name, arena size)."""
-
-    def root(n):
-        while n in aliases:
-            n = aliases[n]
-        return n
-
-    first, last = {}, {}
-    for n in inputs:
-        first[root(n)] = -1
-    for i, (ins, outs) in enumerate(ops):
-        for n in outs:
-            first.setdefault(root(n), i)
-            last[root(n)] = max(last.get(root(n), i), i)
-        for n in ins:
-            if root(n) in sizes:
-                last[root(n)] = max(last.get(root(n), i), i)
-    for n in list(outputs) + list(inputs):  # inputs stay intact too, so run() can be repeated on them
-        last[root(n)] = len(ops)
-    bufs = [n for n in sizes if n == root(n)]
-    for n in bufs:
-        first.setdefault(n, -1)
-        last.setdefault(n, first[n])
-    order = sorted(bufs, key=lambda n: (-sizes[n], first[n], n))
-    placed = []  # (offset, end, first, last)
-    offsets = {}
-    for n in order:
-        size = (sizes[n] + align - 1) // align * align
-        live = sorted((o, e) for o, e, f, l in placed if not (l < first[n] or last[n] < f))
-        off = 0
-        for o, e in live:
-            if off + size <= o:
-                break
-            off = max(off, e)
-        offsets[n] = off
-        placed.append((off, off + size, first[n], last[n]))
-    arena = max((e for _, e, _, _ in placed), default=0)
-    for n in sizes:
-        offsets[n] = offsets[root(n)]
-    return offsets, arena
 
 
 # -- writing -------------------------------------------------------------------------------------------
@@ -203,26 +157,6 @@ def _iattrs(op, code, attrs):
         v = attrs.get(k, 0)
         out.append(ACT_CODES[v] if isinstance(v, str) else int(v))
     return out
-
-
-def write_atomic(path, data):
-    """Write via a temp file in the same directory and rename: never a half-written file at `path`."""
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".%s." % os.path.basename(path), suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a normal file gets the user's umask
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # -- loading ---------------------------------------------------------------------------------------------

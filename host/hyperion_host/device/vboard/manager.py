@@ -22,7 +22,7 @@ def vboards_dir():
     return home() / "vboards"
 
 
-def _pid_alive(pid, marker="hyperion_host.vboard"):
+def _pid_alive(pid, marker="hyperion_host.device.vboard"):
     """True if pid is a live supervisor (checks the command line, so a reused pid does not count)."""
     try:
         os.kill(pid, 0)
@@ -144,7 +144,7 @@ def start(name, board=None, heap=None, timeout=15.0, notice=None):
     )
     log = open(vb.log_path, "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hyperion_host.vboard.supervisor", "--micropython", mp,
+        [sys.executable, "-m", "hyperion_host.device.vboard.supervisor", "--micropython", mp,
          "--state-dir", str(vb.dir), "--heap", str(heap_bytes)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
         close_fds=True,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from hyperion_host.cli.app import err
 from hyperion_host.errors import HyperionError
 
 serve_app = typer.Typer(help="The MCP relay: models and boards as MCP tools (Streamable HTTP at /mcp, or stdio).",
@@ -18,9 +19,7 @@ KeysFileOpt = typer.Option(..., "--keys-file", "-k", help="The keys file (JSON; 
 
 
 def _err(text):
-    from hyperion_host.console import make_console
-
-    make_console(stderr=True).print(text, highlight=False, markup=False)
+    err.print(text, highlight=False, markup=False)
 
 
 @serve_app.callback()
@@ -103,8 +102,8 @@ def serve(
 
 
 def _bridge_hook(spec, run_file, reset, result):
-    from hyperion_host.device import resolve_port
-    from hyperion_host.script import read_script
+    from hyperion_host.device.script import read_script
+    from hyperion_host.device.transport import resolve_port
 
     dev = resolve_port(spec)
     code = read_script(run_file) if run_file else None

@@ -10,9 +10,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from hyperion_host import deploy as dep
-from hyperion_host.bundle import load_manifest
 from hyperion_host.errors import HyperionError
+from hyperion_host.ship import deploy as dep
+from hyperion_host.ship.bundle import load_manifest
 
 SCHEMA = {
     "type": "object",
@@ -197,7 +197,7 @@ def rollback(fleet_path, log=print):
 
 def status(fleet_path):
     """Version, slot and health (self-test score of the active slot) per board."""
-    from hyperion_host.device import Board, resolve_port
+    from hyperion_host.device.transport import Board, resolve_port
 
     fl = Fleet(fleet_path)
     out = []

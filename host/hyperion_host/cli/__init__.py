@@ -1,0 +1,14 @@
+"""`hyperion-host`: thin typer commands, one module per group. They parse options, call the API of
+hyperion_host.model/ship/device/relay and print; nothing below this package imports typer or rich."""
+
+from hyperion_host.cli.app import app, main
+
+# each group registers its commands on `app`, in the order `--help` lists them
+from hyperion_host.cli import board, model, ship, script, relay  # noqa: E402, F401  isort: skip
+
+model.register(app)
+ship.register(app)
+script.register(app)
+relay.register(app)
+
+__all__ = ["app", "main"]

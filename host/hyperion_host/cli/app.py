@@ -1,0 +1,43 @@
+"""The typer app, the options and consoles every command group shares, and main()."""
+
+import sys
+
+import typer
+
+from hyperion_host import __version__
+from hyperion_host.cli.console import make_console
+from hyperion_host.errors import HyperionError
+
+app = typer.Typer(
+    help="Hyperion host toolchain: run 4-bit neural networks on MicroPython boards.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+)
+
+out = make_console()
+err = make_console(stderr=True)
+
+PortOpt = typer.Option(None, "--port", "-p", help="Device path or vboard name (default: $HYPERION_PORT, "
+                       "else the single connected device).")
+NoResetOpt = typer.Option(False, "--no-reset", help="Do not soft-reset the board first.")
+
+
+def notice(text):
+    err.print("[yellow]note:[/] " + text, highlight=False)
+
+
+@app.command()
+def version():
+    """Print the Hyperion version."""
+    out.print(__version__)
+
+
+def main(argv: list[str] | None = None):
+    try:
+        app(args=argv, prog_name="hyperion-host")
+    except HyperionError as e:
+        err.print("error: " + e.format_message(), highlight=False, markup=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+

@@ -1,0 +1,238 @@
+"""The relay's guard, an ASGI layer in front of every route: API keys, roles, rate limits, Host/Origin checks
+(DNS-rebinding protection) and maintenance mode; it counts every request for monitoring."""
+
+import json
+import time
+from urllib.parse import parse_qs
+
+from mcp.shared.inbound import decode_header_value
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+from hyperion_host.relay.auth import ROLE_LEVEL, Identity, allows, role_for_tool
+
+ROUTES = {"/mcp": "mcp", "/api/health": "health", "/api/monitoring": "monitoring", "/metrics": "metrics",
+          "/ws/generate": "ws"}
+ROUTE_ROLES = {"health": "viewer", "monitoring": "viewer", "metrics": "viewer", "ws": "operator", "other": "viewer"}
+
+
+async def _reject(scope, receive, send, r, route):
+    headers = [(b"content-type", b"application/json")]
+    if r.retry_after is not None:
+        headers.append((b"retry-after", str(_ceil(r.retry_after)).encode()))
+    if r.status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="hyperion-relay"'))
+    if route == "mcp":
+        body = {"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": r.message,
+                                                         "data": {"status": r.status, "reason": r.reason}}}
+    else:
+        body = {"error": r.reason, "message": r.message, "status": r.status}
+    data = json.dumps(body).encode()
+    if scope["type"] == "websocket":
+        msg = await receive()  # websocket.connect
+        if msg.get("type") == "websocket.connect" and "websocket.http.response" in scope.get("extensions", {}):
+            await send({"type": "websocket.http.response.start", "status": r.status, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": data})
+        else:
+            await send({"type": "websocket.close", "code": 1008, "reason": r.message[:120]})
+        return
+    headers.append((b"content-length", str(len(data)).encode()))
+    await send({"type": "http.response.start", "status": r.status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+class Reject(Exception):
+    def __init__(self, status, reason, message, retry_after=None):
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+
+
+class Guard:
+    """Pure ASGI middleware in front of everything (BaseHTTPMiddleware would cost throughput)."""
+
+    def __init__(self, app, relay, mcp_asgi, security):
+        self.app = app
+        self.relay = relay
+        self.mcp_asgi = mcp_asgi
+        self.sec = security
+        self.modern_off = "2026-07-28" not in relay.cfg["server"]["protocols"]
+
+    async def __call__(self, scope, receive, send):
+        typ = scope["type"]
+        if typ == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        route = ROUTES.get(path, "other")
+        relay = self.relay
+        t0 = time.perf_counter()
+        status = 0
+
+        async def send_w(msg):
+            nonlocal status
+            t = msg["type"]
+            if t == "http.response.start" or t == "websocket.http.response.start":
+                status = msg["status"]
+            elif t == "websocket.accept":
+                status = 101
+            await send(msg)
+
+        ident = None
+        tool = None
+        client = scope.get("client")
+        ip = client[0] if client else "-"
+        try:
+            h = {}
+            for k, v in scope["headers"]:
+                if k in _WANTED:
+                    h[k] = v.decode("latin-1")
+            if route != "mcp" and self.sec.enable_dns_rebinding_protection:
+                self._check_host_origin(h)
+            wait = relay.ip_limit.check(ip)
+            if wait:
+                raise Reject(429, "rate_ip", "too many requests from %s; retry in %ds" % (ip, _ceil(wait)), wait)
+            if relay.keys.enabled:
+                key = _key_from(h, scope)
+                if not key:
+                    raise Reject(401, "no_key", "missing API key: send X-API-Key, Authorization: Bearer, or "
+                                 "?api_key=")
+                ident = relay.keys.verify(key)
+                if ident is None:
+                    raise Reject(401, "bad_key", "invalid API key")
+                ident.ip = ip
+                wait = relay.key_limit.check(ident.key_id)
+                if wait:
+                    raise Reject(429, "rate_key", "rate limit for key %s reached; retry in %ds"
+                                 % (ident.key_id, _ceil(wait)), wait)
+            else:
+                ident = Identity("anonymous", "anonymous", "admin", ip)
+            if route == "mcp" and typ == "http":
+                method, tool, needed, receive = await self._mcp_target(scope, receive, h)
+            else:
+                method, needed = None, ROUTE_ROLES.get(route, "viewer")
+            if not allows(ident.role, needed):
+                what = ("tool '%s'" % tool) if tool else path
+                raise Reject(403, "role", "forbidden: %s needs role %s; key %s has role %s"
+                             % (what, needed, ident.key_id, ident.role))
+            if method == "tools/call" and relay.cfg["server"]["maintenance"]:
+                raise Reject(503, "maintenance", "the relay is in maintenance; retry later", 30)
+        except Reject as r:
+            relay.monitor.rejected(r.reason)
+            relay.monitor.log("warning", "rejected", status=r.status, reason=r.reason, route=route, tool=tool,
+                              key=ident.key_id if ident else None)
+            relay.audit.write(key=ident.key_id if ident else None, ip=ip, route=path,
+                              tool=tool, outcome="denied", status=r.status, reason=r.reason)
+            await _reject(scope, receive, send_w, r, route)
+            if typ == "http":
+                relay.monitor.request(route, status, time.perf_counter() - t0)
+            return
+        scope["hyperion.identity"] = ident
+        try:
+            if route == "mcp":
+                pv = h.get(b"mcp-protocol-version")
+                if self.modern_off and pv is not None and pv not in HANDSHAKE_PROTOCOL_VERSIONS:
+                    await self._unsupported(scope, receive, send_w, pv)
+                    return
+                await self.mcp_asgi(scope, receive, send_w)
+            else:
+                await self.app(scope, receive, send_w)
+        finally:
+            relay.monitor.request(route, status or 500, time.perf_counter() - t0 if typ == "http" else None)
+
+    def _check_host_origin(self, h):
+        if not _match(h.get(b"host"), self.sec.allowed_hosts):
+            raise Reject(421, "host", "Host header %r is not allowed (security.allowed_hosts)" % h.get(b"host"))
+        origin = h.get(b"origin")
+        if origin and not _match(origin, self.sec.allowed_origins):
+            raise Reject(403, "origin", "Origin %r is not allowed (security.allowed_origins)" % origin)
+
+    async def _unsupported(self, scope, receive, send, pv):
+        """A 2026-07-28 request to a relay configured for the handshake only: what a handshake-era server
+        answers under the 2026 spec (HTTP 400, -32022, the versions it does speak)."""
+        body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {
+            "code": -32022, "message": "Unsupported protocol version",
+            "data": {"supported": list(HANDSHAKE_PROTOCOL_VERSIONS), "requested": pv}}}).encode()
+        await send({"type": "http.response.start", "status": 400, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _mcp_target(self, scope, receive, h):
+        """(method, tool name, receive) of an MCP POST. A 2026-07-28 request names them in its Mcp-Method and
+        Mcp-Name headers, which the SDK checks against the body before dispatch; other requests are read."""
+        pv = h.get(b"mcp-protocol-version")
+        if pv is not None and pv not in HANDSHAKE_PROTOCOL_VERSIONS:
+            method, name = h.get(b"mcp-method"), decode_header_value(h.get(b"mcp-name"))
+            return method, name, role_for_tool(name) if method == "tools/call" else "viewer", receive
+        if scope["method"] != "POST":
+            return None, None, "viewer", receive
+        chunks, size, limit = [], 0, self.relay.cfg["limits"]["max_body"]
+        while True:
+            m = await receive()
+            if m["type"] != "http.request":
+                break
+            chunks.append(m.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                raise Reject(413, "too_large", "request body too large")
+            if not m.get("more_body"):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        method, tool, needed = None, None, "viewer"
+        try:
+            d = json.loads(body)
+        except ValueError:
+            return None, None, needed, replay
+        for it in d if isinstance(d, list) else [d]:
+            if not isinstance(it, dict):
+                continue
+            m = it.get("method")
+            method = method or m
+            if m == "tools/call":
+                p = it.get("params")
+                name = p.get("name") if isinstance(p, dict) else None
+                if isinstance(name, str) and ROLE_LEVEL[role_for_tool(name)] >= ROLE_LEVEL[needed]:
+                    method, tool, needed = m, name, role_for_tool(name)
+        return method, tool, needed, replay
+
+
+_WANTED = {b"x-api-key", b"authorization", b"mcp-protocol-version", b"mcp-method", b"mcp-name", b"host",
+           b"origin"}
+
+
+def _ceil(x):
+    return int(x) + (1 if x > int(x) else 0)
+
+
+def _match(value, patterns):
+    if not value:
+        return False
+    for p in patterns:
+        if value == p or (p.endswith(":*") and value.startswith(p[:-1])):
+            return True
+    return False
+
+
+def _key_from(h, scope):
+    k = h.get(b"x-api-key")
+    if k:
+        return k.strip()
+    a = h.get(b"authorization")
+    if a and a[:7].lower() == "bearer ":
+        return a[7:].strip()
+    qs = scope.get("query_string")
+    if qs and b"api_key=" in qs:
+        v = parse_qs(qs.decode("latin-1")).get("api_key")
+        if v:
+            return v[0]
+    return None
