@@ -16,7 +16,8 @@ from pathlib import Path
 from hyperion_host.errors import HyperionError
 from hyperion_host.paths import firmware_dir, home
 
-MODULES = ("__init__", "picol", "tclcmds")  # what Picol needs on the board (hyperion.load is optional)
+# what Picol needs on the board (hyperion.load is optional): paths under hyperion/, without .mpy
+MODULES = ("__init__", "picol/__init__", "picol/interp", "tclcmds")
 STX, ETX = 0x02, 0x03
 
 # Board side: an interpreter whose stderr output and uncaught error are framed (see the module docstring).
@@ -186,19 +187,20 @@ def sync_firmware(board, notice=None):
 
     arch = board.identify()["arch"]
     files = firmware_files(arch)
-    remote = ["lib/hyperion/" + f.name for f in files]
+    names = [m + ".mpy" for m in MODULES]  # paths under :lib/hyperion/
+    remote = ["lib/hyperion/" + n for n in names]
     try:
         have = board.file_sums(remote)
     except (BoardExecError, HyperionError) as e:
         raise HyperionError("cannot check the firmware on the board: %s" % e.format_message()) from None
     copied = []
-    for f, r, h in zip(files, remote, have):
+    for f, n, r, h in zip(files, names, remote, have):
         data = f.read_bytes()
         if not same_content(h, data):
             if not copied:
-                board.makedirs("lib/hyperion")
+                board.makedirs("lib/hyperion/picol")
             board.write_file(r, data)
-            copied.append(f.name)
+            copied.append(n)
     if copied:
         # a stale .py of the same module would be imported before the .mpy
         stale = ["lib/hyperion/" + n[:-4] + ".py" for n in copied]
