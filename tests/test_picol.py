@@ -196,7 +196,7 @@ def test_picol_on_micropython(micropython):
 def test_board_commands_on_the_unix_port(micropython):
     r = micropython(
         "from hyperion.picol import Interp, TclError\n"
-        "from hyperion import tclcmds\n"
+        "from hyperion.picol import board as tclcmds\n"
         "it = tclcmds.install(Interp())\n"
         "print(it.eval('set t [ticks]; sleep 0.02; expr {[ticks diff [ticks] $t] >= 20}'))\n"
         "print(it.eval('llength [mem]'))\n"
@@ -222,7 +222,7 @@ def test_board_commands_on_the_unix_port(micropython):
 def test_infer_gives_a_clear_error_without_a_model(micropython):
     r = micropython(
         "from hyperion.picol import Interp, TclError\n"
-        "from hyperion import tclcmds\n"
+        "from hyperion.picol import board as tclcmds\n"
         "it = tclcmds.install(Interp())\n"
         "for c in ('infer', 'infer nosuchmodel {1 2 x}', 'infer nosuchmodel {1 2 3}'):\n"
         "    try:\n"
@@ -240,7 +240,7 @@ def test_infer_gives_a_clear_error_without_a_model(micropython):
 FOOTPRINT = """
 import gc
 from hyperion.picol import Interp
-from hyperion import tclcmds
+from hyperion.picol import board as tclcmds
 gc.collect()
 a = gc.mem_alloc()
 its = [Interp() for _ in range(20)]
@@ -267,10 +267,10 @@ def _picol_sources():
     return [f for f in sorted((firmware_dir() / "hyperion" / "picol").glob("*.py")) if f.name != "board.py"]
 
 
-@pytest.mark.parametrize("module", ["picol", "tclcmds"])
+@pytest.mark.parametrize("module", ["picol", "board"])
 def test_mpy_size(module, tmp_path):
     size = 0
-    for src in _picol_sources() if module == "picol" else [firmware_dir() / "hyperion" / (module + ".py")]:
+    for src in _picol_sources() if module == "picol" else [firmware_dir() / "hyperion" / "picol" / "board.py"]:
         out = tmp_path / (src.stem + ".mpy")
         p = subprocess.run([find_tool("mpy-cross"), "-o", str(out), str(src)], capture_output=True, text=True)
         assert p.returncode == 0, p.stderr

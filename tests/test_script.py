@@ -98,8 +98,8 @@ def test_run_on_vboard_installs_firmware_once(files, vboard):
     assert p.stdout == "squares: 1 4 9 16\npi    | 3.14\n"
     assert "to stderr" in p.stderr
     lib = vboard.fs_dir / "lib" / "hyperion"
-    assert sorted(x.name for x in lib.iterdir()) == ["__init__.mpy", "picol", "tclcmds.mpy"]
-    assert sorted("picol/" + x.name[:-4] for x in (lib / "picol").iterdir()) == sorted(script.MODULES[1:-1])
+    assert sorted(x.name for x in lib.iterdir()) == ["__init__.mpy", "picol"]
+    assert sorted("picol/" + x.name[:-4] for x in (lib / "picol").iterdir()) == sorted(script.MODULES[1:])
     for name in script.MODULES:
         assert (lib / (name + ".mpy")).read_bytes() == script.firmware_files("x64")[
             script.MODULES.index(name)].read_bytes()

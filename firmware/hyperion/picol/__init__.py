@@ -9,13 +9,13 @@
 #
 # This is the package's facade: the public names, and the builtin command table (interp.py's _BUILTINS,
 # shared by every Interp) filled from the command modules. Modules: errors, parser, values, exprparse,
-# expreval, interp (the core), then the commands: control, io, info, strings, fmt, lists.
+# expreval, interp (the core), then the commands: control, io, info, strings, fmt, lists. The board
+# commands (gpio, ticks, mem, infer, ...) are hyperion.picol.board: board.install(interp) adds them.
 from . import control, fmt, info, io, lists, strings
 from .errors import TclError as TclError
 from .interp import _BUILTINS
 from .interp import Interp as Interp
 from .parser import complete as complete
-from .values import _tonum as _tonum
 from .values import glob_match as glob_match
 from .values import mklist as mklist
 from .values import split_list as split_list

@@ -1,16 +1,16 @@
 # The board command set for Picol: gpio, adc, pwm, i2c, sleep, ticks, mem, infer and generate.
 #
-#   from hyperion.picol import Interp
-#   from hyperion import tclcmds
+#   from hyperion.picol import Interp, board
 #   it = Interp()
-#   tclcmds.install(it)
+#   board.install(it)
 #   it.eval("gpio 25 1; sleep 0.5; gpio 25 0")
 #
 # Each command gives a Tcl error naming what is missing when the board lacks the hardware module
 # (the unix port, and so a vboard, has no machine.Pin). ticks, mem and sleep work everywhere.
 import sys
 
-from hyperion.picol import TclError, _tonum, split_list
+from .errors import TclError
+from .values import _tonum, split_list
 
 try:
     import machine
