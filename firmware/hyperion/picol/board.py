@@ -10,7 +10,7 @@
 import sys
 
 from .errors import TclError
-from .values import _tonum, split_list
+from .values import split_list, tonum
 
 try:
     import machine
@@ -26,7 +26,7 @@ def _hw(cmd, cls, what):
 
 
 def _int(cmd, s, what):
-    v = _tonum(s)
+    v = tonum(s)
     if type(v) is not int:
         raise TclError('%s: expected integer %s but got "%s"' % (cmd, what, s))
     return v
@@ -34,7 +34,7 @@ def _int(cmd, s, what):
 
 def _pin_id(s):
     """A pin number, or a name such as "LED" (some ports name their pins)."""
-    v = _tonum(s)
+    v = tonum(s)
     return v if type(v) is int else s
 
 
@@ -152,7 +152,7 @@ def sleep(it, argv):
     """sleep SECONDS: pause (fractions allowed; `after MS` takes milliseconds)."""
     if len(argv) != 2:
         _usage("sleep", "seconds")
-    s = _tonum(argv[1])
+    s = tonum(argv[1])
     if s is None or s < 0:
         raise TclError('sleep: expected a non-negative number of seconds but got "%s"' % argv[1])
     import time
@@ -232,7 +232,7 @@ def infer(it, argv):
         _usage("infer", "model input")
     xs = []
     for w in split_list(argv[2]):
-        v = _tonum(w)
+        v = tonum(w)
         if v is None:
             raise TclError('infer: expected a number but got "%s"' % w)
         xs.append(v)
@@ -260,7 +260,7 @@ def generate(it, argv):
         if opt[1] is str:
             kw[opt[0]] = argv[i + 1]
             continue
-        v = _tonum(argv[i + 1])
+        v = tonum(argv[i + 1])
         if v is None or (opt[1] is int and type(v) is not int):
             raise TclError('generate: %s expects %s but got "%s"' % (argv[i], "an integer" if opt[1] is int
                                                                         else "a number", argv[i + 1]))

@@ -3,7 +3,7 @@
 from .errors import TclError, _Break, _Code, _complete, _Continue, _Return
 from .interp import _BUILTINS, _DELETED, Proc, _getindex, _splitname, _wrong
 from .parser import _backslash, _compile, _parse, _PErr, _var
-from .values import _concat, _nstr, _toint, _tonum, glob_match, split_list
+from .values import _concat, _nstr, _toint, glob_match, split_list, tonum
 
 
 def c_set(it, argv):
@@ -43,7 +43,7 @@ def c_incr(it, argv):
     f = it.frames[-1]
     v = f.get(argv[1])
     if type(v) is str:  # the common case: a local scalar
-        x = _tonum(v)
+        x = tonum(v)
         if type(x) is not int:
             raise TclError('expected integer but got "%s"' % v)
         v = f[argv[1]] = _nstr(x + (_toint(argv[2]) if n == 3 else 1))
@@ -204,12 +204,12 @@ def c_return(it, argv):
         if o == "-code":
             code = _CODES.get(v)
             if code is None:
-                code = _tonum(v)
+                code = tonum(v)
                 if type(code) is not int:
                     raise TclError('bad completion code "%s": must be ok, error, return, break, continue, '
                                    "or an integer" % v)
         elif o == "-level":
-            level = _tonum(v)
+            level = tonum(v)
             if type(level) is not int or level < 0:
                 raise TclError('bad -level value: expected non-negative integer but got "%s"' % v)
         i += 2
@@ -352,7 +352,7 @@ def c_expr(it, argv):
 def c_after(it, argv):
     if len(argv) < 2:
         _wrong("after option ?arg ...?")
-    ms = _tonum(argv[1])
+    ms = tonum(argv[1])
     if type(ms) is not int:
         raise TclError('bad argument "%s": must be cancel, idle, info, or an integer' % argv[1])
     if len(argv) > 2:

@@ -1,6 +1,6 @@
 # Picol's expression evaluator: operators and math functions over the trees exprparse.py builds.
 from .errors import TclError
-from .values import INF, _chk, _cond, _f, _int, _nstr, _num, _tobool, _tofloat_arg, _tonum, split_list
+from .values import INF, _chk, _cond, _f, _int, _nstr, _num, _tobool, _tofloat_arg, split_list, tonum
 
 try:
     import math
@@ -10,8 +10,8 @@ except ImportError:  # a port built without floating point
 
 def _cmpv(a, b):
     """Compare two expr values as Tcl does: numerically if both are numbers, else as strings."""
-    x = a if type(a) is not str else _tonum(a)
-    y = b if type(b) is not str else _tonum(b)
+    x = a if type(a) is not str else tonum(a)
+    y = b if type(b) is not str else tonum(b)
     if x is not None and y is not None and x == x and y == y:
         return (x > y) - (x < y)
     a = _nstr(a)
@@ -183,7 +183,7 @@ def _ev(it, n):
 
 def _fnum(v, what):
     if type(v) is str:
-        n = _tonum(v)
+        n = tonum(v)
         if n is None:
             raise TclError('expected %s but got "%s"' % (what, v))
         return n

@@ -7,7 +7,7 @@ from .errors import TclError, _Break, _Code, _complete, _Continue, _Return
 from .expreval import _ev
 from .exprparse import _ecompile
 from .parser import _Bad, _compile
-from .values import _cond, _nstr, _tonum, _tstr, mklist, split_list
+from .values import _cond, _nstr, _tstr, mklist, split_list, tonum
 
 # -- the interpreter -------------------------------------------------------------------------------
 
@@ -283,7 +283,7 @@ class Interp:
             raise TclError(t.msg)
         v = _ev(self, t)
         if top and type(v) is str:
-            n = _tonum(v)
+            n = tonum(v)
             if n is not None:
                 v = n
         if type(v) is float and v != v:
@@ -393,11 +393,11 @@ class Interp:
     def _level(self, s):
         """The frame index a level argument ("1", "#0") names, or None if s is not a level."""
         cur = len(self.frames) - 1
-        v = _tonum(s)
+        v = tonum(s)
         if type(v) is int and v >= 0:
             lv = cur - v
         elif s[:1] == "#":
-            v = _tonum(s[1:])
+            v = tonum(s[1:])
             lv = v if type(v) is int else -1
         elif "0" <= s[:1] <= "9":
             lv = -1

@@ -2,7 +2,7 @@
 from .errors import TclError
 from .interp import _ensemble, _getindex, _splitname, _wrong
 from .parser import _hexval
-from .values import _boolword, _index, _toint, _tonum, glob_match, split_list
+from .values import _boolword, _index, _toint, glob_match, split_list, tonum
 
 
 def _opts(argv, i, end, allowed, usage):
@@ -268,7 +268,7 @@ def _isclass(cls, s):
             if not _ischar(cls, s[k]):
                 return False, k
         return True, 0
-    v = _tonum(s)
+    v = tonum(s)
     if cls == "double":
         ok = v is not None
     elif cls == "entier":

@@ -237,7 +237,7 @@ def _scan_num(s, i, n):
     return intend, int(s[i:intend])
 
 
-def _tonum(s):
+def tonum(s):
     """s as a number (int or float) the way Tcl reads a value, or None."""
     try:
         v = int(s)
@@ -264,14 +264,14 @@ def _tonum(s):
 
 
 def _toint(s):
-    v = _tonum(s)
+    v = tonum(s)
     if type(v) is not int:
         raise TclError('expected integer but got "%s"' % s)
     return v
 
 
 def _tofloat_arg(s):
-    v = s if type(s) is not str else _tonum(s)
+    v = s if type(s) is not str else tonum(s)
     if v is None:
         raise TclError('expected floating-point number but got "%s"' % s)
     return _f(v)
@@ -372,7 +372,7 @@ def _tobool(v):
     """v as a boolean, or None if v is not one."""
     t = type(v)
     if t is str:
-        n = _tonum(v)
+        n = tonum(v)
         if n is None:
             return _boolword(v) if v else None
         v = n
@@ -405,7 +405,7 @@ def _num(v, op):
     t = type(v)
     if t is int or t is float:
         return v
-    n = _tonum(v)
+    n = tonum(v)
     if n is None:
         if v == "":
             what = "empty string"
@@ -447,17 +447,17 @@ def _index(s, last):
         if not r:
             return last
         if r[0] in "+-":
-            v = _tonum(r[1:])
+            v = tonum(r[1:])
             if type(v) is int and r[1:2] not in _TSPACE:
                 return last + v if r[0] == "+" else last - v
     else:
-        v = _tonum(s)
+        v = tonum(s)
         if type(v) is int:
             return v
         for k in range(1, len(s)):
             if s[k] in "+-" and s[k - 1] not in "eE":
-                a = _tonum(s[:k])
-                b = _tonum(s[k + 1:])
+                a = tonum(s[:k])
+                b = tonum(s[k + 1:])
                 if type(a) is int and type(b) is int and s[k + 1:k + 2] not in _TSPACE:
                     return a + b if s[k] == "+" else a - b
                 break
