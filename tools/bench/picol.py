@@ -3,7 +3,10 @@
 Each workload runs inside one process on each side (no process start in the timing): Picol on the
 MicroPython unix port (time.ticks_us around Interp.eval, best of the repeats), Picol on CPython for reference,
 and tclsh's own `time` command. Footprint: heap per Interp() on MicroPython, the .mpy sizes (mpy-cross) and
-the heap the import takes."""
+the heap the import takes.
+
+`picol.py --heap [MICROPYTHON]` prints only the heap figures (no tclsh needed), on the given MicroPython unix
+port binary (a 32-bit build shows a board's object sizes) or the default one."""
 
 import shutil
 import subprocess
@@ -63,15 +66,14 @@ FOOTPRINT = """
 import gc
 gc.collect()
 a0 = gc.mem_alloc()
-from hyperion.picol import Interp
-from hyperion import tclcmds
+from hyperion.picol import Interp, board
 gc.collect()
 a = gc.mem_alloc()
 its = [Interp() for _ in range(50)]
 gc.collect()
 b = gc.mem_alloc()
 for it in its:
-    tclcmds.install(it)
+    board.install(it)
 gc.collect()
 c = gc.mem_alloc()
 print('@@', a - a0, (b - a) // 50, (c - a) // 50)
@@ -86,27 +88,53 @@ if ROM:
     sys.path.insert(0, '/rom')
 gc.collect()
 a = gc.mem_alloc()
-from hyperion import picol, tclcmds
+from hyperion import picol
+from hyperion.picol import board
 gc.collect()
 print('@@', gc.mem_alloc() - a, picol.__file__)
 """
 
+# Heap figures on a board's terms: importing the modules from .mpy files (with and without the root hyperion
+# package), and one fresh interpreter with the board commands (gc.mem_alloc() deltas after gc.collect()).
+HEAP = """
+import gc
+gc.collect()
+a0 = gc.mem_alloc()
+import hyperion
+gc.collect()
+a1 = gc.mem_alloc()
+import hyperion.picol
+from hyperion.picol import board
+gc.collect()
+a2 = gc.mem_alloc()
+from hyperion.picol import Interp, board as cmds
+gc.collect()
+a = gc.mem_alloc()
+it = cmds.install(Interp())
+gc.collect()
+print('@@', a2 - a0, a2 - a1, gc.mem_alloc() - a)
+"""
+
+
+def picol_files():
+    """What Picol needs on a board, as paths under hyperion/: the root __init__.py and the picol package."""
+    root = firmware_dir() / "hyperion"
+    return [Path("__init__.py")] + sorted(p.relative_to(root) for p in (root / "picol").glob("*.py"))
+
 
 def import_cost(d):
-    """Heap taken by importing picol and tclcmds: from .mpy files (what `script run` installs in :lib/) and
-    from a ROMFS image (bytecode used in place)."""
+    """Heap taken by importing the picol package with its board commands: from .mpy files (what `script run`
+    installs in :lib/) and from a ROMFS image (bytecode used in place)."""
     import shutil as sh
 
     from mpremote.romfs import make_romfs
 
     src = Path(d) / "src" / "hyperion"
-    src.mkdir(parents=True)
-    for m in ("__init__", "picol", "tclcmds"):
-        sh.copy(firmware_dir() / "hyperion" / (m + ".py"), src)
     lib = Path(d) / "lib" / "hyperion"
-    lib.mkdir(parents=True)
-    for m in ("__init__", "picol", "tclcmds"):
-        mpy_size(m, lib)
+    for rel in picol_files():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        sh.copy(firmware_dir() / "hyperion" / rel, src / rel)
+        mpy_size(rel, lib)
     rom = Path(d) / "rom.img"
     rom.write_bytes(make_romfs(str(src.parent), mpy_cross=True))
     out = {}
@@ -119,14 +147,32 @@ def import_cost(d):
     return out
 
 
-def mpy_size(module, tmp):
-    out = Path(tmp) / (module + ".mpy")
-    subprocess.run([find_tool("mpy-cross"), "-o", str(out), str(firmware_dir() / "hyperion" / (module + ".py"))],
-                   check=True)
-    return out.stat().st_size, out.parent
+def mpy_size(rel, out_dir):
+    """Compile hyperion/<rel> (a .py path under hyperion/) to out_dir/<rel>.mpy; returns its size."""
+    out = Path(out_dir) / Path(rel).with_suffix(".mpy")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([find_tool("mpy-cross"), "-o", str(out), str(firmware_dir() / "hyperion" / rel)], check=True)
+    return out.stat().st_size
+
+
+def heap(binary=None):
+    """(import hyperion + picol + board, import picol + board, one board.install(Interp())): heap bytes."""
+    with tempfile.TemporaryDirectory() as d:
+        for rel in picol_files():
+            mpy_size(rel, Path(d) / "hyperion")
+        r = run_micropython(HEAP, firmware=d, binary=binary)
+    line = [x for x in r.stdout.splitlines() if x.startswith("@@")]
+    if not line:
+        sys.exit("heap measurement failed: %s" % r.stderr)
+    return tuple(int(v) for v in line[0].split()[1:])
 
 
 def main():
+    if sys.argv[1:2] == ["--heap"]:
+        binary = sys.argv[2] if len(sys.argv) > 2 else None
+        print("heap (bytes, gc.mem_alloc deltas, .mpy files): import hyperion+picol+board %d, picol+board %d; "
+              "one board.install(Interp()) %d" % heap(binary))
+        return
     tclsh = shutil.which("tclsh")
     if not tclsh:
         sys.exit("tclsh 8.6 is needed (Debian package tcl8.6)")
@@ -156,13 +202,15 @@ def main():
 
         f = run_micropython(FOOTPRINT)
         per, per_board = (int(v) for v in f.stdout.split()[2:4])
-        picol_mpy, _ = mpy_size("picol", d)
-        cmds_mpy, _ = mpy_size("tclcmds", d)
+        sizes = {rel: mpy_size(rel, Path(d) / "mpy") for rel in picol_files() if rel.parent.name == "picol"}
+        cmds_mpy = sizes.pop(Path("picol/board.py"))
+        picol_mpy = sum(sizes.values())
         cost = import_cost(d)
 
     notes = ("Picol on the MicroPython unix port (x64) against tclsh %s, best of %d, in-process timing. "
              "Footprint on MicroPython: %d bytes of heap per Interp(), %d with the board commands installed; "
-             "picol.mpy %d bytes, tclcmds.mpy %d bytes (mpy-cross); importing hyperion, picol and tclcmds takes %d KB "
+             "the picol package's .mpy files %d bytes, board.mpy %d bytes (mpy-cross); importing hyperion and "
+             "the picol package with its board commands takes %d KB "
              "of heap from .mpy files (what `script run` installs), %d KB from a ROMFS image (x64: 8-byte pointers, so "
              "32-bit boards take less). "
              "Reproduce: `make bench` (or `.venv/bin/python tools/bench/picol.py`)."

