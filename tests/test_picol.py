@@ -2,7 +2,6 @@
 MicroPython (heap per interpreter, .mpy size). Tcl semantics are tested against tclsh in
 test_picol_corpus.py and test_picol_props.py."""
 
-import ast
 import subprocess
 import time
 
@@ -284,53 +283,3 @@ def test_module_is_self_contained():
     imports = {line.split()[1] for line in src.splitlines() if line.strip().startswith("import ")}
     assert imports <= {"sys", "math", "time"}, imports
     assert picol.Interp.maxdepth == 1000
-
-
-def _relative_imports(tree, mods, top_level_only=False):
-    """(module, line) for each import of hyperion.picol's modules (mods): '__init__' is the facade,
-    'hyperion' the root package."""
-    nodes = tree.body if top_level_only else ast.walk(tree)
-    if top_level_only:  # a module-level try: import ... counts too
-        nodes = [n for top in tree.body for n in ast.walk(top) if not isinstance(top, (ast.FunctionDef, ast.ClassDef))]
-    out = []
-    for n in nodes:
-        if isinstance(n, ast.ImportFrom) and n.level == 1:
-            if n.module:
-                out.append((n.module.split(".")[0], n.lineno))
-            else:  # from . import a, b: submodules, or names the facade defines
-                out += [(a.name if a.name in mods else "__init__", n.lineno) for a in n.names]
-        elif isinstance(n, ast.ImportFrom) and n.level == 0 and (n.module or "").startswith("hyperion"):
-            parts = n.module.split(".")
-            out.append((parts[2] if len(parts) > 2 else "__init__" if len(parts) == 2 else "hyperion", n.lineno))
-        elif isinstance(n, ast.Import):
-            for a in n.names:
-                if a.name.startswith("hyperion"):
-                    parts = a.name.split(".")
-                    out.append((parts[2] if len(parts) > 2 else "__init__" if len(parts) == 2 else "hyperion",
-                                n.lineno))
-    return out
-
-
-def test_package_layout():
-    """hyperion.picol: no module over 600 lines, no import cycle among its modules (imports inside functions
-    count), and no submodule imports the facade or the root hyperion package at module level."""
-    pkg = firmware_dir() / "hyperion" / "picol"
-    graph = {}
-    mods = {f.stem for f in pkg.glob("*.py")}
-    for f in sorted(pkg.glob("*.py")):
-        src = f.read_text()
-        assert len(src.splitlines()) <= 600, f.name
-        tree = ast.parse(src)
-        graph[f.stem] = {m for m, _ in _relative_imports(tree, mods)} - {"hyperion"}
-        if f.stem != "__init__":
-            bad = [(m, line) for m, line in _relative_imports(tree, mods, True) if m in ("__init__", "hyperion")]
-            assert not bad, (f.name, bad)
-    assert set().union(*graph.values()) <= set(graph)
-
-    def visit(m, path):
-        assert m not in path, "import cycle: " + " -> ".join(path + [m])
-        for d in graph[m]:
-            visit(d, path + [m])
-
-    for m in graph:
-        visit(m, [])
