@@ -7,6 +7,7 @@ import math
 
 from hyperion import hyq
 from hyperion.hyq import A_CLIP, A_GELU, A_GELU_TANH, A_LEAKY, A_RELU, A_SIGMOID, A_TANH
+from hyperion.kernels import select
 
 # Streamed weight matrices bigger than this are read in chunks of whole rows (the buffer's size).
 WBUF_CHUNK = 4096
@@ -21,17 +22,6 @@ def zeros(code, n):
     for i in range(n):  # small-int stores: no garbage left between long-lived blocks
         a[i] = 0
     return a
-
-
-def _kernels(name):
-    """The integer kernel module of a path: 'viper' (native code) or 'python' (bytecode)."""
-    if name == "viper":
-        from hyperion import kviper
-
-        return kviper
-    from hyperion import kpy
-
-    return kpy
 
 
 def _erf_as(x):
@@ -86,7 +76,8 @@ def _f16(b0, b1):
 class Model:
     """A loaded .hyq model. Use hyperion.load(); run(x) returns the outputs."""
 
-    def __init__(self, path, kernels="auto", mode="auto", verify=True):
+    def __init__(self, path, kernels=None, mode="auto", verify=True):
+        # kernels: a kernel module (hyperion.kernels.select); None: the best this board runs
         self.path = path
         f = open(path, "rb")
         self._f = f
@@ -106,8 +97,8 @@ class Model:
                     f.close()
                     raise ValueError("mode='rom' needs a memory-mapped file (ROMFS); %s is not" % path)
         self.mode = "rom" if self.mapped is not None else "stream"
-        self.kpath = kernels
-        self.k = _kernels(kernels)
+        self.k = kernels or select("auto")[0]
+        self.kpath = self.k.PATH
         h = self.h
         self._meta = None
         # activations: small arenas now, before the buffers below, so they lie in one piece low in the heap;
