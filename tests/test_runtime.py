@@ -140,10 +140,10 @@ def test_integer_accumulators_are_bit_exact(micropython):
 
 
 def test_zeros_makes_zero_filled_arrays(micropython):
-    code = ("from hyperion import runtime\n"
+    code = ("from hyperion import model\n"
             "for code in 'fi':\n"
             "    for n in (0, 1, 63, 64, 65, 200):\n"
-            "        a = runtime.zeros(code, n)\n"
+            "        a = model.zeros(code, n)\n"
             "        print(code, len(a), sum(a) == 0 and all(v == 0 for v in a))\n")
     r = micropython(code)
     assert r.ok, r
@@ -151,7 +151,7 @@ def test_zeros_makes_zero_filled_arrays(micropython):
 
 
 def test_activation_quantization_is_exact_on_both_paths(micropython):
-    """runtime._quantize with the viper and the bytecode kernels gives the host's int8 values exactly: floats of
+    """model._quantize with the viper and the bytecode kernels gives the host's int8 values exactly: floats of
     every magnitude, exact halves (ties round up), zeros, subnormals, values past the clip; static and dynamic."""
     from hyperion_host.refrt import Q_DYNAMIC, Q_STATIC, quantize_rows
 
@@ -166,14 +166,14 @@ def test_activation_quantization_is_exact_on_both_paths(micropython):
         q, s = quantize_rows(v[None, :], Q_STATIC if scale else Q_DYNAMIC, scale, True)
         want.append(((q[0] + 128).astype(np.uint8).tobytes().hex(), float(s[0])))
     code = (
-        "import array, binascii\nfrom hyperion import runtime\nfrom hyperion.kernels import python, viper\n"
+        "import array, binascii\nfrom hyperion import model\nfrom hyperion.kernels import python, viper\n"
         "for raw, scale in %r:\n"
         "    x = array.array('f', raw)\n"
         "    n = len(x)\n"
         "    for k in (python, viper):\n"
         "        y = bytearray(n + 3)\n"
         "        xx = array.array('f', bytes(8)) + x\n"  # at an offset, into an offset
-        "        s = runtime._quantize(k, xx, n, y, scale, 2, 3)\n"
+        "        s = model._quantize(k, xx, n, y, scale, 2, 3)\n"
         "        print(binascii.hexlify(y[3:]).decode(), repr(s))\n"
         % ([(v.tobytes(), scale) for v, scale in cases],))
     res = micropython(code, firmware=cached_firmware("x64"))
@@ -229,7 +229,7 @@ def test_every_arch_compiles_with_its_arch_byte(tmp_path):
                 assert mpy_arch(f) is None, f  # bytecode only: runs on any arch
     pkg = tmp_path / "x64" / "hyperion"
     assert {p.relative_to(pkg).as_posix() for p in pkg.rglob("*.mpy")} >= {
-        "__init__.mpy", "hyq.mpy", "runtime.mpy", "kernels/python.mpy", "kernels/viper.mpy"}
+        "__init__.mpy", "hyq.mpy", "model.mpy", "kernels/python.mpy", "kernels/viper.mpy"}
 
 
 def test_wrong_arch_kernels_say_which_arch_to_install(tmp_path, micropython):

@@ -155,7 +155,7 @@ def load(path_or_name, kernels=None, mode=None, verify=True):
     kernels: 'auto' (native when possible), 'viper' or 'python'; mode: 'auto', 'rom' (in place) or 'stream'."""
     import gc
 
-    from hyperion import runtime
+    from hyperion import model
     from hyperion.kernels import select
 
     cfg = config()
@@ -170,7 +170,7 @@ def load(path_or_name, kernels=None, mode=None, verify=True):
         k, notice = select(kernels)
         if notice:
             print("hyperion: " + notice)
-        return runtime.Model(path, kernels=k, mode=mode, verify=verify)
+        return model.Model(path, kernels=k, mode=mode, verify=verify)
     except MemoryError as e:
         if isinstance(e, OutOfMemory):
             raise

@@ -4,7 +4,8 @@
 # no step is quadratic in bytecode.
 import math
 
-from hyperion import hyq, runtime, text
+from hyperion import hyq, text
+from hyperion import model as runtime
 
 
 class Decoder:

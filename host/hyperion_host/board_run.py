@@ -18,7 +18,7 @@ RESULT = "\x00HYQ-RESULT "
 # garbage, not whatever garbage a big heap lets pile up. Then timed runs, with the GC as usual.
 SCRIPT = """
 import gc, time, array, micropython, hyperion
-from hyperion import runtime, hyq, kernels
+from hyperion import model, hyq, kernels
 from hyperion.kernels import python
 try:
     from hyperion.kernels import viper
@@ -82,7 +82,7 @@ def _board_error(tb):
     return "on MicroPython: " + (lines[-1] if lines else "failed")
 
 
-FIRMWARE_FILES = ("__init__.py", "hyq.py", "runtime.py", "kernels/__init__.py", "kernels/python.py",
+FIRMWARE_FILES = ("__init__.py", "hyq.py", "model.py", "kernels/__init__.py", "kernels/python.py",
                   "kernels/viper.py")
 
 

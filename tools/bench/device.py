@@ -30,7 +30,7 @@ from hyperion_host.quantize import Options, quantize_model  # noqa: E402
 
 import onnx_examples  # noqa: E402
 
-IMPORTS = "import array, hyperion\nfrom hyperion import runtime, hyq, kernels\nfrom hyperion.kernels import python, viper\n"
+IMPORTS = "import array, hyperion\nfrom hyperion import model, hyq, kernels\nfrom hyperion.kernels import python, viper\n"
 
 
 MP32 = os.environ.get("HYPERION_MICROPYTHON32")
@@ -124,7 +124,7 @@ def main():
     sizes = []
     for arch in ARCHS:
         d = compile_firmware(arch, work / "fw" / arch)
-        runtime_files = [d / f for f in ("__init__.mpy", "hyq.mpy", "runtime.mpy", "kernels/__init__.mpy",
+        runtime_files = [d / f for f in ("__init__.mpy", "hyq.mpy", "model.mpy", "kernels/__init__.mpy",
                                          "kernels/python.mpy", "kernels/viper.mpy")]
         sizes.append("%s %d B (kernels/viper %d B)" % (arch, sum(p.stat().st_size for p in runtime_files),
                                                        (d / "kernels" / "viper.mpy").stat().st_size))
