@@ -140,10 +140,10 @@ def test_integer_accumulators_are_bit_exact(micropython):
 
 
 def test_zeros_makes_zero_filled_arrays(micropython):
-    code = ("from hyperion import model\n"
+    code = ("from hyperion import layers\n"
             "for code in 'fi':\n"
             "    for n in (0, 1, 63, 64, 65, 200):\n"
-            "        a = model.zeros(code, n)\n"
+            "        a = layers.zeros(code, n)\n"
             "        print(code, len(a), sum(a) == 0 and all(v == 0 for v in a))\n")
     r = micropython(code)
     assert r.ok, r
@@ -151,7 +151,7 @@ def test_zeros_makes_zero_filled_arrays(micropython):
 
 
 def test_activation_quantization_is_exact_on_both_paths(micropython):
-    """model._quantize with the viper and the bytecode kernels gives the host's int8 values exactly: floats of
+    """layers._quantize with the viper and the bytecode kernels gives the host's int8 values exactly: floats of
     every magnitude, exact halves (ties round up), zeros, subnormals, values past the clip; static and dynamic."""
     from hyperion_host.refrt import Q_DYNAMIC, Q_STATIC, quantize_rows
 
@@ -166,14 +166,14 @@ def test_activation_quantization_is_exact_on_both_paths(micropython):
         q, s = quantize_rows(v[None, :], Q_STATIC if scale else Q_DYNAMIC, scale, True)
         want.append(((q[0] + 128).astype(np.uint8).tobytes().hex(), float(s[0])))
     code = (
-        "import array, binascii\nfrom hyperion import model\nfrom hyperion.kernels import python, viper\n"
+        "import array, binascii\nfrom hyperion import layers\nfrom hyperion.kernels import python, viper\n"
         "for raw, scale in %r:\n"
         "    x = array.array('f', raw)\n"
         "    n = len(x)\n"
         "    for k in (python, viper):\n"
         "        y = bytearray(n + 3)\n"
         "        xx = array.array('f', bytes(8)) + x\n"  # at an offset, into an offset
-        "        s = model._quantize(k, xx, n, y, scale, 2, 3)\n"
+        "        s = layers._quantize(k, xx, n, y, scale, 2, 3)\n"
         "        print(binascii.hexlify(y[3:]).decode(), repr(s))\n"
         % ([(v.tobytes(), scale) for v, scale in cases],))
     res = micropython(code, firmware=cached_firmware("x64"))

@@ -2,9 +2,10 @@
 # This package is also importable by CPython: the host toolchain imports it
 # rather than keeping a second copy of the same logic.
 #
-# The facade: load, config, configure, info, kernel_status, OutOfMemory, __version__ here; arch, arch_from_mpy,
-# ARCH_NAMES (from kernels), Runtime and RemoteUnavailable (hybrid) imported on first use, so that
-# `import hyperion` stays small.
+# The facade: load, config, configure, info, kernel_status, __version__ here; arch, arch_from_mpy, ARCH_NAMES
+# (from kernels), OutOfMemory (errors), Runtime and RemoteUnavailable (hybrid) imported on first use, so that
+# `import hyperion` stays small. Submodules do not import this one, except those that call its load/config
+# (hybrid, remote, tclcmds); it imports those only by name, on first use (docs/runtime.md, "Modules").
 import sys
 
 __version__ = "0.1.0"
@@ -36,10 +37,12 @@ def info():
 
 def __getattr__(name):
     # Names defined in submodules, imported only when used: hyperion.Runtime and hyperion.RemoteUnavailable
-    # (the MCP client), the arch table. MicroPython's `from hyperion import sub` asks this function first, so
-    # submodules are imported here too.
+    # (the MCP client), OutOfMemory, the arch table. MicroPython's `from hyperion import sub` asks this function
+    # first, so submodules are imported here too.
     if name in ("Runtime", "RemoteUnavailable"):
         sub = "hybrid"
+    elif name == "OutOfMemory":
+        sub = "errors"
     elif name in ("ARCH_NAMES", "arch", "arch_from_mpy"):
         sub = "kernels"
     elif not name.startswith("__"):
@@ -52,15 +55,6 @@ def __getattr__(name):
         raise AttributeError(name)
     __import__("hyperion." + sub)
     return getattr(sys.modules["hyperion." + sub], name)
-
-
-class OutOfMemory(MemoryError):
-    """A model did not fit: `needed` and `free` are in bytes. gc.collect() and the runtime stay usable."""
-
-    def __init__(self, what, needed, free):
-        super().__init__("out of memory while %s: needs about %d bytes, %d bytes free" % (what, needed, free))
-        self.needed = needed
-        self.free = free
 
 
 # -- configuration: /hyperion.json on the board, overridden by configure(**kw) ----------------------------
@@ -156,6 +150,7 @@ def load(path_or_name, kernels=None, mode=None, verify=True):
     import gc
 
     from hyperion import model
+    from hyperion.errors import OutOfMemory
     from hyperion.kernels import select
 
     cfg = config()

@@ -18,7 +18,7 @@ RESULT = "\x00HYQ-RESULT "
 # garbage, not whatever garbage a big heap lets pile up. Then timed runs, with the GC as usual.
 SCRIPT = """
 import gc, time, array, micropython, hyperion
-from hyperion import model, hyq, kernels
+from hyperion import model, ops, layers, errors, hyq, kernels
 from hyperion.kernels import python
 try:
     from hyperion.kernels import viper
@@ -82,8 +82,8 @@ def _board_error(tb):
     return "on MicroPython: " + (lines[-1] if lines else "failed")
 
 
-FIRMWARE_FILES = ("__init__.py", "hyq.py", "model.py", "kernels/__init__.py", "kernels/python.py",
-                  "kernels/viper.py")
+FIRMWARE_FILES = ("__init__.py", "hyq.py", "errors.py", "model.py", "ops.py", "layers.py", "kernels/__init__.py",
+                  "kernels/python.py", "kernels/viper.py")
 
 
 def ensure_files(board, files, remote_dir):

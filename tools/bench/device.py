@@ -30,7 +30,8 @@ from hyperion_host.quantize import Options, quantize_model  # noqa: E402
 
 import onnx_examples  # noqa: E402
 
-IMPORTS = "import array, hyperion\nfrom hyperion import model, hyq, kernels\nfrom hyperion.kernels import python, viper\n"
+IMPORTS = ("import array, hyperion\nfrom hyperion import model, ops, layers, errors, hyq, kernels\n"
+           "from hyperion.kernels import python, viper\n")
 
 
 MP32 = os.environ.get("HYPERION_MICROPYTHON32")
@@ -124,8 +125,8 @@ def main():
     sizes = []
     for arch in ARCHS:
         d = compile_firmware(arch, work / "fw" / arch)
-        runtime_files = [d / f for f in ("__init__.mpy", "hyq.mpy", "model.mpy", "kernels/__init__.mpy",
-                                         "kernels/python.mpy", "kernels/viper.mpy")]
+        runtime_files = [d / f for f in ("__init__.mpy", "hyq.mpy", "errors.mpy", "model.mpy", "ops.mpy", "layers.mpy",
+                                         "kernels/__init__.mpy", "kernels/python.mpy", "kernels/viper.mpy")]
         sizes.append("%s %d B (kernels/viper %d B)" % (arch, sum(p.stat().st_size for p in runtime_files),
                                                        (d / "kernels" / "viper.mpy").stat().st_size))
     notes = ("MicroPython unix port, x64, viper vs bytecode kernels in the same run. all_in_heap_bytes: smallest "

@@ -4,7 +4,7 @@ Paths (PATHS, best first where the board can run them):
     viper   kernels/viper.py: @micropython.viper code, machine code from mpy-cross -march per arch
     python  kernels/python.py: the same functions as bytecode (CircuitPython, ports without a native emitter)
 A later path is one more module here with the same functions (kernels/native.py: C natmods; kernels/ulab.py),
-its name added to PATHS and to select(); the op table (model._OPS) runs the ops on them.
+its name added to PATHS and to select(); the op table (hyperion/ops.py) says which ops run a path's kernels.
 
 Calling convention (every path module exposes these functions with these arguments, and sets PATH to its name;
 results are identical across paths, tested by tests/test_kernels.py):
