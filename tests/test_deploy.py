@@ -45,11 +45,11 @@ def test_every_board_bundle_carries_its_arch(tmp_path, hyq_models):
     for name, b in boards.items():
         m = build_bundle(name, [hyq_models["mlp"]], tmp_path / name)
         assert m["arch"] == b["arch"] and m["board"] == name
-        kv = tmp_path / name / "lib" / "hyperion" / "kviper.mpy"
+        kv = tmp_path / name / "lib" / "hyperion" / "kernels" / "viper.mpy"
         assert mpy_arch(kv) == b["arch"]
         assert kv.read_bytes()[2] == (ARCH_NAMES.index(b["arch"]) << 2) | 3
         loaded = load_manifest(tmp_path / name)  # every sha256 checks out
-        assert {f["path"] for f in loaded["files"]} >= {"lib/hyperion/runtime.mpy", "models/mlp.hyq"}
+        assert {f["path"] for f in loaded["files"]} >= {"lib/hyperion/model.mpy", "models/mlp.hyq"}
         pkg = json.loads((tmp_path / name / "package.json").read_text())
         assert all((tmp_path / name / src).is_file() for _, src in pkg["urls"])
     (tmp_path / "rp2040" / "models" / "mlp.hyq").write_bytes(b"tampered")

@@ -9,10 +9,10 @@ import pytest
 import hyperion
 from hyperion_host.paths import find_tool, firmware_dir
 
-FIRMWARE_FILES = sorted((firmware_dir() / "hyperion").glob("*.py"))
+FIRMWARE_FILES = sorted((firmware_dir() / "hyperion").rglob("*.py"))
 
 
-@pytest.mark.parametrize("path", FIRMWARE_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", FIRMWARE_FILES, ids=lambda p: p.relative_to(firmware_dir() / "hyperion").as_posix())
 def test_every_firmware_file_compiles_with_mpy_cross(path, tmp_path):
     out = tmp_path / (path.stem + ".mpy")
     native = "@micropython.viper" in path.read_text()  # native code needs a target arch

@@ -71,7 +71,7 @@ def test_policies_and_the_heap_estimate(models_dir):
         assert hybrid(models_dir, "local", "http://127.0.0.1:9/mcp")["runs"][0][0] == "local"
     # the estimate covers what loading and running really takes (measured on the board's heap)
     r = board_code("import gc, json, hyperion\nfrom hyperion.hybrid import estimate, Runtime\n"
-                   "from hyperion import runtime, hyq, kpy, kviper\n"
+                   "from hyperion import model, ops, layers, errors, hyq, kernels\nfrom hyperion.kernels import python, viper\n"
                    "p = %r\ngc.collect()\nf0 = gc.mem_free()\nm = hyperion.load(p)\nm.run(%r)\ngc.collect()\n"
                    "used = f0 - gc.mem_free()\nrt = Runtime('auto', url='http://127.0.0.1:9/mcp')\n"
                    "hyperion.configure(model_dirs=[%r])\n"

@@ -187,7 +187,7 @@ def test_infer_on_micropython_and_on_a_vboard(cnn, tmp_path, vboard):
         assert st["kernels"][0] == ("python" if "python" in args else "viper") and len(st["kernels"]) == 6
         assert "latency" in p.stderr and "peak heap" in p.stderr
     # the board got the compiled firmware and the model; a second run copies nothing new
-    assert (vboard.fs_dir / "lib" / "hyperion" / "kviper.mpy").exists()
+    assert (vboard.fs_dir / "lib" / "hyperion" / "kernels" / "viper.mpy").exists()
     assert (vboard.fs_dir / "models" / "cnn.hyq").read_bytes() == hyq.read_bytes()
     assert_user_error(run_cli("infer", str(hyq), "--input", str(d / "x0.npy"), "--kernels", "turbo"), "--kernels must be")
     assert_user_error(run_cli("infer", str(hyq), "--input", str(d / "x0.npy"), "--on", "mars"), "--on must be")

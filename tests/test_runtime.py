@@ -121,11 +121,11 @@ def test_integer_accumulators_are_bit_exact(micropython):
         want = np.stack([A1[0], A2[0] if A2 is not None else np.zeros(rows, np.int64)], 1).ravel()
         cases.append((w.to_bytes(), cols, w.qparam, rows, (xq + 128).astype(np.uint8).tobytes(), want.tolist()))
     code = (
-        "import array\nfrom hyperion import hyq, kpy, kviper\n"
+        "import array\nfrom hyperion import hyq\nfrom hyperion.kernels import python, viper\n"
         "for blob, K, qp, N, xq, want in %r:\n"
         "    nb, hdr, cb, data, stride = hyq.q4_layout(K, qp)\n"
         "    B = hyq.block_size(qp)\n"
-        "    for k in (kpy, kviper):\n"
+        "    for k in (python, viper):\n"
         "        sx = array.array('i', [0] * nb)\n"
         "        acc = array.array('i', [0] * (2 * N))\n"
         "        x = bytearray(xq)\n"
@@ -141,10 +141,10 @@ def test_integer_accumulators_are_bit_exact(micropython):
 
 
 def test_zeros_makes_zero_filled_arrays(micropython):
-    code = ("from hyperion import runtime\n"
+    code = ("from hyperion import layers\n"
             "for code in 'fi':\n"
             "    for n in (0, 1, 63, 64, 65, 200):\n"
-            "        a = runtime.zeros(code, n)\n"
+            "        a = layers.zeros(code, n)\n"
             "        print(code, len(a), sum(a) == 0 and all(v == 0 for v in a))\n")
     r = micropython(code)
     assert r.ok, r
@@ -152,7 +152,7 @@ def test_zeros_makes_zero_filled_arrays(micropython):
 
 
 def test_activation_quantization_is_exact_on_both_paths(micropython):
-    """runtime._quantize with the viper and the bytecode kernels gives the host's int8 values exactly: floats of
+    """layers._quantize with the viper and the bytecode kernels gives the host's int8 values exactly: floats of
     every magnitude, exact halves (ties round up), zeros, subnormals, values past the clip; static and dynamic."""
     from hyperion_host.model.reference import Q_DYNAMIC, Q_STATIC, quantize_rows
 
@@ -167,14 +167,14 @@ def test_activation_quantization_is_exact_on_both_paths(micropython):
         q, s = quantize_rows(v[None, :], Q_STATIC if scale else Q_DYNAMIC, scale, True)
         want.append(((q[0] + 128).astype(np.uint8).tobytes().hex(), float(s[0])))
     code = (
-        "import array, binascii\nfrom hyperion import runtime, kpy, kviper\n"
+        "import array, binascii\nfrom hyperion import layers\nfrom hyperion.kernels import python, viper\n"
         "for raw, scale in %r:\n"
         "    x = array.array('f', raw)\n"
         "    n = len(x)\n"
-        "    for k in (kpy, kviper):\n"
+        "    for k in (python, viper):\n"
         "        y = bytearray(n + 3)\n"
         "        xx = array.array('f', bytes(8)) + x\n"  # at an offset, into an offset
-        "        s = runtime._quantize(k, xx, n, y, scale, 2, 3)\n"
+        "        s = layers._quantize(k, xx, n, y, scale, 2, 3)\n"
         "        print(binascii.hexlify(y[3:]).decode(), repr(s))\n"
         % ([(v.tobytes(), scale) for v, scale in cases],))
     res = micropython(code, firmware=cached_firmware("x64"))
@@ -222,27 +222,28 @@ def test_example_models_match_on_micropython(maker, shape, calib, tmp_path, micr
 def test_every_arch_compiles_with_its_arch_byte(tmp_path):
     for arch in ARCHS:
         d = compile_firmware(arch, tmp_path / arch)
-        assert mpy_arch(d / "kviper.mpy") == arch
-        head = (d / "kviper.mpy").read_bytes()[:3]
+        assert mpy_arch(d / "kernels/viper.mpy") == arch
+        head = (d / "kernels/viper.mpy").read_bytes()[:3]
         assert head[2] == (ARCH_NAMES.index(arch) << 2) | 3
-        for f in d.glob("*.mpy"):
-            if f.name != "kviper.mpy":
+        for f in d.rglob("*.mpy"):
+            if f.relative_to(d).as_posix() != "kernels/viper.mpy":
                 assert mpy_arch(f) is None, f  # bytecode only: runs on any arch
-    assert {p.name for p in (tmp_path / "x64" / "hyperion").glob("*.mpy")} >= {
-        "__init__.mpy", "hyq.mpy", "runtime.mpy", "kpy.mpy", "kviper.mpy"}
+    pkg = tmp_path / "x64" / "hyperion"
+    assert {p.relative_to(pkg).as_posix() for p in pkg.rglob("*.mpy")} >= {
+        "__init__.mpy", "hyq.mpy", "model.mpy", "kernels/python.mpy", "kernels/viper.mpy"}
 
 
 def test_wrong_arch_kernels_say_which_arch_to_install(tmp_path, micropython):
     fw = tmp_path / "fw"
     shutil.copytree(cached_firmware("x64"), fw)
     compile_firmware("armv6m", tmp_path / "arm")
-    shutil.copy(tmp_path / "arm" / "hyperion" / "kviper.mpy", fw / "hyperion" / "kviper.mpy")
+    shutil.copy(tmp_path / "arm" / "hyperion" / "kernels/viper.mpy", fw / "hyperion" / "kernels/viper.mpy")
     blob, _ = quantize_model(models.mlp(tmp_path / "m.onnx"), Options())
     write_atomic(tmp_path / "m.hyq", blob)
     r = micropython("import hyperion\nprint(hyperion.kernel_status())\nm = hyperion.load(%r)\n"
                     "print(m.info()['kernels'])" % str(tmp_path / "m.hyq"), firmware=fw)
     assert r.ok, r
-    assert "kviper.mpy holds native kernels for armv6m, but this board is x64" in r.stdout
+    assert "kernels/viper.mpy holds native kernels for armv6m, but this board is x64" in r.stdout
     assert "build-kernels --arch x64" in r.stdout
     assert "['python', 'python']" in r.stdout
 

@@ -1,48 +1,24 @@
 # Hyperion on the board: 4-bit neural-network inference for MicroPython.
 # This package is also importable by CPython: the host toolchain imports it
 # rather than keeping a second copy of the same logic.
+#
+# The facade: load, config, configure, info, kernel_status, __version__ here; arch, arch_from_mpy, ARCH_NAMES
+# (from kernels), OutOfMemory (errors), Runtime and RemoteUnavailable (hybrid) imported on first use, so that
+# `import hyperion` stays small. Submodules do not import this one, except those that call its load/config
+# (hybrid, remote, picol.board); it imports those only by name, on first use (docs/runtime.md, "Modules").
 import sys
 
 __version__ = "0.1.0"
 
-# Index = the native arch number in sys.implementation._mpy (bits 10..13),
-# as MicroPython's mpconfig.h numbers them (MP_NATIVE_ARCH_*).
-ARCH_NAMES = (
-    None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
-    "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc",
-)
-
-
-def arch_from_mpy(mpy):
-    """Name of the native arch encoded in a sys.implementation._mpy value."""
-    n = (mpy >> 10) & 0xF
-    if n < len(ARCH_NAMES):
-        return ARCH_NAMES[n]
-    return None
-
-
-def arch():
-    """Native arch of the running interpreter, or None (CPython, no native emitter)."""
-    mpy = getattr(sys.implementation, "_mpy", 0)
-    return arch_from_mpy(mpy) if mpy else None
-
 
 def info():
     """Version, arch and heap figures of this board, as a dict."""
-    d = {"version": __version__, "arch": arch(), "implementation": sys.implementation.name}
-    paths = ["python"]
-    if sys.implementation.name == "micropython":
-        native, notice = kernel_status()
-        if native == "viper":
-            paths.insert(0, "viper")
-        if notice:
-            d["kernel_notice"] = notice
-    try:
-        import ulab  # noqa: F401
+    from hyperion import kernels
 
-        paths.append("ulab")
-    except ImportError:
-        pass
+    d = {"version": __version__, "arch": kernels.arch(), "implementation": sys.implementation.name}
+    paths, notice = kernels.available()
+    if notice:
+        d["kernel_notice"] = notice
     d["kernels"] = paths
     try:
         import gc
@@ -60,27 +36,25 @@ def info():
 
 
 def __getattr__(name):
-    # hyperion.Runtime and hyperion.RemoteUnavailable load the MCP client only when used. MicroPython's
-    # `from hyperion import sub` asks this function first, so submodules are imported here too.
+    # Names defined in submodules, imported only when used: hyperion.Runtime and hyperion.RemoteUnavailable
+    # (the MCP client), OutOfMemory, the arch table. MicroPython's `from hyperion import sub` asks this function
+    # first, so submodules are imported here too.
     if name in ("Runtime", "RemoteUnavailable"):
-        __import__("hyperion.hybrid")
-        return getattr(sys.modules["hyperion.hybrid"], name)
-    if not name.startswith("__"):
+        sub = "hybrid"
+    elif name == "OutOfMemory":
+        sub = "errors"
+    elif name in ("ARCH_NAMES", "arch", "arch_from_mpy"):
+        sub = "kernels"
+    elif not name.startswith("__"):
         try:
             __import__("hyperion." + name)
         except ImportError:
             raise AttributeError(name) from None
         return sys.modules["hyperion." + name]
-    raise AttributeError(name)
-
-
-class OutOfMemory(MemoryError):
-    """A model did not fit: `needed` and `free` are in bytes. gc.collect() and the runtime stay usable."""
-
-    def __init__(self, what, needed, free):
-        super().__init__("out of memory while %s: needs about %d bytes, %d bytes free" % (what, needed, free))
-        self.needed = needed
-        self.free = free
+    else:
+        raise AttributeError(name)
+    __import__("hyperion." + sub)
+    return getattr(sys.modules["hyperion." + sub], name)
 
 
 # -- configuration: /hyperion.json on the board, overridden by configure(**kw) ----------------------------
@@ -165,28 +139,9 @@ def _find(name):
 
 def kernel_status():
     """(path, notice): which kernels this board can run, and why not native when it cannot."""
-    a = arch()
-    if a is None:
-        return "python", "no native code emitter on this port: using bytecode kernels"
-    import os
-    import sys
+    from hyperion import kernels
 
-    for d in sys.path:
-        p = (d + "/" if d else "") + "hyperion/kviper.mpy"
-        try:
-            os.stat(p)
-        except OSError:
-            continue
-        with open(p, "rb") as f:
-            head = f.read(4)
-        if len(head) < 3 or head[0] != ord("M"):
-            return "python", "%s is not a valid .mpy file: using bytecode kernels" % p
-        if head[2] & 3 and ARCH_NAMES[head[2] >> 2] != a:
-            got = ARCH_NAMES[head[2] >> 2]
-            return "python", ("%s holds native kernels for %s, but this board is %s: install the %s build "
-                              "(hyperion-host build-kernels --arch %s); using bytecode kernels" % (p, got, a, a, a))
-        return "viper", ""
-    return "viper", ""  # compiled from kviper.py at import by the board's own native emitter
+    return kernels.status()
 
 
 def load(path_or_name, kernels=None, mode=None, verify=True):
@@ -194,7 +149,9 @@ def load(path_or_name, kernels=None, mode=None, verify=True):
     kernels: 'auto' (native when possible), 'viper' or 'python'; mode: 'auto', 'rom' (in place) or 'stream'."""
     import gc
 
-    from hyperion import runtime
+    from hyperion import model
+    from hyperion.errors import OutOfMemory
+    from hyperion.kernels import select
 
     cfg = config()
     kernels = kernels or cfg["kernels"]
@@ -205,7 +162,10 @@ def load(path_or_name, kernels=None, mode=None, verify=True):
     gc.collect()
     free = gc.mem_free() if hasattr(gc, "mem_free") else 0
     try:
-        return runtime.Model(path, kernels=_pick_kernels(kernels), mode=mode, verify=verify)
+        k, notice = select(kernels)
+        if notice:
+            print("hyperion: " + notice)
+        return model.Model(path, kernels=k, mode=mode, verify=verify)
     except MemoryError as e:
         if isinstance(e, OutOfMemory):
             raise
@@ -223,17 +183,3 @@ def _model_need(path):
             return m.arena_size + m.arena8_size + m.scratch_size + 8 * m.table_size
     except Exception:
         return 0
-
-
-def _pick_kernels(pref):
-    if pref == "viper" or pref == "auto":
-        path, notice = kernel_status()
-        if path == "viper":
-            return "viper"
-        if pref == "viper" or notice:
-            print("hyperion: " + notice)
-        return "python"
-    if pref == "ulab":
-        print("hyperion: the ulab kernel path is not built yet: using bytecode kernels")
-        return "python"
-    return "python"

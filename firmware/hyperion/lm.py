@@ -1,10 +1,13 @@
 # Text generation on the board: a KV-cache decoder over a .hyq decoder-only transformer (the graph that
 # tools/onnx_examples.decoder() writes; node names in docs/tinylm.md). A token costs one matvec per weight
 # matrix (the runtime's own kernels); attention runs over an int8 key/value cache with the dot8 kernel, so
-# no step is quadratic in bytecode.
+# no step is quadratic in bytecode. Top to bottom, as llama2.c: the weights and the cache (Decoder.__init__), the
+# forward pass of one token (step), then the generation loop (stream). The matvecs are layers.py's, the layer
+# norm ops.py's: this module is imported by model.py (Model.generate) and imports neither it nor the package.
 import math
 
-from hyperion import hyq, runtime, text
+from hyperion import hyq, layers, ops, text
+from hyperion.errors import OutOfMemory
 
 
 class Decoder:
@@ -60,7 +63,7 @@ class Decoder:
             n = 0
             for k in sizes:
                 n += k
-            block = memoryview(runtime.zeros("f", n))
+            block = memoryview(layers.zeros("f", n))
             views = []
             o = 0
             for k in sizes:
@@ -69,17 +72,15 @@ class Decoder:
             self.x, self.h, self.q, self.kv, self.cv, self.prow, self.u, self.att, self.logits, self.ks, self.vs = views
             self.q8 = bytearray(self.hd)
             self.w8 = bytearray(C)
-            self.iacc = runtime.zeros("i", max(C, self.hd))
+            self.iacc = layers.zeros("i", max(C, self.hd))
             self.n = 0
             self.step(0)  # one token now, so whatever the runtime makes at first use is made while preparing
         except MemoryError:
             import gc
 
-            import hyperion
-
             self.kc = self.vt = None  # this half-made decoder is dropped: the runtime stays usable
             gc.collect()
-            raise hyperion.OutOfMemory("preparing %s to generate" % m.path, self.need, gc.mem_free()) from None
+            raise OutOfMemory("preparing %s to generate" % m.path, self.need, gc.mem_free()) from None
         self.n = 0
 
     def _node(self, name):
@@ -90,7 +91,7 @@ class Decoder:
         return nd
 
     def _lin_of(self, name):
-        """(weights, bias, act, p0, p1, qmode, scale) of a linear node, for runtime._matvec."""
+        """(weights, bias, act, p0, p1, qmode, scale) of a linear node, for layers._matvec."""
         nd = self._node(name)
         m = self.m
         act, has_bias, qmode, rq = nd.iattrs
@@ -112,9 +113,9 @@ class Decoder:
         t, bias, act, p0, p1, qmode, scale = lin
         m = self.m
         if s is None:
-            return runtime._matvec(m, t, x, 0, t.shape[1], y, 0, 1, bias, act, p0, p1, qmode, scale, m.xq)
-        sc, asym = runtime._q_rows(m, t, m.xq, t.shape[1])
-        runtime._finish_rows(m, y, 0, t.shape[0], sc, 0, asym, s, bias, act, p0, p1, 1)
+            return layers._matvec(m, t, x, 0, t.shape[1], y, 0, 1, bias, act, p0, p1, qmode, scale, m.xq)
+        sc, asym = layers._q_rows(m, t, m.xq, t.shape[1])
+        layers._finish_rows(m, y, 0, t.shape[0], sc, 0, asym, s, bias, act, p0, p1, 1)
         return s
 
     @staticmethod
@@ -125,7 +126,7 @@ class Decoder:
 
     def _norm(self, norm, x, y):
         g, b, eps = norm
-        runtime._norm_row(x, 0, self.d, g, b, eps, y)
+        ops._norm_row(x, 0, self.d, g, b, eps, y)
 
     def reset(self):
         self.n = 0
@@ -137,7 +138,7 @@ class Decoder:
             for i in range(d):
                 x[i] = table[tok * d + i]
         else:
-            runtime._dequant_row(m, self.emb, tok, x, 0)
+            layers._dequant_row(m, self.emb, tok, x, 0)
         pos = m.consts.get(self.pos.index)
         if pos is None:  # streamed: one row from the file
             m._f.seek(m.h.data_offset + self.pos.offset + 4 * d * self.n)
@@ -167,15 +168,15 @@ class Decoder:
             row = (li * C + n) * d
             sb = (li * C + n) * H
             for j in range(H):
-                ks[sb + j] = runtime._quantize(k, kv, hd, kc, 0.0, j * hd, row + j * hd)
+                ks[sb + j] = layers._quantize(k, kv, hd, kc, 0.0, j * hd, row + j * hd)
             self._lin(wv, h, kv, s if self.shared[li] else None)
             for j in range(H):
-                vs[sb + j] = runtime._quantize(k, kv, hd, q8, 0.0, j * hd)
+                vs[sb + j] = layers._quantize(k, kv, hd, q8, 0.0, j * hd)
                 col = (li * d + j * hd) * C + n
                 for i in range(hd):
                     vt[col + i * C] = q8[i]
             for j in range(H):
-                f = runtime._quantize(k, q, hd, q8, 0.0, j * hd) * self.inv_sqrt
+                f = layers._quantize(k, q, hd, q8, 0.0, j * hd) * self.inv_sqrt
                 k.dot8(kc, li * C * d + j * hd, d, n + 1, q8, hd, iacc)
                 top = -1e30
                 for t in range(n + 1):
@@ -188,7 +189,7 @@ class Decoder:
                     e = math.exp(att[t] - top)
                     tot += e
                     att[t] = e * vs[(li * C + t) * H + j]
-                f = runtime._quantize(k, att, n + 1, w8, 0.0) / tot
+                f = layers._quantize(k, att, n + 1, w8, 0.0) / tot
                 k.dot8(vt, (li * d + j * hd) * C, C, hd, w8, n + 1, iacc)
                 for i in range(hd):
                     cv[j * hd + i] = iacc[i] * f

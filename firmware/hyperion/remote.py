@@ -10,13 +10,15 @@
 # older server's 4xx) is spoken to with the 2025-11-25 handshake instead: initialize,
 # notifications/initialized, then the call, with Mcp-Session-Id when the server gives one.
 # HTTP and HTTPS (ssl), an API key (X-API-Key), a timeout per request, retries with exponential backoff on
-# transient failures (refused, reset, timeout, 5xx, 429 with its Retry-After).
+# transient failures (refused, reset, timeout, 5xx, 429 with its Retry-After). The HTTP(S) side: transport.py.
 #
 # "serial:" as the URL talks to a host bridge over the REPL's serial line instead (no network): each request
 # is printed as one line, RS "HYMCP " + JSON, and the host writes the response back as one JSON line
 # (hyperion-host serve --bridge PORT).
 import json
 import time
+
+from hyperion.transport import Http, RemoteError, RemoteUnavailable, parse_url  # noqa: F401 (re-exported)
 
 PROTOCOL = "2026-07-28"
 LEGACY = "2025-11-25"
@@ -25,25 +27,7 @@ _PV = "io.modelcontextprotocol/protocolVersion"
 _CAPS = "io.modelcontextprotocol/clientCapabilities"
 _INFO = "io.modelcontextprotocol/clientInfo"
 CLIENT_META = "io.hyperion/client"
-_ETIMEDOUT = (110, 116, 60, 11)  # Linux, lwIP, BSD; EAGAIN: what a MicroPython socket with a timeout raises
-_EREFUSED = (111, 61, 104, 113, 103, 32, 54)  # refused, reset, host unreachable, aborted, broken pipe
 
-
-class RemoteError(Exception):
-    """The relay refused or failed a call. kind: 'tool' (the tool reported an error), 'auth' (401/403),
-    'http' (another 4xx), 'protocol', or a RemoteUnavailable kind. status: the HTTP status (0 if none)."""
-
-    def __init__(self, reason, kind="error", status=0, retry_after=None):
-        super().__init__(reason)
-        self.reason = reason
-        self.kind = kind
-        self.status = status
-        self.retry_after = retry_after
-
-
-class RemoteUnavailable(RemoteError):
-    """The relay could not be reached or could not serve now: kind 'refused', 'timeout', 'network', 'server'
-    (5xx), 'rate' (429). Worth a retry later, or a local run."""
 
 
 def _now_ms():
@@ -56,45 +40,6 @@ def _now_ms():
 def _sleep(s):
     if s > 0:
         time.sleep(s)
-
-
-def _errno(e):
-    n = getattr(e, "errno", None)
-    if n is None and e.args and isinstance(e.args[0], int):
-        n = e.args[0]
-    return n
-
-
-def _os_error(e, what):
-    n = _errno(e)
-    if n in _ETIMEDOUT or type(e).__name__ in ("timeout", "TimeoutError"):
-        return RemoteUnavailable("timed out %s" % what, "timeout")
-    if n in _EREFUSED or type(e).__name__ in ("ConnectionRefusedError", "ConnectionResetError", "BrokenPipeError"):
-        return RemoteUnavailable("connection refused or reset %s" % what, "refused")
-    return RemoteUnavailable("network error %s: %s" % (what, e), "network")
-
-
-def parse_url(url):
-    """(scheme, host, port, path) of an http(s) URL."""
-    if url.startswith("https://"):
-        scheme, rest, port = "https", url[8:], 443
-    elif url.startswith("http://"):
-        scheme, rest, port = "http", url[7:], 80
-    else:
-        raise ValueError("remote url must start with http://, https:// or be 'serial:', not %r" % url)
-    i = rest.find("/")
-    hostport, path = (rest, "/mcp") if i < 0 else (rest[:i], rest[i:] or "/mcp")
-    if hostport.startswith("["):
-        j = hostport.find("]")
-        host = hostport[1:j]
-        if hostport[j + 1:j + 2] == ":":
-            port = int(hostport[j + 2:])
-    elif ":" in hostport:
-        j = hostport.rfind(":")
-        host, port = hostport[:j], int(hostport[j + 1:])
-    else:
-        host = hostport
-    return scheme, host, port, path
 
 
 def _client_id():
@@ -253,170 +198,17 @@ def _f32_array(raw):
         return array("f", raw)  # MicroPython copies the bytes
 
 
-class Client(_Base):
-    """MCP over Streamable HTTP(S). One keep-alive connection, reopened when needed."""
+class Client(Http, _Base):
+    """MCP over Streamable HTTP(S). One keep-alive connection (transport.Http), reopened when needed."""
 
     def __init__(self, url, api_key=None, timeout=10, retries=1, backoff=0.25, cadata=None, verify=True,
                  client_id=None, protocol=None):
         _Base.__init__(self, timeout, retries, backoff, client_id)
-        self.url = url
-        self.scheme, self.host, self.port, self.path = parse_url(url)
-        self.api_key = api_key
-        self.cadata = cadata  # the server's certificate (or its CA), PEM or DER, for HTTPS
-        self.verify = verify
+        Http.__init__(self, url, api_key, cadata, verify)
         self.legacy = protocol == LEGACY  # True once the server asked for the handshake
         self.session = None  # Mcp-Session-Id (legacy, stateful servers)
         self.ready = False  # legacy handshake done
-        self._sock = None
-        self._buf = b""
 
-    # -- transport -------------------------------------------------------------------------------------------
-    def _connect(self):
-        import socket
-
-        try:
-            addr = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0][-1]
-        except OSError as e:
-            raise RemoteUnavailable("cannot resolve %s: %s" % (self.host, e), "network")
-        s = socket.socket()
-        try:
-            s.settimeout(self.timeout)
-            s.connect(addr)
-        except OSError as e:
-            s.close()
-            raise _os_error(e, "connecting to %s:%d" % (self.host, self.port))
-        if self.scheme == "https":
-            try:
-                s = self._wrap(s)
-            except (OSError, ValueError) as e:
-                s.close()
-                if isinstance(e, OSError) and "SSL" not in type(e).__name__:
-                    raise _os_error(e, "in the TLS handshake with %s:%d" % (self.host, self.port))
-                raise RemoteError("TLS with %s:%d failed: %s" % (self.host, self.port, str(e).strip() or
-                                                                  type(e).__name__), "tls")
-        self._sock = s
-        self._buf = b""
-
-    def _wrap(self, s):
-        import ssl
-
-        if hasattr(ssl, "create_default_context"):  # CPython
-            if self.verify:
-                ctx = ssl.create_default_context(cadata=self.cadata if self.cadata else None)
-            else:
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            return ctx.wrap_socket(s, server_hostname=self.host)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if self.verify and self.cadata:
-            ctx.verify_mode = ssl.CERT_REQUIRED
-            ctx.load_verify_locations(cadata=_der(self.cadata))
-        else:
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx.wrap_socket(s, server_hostname=self.host)
-
-    def close(self):
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            except OSError:
-                pass
-            self._sock = None
-        self._buf = b""
-
-    def _send(self, data):
-        s = self._sock
-        w = getattr(s, "sendall", None) or s.write
-        w(data)
-
-    def _recv(self):
-        s = self._sock
-        r = getattr(s, "recv", None) or s.read
-        d = r(1024)
-        if not d:
-            raise OSError(104, "connection closed")
-        return d
-
-    def _readline(self):
-        while True:
-            i = self._buf.find(b"\r\n")
-            if i >= 0:
-                line, self._buf = self._buf[:i], self._buf[i + 2:]
-                return line
-            self._buf += self._recv()
-
-    def _read(self, n):
-        while len(self._buf) < n:
-            self._buf += self._recv()
-        d, self._buf = self._buf[:n], self._buf[n:]
-        return d
-
-    def _post(self, body, headers):
-        """(status, headers dict with lowercase names, body bytes). Reuses the connection once it is open."""
-        fresh = self._sock is None
-        for attempt in (0, 1):
-            if self._sock is None:
-                self._connect()
-            try:
-                return self._exchange(body, headers)
-            except OSError as e:
-                self.close()
-                err = _os_error(e, "waiting for %s:%d" % (self.host, self.port))
-                # a reused connection may have been closed by the server meanwhile: one more try on a new one
-                if fresh or attempt or err.kind == "timeout":
-                    raise err
-                fresh = True
-
-    def _exchange(self, body, headers):
-        b = body.encode()
-        h = ("POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-             "Accept: application/json, text/event-stream\r\nContent-Length: %d\r\nConnection: keep-alive\r\n"
-             % (self.path, self.host, self.port, len(b)))
-        if self.api_key:
-            h += "X-API-Key: %s\r\n" % self.api_key
-        for k in headers:
-            h += "%s: %s\r\n" % (k, headers[k])
-        self._send(h.encode() + b"\r\n" + b)
-        line = self._readline()
-        parts = line.split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
-            raise OSError(104, "not an HTTP response")
-        status = int(parts[1])
-        hd = {}
-        while True:
-            line = self._readline()
-            if not line:
-                break
-            i = line.find(b":")
-            if i > 0:
-                hd[line[:i].strip().lower().decode()] = line[i + 1:].strip().decode()
-        if hd.get("transfer-encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                n = int(self._readline().split(b";")[0], 16)
-                if n == 0:
-                    while self._readline():
-                        pass
-                    break
-                data += self._read(n)
-                self._read(2)
-        elif "content-length" in hd:
-            data = self._read(int(hd["content-length"]))
-        else:
-            data = self._buf
-            try:
-                while True:
-                    data += self._recv()
-            except OSError:
-                pass
-            self._buf = b""
-            hd["connection"] = "close"
-        if hd.get("connection", "").lower() == "close":
-            self.close()
-        return status, hd, data
-
-    # -- MCP -----------------------------------------------------------------------------------------------
     def _decode(self, status, hd, data, want_id):
         if status == 202:
             return None
@@ -506,19 +298,6 @@ class Client(_Base):
 
     def _call_once(self, name, arguments):
         return self._rpc("tools/call", {"name": name, "arguments": arguments}, name)
-
-
-def _der(cert):
-    """A certificate as DER (MicroPython's ssl takes DER; PEM text is converted)."""
-    if isinstance(cert, str):
-        cert = cert.encode()
-    if cert[:10] != b"-----BEGIN":
-        return cert
-    import binascii
-
-    i = cert.find(b"-----END")
-    lines = [ln.strip() for ln in cert[:i].split(b"\n") if ln.strip() and not ln.startswith(b"-----")]
-    return binascii.a2b_base64(b"".join(lines))
 
 
 def _retry_after(hd):

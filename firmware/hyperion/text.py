@@ -100,7 +100,7 @@ class Sampler:
         self.window = window
         self.rng = Rng(seed)
         if argmax is None:  # a board passes its kernels' (native) argmax
-            from hyperion.kpy import argmax
+            from hyperion.kernels.python import argmax
         self.argmax = argmax
         self.idx = []
         self.prob = []

@@ -14,11 +14,16 @@ from hyperion_host.paths import find_tool, firmware_dir, home
 
 ARCHS = ("x64", "armv6m", "armv7emsp", "xtensawin", "rv32imc")
 HOST_ARCHS = ("x86",)  # a 32-bit unix port (benchmarks with 32-bit object sizes); not built by default
-NATIVE_MODULES = ("kviper",)  # modules with @micropython.viper code: compiled with -march
+NATIVE_MODULES = ("kernels/viper",)  # modules with @micropython.viper code: compiled with -march
 
 
 def firmware_sources():
-    return sorted((firmware_dir() / "hyperion").rglob("*.py"))  # with subpackages (hyperion/picol/)
+    return sorted((firmware_dir() / "hyperion").rglob("*.py"))
+
+
+def _module(src):
+    """A firmware source's module path inside the package, e.g. 'kernels/viper' (no suffix)."""
+    return src.relative_to(firmware_dir() / "hyperion").with_suffix("").as_posix()
 
 
 def mpy_cross(src, dst, arch=None):
@@ -53,9 +58,9 @@ def compile_firmware(arch, out_dir):
         pkg = tmp / "hyperion"
         pkg.mkdir()
         for src in firmware_sources():
-            dst = pkg / src.relative_to(firmware_dir() / "hyperion").with_suffix(".mpy")
-            dst.parent.mkdir(exist_ok=True)
-            mpy_cross(src, dst, arch if src.stem in NATIVE_MODULES else None)
+            dst = pkg / (_module(src) + ".mpy")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            mpy_cross(src, dst, arch if _module(src) in NATIVE_MODULES else None)
         final = out_dir / "hyperion"
         if final.exists():
             shutil.rmtree(final)
@@ -69,7 +74,7 @@ def cached_firmware(arch):
     """Compiled firmware for arch in a cache keyed by the sources' hash (recompiled when they change)."""
     h = hashlib.sha256()
     for src in firmware_sources():
-        h.update(src.relative_to(firmware_dir()).as_posix().encode() + src.read_bytes())
+        h.update(_module(src).encode() + src.read_bytes())
     d = home() / "cache" / ("firmware-%s-%s" % (arch, h.hexdigest()[:16]))
     if not (d / "hyperion" / "__init__.mpy").exists():
         compile_firmware(arch, d)

@@ -31,7 +31,8 @@ from hyperion_host.model.quantize import Options, quantize_model  # noqa: E402
 
 import onnx_examples  # noqa: E402
 
-IMPORTS = "import array, hyperion\nfrom hyperion import runtime, hyq, kpy, kviper\n"
+IMPORTS = ("import array, hyperion\nfrom hyperion import model, ops, layers, errors, hyq, kernels\n"
+           "from hyperion.kernels import python, viper\n")
 
 
 MP32 = os.environ.get("HYPERION_MICROPYTHON32")
@@ -63,7 +64,7 @@ w = bytes((i * 37 + 11) & 255 for i in range(N * stride))
 x = bytearray((i * 13) & 255 for i in range(K))
 sx = array.array('i', [0] * nb)
 acc = array.array('i', [0] * (2 * N))
-for k, reps in ((kviper, 50), (kpy, 2)):
+for k, reps in ((viper, 50), (python, 2)):
     k.block_sums(x, K, 32, nb, sx)
     t = time.ticks_us()
     for _ in range(reps):
@@ -125,9 +126,10 @@ def main():
     sizes = []
     for arch in ARCHS:
         d = compile_firmware(arch, work / "fw" / arch)
-        runtime_files = [d / f for f in ("__init__.mpy", "hyq.mpy", "runtime.mpy", "kpy.mpy", "kviper.mpy")]
-        sizes.append("%s %d B (kviper %d B)" % (arch, sum(p.stat().st_size for p in runtime_files),
-                                                (d / "kviper.mpy").stat().st_size))
+        runtime_files = [d / f for f in ("__init__.mpy", "hyq.mpy", "errors.mpy", "model.mpy", "ops.mpy", "layers.mpy",
+                                         "kernels/__init__.mpy", "kernels/python.mpy", "kernels/viper.mpy")]
+        sizes.append("%s %d B (kernels/viper %d B)" % (arch, sum(p.stat().st_size for p in runtime_files),
+                                                       (d / "kernels" / "viper.mpy").stat().st_size))
     notes = ("MicroPython unix port, x64, viper vs bytecode kernels in the same run. all_in_heap_bytes: smallest "
              "heap that loads and runs the model minus the smallest that imports the firmware (%d B); "
              "all_in_heap_32bit_bytes: the same on a 32-bit build of the unix port (%s). "

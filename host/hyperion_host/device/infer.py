@@ -18,9 +18,10 @@ RESULT = "\x00HYQ-RESULT "
 # garbage, not whatever garbage a big heap lets pile up. Then timed runs, with the GC as usual.
 SCRIPT = """
 import gc, time, array, micropython, hyperion
-from hyperion import runtime, hyq, kpy
+from hyperion import model, ops, layers, errors, hyq, kernels
+from hyperion.kernels import python
 try:
-    from hyperion import kviper
+    from hyperion.kernels import viper
 except ImportError:
     pass
 _xs = [array.array('f', b) for b in %(inputs)r]
@@ -81,7 +82,8 @@ def _board_error(tb):
     return "on MicroPython: " + (lines[-1] if lines else "failed")
 
 
-FIRMWARE_FILES = ("__init__.py", "hyq.py", "runtime.py", "kpy.py", "kviper.py")
+FIRMWARE_FILES = ("__init__.py", "hyq.py", "errors.py", "model.py", "ops.py", "layers.py", "kernels/__init__.py",
+                  "kernels/python.py", "kernels/viper.py")
 
 
 def ensure_files(board, files, remote_dir):
@@ -107,10 +109,14 @@ def install(b, model_path, sources):
 
     arch = b.identify()["arch"]
     if arch:
-        files = [str(p) for p in sorted((cached_firmware(arch) / "hyperion").glob("*.mpy"))]
+        pkg = cached_firmware(arch) / "hyperion"
+        files = [p.relative_to(pkg).as_posix() for p in sorted(pkg.rglob("*.mpy"))]
     else:
-        files = [str(firmware_dir() / "hyperion" / f) for f in sources]
-    ensure_files(b, files, "lib/hyperion")
+        pkg = firmware_dir() / "hyperion"
+        files = list(sources)
+    for sub in sorted({os.path.dirname(f) for f in files}):  # the package, then its subpackages (kernels/)
+        dst = "lib/hyperion/" + sub if sub else "lib/hyperion"
+        ensure_files(b, [str(pkg / f) for f in files if os.path.dirname(f) == sub], dst)
     ensure_files(b, [model_path], "models")
     return "models/" + os.path.basename(model_path)
 

@@ -1,7 +1,10 @@
-# Integer kernels as viper code: mpy-cross compiles them to machine code for the board's arch
-# (`hyperion-host build-kernels`). Same functions and results as kpy.py; see its conventions.
-# Loads from ptr8 are unsigned, so activations are stored as x + 128 and codes sign-extended by hand.
+# The kernels as viper code: mpy-cross compiles them to machine code for the board's arch
+# (`hyperion-host build-kernels`). Same functions and results as python.py; the calling convention is in
+# kernels/__init__.py. Loads from ptr8 are unsigned, so activations are stored as x + 128 and codes
+# sign-extended by hand.
 import micropython
+
+PATH = "viper"
 
 
 @micropython.viper

@@ -1,10 +1,7 @@
-# Integer kernels in plain Python (bytecode): what CircuitPython and any board without native code run.
-# kviper.py holds the same functions as viper code; both must give identical results (tests check it).
-#
-# Conventions (docs/hyq-format.md, "Arithmetic"):
-#   xq  bytearray, one byte per activation holding x + 128 (x in -127..127)
-#   sx  array('i'), per-block sums of x (block_sums fills it)
-#   acc array('i'), two int32 slots per output row: asym A1, A2; sym and q8 A, 0
+# The kernels in plain Python (bytecode): what CircuitPython and any board without native code run.
+# viper.py holds the same functions as viper code; both give identical results (tests/test_kernels.py).
+# Arguments, buffers and the accumulator layout: the calling convention in kernels/__init__.py.
+PATH = "python"
 
 
 def block_sums(xq, K, B, nb, sx):
@@ -117,7 +114,7 @@ def dot8(a, ao, stride, rows, b, n, out):
         out[r] = s
 
 
-def patch(xin, c0, cg, H, W, kh, kw, oy, ox, sh, sw, pt, pl, dh, dw, xq):
+def _patch(xin, c0, cg, H, W, kh, kw, oy, ox, sh, sw, pt, pl, dh, dw, xq):
     """Gather one conv window (channels c0..c0+cg-1) into xq, in (channel, ky, kx) order; padding is 0."""
     k = 0
     y0 = oy * sh - pt
@@ -141,7 +138,7 @@ def conv_row(xin, c0, cg, H, W, kh, kw, oy, Wo, sh, sw, pt, pl, dh, dw, xq, w, w
     acc[2 * (ox * rows + r)] holds A1 (or A), acc[... + 1] A2."""
     kern = q8_rows if q8 else q4_rows
     for ox in range(Wo):
-        patch(xin, c0, cg, H, W, kh, kw, oy, ox, sh, sw, pt, pl, dh, dw, xq)
+        _patch(xin, c0, cg, H, W, kh, kw, oy, ox, sh, sw, pt, pl, dh, dw, xq)
         block_sums(xq, K, B, nb, sx)
         base = 2 * ox * rows
         kern(w, wo - base // 2 * stride, stride, hdr, cb, nb, B, K, base // 2, base // 2 + rows, xq, sx, acc, asym)

@@ -1,0 +1,124 @@
+"""The integer (and a few float32) kernels of the runtime, one module per kernel path, and the choice of path.
+
+Paths (PATHS, best first where the board can run them):
+    viper   kernels/viper.py: @micropython.viper code, machine code from mpy-cross -march per arch
+    python  kernels/python.py: the same functions as bytecode (CircuitPython, ports without a native emitter)
+A later path is one more module here with the same functions (kernels/native.py: C natmods; kernels/ulab.py),
+its name added to PATHS and to select(); the op table (hyperion/ops.py) says which ops run a path's kernels.
+
+Calling convention (every path module exposes these functions with these arguments, and sets PATH to its name;
+results are identical across paths, tested by tests/test_kernels.py):
+- Buffers are passed whole with an item offset beside them (w, wo; x, xo; y, yo ...): any object with the
+  buffer protocol (bytes, bytearray, array, memoryview). Results go into buffers the caller made; the viper
+  kernels allocate nothing (the bytecode ones box what Python boxes).
+- int8 activations are bytes holding x + 128 (x in -127..127; 128 is 0), as viper's unsigned ptr8 loads them.
+- Weight rows are the .hyq q4/q8 row layout (docs/hyq-format.md, "Arithmetic"): a row starts at w[wo + r*stride] with hdr
+  header bytes (fp16 d, dmin), cb bytes of block scale codes, then the codes; nb blocks of B columns, K columns.
+- sx: array('i') of nb per-block sums of x (block_sums fills it).
+- acc: array('i'), two int32 slots per output row r: acc[2r], acc[2r+1] = A1, A2 for asym rows, A, 0 for sym
+  and q8 rows, and for csr_rows; conv_row writes acc[2*(ox*rows + r)] for each output column ox.
+- float32 arguments are array('f') (or views of them): the viper versions read their bits through ptr32.
+
+    block_sums(xq, K, B, nb, sx)                                   sx[b] = sum of x over block b
+    q4_rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, sx, acc, asym)   rows r0..r1-1 of a q4 matrix
+    q8_rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, sx, acc, asym)   the same for q8 (asym unused)
+    csr_rows(w, wo, rows, ptr_off, col_off, val_off, r0, r1, xq, acc)      pruned q4 rows (CSR: offsets in w of
+                                              the u32 row pointers, u16 columns, nibbles; A = sum (q - 8) * x)
+    dot8(a, ao, stride, rows, b, n, out)      out[r] = sum_k (a[ao + r*stride + k] - 128) * (b[k] - 128)
+    conv_row(xin, c0, cg, H, W, kh, kw, oy, Wo, sh, sw, pt, pl, dh, dw, xq, w, wo, stride, hdr, cb, nb, B, K,
+             rows, sx, acc, asym, q8)         one output row of a conv group over channels c0..c0+cg-1 of xin:
+                                              per column, the window (padding x = 0) into xq, its sums into sx,
+                                              then weight rows 0..rows-1 (q4, or q8 if q8)
+    requant(acc, n, rows, rq, r0, y, yo, rstep, pstep)     int8 outputs: acc[2*(p*rows + r)] for positions p < n,
+                                              table rq (7 int32 per row, from row r0), y[yo + r*rstep + p*pstep]
+    absmax(x, xo, n) -> i                     an index (from xo) of the largest |x| of x[xo:xo+n], -1 if all are
+                                              zero (of equal |x|, paths may pick different ones)
+    quantize(x, xo, n, y, yo, d, di, mul)     y[yo+i] = clip(floor(mul * x[xo+i] / |d[di]| + 1/2), -127, 127) + 128
+                                              (mul 127 over the largest |x|: dynamic; 1 over a scale: static)
+    maxpool(x, y, planes, H, W, Ho, Wo, kh, kw, sh, sw, pt, pl, dh, dw, width, fill)   items of width 1 (int8)
+                                              or 4 (float32) bytes; fill[0] where a window holds no input
+    argmax(x, n) -> i                         the first index of the largest float32 of x[0:n]
+"""
+import sys
+
+PATHS = ("viper", "python")  # the paths built; "ulab" is accepted and runs "python" (not built yet)
+
+# Index = the native arch number in sys.implementation._mpy (bits 10..13),
+# as MicroPython's mpconfig.h numbers them (MP_NATIVE_ARCH_*).
+ARCH_NAMES = (
+    None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
+    "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc",
+)
+
+
+def arch_from_mpy(mpy):
+    """Name of the native arch encoded in a sys.implementation._mpy value."""
+    n = (mpy >> 10) & 0xF
+    if n < len(ARCH_NAMES):
+        return ARCH_NAMES[n]
+    return None
+
+
+def arch():
+    """Native arch of the running interpreter, or None (CPython, no native emitter)."""
+    mpy = getattr(sys.implementation, "_mpy", 0)
+    return arch_from_mpy(mpy) if mpy else None
+
+
+def status():
+    """(path, notice): which kernels this board can run, and why not native when it cannot."""
+    a = arch()
+    if a is None:
+        return "python", "no native code emitter on this port: using bytecode kernels"
+    import os
+
+    for d in sys.path:
+        p = (d + "/" if d else "") + "hyperion/kernels/viper.mpy"
+        try:
+            os.stat(p)
+        except OSError:
+            continue
+        with open(p, "rb") as f:
+            head = f.read(4)
+        if len(head) < 3 or head[0] != ord("M"):
+            return "python", "%s is not a valid .mpy file: using bytecode kernels" % p
+        if head[2] & 3 and ARCH_NAMES[head[2] >> 2] != a:
+            got = ARCH_NAMES[head[2] >> 2]
+            return "python", ("%s holds native kernels for %s, but this board is %s: install the %s build "
+                              "(hyperion-host build-kernels --arch %s); using bytecode kernels" % (p, got, a, a, a))
+        return "viper", ""
+    return "viper", ""  # compiled from kernels/viper.py at import by the board's own native emitter
+
+
+def available():
+    """(paths, notice): the kernel paths this board can run, best first, and why not native where it cannot."""
+    paths = ["python"]
+    notice = ""
+    if sys.implementation.name == "micropython":
+        native, notice = status()
+        if native == "viper":
+            paths.insert(0, "viper")
+    try:
+        import ulab  # noqa: F401
+
+        paths.append("ulab")
+    except ImportError:
+        pass
+    return paths, notice
+
+
+def select(pref):
+    """(kernel module, notice) for a preference: 'auto' (native when possible), 'viper', 'python' or 'ulab'.
+    notice: why the path asked for is not the one given ('' when there is nothing to say)."""
+    notice = ""
+    if pref == "viper" or pref == "auto":
+        path, notice = status()
+        if path == "viper":
+            from hyperion.kernels import viper
+
+            return viper, ""
+    elif pref == "ulab":
+        notice = "the ulab kernel path is not built yet: using bytecode kernels"
+    from hyperion.kernels import python
+
+    return python, notice

@@ -1,0 +1,345 @@
+# THE op table (OPS, at the end): for each op code of hyq.OPS, its glue function and whether it runs the
+# model's kernel path. The weight-bearing ops are in layers.py; here the float ops and the tensor copies.
+import array
+import math
+
+from hyperion import hyq
+from hyperion.layers import _act, _attrs, _dequant_row, op_conv, op_linear
+
+
+def op_matmul(m, nd):
+    at, bt, yt = (m.h.tensors[i] for i in (nd.inputs[0], nd.inputs[1], nd.outputs[0]))
+    a, b, y = m.view(nd.inputs[0]), m.view(nd.inputs[1]), m.view(nd.outputs[0])
+    M, K = (1, at.shape[0]) if len(at.shape) == 1 else (at.shape[-2], at.shape[-1])
+    Nn = 1 if len(bt.shape) == 1 else bt.shape[-1]
+    # batch dims broadcast as numpy does: walk the output's batch index, map it onto each operand
+    if len(at.shape) > 1 and len(bt.shape) > 1:
+        yb = list(yt.shape[:-2])
+    elif len(at.shape) == 1 and len(bt.shape) == 1:
+        yb = []
+    else:  # one operand is a vector: its matrix dim is dropped from the output
+        yb = list(yt.shape[:-1])
+    nb = len(yb)
+    ab = [1] * (nb - len(at.shape[:-2])) + list(at.shape[:-2])
+    bb = [1] * (nb - len(bt.shape[:-2])) + list(bt.shape[:-2])
+    idx = [0] * nb
+    batches = 1
+    for d in yb:
+        batches *= d
+    for i in range(batches):
+        ao = bo = 0
+        for d in range(nb):
+            ao = ao * ab[d] + (idx[d] if ab[d] != 1 else 0)
+            bo = bo * bb[d] + (idx[d] if bb[d] != 1 else 0)
+        ao *= M * K
+        bo *= K * Nn
+        yo = i * M * Nn
+        for r in range(M):
+            for c in range(Nn):
+                v = 0.0
+                for k in range(K):
+                    v += a[ao + r * K + k] * b[bo + k * Nn + c]
+                y[yo + r * Nn + c] = v
+        d = nb - 1
+        while d >= 0:
+            idx[d] += 1
+            if idx[d] < yb[d]:
+                break
+            idx[d] = 0
+            d -= 1
+
+
+def _binary(kind):
+    def op(m, nd):
+        act, rev, inner, n = nd.iattrs
+        p0, p1 = nd.fattrs
+        big, small = m.view(nd.inputs[0]), m.view(nd.inputs[1])
+        y = m.view(nd.outputs[0])
+        for i in range(len(y)):
+            u = big[i]
+            v = small[(i // inner) % n]
+            if rev:
+                u, v = v, u
+            if kind == 0:
+                r = u + v
+            elif kind == 1:
+                r = u - v
+            elif kind == 2:
+                r = u * v
+            else:
+                r = u / v if v != 0.0 else (float("inf") if u > 0 else (float("-inf") if u < 0 else float("nan")))
+            y[i] = _act(r, act, p0, p1) if act else r
+
+    return op
+
+
+def op_act(m, nd):
+    act = nd.iattrs[0]
+    p0, p1 = nd.fattrs
+    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
+    for i in range(len(y)):
+        y[i] = _act(x[i], act, p0, p1)
+
+
+def _outer_inner(shape, axis):
+    outer = 1
+    for d in shape[:axis]:
+        outer *= d
+    inner = 1
+    for d in shape[axis + 1:]:
+        inner *= d
+    return outer, shape[axis], inner
+
+
+def op_softmax(m, nd):
+    xt = m.h.tensors[nd.inputs[0]]
+    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
+    outer, n, inner = _outer_inner(xt.shape, nd.iattrs[0])
+    for o in range(outer):
+        for j in range(inner):
+            base = o * n * inner + j
+            mx = x[base]
+            for i in range(1, n):
+                v = x[base + i * inner]
+                if v > mx:
+                    mx = v
+            s = 0.0
+            for i in range(n):
+                e = math.exp(x[base + i * inner] - mx)
+                y[base + i * inner] = e
+                s += e
+            for i in range(n):
+                y[base + i * inner] /= s
+
+
+def op_layernorm(m, nd):
+    axis, has_beta = nd.iattrs
+    eps = nd.fattrs[0]
+    xt = m.h.tensors[nd.inputs[0]]
+    x, y, g = m.view(nd.inputs[0]), m.view(nd.outputs[0]), m.view(nd.inputs[1])
+    beta = m.view(nd.inputs[2]) if has_beta else None
+    n = hyq.numel(xt.shape[axis:])
+    for o in range(xt.size // n):
+        _norm_row(x, o * n, n, g, beta, eps, y)
+
+
+def _norm_row(x, base, n, g, beta, eps, y):
+    """y[base:base+n] = LayerNorm of x[base:base+n] (op_layernorm, and the language-model decoder)."""
+    mean = 0.0
+    for i in range(n):
+        mean += x[base + i]
+    mean /= n
+    var = 0.0
+    for i in range(n):
+        d = x[base + i] - mean
+        var += d * d
+    inv = 1.0 / math.sqrt(var / n + eps)
+    for i in range(n):
+        v = (x[base + i] - mean) * inv * g[i]
+        y[base + i] = v + beta[i] if beta is not None else v
+
+
+def _pool_geometry(m, nd):
+    """(x, y, planes, H, W, Ho, Wo) of a pooling node over [N, C, H, W] or [N, C, L] tensors."""
+    xt, yt = m.h.tensors[nd.inputs[0]], m.h.tensors[nd.outputs[0]]
+    s, o = xt.shape, yt.shape
+    H, W = (1, s[2]) if len(s) == 3 else (s[2], s[3])
+    Ho, Wo = (1, o[2]) if len(o) == 3 else (o[2], o[3])
+    return m.view(nd.inputs[0]), m.view(nd.outputs[0]), s[0] * s[1], H, W, Ho, Wo
+
+
+_FILL = array.array("f", [-3.4e38])  # a max-pool window that holds no input (float; int8 gets 0)
+_FILL8 = bytes(1)
+
+
+def op_maxpool(m, nd):
+    a = _attrs(m, nd)
+    x, y, planes, H, W, Ho, Wo = _pool_geometry(m, nd)
+    i8 = m.h.tensors[nd.inputs[0]].dtype == hyq.D_I8
+    m.k.maxpool(x, y, planes, H, W, Ho, Wo, a["kh"], a["kw"], a["sh"], a["sw"], a["pt"], a["pl"], a["dh"], a["dw"],
+                1 if i8 else 4, _FILL8 if i8 else _FILL)
+
+
+def op_avgpool(m, nd):
+    a = _attrs(m, nd)
+    x, y, planes, H, W, Ho, Wo = _pool_geometry(m, nd)
+    kh, kw, sh, sw, pt, pl = a["kh"], a["kw"], a["sh"], a["sw"], a["pt"], a["pl"]
+    dh, dw = a.get("dh", 1), a.get("dw", 1)
+    incl = a.get("count_include_pad", 0)
+    Hp, Wp = H + a["pt"] + a["pb"], W + a["pl"] + a["pr"]
+    for p in range(planes):
+        xb = p * H * W
+        yb = p * Ho * Wo
+        for oy in range(Ho):
+            for ox in range(Wo):
+                acc = 0.0
+                cnt = 0
+                for ky in range(kh):
+                    yy = oy * sh - pt + ky * dh
+                    for kx in range(kw):
+                        xx = ox * sw - pl + kx * dw
+                        if 0 <= yy < H and 0 <= xx < W:
+                            acc += x[xb + yy * W + xx]
+                            cnt += 1
+                        elif incl and -pt <= yy < Hp - pt and -pl <= xx < Wp - pl:
+                            cnt += 1
+                y[yb + oy * Wo + ox] = acc / cnt if cnt else 0.0
+
+
+
+
+def op_gap(m, nd):
+    xt = m.h.tensors[nd.inputs[0]]
+    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
+    hw = xt.shape[2] * xt.shape[3]
+    if xt.dtype == hyq.D_I8:  # int8 (+128) in: integer sums, one float scale per channel
+        k = xt.scale / hw
+        for p in range(xt.shape[0] * xt.shape[1]):
+            s = 0
+            for i in range(p * hw, p * hw + hw):
+                s += x[i]
+            y[p] = (s - 128 * hw) * k
+        return
+    for p in range(xt.shape[0] * xt.shape[1]):
+        s = 0.0
+        for i in range(p * hw, p * hw + hw):
+            s += x[i]
+        y[p] = s / hw
+
+
+def op_reshape(m, nd):
+    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
+    if m.h.tensors[nd.inputs[0]].offset != m.h.tensors[nd.outputs[0]].offset or \
+            m.h.tensors[nd.inputs[0]].kind != hyq.K_ACT:
+        _copy(x, 0, y, 0, len(y))
+
+
+def _copy(x, xo, y, yo, n):
+    """y[yo:yo+n] = x[xo:xo+n] as one memory copy (both hold the same item type)."""
+    memoryview(y)[yo: yo + n] = memoryview(x)[xo: xo + n]
+
+
+def _strides(shape):
+    st = [1] * len(shape)
+    for i in range(len(shape) - 2, -1, -1):
+        st[i] = st[i + 1] * shape[i + 1]
+    return st
+
+
+def op_transpose(m, nd):
+    perm = nd.iattrs
+    xt = m.h.tensors[nd.inputs[0]]
+    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
+    xs = _strides(xt.shape)
+    ys = [xt.shape[p] for p in perm]
+    src = [xs[p] for p in perm]
+    run = 1
+    if src[-1] == 1:  # the innermost dim stays innermost: whole runs of it are copied at once
+        run = ys.pop()
+        src.pop()
+    nd_ = len(ys)
+    idx = [0] * nd_
+    for i in range(0, len(y), run):
+        off = 0
+        for d in range(nd_):
+            off += idx[d] * src[d]
+        if run > 1:
+            _copy(x, off, y, i, run)
+        else:
+            y[i] = x[off]
+        d = nd_ - 1
+        while d >= 0:
+            idx[d] += 1
+            if idx[d] < ys[d]:
+                break
+            idx[d] = 0
+            d -= 1
+
+
+def op_concat(m, nd):
+    axis = nd.iattrs[0]
+    yt = m.h.tensors[nd.outputs[0]]
+    y = m.view(nd.outputs[0])
+    outer, _, inner = _outer_inner(yt.shape, axis)
+    ystride = yt.shape[axis] * inner
+    pos = 0
+    for i in nd.inputs:
+        t = m.h.tensors[i]
+        x = m.view(i)
+        chunk = t.shape[axis] * inner
+        for o in range(outer):
+            _copy(x, o * chunk, y, o * ystride + pos, chunk)
+        pos += chunk
+
+
+def op_gather(m, nd):
+    axis = nd.iattrs[0]
+    tt, it = m.h.tensors[nd.inputs[0]], m.h.tensors[nd.inputs[1]]
+    idx = m.view(nd.inputs[1])
+    y = m.view(nd.outputs[0])
+    if tt.kind in (hyq.K_Q4, hyq.K_Q8):
+        dim = tt.shape[1]
+        for j in range(it.size):
+            _dequant_row(m, tt, int(idx[j]), y, j * dim)
+        return
+    table = m.view(nd.inputs[0])
+    outer, n, inner = _outer_inner(tt.shape, axis)
+    k = 0
+    for o in range(outer):
+        for j in range(it.size):
+            _copy(table, (o * n + int(idx[j])) * inner, y, k, inner)
+            k += inner
+
+
+def op_slice(m, nd):
+    axis, start, step = nd.iattrs
+    xt, yt = m.h.tensors[nd.inputs[0]], m.h.tensors[nd.outputs[0]]
+    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
+    outer, n, inner = _outer_inner(xt.shape, axis)
+    cnt = yt.shape[axis]
+    k = 0
+    for o in range(outer):
+        if step == 1:  # one block
+            _copy(x, (o * n + start) * inner, y, k, cnt * inner)
+            k += cnt * inner
+        elif inner == 1:  # every step-th value
+            for j in range(o * n + start, o * n + start + cnt * step, step):
+                y[k] = x[j]
+                k += 1
+        else:
+            for j in range(cnt):
+                _copy(x, (o * n + start + j * step) * inner, y, k, inner)
+                k += inner
+
+
+# The op table: two entries per op code c (hyq.OPS order), OPS[2c] = glue, OPS[2c + 1] = kernel use (one flat
+# tuple: a tuple per row would cost heap). glue(m, nd) runs node nd of model m. Kernel use K: the glue calls the
+# model's kernel module m.k, so Model.info() reports the model's kernel path for the op; PY: Python code that
+# runs the same on every path (reported as "python"). A node costs one lookup here per run.
+K = 1
+PY = 0
+OPS = (
+    op_linear, K,  # linear
+    op_conv, K,  # conv
+    op_matmul, PY,  # matmul
+    _binary(0), PY,  # add
+    _binary(1), PY,  # sub
+    _binary(2), PY,  # mul
+    _binary(3), PY,  # div
+    op_act, PY,  # act
+    op_softmax, PY,  # softmax
+    op_layernorm, PY,  # layernorm
+    op_maxpool, K,  # maxpool
+    op_avgpool, PY,  # avgpool
+    op_gap, PY,  # gap
+    op_reshape, PY,  # reshape
+    op_transpose, PY,  # transpose
+    op_concat, PY,  # concat
+    op_gather, PY,  # gather
+    op_slice, PY,  # slice
+)
+
+
+def kernel_path(op, path):
+    """The kernel path op code `op` runs on in a model loaded with kernel path `path`."""
+    return path if OPS[2 * op + 1] == K else "python"
