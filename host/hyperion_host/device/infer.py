@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from hyperion_host import firmware
 from hyperion_host.errors import HyperionError
 from hyperion_host.paths import firmware_dir
 
@@ -82,10 +83,6 @@ def _board_error(tb):
     return "on MicroPython: " + (lines[-1] if lines else "failed")
 
 
-FIRMWARE_FILES = ("__init__.py", "hyq.py", "errors.py", "model.py", "ops.py", "layers.py", "kernels/__init__.py",
-                  "kernels/python.py", "kernels/viper.py")
-
-
 def ensure_files(board, files, remote_dir):
     """Copy local files to remote_dir on the board where their content differs. Returns the names copied."""
     from hyperion_host.device.transport import same_content
@@ -126,7 +123,7 @@ def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1)
     from hyperion_host.device.transport import Board, BoardExecError, resolve_port
 
     with Board(resolve_port(port)) as b:
-        remote = install(b, model_path, FIRMWARE_FILES)
+        remote = install(b, model_path, [m + ".py" for m in firmware.modules("runtime")])
         out = []
         try:
             b.exec(_script(remote, inputs, kernels, repeat), stream=lambda d: out.append(d), timeout=600)
@@ -194,7 +191,7 @@ def generate_on_board(port, model_path, args, kernels, write):
     from hyperion_host.device.transport import Board, BoardExecError, resolve_port
 
     with Board(resolve_port(port)) as b:
-        remote = install(b, model_path, FIRMWARE_FILES + ("lm.py", "text.py"))
+        remote = install(b, model_path, [m + ".py" for m in firmware.modules("runtime")])
         ts = TextStream(write)
         try:
             b.exec(generate_script(remote, *args, kernels), stream=ts.feed, timeout=600)

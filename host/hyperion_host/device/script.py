@@ -13,13 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hyperion_host import firmware
 from hyperion_host.errors import HyperionError
 from hyperion_host.paths import firmware_dir, home
 
-# what Picol needs on the board (hyperion.load is optional): paths under hyperion/, without .mpy
-MODULES = ("__init__", "picol/__init__", "picol/errors", "picol/parser", "picol/values", "picol/exprparse",
-           "picol/expreval", "picol/interp", "picol/control", "picol/io", "picol/info", "picol/strings", "picol/fmt",
-           "picol/lists", "picol/board")
+# what Picol needs on the board (hyperion.load is optional): module paths under hyperion/, without .mpy
+MODULES = tuple(firmware.modules("picol"))
 STX, ETX = 0x02, 0x03
 
 # Board side: an interpreter whose stderr output and uncaught error are framed (see the module docstring).
