@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hyperion import hyq
-from hyperion_host.build import cached_firmware
+from hyperion_host.firmware import cached_firmware
 
 FUNCTIONS = ("block_sums", "q4_rows", "q8_rows", "csr_rows", "dot8", "conv_row", "requant", "absmax", "quantize",
              "maxpool", "argmax")
