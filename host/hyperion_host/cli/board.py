@@ -38,14 +38,25 @@ def vboard_start(
     name: str = typer.Option("vb0", "--name", "-n", help="Name of the vboard."),
     board: str | None = typer.Option(None, "--board", "-b", help="Board to mirror (heap size); default rp2040."),
     heap: str | None = typer.Option(None, "--heap", help="Heap size, e.g. 192K (overrides the board's)."),
+    emulate: bool = typer.Option(False, "--emulate", help="Run the board's own core in QEMU (its instruction set "
+                                 "and heap) instead of the x64 unix port."),
+    romfs: Path | None = typer.Option(None, "--romfs", help="With --emulate: a ROMFS image to mount at /rom "
+                                      "(from `build --romfs`)."),
 ):
     """Start a virtual board in the background. The last line of output is its device path."""
     from hyperion_host.device.vboard import manager
 
-    vb = manager.start(name, board=board, heap=heap, notice=notice)
+    vb = manager.start(name, board=board, heap=heap, notice=notice, emulate=emulate,
+                       romfs=str(romfs) if romfs else None, log=notice)
     cfg = vb.config()
-    err.print("vboard '%s' (%s, heap %d KB) is running; filesystem in %s"
-              % (name, cfg["board"], cfg["heap"] // 1024, vb.fs_dir), highlight=False)
+    if cfg.get("emulated"):
+        err.print("vboard '%s' (%s emulated by %s, heap %d KB) is running; %s"
+                  % (name, cfg["board"], cfg["emulated"], cfg["heap"] // 1024,
+                     "ROMFS %s at /rom" % cfg["romfs"] if cfg.get("romfs") else "no filesystem (give --romfs)"),
+                  highlight=False)
+    else:
+        err.print("vboard '%s' (%s, heap %d KB) is running; filesystem in %s"
+                  % (name, cfg["board"], cfg["heap"] // 1024, vb.fs_dir), highlight=False)
     print(vb.port)
 
 
@@ -76,7 +87,8 @@ def vboard_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
     for vb in manager.running():
         cfg, info = vb.config(), vb.run_info() or {}
         rows.append({"name": vb.name, "port": info.get("port"), "board": cfg.get("board"),
-                     "heap": cfg.get("heap"), "pid": info.get("pid"), "fs": str(vb.fs_dir)})
+                     "heap": cfg.get("heap"), "pid": info.get("pid"), "emulated": cfg.get("emulated"),
+                     "fs": ("ROMFS " + cfg["romfs"] if cfg.get("romfs") else "-") if cfg.get("emulated") else str(vb.fs_dir)})
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -85,7 +97,8 @@ def vboard_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
         return
     t = Table("name", "port", "board", "heap", "filesystem")
     for r in rows:
-        t.add_row(r["name"], r["port"], r["board"], "%d KB" % (r["heap"] // 1024), r["fs"])
+        t.add_row(r["name"], r["port"], r["board"] + (" (%s)" % r["emulated"] if r["emulated"] else ""),
+                  "%d KB" % (r["heap"] // 1024), r["fs"])
     out.print(t)
 
 

@@ -1,6 +1,9 @@
 """Start, stop and list virtual boards. Each one lives in $HYPERION_HOME/vboards/<name>/:
-board.json (board, heap), run.json (supervisor pid, interpreter pid, port; only while running),
-fs/ (the board's filesystem, kept across restarts) and log."""
+board.json (board, heap, emulated), run.json (supervisor pid, interpreter pid, port; only while running),
+fs/ (the board's filesystem, kept across restarts) and log.
+
+A vboard runs the MicroPython unix port (x64: host speed, a folder as its filesystem), or, with emulate, the
+board's own core in QEMU (device/qemu.py: its instruction set and heap; ROMFS instead of a writable filesystem)."""
 
 import json
 import os
@@ -72,7 +75,8 @@ class VBoard:
     def clean_stale(self):
         """Forget a dead supervisor: kill its orphaned interpreter, remove run.json."""
         info = self.run_info()
-        if info and _pid_alive(info.get("interp_pid", 0), marker="micropython"):
+        marker = "qemu-system" if self.config().get("emulated") else "micropython"
+        if info and _pid_alive(info.get("interp_pid", 0), marker=marker):
             try:
                 os.kill(info["interp_pid"], signal.SIGKILL)
             except ProcessLookupError:
@@ -111,8 +115,9 @@ def running():
     return out
 
 
-def start(name, board=None, heap=None, timeout=15.0, notice=None):
-    """Start a vboard in the background and return it once its port exists."""
+def start(name, board=None, heap=None, timeout=15.0, notice=None, emulate=False, romfs=None, log=None):
+    """Start a vboard in the background and return it once its port exists. emulate: QEMU with the board's core
+    (romfs: an image to mount at /rom, e.g. from `build --romfs`)."""
     check_name(name)
     vb = VBoard(name)
     st = vb.status()
@@ -133,6 +138,10 @@ def start(name, board=None, heap=None, timeout=15.0, notice=None):
         heap_bytes = old["heap"]  # a restart keeps the heap it was started with
     else:
         heap_bytes = b["vboard_heap"]
+    if romfs and not emulate:
+        raise HyperionError("--romfs needs --emulate (a unix-port vboard keeps its files in a folder: use `cp`)")
+    if emulate:
+        return _start_emulated(vb, b, heap, romfs, timeout, log)
     mp = find_tool("micropython")
     if not mp:
         raise HyperionError(
@@ -142,13 +151,16 @@ def start(name, board=None, heap=None, timeout=15.0, notice=None):
     (vb.dir / "board.json").write_text(
         json.dumps({"name": name, "board": b["name"], "heap": heap_bytes})
     )
+    return _launch(vb, [sys.executable, "-m", "hyperion_host.device.vboard.supervisor", "--micropython", mp,
+                        "--state-dir", str(vb.dir), "--heap", str(heap_bytes)], timeout)
+
+
+def _launch(vb, argv, timeout):
+    """Run a supervisor in the background; return vb once it has written run.json."""
+    name = vb.name
     log = open(vb.log_path, "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hyperion_host.device.vboard.supervisor", "--micropython", mp,
-         "--state-dir", str(vb.dir), "--heap", str(heap_bytes)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-        close_fds=True,
-    )
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                            close_fds=True)
     log.close()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -164,6 +176,23 @@ def start(name, board=None, heap=None, timeout=15.0, notice=None):
         time.sleep(0.02)
     proc.kill()
     raise HyperionError("vboard '%s' did not come up within %.0f s (log: %s)" % (name, timeout, vb.log_path))
+
+
+def _start_emulated(vb, b, heap, romfs, timeout, log):
+    from hyperion_host.device import qemu
+
+    if heap:
+        raise HyperionError("--heap is fixed by the emulated firmware (the %s's %d KB); leave it out"
+                            % (b["name"], b["vboard_heap"] // 1024))
+    if romfs and not os.path.isfile(romfs):
+        raise HyperionError("no such ROMFS image: %s (make one with `hyperion-host build --romfs`)" % romfs)
+    romfs = os.path.abspath(romfs) if romfs else None
+    cmd = qemu.command(b, qemu.firmware_for(b, log), romfs)
+    vb.dir.mkdir(parents=True, exist_ok=True)
+    (vb.dir / "board.json").write_text(json.dumps({"name": vb.name, "board": b["name"], "heap": b["vboard_heap"],
+                                                   "emulated": qemu.target_of(b), "romfs": romfs}))
+    return _launch(vb, [sys.executable, "-m", "hyperion_host.device.vboard.emulated", "--state-dir", str(vb.dir),
+                        "--command", json.dumps(cmd)], timeout + qemu.START_TIMEOUT)
 
 
 def stop(name, erase=False, timeout=5.0):
