@@ -191,7 +191,8 @@ class Model:
 
     def run(self, x=None, stats=None):
         """Run the model on x (or on inputs set with set_input). Returns the output as array('f'), or a tuple
-        of them for several outputs."""
+        of them for several outputs. stats: a list with an int per node, to which each op adds its
+        time.ticks_us() (on an emulated board with -icount, thousands of instructions: `hyperion-host profile`)."""
         try:
             if x is not None:
                 if isinstance(x, (tuple,)) and len(self.h.inputs) > 1:
@@ -202,8 +203,11 @@ class Model:
             # the result arrays first, while the heap is in one piece (the float ops leave garbage between
             # the blocks they keep)
             outs = tuple(zeros("f", self.h.tensors[i].size) for i in self.h.outputs)
-            for nd in self.h.nodes:
-                OPS[2 * nd.op](self, nd)
+            if stats is None:
+                for nd in self.h.nodes:
+                    OPS[2 * nd.op](self, nd)
+            else:
+                _timed(self, stats)
             for o, i in zip(outs, self.h.outputs):  # graph outputs are float (the quantizer keeps them so)
                 _copy(self.view(i), 0, o, 0, len(o))
         except MemoryError as e:
@@ -295,3 +299,15 @@ class Model:
 
     def close(self):
         self._f.close()
+
+
+def _timed(m, stats):
+    """The op loop of run(), adding each op's time.ticks_us() to stats[i]."""
+    import time
+
+    i = 0
+    for nd in m.h.nodes:
+        t = time.ticks_us()
+        OPS[2 * nd.op](m, nd)
+        stats[i] += time.ticks_diff(time.ticks_us(), t)
+        i += 1

@@ -34,8 +34,8 @@ def get_board(name):
     )
 
 
-def parse_size(text):
-    """'192K', '2M', '65536' or 0x10000 -> bytes."""
+def parse_size(text, minimum=16 * 1024):
+    """'192K', '2M', '65536' or 0x10000 -> bytes (a heap size unless minimum says otherwise)."""
     s = str(text).strip().upper().rstrip("B")
     mult = 1
     if s.endswith("K"):
@@ -46,6 +46,6 @@ def parse_size(text):
         n = int(float(s) * mult) if "." in s else int(s, 0) * mult
     except ValueError:
         raise HyperionError("bad size '%s'; use bytes or a K/M suffix, e.g. 192K" % text) from None
-    if n < 16 * 1024:
-        raise HyperionError("heap size %s is too small; MicroPython needs at least 16K" % text)
+    if n < minimum:
+        raise HyperionError("size %s is too small; at least %dK" % (text, minimum // 1024))
     return n

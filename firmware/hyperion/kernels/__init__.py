@@ -65,6 +65,15 @@ def arch():
     return arch_from_mpy(mpy) if mpy else None
 
 
+def runs(code_arch, board_arch):
+    """True if native code for arch number code_arch loads on a board of arch board_arch: the same arch, or on
+    ARM any older ARM arch (an armv7emdp core runs armv6m and armv7emsp code, as MicroPython checks)."""
+    if ARCH_NAMES[code_arch] == board_arch:
+        return True
+    board = ARCH_NAMES.index(board_arch) if board_arch in ARCH_NAMES else -1
+    return 3 <= code_arch <= board <= 8  # armv6 .. armv7emdp
+
+
 def status():
     """(path, notice): which kernels this board can run, and why not native when it cannot."""
     a = arch()
@@ -82,7 +91,7 @@ def status():
             head = f.read(4)
         if len(head) < 3 or head[0] != ord("M"):
             return "python", "%s is not a valid .mpy file: using bytecode kernels" % p
-        if head[2] & 3 and ARCH_NAMES[head[2] >> 2] != a:
+        if head[2] & 3 and not runs(head[2] >> 2, a):
             got = ARCH_NAMES[head[2] >> 2]
             return "python", ("%s holds native kernels for %s, but this board is %s: install the %s build "
                               "(hyperion-host build-kernels --arch %s); using bytecode kernels" % (p, got, a, a, a))

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hyperion_host.cli.app import err, out
+from hyperion_host.cli.app import err, notice, out
 from hyperion_host.errors import HyperionError
 
 PROGRESS_MIN_WEIGHTS = 200_000
@@ -102,6 +102,10 @@ def _kb(n):
     return "%.1f KB" % (n / 1024) if n < 1024 * 1024 else "%.2f MB" % (n / 2**20)
 
 
+SPEED = {"host": "host speed: this computer", "board": "on the board",
+         "instructions": "thousands of emulated instructions, not time"}
+
+
 def infer(
     model: Path = typer.Argument(..., help="A .hyq model."),
     input: Path = typer.Option(..., "--input", "-i", help="Input as .npy (one input) or .npz (named inputs)."),
@@ -153,8 +157,11 @@ def infer(
     if stats:
         paths = sorted(set(st["kernels"]))
         heap = "%d bytes" % st["peak_heap_bytes"] if st.get("peak_heap_bytes") is not None else "n/a"
-        err.print("latency %.3f ms, peak heap %s, kernels %s" % (st["latency_us"] / 1000, heap, "/".join(paths)),
-                  highlight=False)
+        err.print("latency %.3f ms (%s), peak heap %s, kernels %s" % (st["latency_us"] / 1000, SPEED[st.get("speed", "host")],
+                                                                      heap, "/".join(paths)), highlight=False)
+        if st.get("speed", "host") == "host":
+            notice("that is this computer's speed, not a board's: `hyperion-host profile %s --board rp2040` counts "
+                   "instructions on a board's own core" % model)
     if stats_json:
         write_atomic(stats_json, json.dumps(st, indent=2).encode())
     if output is None:
@@ -293,8 +300,50 @@ def generate(
         err.print("%d tokens in %.2f s, %.0f tokens/s" % (n, secs, n / secs if secs else 0), highlight=False)
 
 
+def profile(
+    model: Path = typer.Argument(..., help="A .hyq model."),
+    board: str = typer.Option(..., "--board", "-b", help="A board with an emulated core: rp2040, pico_w, rp2350, "
+                              "esp32c3."),
+    kernels: str = typer.Option("auto", "--kernels", help="Kernel path: auto, viper or python."),
+    tokens: int = typer.Option(8, "--tokens", help="Language models: decoder steps to average over."),
+    romfs_size: str | None = typer.Option(None, "--romfs-size", help="The board's ROMFS area, e.g. 1M, if it was "
+                                          "flashed with a bigger one than `hyperion-host boards` lists."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+):
+    """Count a model's instructions on a board's own core: QEMU with -icount runs it from a ROMFS bundle, with
+    per-op counts, instructions per MAC, the board's heap and parity with the host reference."""
+    from hyperion_host.ship.profile import profile as run_profile
+
+    if kernels not in ("auto", "viper", "python"):
+        raise HyperionError("--kernels must be auto, viper or python")
+    from hyperion_host.boards import parse_size
+
+    size = parse_size(romfs_size, minimum=4096) if romfs_size else None
+    r = run_profile(model, board, kernels=kernels, tokens=tokens, romfs_size=size, log=notice)
+    if as_json:
+        print(json.dumps(r, indent=2))
+        return
+    t = Table("#", "op", "name", "kernel", "instructions", "instr/MAC", title="%s on %s (%s)" % (model, r["board"], r["core"]))
+    for i, o in enumerate(r["ops"]):
+        t.add_row(str(i), o["op"], o["name"], o["kernel"], "{:,}".format(o["instructions"]),
+                  "%.1f" % o["instructions_per_mac"] if o["instructions_per_mac"] else "")
+    if r["ops"]:
+        out.print(t)
+    h = r["heap"]
+    ipm = " (%.1f per MAC)" % r["instructions_per_mac"] if r["instructions_per_mac"] else ""
+    out.print("%s instructions per %s%s; about %.1f ms at %d MHz if each took one cycle%s"
+              % ("{:,}".format(r["instructions"]), r["unit"], ipm, r["estimated_ms"], r["clock_hz"] // 10**6,
+                 ", %.1f tokens/s" % r["tokens_per_s"] if r["tokens_per_s"] else ""), highlight=False)
+    out.print("heap on the board: import %s, load %s, run %s (%s of %s); parity with the host: max |diff| %.2g %s"
+              % (_kb(h["import"]), _kb(h["load"]), _kb(h["run"]), _kb(h["total"]), _kb(h["board_heap"]),
+                 r["parity"]["max_abs_diff"], "ok" if r["parity"]["ok"] else "OUT OF TOLERANCE"), highlight=False)
+    if not r["parity"]["ok"]:
+        raise typer.Exit(1)
+
+
 def register(app):
     app.command("build-kernels")(build_kernels)
+    app.command()(profile)
     app.command()(quantize)
     app.command()(infer)
     app.command()(generate)

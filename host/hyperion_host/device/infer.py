@@ -75,7 +75,17 @@ def run_local(model_path, inputs, out_shapes, kernels="auto", heap=None, repeat=
                         firmware=cached_firmware("x64"))
     if not r.ok:
         raise HyperionError(_board_error(r.stderr or r.stdout))
-    return _parse(r.stdout, out_shapes)
+    arrays, st = _parse(r.stdout, out_shapes)
+    st["speed"] = "host"
+    return arrays, st
+
+
+def speed_of(ident):
+    """Whose speed a board's time.ticks_us() measures: 'host' (a unix port: this computer), 'instructions' (an
+    emulated core under -icount: thousands of instructions) or 'board' (a microcontroller)."""
+    if ident.get("platform") == "qemu":
+        return "instructions"
+    return "host" if ident.get("arch") in ("x64", "x86") or ident.get("platform") in ("linux", "darwin") else "board"
 
 
 def _board_error(tb):
@@ -104,7 +114,12 @@ def install(b, model_path, sources):
     model on an open Board where missing or changed; returns the model's path there."""
     from hyperion_host.firmware import cached_firmware
 
-    arch = b.identify()["arch"]
+    ident = b.identify()
+    if ident.get("platform") == "qemu":
+        raise HyperionError("an emulated board has no writable filesystem: put the model in a ROMFS image "
+                            "(`hyperion-host build --romfs`, then `vboard start --emulate --romfs IMG`), or count "
+                            "its instructions with `hyperion-host profile MODEL --board BOARD`")
+    arch = ident["arch"]
     if arch:
         pkg = cached_firmware(arch) / "hyperion"
         files = [p.relative_to(pkg).as_posix() for p in sorted(pkg.rglob("*.mpy"))]
@@ -124,12 +139,15 @@ def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1)
 
     with Board(resolve_port(port)) as b:
         remote = install(b, model_path, [m + ".py" for m in firmware.modules("runtime")])
+        speed = speed_of(b.identify())
         out = []
         try:
             b.exec(_script(remote, inputs, kernels, repeat), stream=lambda d: out.append(d), timeout=600)
         except BoardExecError as e:
             raise HyperionError(_board_error(e.traceback)) from None
-    return _parse(b"".join(out).decode(errors="replace").replace("\x04", ""), out_shapes)
+    arrays, st = _parse(b"".join(out).decode(errors="replace").replace("\x04", ""), out_shapes)
+    st["speed"] = speed
+    return arrays, st
 
 
 GEN_MARK = "\x00HYQ-GEN "

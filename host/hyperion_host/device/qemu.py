@@ -28,27 +28,31 @@ def target_of(board):
     return target
 
 
-def romfs_limit(board):
-    """The ROMFS bytes an emulated board can hold: the board's own ROMFS area, within the emulated partition."""
+def romfs_limit(board, size=None):
+    """The ROMFS bytes an emulated board can hold: the board's own ROMFS area (or size, for a board flashed with
+    a bigger one), within the emulated core's partition."""
     part = mpbuild.TARGETS[target_of(board)]["romfs"][1]
-    size = (board.get("romfs") or {}).get("size") or part
-    return min(size, part)
+    if size and size > part:
+        raise HyperionError("the emulated %s has a %d KB ROMFS partition; %d KB does not fit"
+                            % (board["name"], part // 1024, size // 1024))
+    return size or min((board.get("romfs") or {}).get("size") or part, part)
 
 
-def command(board, elf, romfs=None, icount=True):
+def command(board, elf, romfs=None, icount=True, romfs_size=None):
     """The QEMU command line for board running firmware elf, with a ROMFS image loaded where the firmware
-    mounts it (/rom)."""
+    mounts it (/rom). romfs_size: the board's ROMFS area if it is not the one boards/ gives."""
     t = mpbuild.TARGETS[target_of(board)]
     cmd = list(t["qemu"]) + ["-nographic", "-monitor", "none", "-serial", "pty"]
     if icount:
         cmd += ["-icount", "shift=0"]
     if romfs:
         size = os.path.getsize(romfs)
-        limit = romfs_limit(board)
+        limit = romfs_limit(board, romfs_size)
         if size > limit:
-            raise HyperionError("the ROMFS image %s needs %d KB, but the %s's ROMFS area holds %d KB: leave out a "
-                                "model, or use a board with more flash" % (romfs, -(-size // 1024), board["name"],
-                                                                            limit // 1024))
+            raise HyperionError("the ROMFS image (firmware and models) needs %d KB, but the %s's ROMFS area holds "
+                                "%d KB: leave out a model, or give the board a bigger ROMFS area (--romfs-size, up "
+                                "to %d KB on the emulated core)" % (-(-size // 1024), board["name"], limit // 1024,
+                                                                    mpbuild.TARGETS[target_of(board)]["romfs"][1] // 1024))
         cmd += ["-device", "loader,file=%s,addr=0x%x,force-raw=on" % (os.path.abspath(romfs), t["romfs"][0])]
     return cmd + ["-kernel", str(elf)]
 
@@ -61,9 +65,9 @@ def firmware_for(board, log=None):
 class Emulator:
     """A running QEMU board: `with Emulator(board, romfs=img) as emu: Board(emu.port)`."""
 
-    def __init__(self, board, romfs=None, icount=True, log=None):
+    def __init__(self, board, romfs=None, icount=True, log=None, romfs_size=None):
         self.board = board
-        self.cmd = command(board, firmware_for(board, log), romfs, icount)
+        self.cmd = command(board, firmware_for(board, log), romfs, icount, romfs_size)
         self.proc = None
         self.port = None
 

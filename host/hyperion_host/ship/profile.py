@@ -1,0 +1,143 @@
+"""`hyperion-host profile`: a model on the board's own instruction set. It builds a ROMFS bundle for the board,
+boots its emulated core in QEMU with -icount shift=0 (1 us of board time = 1,000 instructions, every run the
+same), runs the model (or generates tokens with a language model) and reports instructions per inference or per
+token, per op and per MAC, the heap that import, load and run take on the 32-bit target, the kernel path per
+op, and the output's agreement with the host reference (the bundle's self-test)."""
+
+import ast
+import shutil
+import tempfile
+from pathlib import Path
+
+from hyperion_host.boards import get_board
+from hyperion_host.device import qemu
+from hyperion_host.device.transport import Board, BoardExecError
+from hyperion_host.errors import HyperionError
+from hyperion_host.model.summary import model_summary
+from hyperion_host.ship.bundle import build_bundle
+
+MARK = "\x00HYQ-PROFILE "
+RUN_TIMEOUT = 600
+CPI = 1.0  # cycles per instruction assumed for the time estimate (a lower bound: loads and branches take more)
+
+# Runs on the board. The figures are time.ticks_us() differences: thousands of instructions under -icount.
+# Heap: gc.mem_alloc() after a collection, before and after each step (live bytes on the board's own heap).
+SCRIPT = """
+import gc, time, array, binascii
+gc.collect()
+_a0 = gc.mem_alloc()
+_t0 = time.ticks_us()
+import hyperion
+_t1 = time.ticks_us()
+gc.collect()
+_a1 = gc.mem_alloc()
+_m = hyperion.load(%(path)r, kernels=%(kernels)r)
+_t2 = time.ticks_us()
+gc.collect()
+_a2 = gc.mem_alloc()
+_test = %(test)r
+if 'tokens' in _test:
+    from hyperion import lm
+    _d = lm.Decoder(_m)
+    _y = _d.prefill(_test['tokens'])
+    gc.collect()
+    _a3 = gc.mem_alloc()
+    _y = list(_y)
+    _t3 = time.ticks_us()
+    for _k in range(%(tokens)d):  # decoder steps after the prompt: matvecs and attention (sampling excluded)
+        _d.step(32 + _k %% 64)
+    _per = time.ticks_diff(time.ticks_us(), _t3) // %(tokens)d
+    _ops = []
+else:
+    for _i in range(len(_test['input_b64'])):
+        _m.set_input(array.array('f', binascii.a2b_base64(_test['input_b64'][_i])), _i)
+    _y = _m.run()
+    gc.collect()
+    _a3 = gc.mem_alloc()
+    _ops = [0] * len(_m.h.nodes)
+    _m.run(stats=_ops)
+    _t3 = time.ticks_us()
+    _y = _m.run()
+    _per = time.ticks_diff(time.ticks_us(), _t3)
+    _y = list(_y[0] if isinstance(_y, tuple) else _y)
+_i = _m.info()
+gc.collect()
+print(%(mark)r + repr((_per, _ops, time.ticks_diff(_t1, _t0), time.ticks_diff(_t2, _t1), _a1 - _a0, _a2 - _a1,
+                       _a3 - _a2, gc.mem_free(), _i['kernels'], _i['ops'], _i['mode'], _y)))
+"""
+
+
+def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, log=None):
+    """Profile a .hyq model on the emulated core of a board; returns the figures as a dict. romfs_size: the
+    board's ROMFS area in bytes, for a board flashed with a bigger one than boards/ gives."""
+    board = get_board(board_name)
+    target = qemu.target_of(board)
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise HyperionError("no such model file: %s" % model_path)
+    if tokens < 1:
+        raise HyperionError("--tokens must be at least 1")
+    summary = model_summary(model_path)
+    work = Path(tempfile.mkdtemp(prefix="hyperion-profile-"))
+    try:
+        manifest = build_bundle(board["name"], [str(model_path)], work / "bundle", romfs=True)
+        test = manifest["self_tests"][model_path.stem]
+        code = SCRIPT % {"path": "/rom/models/" + model_path.name, "kernels": kernels, "test": test,
+                         "tokens": tokens, "mark": MARK}
+        with qemu.Emulator(board, romfs=work / "bundle" / "romfs.img", log=log, romfs_size=romfs_size) as emu:
+            with Board(emu.port, timeout=30) as b:
+                out = []
+                try:
+                    b.exec(code, stream=out.append, timeout=RUN_TIMEOUT)
+                except BoardExecError as e:
+                    raise HyperionError("on the emulated %s: %s" % (board["name"], _last(e.traceback))) from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = b"".join(out).decode(errors="replace")
+    line = [x for x in text.splitlines() if x.startswith(MARK)]
+    if not line:
+        raise HyperionError("the emulated board gave no result: %s" % _last(text))
+    per, ops, import_k, load_k, heap_import, heap_load, heap_run, free, kpaths, opnames, mode, y = \
+        ast.literal_eval(line[0][len(MARK):])
+    decoder = "tokens" in test
+    instructions = per * 1000
+    macs = summary["macs"] if not decoder else _decoder_macs(summary)
+    diff = max(abs(a - b) for a, b in zip(y, test["expected"])) if y else float("inf")
+    scale = max(1.0, max(abs(v) for v in test["expected"]))
+    clock = board.get("clock_hz")
+    return {
+        "model": str(model_path), "board": board["name"], "core": mpbuild_title(target), "arch": board["arch"],
+        "unit": "token" if decoder else "inference", "instructions": instructions,
+        "instructions_per_mac": instructions / macs if macs else None, "macs": macs,
+        "ops": [{"op": o, "name": s["name"], "kernel": k, "instructions": n * 1000, "macs": s["macs"],
+                 "instructions_per_mac": n * 1000 / s["macs"] if s["macs"] else None}
+                for o, k, n, s in zip(opnames, kpaths, ops, summary["ops"])],
+        "import_instructions": import_k * 1000, "load_instructions": load_k * 1000,
+        "heap": {"import": heap_import, "load": heap_load, "run": heap_run, "total": heap_import + heap_load + heap_run,
+                 "free_after": free, "board_heap": board["vboard_heap"]},
+        "mode": mode, "parity": {"max_abs_diff": diff, "relative": diff / scale, "ok": diff <= test["tolerance"]},
+        "clock_hz": clock, "cycles_per_instruction": CPI,
+        "estimated_ms": instructions * CPI / clock * 1000 if clock else None,
+        "tokens_per_s": clock / (instructions * CPI) if clock and decoder else None,
+    }
+
+
+def mpbuild_title(target):
+    from hyperion_host.mpbuild import TARGETS
+
+    return TARGETS[target]["title"].split(":")[0]
+
+
+def _decoder_macs(summary):
+    """MACs per generated token: every weight matrix once (a matvec per token; attention is small at short context)."""
+    return sum(o["macs"] for o in summary["ops"] if o["op"] in ("linear",)) // max(1, _seq_len(summary))
+
+
+def _seq_len(summary):
+    shape = next(iter(summary["inputs"].values()))
+    return shape[-1] if len(shape) > 1 else 1
+
+
+def _last(text):
+    lines = [x for x in str(text).strip().splitlines() if x.strip()]
+    return lines[-1] if lines else "failed"
