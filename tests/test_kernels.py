@@ -1,7 +1,7 @@
 """The kernel paths agree: every kernel function of every path MicroPython can run (hyperion.kernels.PATHS:
 viper, python), called on the same inputs (random and edge cases), gives the same results, bit for bit: every
-buffer it writes and its return value. On the x64 unix port, and on a 32-bit build (HYPERION_MICROPYTHON32,
-tools/build_micropython32.sh) where viper's machine words are 32 bits as on a microcontroller."""
+buffer it writes and its return value. On the x64 unix port, on a 32-bit build of it (viper's machine words are
+32 bits, as on a microcontroller), and on the emulated Cortex-M0 and RISC-V cores (their own machine code)."""
 
 import os
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hyperion import hyq
+from hyperion_host import mpbuild
 from hyperion_host.firmware import cached_firmware
 
 FUNCTIONS = ("block_sums", "q4_rows", "q8_rows", "csr_rows", "dot8", "conv_row", "requant", "absmax", "quantize",
@@ -207,23 +208,55 @@ def _cases():
     return cases
 
 
-def _run(micropython, bits):
-    cases = _cases()
-    assert {fn for fn, _ in cases} == set(FUNCTIONS)
+def _run_unix(micropython, bits):
+    """Output lines of RUNNER on the x64 unix port, or on the 32-bit build (mpbuild's unix32, or
+    $HYPERION_MICROPYTHON32)."""
     binary = None
     if bits == 32:
-        binary = os.environ.get("HYPERION_MICROPYTHON32")
-        if not binary:
-            pytest.skip("set HYPERION_MICROPYTHON32 to a 32-bit unix port (tools/build_micropython32.sh)")
+        binary = os.environ.get("HYPERION_MICROPYTHON32") or str(mpbuild.build("unix32"))
     fw = cached_firmware("x64" if bits == 64 else "x86")
-    r = micropython("CASES = %r\n" % (cases,) + RUNNER, heap=8 * 1024 * 1024, firmware=fw, binary=binary, timeout=600)
+    r = micropython("CASES = %r\n" % (_cases(),) + RUNNER, heap=8 * 1024 * 1024, firmware=fw, binary=binary,
+                    timeout=600)
     assert r.ok, r
-    return cases, r.stdout.splitlines()
+    return r.stdout.splitlines()
+
+
+def _run_emulated(board_name, tmp_path):
+    """Output lines of RUNNER on a board's emulated core: the firmware for its arch and the cases (compiled to
+    .mpy, so their bytes stay in flash) in a ROMFS image."""
+    from hyperion_host.boards import get_board
+    from hyperion_host.device import qemu
+    from hyperion_host.device.transport import Board
+    from hyperion_host.firmware import compile_firmware, mpy_cross
+    from hyperion_host.ship.romfs import make_image
+
+    board = get_board(board_name)
+    lib = tmp_path / "img" / "lib"
+    compile_firmware(board["arch"], lib)
+    (tmp_path / "kcases.py").write_text("CASES = %r\n" % (_cases(),))
+    mpy_cross(tmp_path / "kcases.py", lib / "kcases.mpy", source_name="kcases.py")
+    img = tmp_path / "romfs.img"
+    img.write_bytes(make_image(tmp_path / "img", ["lib"]))
+    part = mpbuild.TARGETS[qemu.target_of(board)]["romfs"][1]
+    with qemu.Emulator(board, romfs=img, romfs_size=part) as emu, Board(emu.port, timeout=30) as b:
+        return b.exec("from kcases import CASES\n" + RUNNER, timeout=900).decode().replace("\r", "").splitlines()
 
 
 @pytest.mark.parametrize("bits", [64, 32])
 def test_every_kernel_path_gives_the_same_results(micropython, bits):
-    cases, lines = _run(micropython, bits)
+    _check(_run_unix(micropython, bits))
+
+
+@pytest.mark.emulated
+@pytest.mark.parametrize("board", ["rp2040", "esp32c3"])
+def test_every_kernel_path_gives_the_same_results_on_emulated_cores(board, tmp_path):
+    """armv6m (Cortex-M0) and rv32imc: the viper kernels are the board's own machine code here."""
+    _check(_run_emulated(board, tmp_path))
+
+
+def _check(lines):
+    cases = _cases()
+    assert {fn for fn, _ in cases} == set(FUNCTIONS)
     paths = [ln.split()[1:] for ln in lines if ln.startswith("PATHS")][0]
     assert paths == ["viper", "python"]  # both run on the unix port: it has a native emitter
     funcs = {ln.split()[1]: ln.split()[2:] for ln in lines if ln.startswith("FUNCTIONS")}

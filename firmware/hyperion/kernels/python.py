@@ -1,6 +1,8 @@
 # The kernels in plain Python (bytecode): what CircuitPython and any board without native code run.
 # viper.py holds the same functions as viper code; both give identical results (tests/test_kernels.py).
 # Arguments, buffers and the accumulator layout: the calling convention in kernels/__init__.py.
+import struct
+
 PATH = "python"
 
 
@@ -182,11 +184,48 @@ def absmax(x, xo, n):
 
 def quantize(x, xo, n, y, yo, d, di, mul):
     """y[yo+i] = clip(floor(mul * x[xo+i] / |d[di]| + 1/2), -127, 127) + 128: the exact rounding of the
-    rational value (on a port with double floats; single-float ports may differ by one in rare near-ties)."""
+    rational value. The float quotient decides, except within a hair of a half, where the float rounding of a
+    single-precision port could tip it: there the integer rounding of the bits decides (as the viper kernel)."""
     dv = abs(d[di])
     for i in range(n):
-        q = int((x[xo + i] * mul) / dv + 128.5)  # the value is > 0 after clipping below 1: truncation is floor
-        y[yo + i] = 1 if q < 1 else (255 if q > 255 else q)
+        v = (x[xo + i] * mul) / dv  # may be inf on a single-float port: clipped before any int()
+        if v >= 127.0:
+            y[yo + i] = 255
+        elif v <= -127.0:
+            y[yo + i] = 1
+        else:
+            f = v + 128.5
+            q = int(f)  # > 0 here: truncation is floor
+            if f - q < 1e-4 or f - q > 0.9999:
+                q = _exact(x, xo + i, d, di, mul)
+            y[yo + i] = q
+
+
+def _exact(x, i, d, di, mul):
+    """clip(floor(mul * x[i] / |d[di]| + 1/2), -127, 127) + 128 in integers from the float32 bits: x = mx * 2^ex,
+    D = md * 2^ed, so the quotient is (mul*mx >> (ed - ex)) / md; the bits shifted out decide the half."""
+    db = struct.unpack_from("<I", d, 4 * di)[0]
+    ed = (db >> 23) & 255
+    md = (db & 0x7FFFFF) | (0x800000 if ed else 0)
+    ed = ed or 1
+    b = struct.unpack_from("<I", x, 4 * i)[0]
+    e = (b >> 23) & 255
+    v = mul * ((b & 0x7FFFFF) | (0x800000 if e else 0))
+    k = ed - (e or 1)
+    h = st = 0
+    if k > 0:
+        h = (v >> (k - 1)) & 1
+        st = v & ((1 << (k - 1)) - 1)
+        v >>= k
+    elif k < 0:
+        v <<= -k
+    q = v // md
+    r = 2 * (v - q * md) + h
+    if b >> 31:
+        q = -(q + (1 if r > md or (r == md and st) else 0))
+    else:
+        q += 1 if r >= md else 0
+    return 128 + (-127 if q < -127 else (127 if q > 127 else q))
 
 
 def maxpool(x, y, planes, H, W, Ho, Wo, kh, kw, sh, sw, pt, pl, dh, dw, width, fill):
