@@ -35,6 +35,8 @@ TARGETS = {
         "make": ["CFLAGS_EXTRA=-DMICROPY_EMIT_THUMB=1 -DMICROPY_EMIT_INLINE_THUMB=1",
                  "MICROPY_HW_ROMFS_PART0_START=0x00080000", "MICROPY_HW_ROMFS_PART0_SIZE=0x00080000"],
         "romfs": (0x00080000, 0x00080000),
+        # the port's ticks assume a 25 MHz SysTick; QEMU's nRF51 runs it at 16 MHz: 1 "us" is 1562.5 instructions
+        "clock": ("systick", 1562.5),
         "qemu": ["qemu-system-arm", "-machine", "microbit", "-global", "nrf51-soc.sram-size=262144",
                  "-global", "nrf51-soc.flash-size=1048576", "-semihosting"],
         "tools": _ARM_TOOLS,
@@ -45,6 +47,7 @@ TARGETS = {
         # Debian's GCC 12 picks the wrong multilib for rv32imac_zicsr: the 2.2 ISA spec names it rv32imac
         "env": {"AFLAGS": "-misa-spec=2.2"}, "make": ["RV32_ARCH=rv32imac", "CFLAGS_EXTRA=-misa-spec=2.2"],
         "romfs": (0x80610000, 0x00400000),
+        "clock": ("instret", 1),  # the instret CSR: under -icount, exactly the instructions retired
         # QEMU 7.2 has no zcd/zcmp CPU properties: plain rv32 (the .mpy kernels use no extension)
         "qemu": ["qemu-system-riscv32", "-machine", "virt", "-bios", "none", "-cpu", "rv32", "-semihosting"],
         "tools": {"riscv64-unknown-elf-gcc": "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
@@ -53,7 +56,7 @@ TARGETS = {
     "qemu-armv7em": {
         "title": "Cortex-M7 (armv7em with FPU): the qemu port's MPS2_AN500 board",
         "port": "qemu", "board": "MPS2_AN500", "elf": "build-MPS2_AN500/firmware.elf", "mpy_arch": 8,
-        "make": [], "romfs": (0x60C00000, 0x00400000),
+        "make": [], "romfs": (0x60C00000, 0x00400000), "clock": ("systick", 1000),
         "qemu": ["qemu-system-arm", "-machine", "mps2-an500", "-semihosting"],
         "tools": _ARM_TOOLS,
     },

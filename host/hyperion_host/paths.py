@@ -14,6 +14,9 @@ def firmware_dir():
 
 
 def boards_dir():
+    """The board files: $HYPERION_BOARDS (a folder of your own boards/*.toml), else the repository's."""
+    if os.environ.get("HYPERION_BOARDS"):
+        return Path(os.environ["HYPERION_BOARDS"])
     here = Path(__file__).resolve().parent
     for cand in (here / "boards", here.parent.parent / "boards"):
         if cand.is_dir():

@@ -44,7 +44,7 @@ def command(board, elf, romfs=None, icount=True, romfs_size=None):
     t = mpbuild.TARGETS[target_of(board)]
     cmd = list(t["qemu"]) + ["-nographic", "-monitor", "none", "-serial", "pty"]
     if icount:
-        cmd += ["-icount", "shift=0"]
+        cmd += ["-icount", "shift=0,sleep=off"]  # an idle (WFI) core jumps to the next timer: no host timing
     if romfs:
         size = os.path.getsize(romfs)
         limit = romfs_limit(board, romfs_size)

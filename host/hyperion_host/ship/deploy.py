@@ -183,6 +183,10 @@ def deploy(port, bundle_dir, progress=None, health_timeout=120):
     s = Session(port)
     try:
         ident = s.identify()
+        if ident.get("platform") == "qemu":
+            raise DeployError("the board on %s is emulated and has no writable filesystem for A/B slots: it takes "
+                              "ROMFS bundles (`hyperion-host build --romfs`, then `hyperion-host vboard start "
+                              "--emulate --romfs %s/romfs.img`)" % (s.port, bundle_dir))
         if ident["arch"] and manifest["arch"] != ident["arch"]:
             raise DeployError("bundle %s was built for %s, but the board on %s runs %s; build one with "
                               "`hyperion-host build --board <board> --arch %s`"

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from hyperion_host import mpbuild
 from hyperion_host.boards import get_board
 from hyperion_host.device import qemu
 from hyperion_host.device.transport import Board, BoardExecError
@@ -20,19 +21,48 @@ MARK = "\x00HYQ-PROFILE "
 RUN_TIMEOUT = 600
 CPI = 1.0  # cycles per instruction assumed for the time estimate (a lower bound: loads and branches take more)
 
-# Runs on the board. The figures are time.ticks_us() differences: thousands of instructions under -icount.
-# Heap: gc.mem_alloc() after a collection, before and after each step (live bytes on the board's own heap).
+# The board's instruction clock, _clock(): on ARM time.ticks_us() after a WFI (under -icount with sleep=off the
+# idle core wakes exactly at the next SysTick tick, so every later reading is the same on every run), on RISC-V
+# the instret CSR (the instructions retired, exactly). Units per instruction: mpbuild.TARGETS[...]["clock"].
+CLOCKS = {
+    "systick": """
+import time, micropython
+@micropython.asm_thumb
+def _sync():
+    wfi()
+_sync()
+_clock = time.ticks_us
+""",
+    "instret": """
+import micropython
+@micropython.asm_rv32
+def _instret():
+    csrrs(a0, zero, 0xC02)
+_hi = [0, 0]
+def _clock():
+    v = _instret() & 0xFFFFFFFF
+    if v < _hi[1]:
+        _hi[0] += 0x100000000
+    _hi[1] = v
+    return _hi[0] + v
+""",
+}
+
+# Runs on the board after CLOCKS[...]. Heap: gc.mem_alloc() after a collection, before and after each step (live
+# bytes on the board's own heap). _o: what reading the clock itself costs, taken off every figure.
 SCRIPT = """
-import gc, time, array, binascii
+import gc, array, binascii
+_o = _clock()
+_o = _clock() - _o
 gc.collect()
 _a0 = gc.mem_alloc()
-_t0 = time.ticks_us()
+_t0 = _clock()
 import hyperion
-_t1 = time.ticks_us()
+_t1 = _clock()
 gc.collect()
 _a1 = gc.mem_alloc()
 _m = hyperion.load(%(path)r, kernels=%(kernels)r)
-_t2 = time.ticks_us()
+_t2 = _clock()
 gc.collect()
 _a2 = gc.mem_alloc()
 _test = %(test)r
@@ -43,10 +73,10 @@ if 'tokens' in _test:
     gc.collect()
     _a3 = gc.mem_alloc()
     _y = list(_y)
-    _t3 = time.ticks_us()
+    _t3 = _clock()
     for _k in range(%(tokens)d):  # decoder steps after the prompt: matvecs and attention (sampling excluded)
         _d.step(32 + _k %% 64)
-    _per = time.ticks_diff(time.ticks_us(), _t3) // %(tokens)d
+    _per = (_clock() - _t3 - _o) // %(tokens)d
     _ops = []
 else:
     for _i in range(len(_test['input_b64'])):
@@ -55,15 +85,16 @@ else:
     gc.collect()
     _a3 = gc.mem_alloc()
     _ops = [0] * len(_m.h.nodes)
-    _m.run(stats=_ops)
-    _t3 = time.ticks_us()
+    _m.run(stats=_ops, clock=_clock)
+    _ops = [max(0, _n - _o) for _n in _ops]
+    _t3 = _clock()
     _y = _m.run()
-    _per = time.ticks_diff(time.ticks_us(), _t3)
+    _per = _clock() - _t3 - _o
     _y = list(_y[0] if isinstance(_y, tuple) else _y)
 _i = _m.info()
 gc.collect()
-print(%(mark)r + repr((_per, _ops, time.ticks_diff(_t1, _t0), time.ticks_diff(_t2, _t1), _a1 - _a0, _a2 - _a1,
-                       _a3 - _a2, gc.mem_free(), _i['kernels'], _i['ops'], _i['mode'], _y)))
+print(%(mark)r + repr((_per, _ops, _t1 - _t0 - _o, _t2 - _t1 - _o, _a1 - _a0, _a2 - _a1, _a3 - _a2, gc.mem_free(),
+                       _i['kernels'], _i['ops'], _i['mode'], _y)))
 """
 
 
@@ -82,7 +113,8 @@ def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, l
     try:
         manifest = build_bundle(board["name"], [str(model_path)], work / "bundle", romfs=True)
         test = manifest["self_tests"][model_path.stem]
-        code = SCRIPT % {"path": "/rom/models/" + model_path.name, "kernels": kernels, "test": test,
+        kind, per_unit = mpbuild.TARGETS[target]["clock"]
+        code = CLOCKS[kind] + SCRIPT % {"path": "/rom/models/" + model_path.name, "kernels": kernels, "test": test,
                          "tokens": tokens, "mark": MARK}
         with qemu.Emulator(board, romfs=work / "bundle" / "romfs.img", log=log, romfs_size=romfs_size) as emu:
             with Board(emu.port, timeout=30) as b:
@@ -100,19 +132,21 @@ def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, l
     per, ops, import_k, load_k, heap_import, heap_load, heap_run, free, kpaths, opnames, mode, y = \
         ast.literal_eval(line[0][len(MARK):])
     decoder = "tokens" in test
-    instructions = per * 1000
+    instructions = round(per * per_unit)
     macs = summary["macs"] if not decoder else _decoder_macs(summary)
     diff = max(abs(a - b) for a, b in zip(y, test["expected"])) if y else float("inf")
     scale = max(1.0, max(abs(v) for v in test["expected"]))
     clock = board.get("clock_hz")
     return {
-        "model": str(model_path), "board": board["name"], "core": mpbuild_title(target), "arch": board["arch"],
+        "model": str(model_path), "board": board["name"], "core": mpbuild.TARGETS[target]["title"].split(":")[0],
+        "arch": board["arch"],
         "unit": "token" if decoder else "inference", "instructions": instructions,
         "instructions_per_mac": instructions / macs if macs else None, "macs": macs,
-        "ops": [{"op": o, "name": s["name"], "kernel": k, "instructions": n * 1000, "macs": s["macs"],
-                 "instructions_per_mac": n * 1000 / s["macs"] if s["macs"] else None}
+        "ops": [{"op": o, "name": s["name"], "kernel": k, "instructions": round(n * per_unit), "macs": s["macs"],
+                 "instructions_per_mac": n * per_unit / s["macs"] if s["macs"] else None}
                 for o, k, n, s in zip(opnames, kpaths, ops, summary["ops"])],
-        "import_instructions": import_k * 1000, "load_instructions": load_k * 1000,
+        "import_instructions": round(import_k * per_unit), "load_instructions": round(load_k * per_unit),
+        "clock": {"source": kind, "instructions_per_unit": per_unit},
         "heap": {"import": heap_import, "load": heap_load, "run": heap_run, "total": heap_import + heap_load + heap_run,
                  "free_after": free, "board_heap": board["vboard_heap"]},
         "mode": mode, "parity": {"max_abs_diff": diff, "relative": diff / scale, "ok": diff <= test["tolerance"]},
@@ -120,12 +154,6 @@ def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, l
         "estimated_ms": instructions * CPI / clock * 1000 if clock else None,
         "tokens_per_s": clock / (instructions * CPI) if clock and decoder else None,
     }
-
-
-def mpbuild_title(target):
-    from hyperion_host.mpbuild import TARGETS
-
-    return TARGETS[target]["title"].split(":")[0]
 
 
 def _decoder_macs(summary):

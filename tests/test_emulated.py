@@ -1,0 +1,163 @@
+"""Emulated boards: the pinned MicroPython built for a Cortex-M0 (rp2040's stand-in), a RISC-V rv32 (esp32c3's)
+and a Cortex-M7 (rp2350's), run in QEMU. The example models run there from a ROMFS bundle with parity against
+the host reference; instruction counts are deterministic; bad input gets a one-line error."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hyperion_host.boards import get_board
+from hyperion_host.device import qemu
+from hyperion_host.errors import HyperionError
+
+from helpers import run_cli
+
+pytestmark = pytest.mark.emulated
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+CORES = {"rp2040": 4, "esp32c3": 11, "rp2350": 8}  # board -> sys.implementation._mpy arch number of its core
+
+
+def profile_json(*args):
+    p = run_cli("profile", *args, "--json", timeout=900)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+@pytest.mark.parametrize("board", sorted(CORES))
+def test_an_emulated_vboard_is_a_board_for_mpremote_and_the_cli(board):
+    name = "em-" + board
+    p = run_cli("vboard", "start", "--board", board, "--emulate", "--name", name, timeout=600)
+    assert p.returncode == 0, p.stderr
+    port = p.stdout.strip().splitlines()[-1]
+    try:
+        assert port.startswith("/dev/")
+        r = subprocess.run([sys.executable, "-m", "mpremote", "connect", port, "exec",
+                            "import sys; print(sys.implementation._mpy >> 10 & 15)"], capture_output=True, text=True,
+                           timeout=60)
+        assert r.stdout.strip() == str(CORES[board]), r
+        e = run_cli("exec", "import gc; gc.collect(); print(gc.mem_free())", "--port", name)
+        free = int(e.stdout.strip())
+        assert get_board(board)["vboard_heap"] * 0.9 < free <= get_board(board)["vboard_heap"]  # the board's heap
+        listed = json.loads(run_cli("vboard", "list", "--json").stdout)
+        assert [v["emulated"] for v in listed if v["name"] == name] == [qemu.target_of(get_board(board))]
+    finally:
+        assert run_cli("vboard", "stop", "--name", name).returncode == 0
+    info = json.loads(run_cli("vboard", "list", "--json").stdout)
+    assert name not in [v["name"] for v in info]
+
+
+def test_a_romfs_bundle_boots_on_the_emulated_board_and_load_finds_its_models(tmp_path):
+    bundle = tmp_path / "pico"
+    assert run_cli("build", "--board", "rp2040", "-m", str(MODELS / "digits" / "digits.hyq"), "-o", str(bundle),
+                   "--romfs").returncode == 0
+    p = run_cli("vboard", "start", "--board", "rp2040", "--emulate", "--romfs", str(bundle / "romfs.img"),
+                "--name", "emrom", timeout=600)
+    assert p.returncode == 0, p.stderr
+    try:
+        e = run_cli("exec", "import hyperion\nm = hyperion.load('digits')\nprint(m.path, m.mode, "
+                    "hyperion.info()['kernels'][0])", "--port", "emrom")
+        assert e.stdout.split() == ["/rom/models/digits.hyq", "rom", "viper"], e
+        d = run_cli("deploy", str(bundle), "--port", "emrom")
+        assert d.returncode != 0 and "ROMFS" in d.stderr and "Traceback" not in d.stderr, d.stderr
+    finally:
+        run_cli("vboard", "stop", "--name", "emrom")
+
+
+def test_profile_counts_are_deterministic_and_match_the_host():
+    a = profile_json(str(MODELS / "digits" / "digits.hyq"), "--board", "rp2040")
+    b = profile_json(str(MODELS / "digits" / "digits.hyq"), "--board", "rp2040")
+    assert a["instructions"] == b["instructions"] > 1_000_000
+    assert [o["instructions"] for o in a["ops"]] == [o["instructions"] for o in b["ops"]]
+    assert a["heap"] == b["heap"]
+    assert a["parity"]["max_abs_diff"] <= 1e-3
+    assert a["arch"] == "armv6m" and a["unit"] == "inference"
+    assert a["instructions_per_mac"] == a["instructions"] / a["macs"]
+    assert sum(o["instructions"] for o in a["ops"]) <= a["instructions"]
+    assert {o["kernel"] for o in a["ops"] if o["op"] in ("conv", "linear")} == {"viper"}
+    assert a["estimated_ms"] == pytest.approx(a["instructions"] / 125e6 * 1000)
+
+
+@pytest.mark.parametrize("model", ["digits", "kws", "tinylm"])
+@pytest.mark.parametrize("board", sorted(CORES))
+def test_every_example_model_runs_on_every_emulated_core(model, board):
+    # esp32c3's standard ROMFS partition holds 128 KB: the bigger models need a board flashed with a 1 MB one
+    extra = ["--romfs-size", "1M"] if board == "esp32c3" and model != "digits" else []
+    r = profile_json(str(MODELS / model / (model + ".hyq")), "--board", board, "--tokens", "2", *extra)
+    assert r["parity"]["ok"], r["parity"]
+    assert r["unit"] == ("token" if model == "tinylm" else "inference")
+    assert r["instructions"] > 100_000 and r["heap"]["total"] < get_board(board)["vboard_heap"]
+    if model != "tinylm":
+        assert r["parity"]["max_abs_diff"] <= 1e-3
+        assert {o["kernel"] for o in r["ops"] if o["op"] in ("conv", "linear")} == {"viper"}
+
+
+def test_the_python_kernels_run_on_the_emulated_core_too():
+    v = profile_json(str(MODELS / "digits" / "digits.hyq"), "--board", "rp2040", "--kernels", "viper")
+    p = profile_json(str(MODELS / "digits" / "digits.hyq"), "--board", "rp2040", "--kernels", "python")
+    assert {o["kernel"] for o in p["ops"]} == {"python"}
+    assert p["parity"]["max_abs_diff"] <= 1e-3
+    assert p["instructions"] > 5 * v["instructions"]  # native code pays off on the board's own core
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--board", "nope"], "unknown board 'nope'"),
+    (["--board", "esp32s3"], "has no emulated core"),
+    (["--board", "esp32c3", "--romfs-size", "64M"], "ROMFS partition"),
+])
+def test_profile_errors_are_one_line(args, says):
+    p = run_cli("profile", str(MODELS / "digits" / "digits.hyq"), *args)
+    assert p.returncode != 0 and says in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_a_bundle_too_big_for_the_boards_romfs_says_what_it_needs():
+    p = run_cli("profile", str(MODELS / "kws" / "kws.hyq"), "--board", "esp32c3")
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+    assert "needs" in p.stderr and "holds 128 KB" in p.stderr and "--romfs-size" in p.stderr, p.stderr
+
+
+def test_a_model_too_big_for_the_heap_says_what_it_needs(tmp_path):
+    # tinylm's decoder on a board with a third of rp2040's heap: the firmware's OutOfMemory, in one line
+    import tomllib
+
+    small = dict(get_board("rp2040"), name="tiny", vboard_heap=64 * 1024)
+    boards = tmp_path / "boards"
+    boards.mkdir()
+    text = (ROOT / "boards" / "rp2040.toml").read_text().replace('name = "rp2040"', 'name = "tiny"')
+    text = text.replace("vboard_heap = 204800", "vboard_heap = 65536").replace('aliases = ["pico"]', "aliases = []")
+    (boards / "tiny.toml").write_text(text)
+    assert tomllib.loads(text)["vboard_heap"] == small["vboard_heap"]
+    p = run_cli("profile", str(MODELS / "kws" / "kws.hyq"), "--board", "tiny",
+                env={"HYPERION_BOARDS": str(boards)}, timeout=600)
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+    assert "out of memory" in p.stderr and "bytes free" in p.stderr, p.stderr
+
+
+def test_qemu_that_dies_is_a_clear_error_not_a_hang(tmp_path):
+    bad = tmp_path / "firmware.elf"
+    bad.write_bytes(b"not an elf")
+    cmd = qemu.command(get_board("rp2040"), bad)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        with pytest.raises(HyperionError, match="QEMU exited with status"):
+            qemu.wait_for_pty(proc, 20)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_infer_on_an_x64_vboard_says_its_latency_is_host_speed(tmp_path, vboard):
+    import numpy as np
+
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 8, 8), np.float32))
+    p = run_cli("infer", str(MODELS / "digits" / "digits.hyq"), "--input", str(tmp_path / "x.npy"), "--port",
+                vboard.name, "--stats")
+    assert p.returncode == 0, p.stderr
+    assert "host speed" in p.stderr and "hyperion-host profile" in p.stderr
