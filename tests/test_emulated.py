@@ -3,8 +3,6 @@ and a Cortex-M7 (rp2350's), run in QEMU. The example models run there from a ROM
 the host reference; instruction counts are deterministic; bad input gets a one-line error."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +87,11 @@ def test_profile_counts_are_deterministic_and_match_the_host():
 def test_every_example_model_runs_on_every_emulated_core(model, board):
     # esp32c3's standard ROMFS partition holds 128 KB: the bigger models need a board flashed with a 1 MB one
     extra = ["--romfs-size", "1M"] if board == "esp32c3" and model != "digits" else []
+    if (board, model) == ("esp32c3", "tinylm"):  # a C3's 150 KB heap cannot hold the decoder: a clear error
+        p = run_cli("profile", str(MODELS / model / (model + ".hyq")), "--board", board, *extra, timeout=900)
+        assert p.returncode != 0 and "Traceback" not in p.stderr, p.stderr
+        assert "does not fit the esp32c3's 150 KB heap" in p.stderr and "KB already in use" in p.stderr, p.stderr
+        return
     r = profile_json(str(MODELS / model / (model + ".hyq")), "--board", board, "--tokens", "2", *extra)
     assert r["parity"]["ok"], r["parity"]
     assert r["unit"] == ("token" if model == "tinylm" else "inference")
@@ -122,35 +125,12 @@ def test_a_bundle_too_big_for_the_boards_romfs_says_what_it_needs():
     assert "needs" in p.stderr and "holds 128 KB" in p.stderr and "--romfs-size" in p.stderr, p.stderr
 
 
-def test_a_model_too_big_for_the_heap_says_what_it_needs(tmp_path):
-    # tinylm's decoder on a board with a third of rp2040's heap: the firmware's OutOfMemory, in one line
-    import tomllib
-
-    small = dict(get_board("rp2040"), name="tiny", vboard_heap=64 * 1024)
-    boards = tmp_path / "boards"
-    boards.mkdir()
-    text = (ROOT / "boards" / "rp2040.toml").read_text().replace('name = "rp2040"', 'name = "tiny"')
-    text = text.replace("vboard_heap = 204800", "vboard_heap = 65536").replace('aliases = ["pico"]', "aliases = []")
-    (boards / "tiny.toml").write_text(text)
-    assert tomllib.loads(text)["vboard_heap"] == small["vboard_heap"]
-    p = run_cli("profile", str(MODELS / "kws" / "kws.hyq"), "--board", "tiny",
-                env={"HYPERION_BOARDS": str(boards)}, timeout=600)
-    assert p.returncode != 0 and "Traceback" not in p.stderr
-    assert "out of memory" in p.stderr and "bytes free" in p.stderr, p.stderr
-
-
 def test_qemu_that_dies_is_a_clear_error_not_a_hang(tmp_path):
-    bad = tmp_path / "firmware.elf"
-    bad.write_bytes(b"not an elf")
-    cmd = qemu.command(get_board("rp2040"), bad)
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    try:
-        with pytest.raises(HyperionError, match="QEMU exited with status"):
-            qemu.wait_for_pty(proc, 20)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    emu = qemu.Emulator(get_board("rp2040"))
+    emu.cmd[-1] = str(tmp_path / "missing.elf")  # QEMU opens the serial pty, then cannot load the kernel
+    with pytest.raises(HyperionError, match="QEMU exited with status 1 before the board came up: .*missing.elf"):
+        emu.start()
+    assert emu.proc.poll() is not None
 
 
 def test_infer_on_an_x64_vboard_says_its_latency_is_host_speed(tmp_path, vboard):
@@ -161,3 +141,34 @@ def test_infer_on_an_x64_vboard_says_its_latency_is_host_speed(tmp_path, vboard)
                 vboard.name, "--stats")
     assert p.returncode == 0, p.stderr
     assert "host speed" in p.stderr and "hyperion-host profile" in p.stderr
+
+
+SPIN = {"systick": """
+@micropython.asm_thumb
+def spin(r0):
+    label(loop)
+    sub(r0, r0, 1)
+    bne(loop)
+""", "instret": """
+@micropython.asm_rv32
+def spin(a0):
+    label(loop)
+    c_addi(a0, -1)
+    bne(a0, zero, loop)
+"""}
+
+
+@pytest.mark.parametrize("board", sorted(CORES))
+def test_the_instruction_clock_counts_instructions(board):
+    """A loop of a known number of instructions (2 per turn), timed with profile's clock on each core."""
+    from hyperion_host import mpbuild
+    from hyperion_host.device.transport import Board
+    from hyperion_host.ship.profile import CLOCKS
+
+    kind, per_unit = mpbuild.TARGETS[qemu.target_of(get_board(board))]["clock"]
+    code = CLOCKS[kind] + SPIN[kind] + "\nspin(10)\nfor n in (100000, 1000000):\n    t = _clock()\n    spin(n)\n" \
+                                       "    print(_clock() - t)\n"  # spin(10) first: a first call costs more
+    with qemu.Emulator(get_board(board)) as emu, Board(emu.port, timeout=30) as b:
+        small, big = (int(v) * per_unit for v in b.exec(code, timeout=120).decode().split())
+    # 0.5%: the clock calls cost a little more or less from one reading to the next; a wrong scale is off by 36%+
+    assert big - small == pytest.approx(1_800_000, rel=5e-3)

@@ -9,8 +9,8 @@
 Anchor: the bytecode path (what CircuitPython runs) in the same run. Targets: native >= 30x bytecode on the
 kernels and >= 10x end to end; all-in peak heap of a digits-size CNN <= 32 KB.
 
-The x64 port's objects take 8-byte words; a board's take 4. With HYPERION_MICROPYTHON32 pointing at a 32-bit
-build of the unix port (tools/build_micropython32.sh), the heap is measured there too, with the firmware and
+The x64 port's objects take 8-byte words; a board's take 4. On a 32-bit build of the unix port (built from the
+pinned source by hyperion_host.mpbuild, or $HYPERION_MICROPYTHON32), the heap is measured too, with the firmware and
 its viper kernels compiled for x86: the same object sizes as on a microcontroller."""
 
 import os
@@ -22,6 +22,7 @@ import numpy as np
 from common import ROOT, save
 
 sys.path.insert(0, str(ROOT / "tools"))
+from hyperion_host import mpbuild  # noqa: E402
 from hyperion_host.device import infer as board_run  # noqa: E402
 from hyperion_host.device.local import run_micropython  # noqa: E402
 from hyperion_host.files import write_atomic
@@ -35,7 +36,7 @@ IMPORTS = ("import array, hyperion\nfrom hyperion import model, ops, layers, err
            "from hyperion.kernels import python, viper\n")
 
 
-MP32 = os.environ.get("HYPERION_MICROPYTHON32")
+MP32 = os.environ.get("HYPERION_MICROPYTHON32") or str(mpbuild.build("unix32"))
 
 
 def min_heap(code, lo=8 * 1024, hi=4 * 1024 * 1024, bits=64):

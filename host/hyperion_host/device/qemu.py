@@ -77,6 +77,13 @@ class Emulator:
         self.port = wait_for_pty(self.proc, timeout)
         return self
 
+    def died(self):
+        """QEMU's exit status and last words if it has exited (it opens the pty before loading the firmware)."""
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        lines = [x for x in (self.proc.stdout.read() or b"").decode(errors="replace").splitlines() if x.strip()]
+        return "QEMU exited with status %d: %s" % (self.proc.returncode, lines[-1] if lines else "no output")
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -96,11 +103,14 @@ def wait_for_pty(proc, timeout):
     deadline = time.monotonic() + timeout
     seen = b""
     os.set_blocking(proc.stdout.fileno(), False)
+    settle = None
     while time.monotonic() < deadline:
         chunk = proc.stdout.read() or b""
         seen += chunk
         m = re.search(rb"char device redirected to (\S+)", seen)
-        if m:
+        if m and settle is None:
+            settle = time.monotonic() + 0.3  # QEMU opens the pty first, then loads the firmware: give it time to fail
+        if m and time.monotonic() >= settle and proc.poll() is None:
             os.set_blocking(proc.stdout.fileno(), True)
             return m.group(1).decode()
         if proc.poll() is not None:

@@ -18,6 +18,7 @@ from hyperion_host.model.summary import model_summary
 from hyperion_host.ship.bundle import build_bundle
 
 MARK = "\x00HYQ-PROFILE "
+OOM = "\x00HYQ-OOM "
 RUN_TIMEOUT = 600
 CPI = 1.0  # cycles per instruction assumed for the time estimate (a lower bound: loads and branches take more)
 
@@ -54,44 +55,55 @@ SCRIPT = """
 import gc, array, binascii
 _o = _clock()
 _o = _clock() - _o
-gc.collect()
-_a0 = gc.mem_alloc()
-_t0 = _clock()
-import hyperion
-_t1 = _clock()
-gc.collect()
-_a1 = gc.mem_alloc()
-_m = hyperion.load(%(path)r, kernels=%(kernels)r)
-_t2 = _clock()
-gc.collect()
-_a2 = gc.mem_alloc()
-_test = %(test)r
-if 'tokens' in _test:
-    from hyperion import lm
-    _d = lm.Decoder(_m)
-    _y = _d.prefill(_test['tokens'])
+_step = 'importing hyperion'
+_used = 0
+try:
     gc.collect()
-    _a3 = gc.mem_alloc()
-    _y = list(_y)
-    _t3 = _clock()
-    for _k in range(%(tokens)d):  # decoder steps after the prompt: matvecs and attention (sampling excluded)
-        _d.step(32 + _k %% 64)
-    _per = (_clock() - _t3 - _o) // %(tokens)d
-    _ops = []
-else:
-    for _i in range(len(_test['input_b64'])):
-        _m.set_input(array.array('f', binascii.a2b_base64(_test['input_b64'][_i])), _i)
-    _y = _m.run()
+    _a0 = gc.mem_alloc()
+    _t0 = _clock()
+    import hyperion
+    _t1 = _clock()
     gc.collect()
-    _a3 = gc.mem_alloc()
-    _ops = [0] * len(_m.h.nodes)
-    _m.run(stats=_ops, clock=_clock)
-    _ops = [max(0, _n - _o) for _n in _ops]
-    _t3 = _clock()
-    _y = _m.run()
-    _per = _clock() - _t3 - _o
-    _y = list(_y[0] if isinstance(_y, tuple) else _y)
-_i = _m.info()
+    _a1 = _used = gc.mem_alloc()
+    _step = 'loading the model'
+    _m = hyperion.load(%(path)r, kernels=%(kernels)r)
+    _t2 = _clock()
+    gc.collect()
+    _a2 = _used = gc.mem_alloc()
+    _test = %(test)r
+    if 'tokens' in _test:
+        _step = 'preparing the decoder'
+        from hyperion import lm
+        _d = lm.Decoder(_m)
+        _y = _d.prefill(_test['tokens'])
+        gc.collect()
+        _a3 = gc.mem_alloc()
+        _y = list(_y)
+        _t3 = _clock()
+        for _k in range(%(tokens)d):  # decoder steps after the prompt: matvecs and attention (sampling excluded)
+            _d.step(32 + _k %% 64)
+        _per = (_clock() - _t3 - _o) // %(tokens)d
+        _ops = []
+    else:
+        _step = 'running the model'
+        for _i in range(len(_test['input_b64'])):
+            _m.set_input(array.array('f', binascii.a2b_base64(_test['input_b64'][_i])), _i)
+        _y = _m.run()
+        gc.collect()
+        _a3 = gc.mem_alloc()
+        _ops = [0] * len(_m.h.nodes)
+        _m.run(stats=_ops, clock=_clock)
+        _ops = [max(0, _n - _o) for _n in _ops]
+        _t3 = _clock()
+        _y = _m.run()
+        _per = _clock() - _t3 - _o
+        _y = list(_y[0] if isinstance(_y, tuple) else _y)
+    _i = _m.info()
+except MemoryError as _e:
+    _m = _d = _y = None
+    gc.collect()
+    print(%(oom)r + repr((_step, _used, getattr(_e, 'needed', 0))))
+    raise SystemExit
 gc.collect()
 print(%(mark)r + repr((_per, _ops, _t1 - _t0 - _o, _t2 - _t1 - _o, _a1 - _a0, _a2 - _a1, _a3 - _a2, gc.mem_free(),
                        _i['kernels'], _i['ops'], _i['mode'], _y)))
@@ -115,17 +127,25 @@ def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, l
         test = manifest["self_tests"][model_path.stem]
         kind, per_unit = mpbuild.TARGETS[target]["clock"]
         code = CLOCKS[kind] + SCRIPT % {"path": "/rom/models/" + model_path.name, "kernels": kernels, "test": test,
-                         "tokens": tokens, "mark": MARK}
+                         "tokens": tokens, "mark": MARK, "oom": OOM}
         with qemu.Emulator(board, romfs=work / "bundle" / "romfs.img", log=log, romfs_size=romfs_size) as emu:
-            with Board(emu.port, timeout=30) as b:
-                out = []
-                try:
+            out = []
+            try:
+                with Board(emu.port, timeout=30) as b:
                     b.exec(code, stream=out.append, timeout=RUN_TIMEOUT)
-                except BoardExecError as e:
-                    raise HyperionError("on the emulated %s: %s" % (board["name"], _last(e.traceback))) from None
+            except BoardExecError as e:
+                raise HyperionError("on the emulated %s: %s" % (board["name"], _last(e.traceback))) from None
+            except HyperionError:
+                raise HyperionError(emu.died() or "the emulated %s stopped answering" % board["name"]) from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     text = b"".join(out).decode(errors="replace")
+    oom = [x for x in text.splitlines() if x.startswith(OOM)]
+    if oom:
+        step, used, needed = ast.literal_eval(oom[0][len(OOM):])
+        raise HyperionError("%s does not fit the %s's %d KB heap: out of memory while %s, with %d KB already in use "
+                            "by the firmware and the model; use a board with more RAM, or a smaller model"
+                            % (model_path.name, board["name"], board["vboard_heap"] // 1024, step, used // 1024))
     line = [x for x in text.splitlines() if x.startswith(MARK)]
     if not line:
         raise HyperionError("the emulated board gave no result: %s" % _last(text))
