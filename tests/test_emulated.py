@@ -3,6 +3,7 @@ and a Cortex-M7 (rp2350's), run in QEMU. The example models run there from a ROM
 the host reference; instruction counts are deterministic; bad input gets a one-line error."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -172,3 +173,11 @@ def test_the_instruction_clock_counts_instructions(board):
         small, big = (int(v) * per_unit for v in b.exec(code, timeout=120).decode().split())
     # 0.5%: the clock calls cost a little more or less from one reading to the next; a wrong scale is off by 36%+
     assert big - small == pytest.approx(1_800_000, rel=5e-3)
+
+
+def test_a_missing_toolchain_names_its_debian_packages(tmp_path):
+    # only the venv's own tools on PATH: no QEMU, no cross compiler
+    p = run_cli("profile", str(MODELS / "digits" / "digits.hyq"), "--board", "rp2040",
+                env={"PATH": os.path.dirname(sys.executable)})
+    assert p.returncode != 0 and "Traceback" not in p.stderr, p.stderr
+    assert "sudo apt-get install qemu-system-arm" in p.stderr, p.stderr

@@ -25,7 +25,8 @@ TARBALL = "micropython-1.29.0-preview.tar.gz"
 DOWNLOAD = "https://github.com/micropython/micropython/archive/%s.tar.gz" % PIN
 BUILD_TIMEOUT = 900
 
-_ARM_TOOLS = {"arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi", "qemu-system-arm": "qemu-system-arm"}
+_ARM_TOOLS = {"arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi"}
+QEMU_PACKAGES = {"qemu-system-arm": "qemu-system-arm", "qemu-system-riscv32": "qemu-system-misc"}
 # target -> how to build it and how QEMU runs it. romfs: (address, size) of the ROMFS partition QEMU loads.
 TARGETS = {
     "qemu-armv6m": {
@@ -50,8 +51,7 @@ TARGETS = {
         "clock": ("instret", 1),  # the instret CSR: under -icount, exactly the instructions retired
         # QEMU 7.2 has no zcd/zcmp CPU properties: plain rv32 (the .mpy kernels use no extension)
         "qemu": ["qemu-system-riscv32", "-machine", "virt", "-bios", "none", "-cpu", "rv32", "-semihosting"],
-        "tools": {"riscv64-unknown-elf-gcc": "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
-                  "qemu-system-riscv32": "qemu-system-misc"},
+        "tools": {"riscv64-unknown-elf-gcc": "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf"},
     },
     "qemu-armv7em": {
         "title": "Cortex-M7 (armv7em with FPU): the qemu port's MPS2_AN500 board",
@@ -127,13 +127,16 @@ def source_dir():
     return dest
 
 
-def check_tools(target):
-    """A clear error naming the Debian packages when a compiler or QEMU for target is missing."""
-    missing = [pkg for tool, pkg in TARGETS[target]["tools"].items() if not shutil.which(tool)]
+def check_tools(target, run=True):
+    """A clear error naming the Debian packages when the compiler (to build) or QEMU (run) for target is missing."""
+    tools = dict(TARGETS[target]["tools"])
+    if run and "qemu" in TARGETS[target]:
+        tools[TARGETS[target]["qemu"][0]] = QEMU_PACKAGES[TARGETS[target]["qemu"][0]]
+    missing = {t: pkg for t, pkg in tools.items() if not shutil.which(t)}
     if missing:
         raise HyperionError("%s needs %s; install them with: sudo apt-get install %s"
-                            % (TARGETS[target]["title"].split(":")[0], " and ".join(TARGETS[target]["tools"]),
-                               " ".join(sorted(set(" ".join(missing).split())))))
+                            % (TARGETS[target]["title"].split(":")[0], " and ".join(missing),
+                               " ".join(sorted(set(" ".join(missing.values()).split())))))
 
 
 def build(target, heap=None, log=None):
@@ -142,15 +145,18 @@ def build(target, heap=None, log=None):
     if target not in TARGETS:
         raise HyperionError("unknown firmware target '%s'; known: %s" % (target, ", ".join(TARGETS)))
     t = TARGETS[target]
-    check_tools(target)
-    src = source_dir()
     args = list(t["make"]) + ["FROZEN_MANIFEST="]  # the source has no micropython-lib to freeze
     if heap:
         args.append("MICROPY_HEAP_SIZE=%d" % heap)
     key = hashlib.sha256(repr((target, args, str(source_origin()), PIN)).encode()).hexdigest()[:12]
     out = builds_dir() / ("%s-%s" % (target, key)) / Path(t["elf"]).name
     if out.is_file():
+        if "qemu" in t and not shutil.which(t["qemu"][0]):
+            raise HyperionError("running %s needs %s; install it with: sudo apt-get install %s"
+                                % (t["title"].split(":")[0], t["qemu"][0], QEMU_PACKAGES[t["qemu"][0]]))
         return out
+    check_tools(target)  # QEMU too: firmware that cannot run is of no use here
+    src = source_dir()
     work = Path(tempfile.mkdtemp(prefix=".%s-" % target, dir=builds_dir()))
     try:
         _make(src / "mpy-cross", [], log)
