@@ -4,6 +4,7 @@
 `Board` is an open connection with exec, eval, identify and file helpers."""
 
 import ast
+import errno
 import hashlib
 import os
 from pathlib import Path
@@ -246,7 +247,9 @@ class Board:
             raise DeviceError("lost the connection to %s while writing ':%s' (%s)"
                               % (self.port, path, str(e).split("(")[0].strip())) from None
         except OSError as e:
-            raise DeviceError("cannot write ':%s' on the board: %s" % (path, os.strerror(e.errno))) from None
+            hint = ("; no filesystem is mounted there (an emulated board has only its ROMFS image at /rom: "
+                    "`hyperion-host build --romfs`)" if e.errno == errno.ENODEV else "")
+            raise DeviceError("cannot write ':%s' on the board: %s%s" % (path, os.strerror(e.errno), hint)) from None
         except TransportExecError as e:
             raise DeviceError("cannot write ':%s' on the board: %s" % (path, _last_line(e))) from None
 

@@ -10,7 +10,7 @@ def load_samples(path, inputs, shapes, what="--calib"):
     Each array is (S, *input_shape) or, for a batch-1 input, (S, *input_shape[1:])."""
     try:
         data = np.load(path)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:
         raise HyperionError("%s %s: cannot read it as .npz (%s)" % (what, path, str(e).splitlines()[0][:80])) from None
     if isinstance(data, np.ndarray):  # a plain .npy: the samples of the only input
         if len(inputs) != 1:
@@ -58,7 +58,7 @@ def load_inputs(path, prog):
     if p.endswith(".npy"):
         try:
             a = np.load(p)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, EOFError) as e:
             raise HyperionError("cannot read %s: %s" % (p, str(e).splitlines()[0][:100])) from None
         if len(prog.inputs) != 1:
             raise HyperionError("the model has %d inputs; give them as an .npz named %s"
