@@ -16,6 +16,8 @@ def test_doctor_checks_real_tools():
         assert checks[name]["ok"], checks[name]
     assert "arch x64" in checks["micropython"]["detail"]
     assert "mpy v6" in checks["mpy-cross"]["detail"]
+    for name in ("qemu-system-arm", "qemu-system-riscv32", "arm-none-eabi-gcc", "riscv64-unknown-elf-gcc"):
+        assert checks[name]["ok"], checks[name]  # the emulated boards' tools (make test installs them)
     table = run_cli("doctor").stdout
     assert "micropython" in table and "esptool" in table
 

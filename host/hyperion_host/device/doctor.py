@@ -129,4 +129,10 @@ def run_checks():
         check_debian("tclsh", "tcl8.6", "the Tcl oracle for Picol tests", stdin="puts [info patchlevel]"),
         check_debian("espeak-ng", "espeak-ng", "synthesizes the kws training audio"),
         check_debian("wrk", "wrk", "load generator for the relay benchmark"),
+        check_debian("qemu-system-arm", "qemu-system-arm", "emulated Cortex-M boards: vboard --emulate, profile"),
+        check_debian("qemu-system-riscv32", "qemu-system-misc", "the emulated RISC-V board (esp32c3)"),
+        check_debian("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi",
+                     "builds the emulated Cortex-M firmware"),
+        check_debian("riscv64-unknown-elf-gcc", "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
+                     "builds the emulated RISC-V firmware"),
     ]
