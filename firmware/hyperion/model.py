@@ -302,14 +302,17 @@ class Model:
 
 
 def _timed(m, stats, clock):
-    """The op loop of run(), adding each op's clock() difference to stats[i]."""
+    """The op loop of run(), adding to stats[i] the clock() difference from the end of the op before (one reading
+    per op: the differences add up to the whole run)."""
     if clock is None:
         import time
 
         clock = time.ticks_us
     i = 0
+    t = clock()
     for nd in m.h.nodes:
-        t = clock()
         OPS[2 * nd.op](m, nd)
-        stats[i] += clock() - t
+        u = clock()
+        stats[i] += u - t
+        t = u
         i += 1

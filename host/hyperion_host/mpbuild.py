@@ -127,10 +127,10 @@ def source_dir():
     return dest
 
 
-def check_tools(target, run=True):
-    """A clear error naming the Debian packages when the compiler (to build) or QEMU (run) for target is missing."""
-    tools = dict(TARGETS[target]["tools"])
-    if run and "qemu" in TARGETS[target]:
+def check_tools(target, build=True):
+    """A clear error naming the Debian packages when QEMU (to run target) or, to build it, the compiler is missing."""
+    tools = dict(TARGETS[target]["tools"]) if build else {}
+    if "qemu" in TARGETS[target]:
         tools[TARGETS[target]["qemu"][0]] = QEMU_PACKAGES[TARGETS[target]["qemu"][0]]
     missing = {t: pkg for t, pkg in tools.items() if not shutil.which(t)}
     if missing:
@@ -150,12 +150,9 @@ def build(target, heap=None, log=None):
         args.append("MICROPY_HEAP_SIZE=%d" % heap)
     key = hashlib.sha256(repr((target, args, str(source_origin()), PIN)).encode()).hexdigest()[:12]
     out = builds_dir() / ("%s-%s" % (target, key)) / Path(t["elf"]).name
+    check_tools(target, build=not out.is_file())  # QEMU too: firmware that cannot run is of no use here
     if out.is_file():
-        if "qemu" in t and not shutil.which(t["qemu"][0]):
-            raise HyperionError("running %s needs %s; install it with: sudo apt-get install %s"
-                                % (t["title"].split(":")[0], t["qemu"][0], QEMU_PACKAGES[t["qemu"][0]]))
         return out
-    check_tools(target)  # QEMU too: firmware that cannot run is of no use here
     src = source_dir()
     work = Path(tempfile.mkdtemp(prefix=".%s-" % target, dir=builds_dir()))
     try:

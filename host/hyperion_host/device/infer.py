@@ -109,12 +109,11 @@ def ensure_files(board, files, remote_dir):
     return copied
 
 
-def install(b, model_path, sources):
-    """Put the firmware (.mpy for the board's arch, or these source files where the arch is unknown) and the
-    model on an open Board where missing or changed; returns the model's path there."""
+def install(b, ident, model_path):
+    """Put the firmware (.mpy for the board's arch, or the runtime's sources where the arch is unknown) and the
+    model on an open Board (identified as ident) where missing or changed; returns the model's path there."""
     from hyperion_host.firmware import cached_firmware
 
-    ident = b.identify()
     if ident.get("platform") == "qemu":
         raise HyperionError("an emulated board has no writable filesystem: put the model in a ROMFS image "
                             "(`hyperion-host build --romfs`, then `vboard start --emulate --romfs IMG`), or count "
@@ -125,7 +124,7 @@ def install(b, model_path, sources):
         files = [p.relative_to(pkg).as_posix() for p in sorted(pkg.rglob("*.mpy"))]
     else:
         pkg = firmware_dir() / "hyperion"
-        files = list(sources)
+        files = [m + ".py" for m in firmware.modules("runtime")]
     for sub in sorted({os.path.dirname(f) for f in files}):  # the package, then its subpackages (kernels/)
         dst = "lib/hyperion/" + sub if sub else "lib/hyperion"
         ensure_files(b, [str(pkg / f) for f in files if os.path.dirname(f) == sub], dst)
@@ -138,8 +137,9 @@ def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1)
     from hyperion_host.device.transport import Board, BoardExecError, resolve_port
 
     with Board(resolve_port(port)) as b:
-        remote = install(b, model_path, [m + ".py" for m in firmware.modules("runtime")])
-        speed = speed_of(b.identify())
+        ident = b.identify()
+        remote = install(b, ident, model_path)
+        speed = speed_of(ident)
         out = []
         try:
             b.exec(_script(remote, inputs, kernels, repeat), stream=lambda d: out.append(d), timeout=600)
@@ -209,7 +209,7 @@ def generate_on_board(port, model_path, args, kernels, write):
     from hyperion_host.device.transport import Board, BoardExecError, resolve_port
 
     with Board(resolve_port(port)) as b:
-        remote = install(b, model_path, [m + ".py" for m in firmware.modules("runtime")])
+        remote = install(b, b.identify(), model_path)
         ts = TextStream(write)
         try:
             b.exec(generate_script(remote, *args, kernels), stream=ts.feed, timeout=600)

@@ -92,17 +92,21 @@ try:
         gc.collect()
         _a3 = gc.mem_alloc()
         _ops = [0] * len(_m.h.nodes)
+        _t3 = _clock()
         _m.run(stats=_ops, clock=_clock)
-        _ops = [max(0, _n - _o) for _n in _ops]
+        _ti = _clock() - _t3
         _t3 = _clock()
         _y = _m.run()
         _per = _clock() - _t3 - _o
+        # what the per-op readings themselves cost (the timed run's excess), shared out: the ops add up to _per
+        _share = (_ti - _o - _per) / len(_ops)
+        _ops = [_n - _share for _n in _ops]
         _y = list(_y[0] if isinstance(_y, tuple) else _y)
     _i = _m.info()
-except MemoryError as _e:
+except MemoryError:
     _m = _d = _y = None
     gc.collect()
-    print(%(oom)r + repr((_step, _used, getattr(_e, 'needed', 0))))
+    print(%(oom)r + repr((_step, _used)))
     raise SystemExit
 gc.collect()
 print(%(mark)r + repr((_per, _ops, _t1 - _t0 - _o, _t2 - _t1 - _o, _a1 - _a0, _a2 - _a1, _a3 - _a2, gc.mem_free(),
@@ -142,7 +146,7 @@ def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, l
     text = b"".join(out).decode(errors="replace")
     oom = [x for x in text.splitlines() if x.startswith(OOM)]
     if oom:
-        step, used, needed = ast.literal_eval(oom[0][len(OOM):])
+        step, used = ast.literal_eval(oom[0][len(OOM):])
         raise HyperionError("%s does not fit the %s's %d KB heap: out of memory while %s, with %d KB already in use "
                             "by the firmware and the model; use a board with more RAM, or a smaller model"
                             % (model_path.name, board["name"], board["vboard_heap"] // 1024, step, used // 1024))
@@ -162,7 +166,7 @@ def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, l
         "arch": board["arch"],
         "unit": "token" if decoder else "inference", "instructions": instructions,
         "instructions_per_mac": instructions / macs if macs else None, "macs": macs,
-        "ops": [{"op": o, "name": s["name"], "kernel": k, "instructions": round(n * per_unit), "macs": s["macs"],
+        "ops": [{"op": o, "name": s["name"], "kernel": k, "instructions": max(0, int(n * per_unit)), "macs": s["macs"],
                  "instructions_per_mac": n * per_unit / s["macs"] if s["macs"] else None}
                 for o, k, n, s in zip(opnames, kpaths, ops, summary["ops"])],
         "import_instructions": round(import_k * per_unit), "load_instructions": round(load_k * per_unit),
