@@ -16,7 +16,7 @@ LONG_FILES = {}  # path -> reason: a reviewed exception to MAX_LINES (none today
 # host layers, bottom up: a module may import its own layer and the ones listed for it (plus `hyperion`, the
 # firmware package, which the host reuses)
 BASE = {"hyperion_host", "hyperion_host.errors", "hyperion_host.paths", "hyperion_host.files", "hyperion_host._lazy"}
-CORE = {"hyperion_host.boards", "hyperion_host.firmware", "hyperion_host.mpbuild"}
+CORE = {"hyperion_host.boards", "hyperion_host.firmware", "hyperion_host.mpbuild", "hyperion_host.natmod"}
 ALLOWED = {
     "base": {"base"},
     "core": {"base", "core"},
@@ -61,7 +61,10 @@ def imports(name, path):
                 base = ".".join(parts + ([base] if base else []))
             for a in node.names:
                 sub = base + "." + a.name
-                found.add(sub if sub in MODS else base)
+                if sub in MODS:
+                    found.add(sub)
+                elif base != name:  # a package importing a submodule with no source (kernels/c.mpy, built from C)
+                    found.add(base)
     return found
 
 

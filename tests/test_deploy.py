@@ -43,11 +43,21 @@ def test_every_board_bundle_carries_its_arch(tmp_path, hyq_models):
     boards = all_boards()
     assert {"esp32", "esp32s3", "esp32c3", "rp2040", "pico_w", "rp2350"} <= set(boards)
     for name, b in boards.items():
-        m = build_bundle(name, [hyq_models["mlp"]], tmp_path / name)
+        notes = []
+        m = build_bundle(name, [hyq_models["mlp"]], tmp_path / name, log=notes.append)
         assert m["arch"] == b["arch"] and m["board"] == name
         kv = tmp_path / name / "lib" / "hyperion" / "kernels" / "viper.mpy"
         assert mpy_arch(kv) == b["arch"]
         assert kv.read_bytes()[2] == (ARCH_NAMES.index(b["arch"]) << 2) | 3
+        # the C kernels for the board's arch, in the manifest and the mip package; xtensawin has none, and says so
+        kc = tmp_path / name / "lib" / "hyperion" / "kernels" / "c.mpy"
+        if b["arch"] == "xtensawin":
+            assert not kc.exists() and len(notes) == 1 and "xtensawin has no C kernels" in notes[0], notes
+        else:
+            assert mpy_arch(kc) == b["arch"] and not notes, notes
+            assert "lib/hyperion/kernels/c.mpy" in {f["path"] for f in m["files"]}
+            pkg = json.loads((tmp_path / name / "package.json").read_text())
+            assert ["hyperion/kernels/c.mpy", "lib/hyperion/kernels/c.mpy"] in pkg["urls"]
         loaded = load_manifest(tmp_path / name)  # every sha256 checks out
         assert {f["path"] for f in loaded["files"]} >= {"lib/hyperion/model.mpy", "models/mlp.hyq"}
         pkg = json.loads((tmp_path / name / "package.json").read_text())

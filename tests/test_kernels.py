@@ -1,5 +1,5 @@
 """The kernel paths agree: every kernel function of every path MicroPython can run (hyperion.kernels.PATHS:
-viper, python), called on the same inputs (random and edge cases), gives the same results, bit for bit: every
+c, viper, python), called on the same inputs (random and edge cases), gives the same results, bit for bit: every
 buffer it writes and its return value. On the x64 unix port, on a 32-bit build of it (viper's machine words are
 32 bits, as on a microcontroller), and on the emulated Cortex-M0 and RISC-V cores (their own machine code)."""
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hyperion import hyq
+from hyperion.kernels import WHOLE_OP
 from hyperion_host import mpbuild
 from hyperion_host.firmware import cached_firmware
 
@@ -250,7 +251,7 @@ def test_every_kernel_path_gives_the_same_results(micropython, bits):
 @pytest.mark.emulated
 @pytest.mark.parametrize("board", ["rp2040", "esp32c3"])
 def test_every_kernel_path_gives_the_same_results_on_emulated_cores(board, tmp_path):
-    """armv6m (Cortex-M0) and rv32imc: the viper kernels are the board's own machine code here."""
+    """armv6m (Cortex-M0) and rv32imc: the C and viper kernels are the board's own machine code here."""
     _check(_run_emulated(board, tmp_path))
 
 
@@ -258,10 +259,10 @@ def _check(lines):
     cases = _cases()
     assert {fn for fn, _ in cases} == set(FUNCTIONS)
     paths = [ln.split()[1:] for ln in lines if ln.startswith("PATHS")][0]
-    assert paths == ["viper", "python"]  # both run on the unix port: it has a native emitter
+    assert paths == ["c", "viper", "python"]  # all run here: C kernels built for the arch, a native emitter
     funcs = {ln.split()[1]: ln.split()[2:] for ln in lines if ln.startswith("FUNCTIONS")}
-    for p in paths:  # one calling convention: the same public functions on every path
-        assert funcs[p] == sorted(FUNCTIONS), (p, funcs[p])
+    for p in paths:  # one calling convention: the same public functions on every path (C: and its whole ops)
+        assert funcs[p] == sorted(FUNCTIONS + (WHOLE_OP if p == "c" else ())), (p, funcs[p])
     got = {}
     for ln in lines:
         if ln.startswith("CASE "):

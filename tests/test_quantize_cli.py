@@ -184,10 +184,11 @@ def test_infer_on_micropython_and_on_a_vboard(cnn, tmp_path, vboard):
         np.testing.assert_allclose(np.load(tmp_path / "y.npy"), np.load(tmp_path / "h.npy"), atol=2e-3)
         st = json.loads((tmp_path / "s.json").read_text())
         assert st["latency_us"] > 0 and st["peak_heap_bytes"] > 0
-        assert st["kernels"][0] == ("python" if "python" in args else "viper") and len(st["kernels"]) == 6
+        assert st["kernels"][0] == ("python" if "python" in args else "c") and len(st["kernels"]) == 6
         assert "latency" in p.stderr and "peak heap" in p.stderr
     # the board got the compiled firmware and the model; a second run copies nothing new
     assert (vboard.fs_dir / "lib" / "hyperion" / "kernels" / "viper.mpy").exists()
+    assert (vboard.fs_dir / "lib" / "hyperion" / "kernels" / "c.mpy").exists()
     assert (vboard.fs_dir / "models" / "cnn.hyq").read_bytes() == hyq.read_bytes()
     assert_user_error(run_cli("infer", str(hyq), "--input", str(d / "x0.npy"), "--kernels", "turbo"), "--kernels must be")
     assert_user_error(run_cli("infer", str(hyq), "--input", str(d / "x0.npy"), "--on", "mars"), "--on must be")

@@ -75,7 +75,7 @@ def op_models(tmp_path_factory):
     return cases
 
 
-@pytest.mark.parametrize("kernels", ["python", "viper"])
+@pytest.mark.parametrize("kernels", ["python", "viper", "c"])
 def test_every_op_matches_the_host_runtime(op_models, micropython, kernels):
     got = run_batch(micropython, [(p, ins) for p, ins, _ in op_models], kernels)
     bad = []
@@ -222,11 +222,13 @@ def test_example_models_match_on_micropython(maker, shape, calib, tmp_path, micr
 def test_every_arch_compiles_with_its_arch_byte(tmp_path):
     for arch in ARCHS:
         d = compile_firmware(arch, tmp_path / arch)
-        assert mpy_arch(d / "kernels/viper.mpy") == arch
-        head = (d / "kernels/viper.mpy").read_bytes()[:3]
-        assert head[2] == (ARCH_NAMES.index(arch) << 2) | 3
+        native = {"kernels/viper.mpy"} | ({"kernels/c.mpy"} if arch != "xtensawin" else set())
+        for n in native:
+            assert mpy_arch(d / n) == arch
+            head = (d / n).read_bytes()[:3]
+            assert head[2] & 0xFC == ARCH_NAMES.index(arch) << 2 and head[2] & 3
         for f in d.rglob("*.mpy"):
-            if f.relative_to(d).as_posix() != "kernels/viper.mpy":
+            if f.relative_to(d).as_posix() not in native:
                 assert mpy_arch(f) is None, f  # bytecode only: runs on any arch
     pkg = tmp_path / "x64" / "hyperion"
     assert {p.relative_to(pkg).as_posix() for p in pkg.rglob("*.mpy")} >= {
@@ -237,13 +239,15 @@ def test_wrong_arch_kernels_say_which_arch_to_install(tmp_path, micropython):
     fw = tmp_path / "fw"
     shutil.copytree(cached_firmware("x64"), fw)
     compile_firmware("armv6m", tmp_path / "arm")
-    shutil.copy(tmp_path / "arm" / "hyperion" / "kernels/viper.mpy", fw / "hyperion" / "kernels/viper.mpy")
+    for k in ("kernels/viper.mpy", "kernels/c.mpy"):
+        shutil.copy(tmp_path / "arm" / "hyperion" / k, fw / "hyperion" / k)
     blob, _ = quantize_model(models.mlp(tmp_path / "m.onnx"), Options())
     write_atomic(tmp_path / "m.hyq", blob)
     r = micropython("import hyperion\nprint(hyperion.kernel_status())\nm = hyperion.load(%r)\n"
                     "print(m.info()['kernels'])" % str(tmp_path / "m.hyq"), firmware=fw)
     assert r.ok, r
-    assert "kernels/viper.mpy holds native kernels for armv6m, but this board is x64" in r.stdout
+    assert "kernels/c.mpy holds c kernels for armv6m, but this board is x64" in r.stdout
+    assert "kernels/viper.mpy holds viper kernels for armv6m, but this board is x64" in r.stdout
     assert "build-kernels --arch x64" in r.stdout
     assert "['python', 'python']" in r.stdout
 
@@ -321,8 +325,8 @@ def test_config_file_and_configure(tmp_path, micropython):
     lines = r.stdout.strip().splitlines()
     assert lines[0] == "True ['python', 'python']"
     assert lines[1] == "['viper', 'viper']"
-    assert lines[2] == "configure(): 'kernels' must be one of auto, viper, python, ulab, not 'fast'"
-    assert lines[3] == "%s: 'kernels' must be one of auto, viper, python, ulab, not 'fast'" % bad
+    assert lines[2] == "configure(): 'kernels' must be one of auto, c, viper, python, ulab, not 'fast'"
+    assert lines[3] == "%s: 'kernels' must be one of auto, c, viper, python, ulab, not 'fast'" % bad
     assert lines[4] == "%s is not valid JSON; fix or delete it" % junk
 
 

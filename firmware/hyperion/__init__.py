@@ -60,7 +60,7 @@ def __getattr__(name):
 # -- configuration: /hyperion.json on the board, overridden by configure(**kw) ----------------------------
 CONFIG_PATH = "/hyperion.json"
 _DEFAULTS = {"kernels": "auto", "model_dirs": ["/rom/models", "/models", ""], "mode": "auto", "remote": None}
-_CHOICES = {"kernels": ("auto", "viper", "python", "ulab"), "mode": ("auto", "rom", "stream")}
+_CHOICES = {"kernels": ("auto", "c", "viper", "python", "ulab"), "mode": ("auto", "rom", "stream")}
 _config = None
 
 

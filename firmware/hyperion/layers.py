@@ -77,6 +77,7 @@ def _attrs(m, nd):
 # -- int8 activations ------------------------------------------------------------------------------------
 
 _SCALE = array.array("f", [0.0])  # a static scale as float32, where the quantize kernel reads its bits
+_CONV_F = array.array("f", [0.0, 0.0, 0.0])  # the whole-layer conv kernel's input scale, p0, p1
 
 
 def _quantize(k, src, n, dst, scale, so=0, do=0):
@@ -161,6 +162,10 @@ def _q_rows(m, t, xq, K):
 def _finish_rows(m, y, yo, rows, sc, r0, asym, s, bias, act, p0, p1, ystep):
     """y[yo + r*ystep] = act(s*(d*A1 - dmin*A2) + bias[r]) for rows r0.. (acc holds rows from 0)."""
     acc = m.acc
+    fin = getattr(m.k, "finish", None)
+    if fin is not None:
+        fin(acc, 1, rows, sc, r0, s, bias, act, p0, p1, y, yo, ystep, 0, asym)
+        return
     if r0 == 0 and ystep == 1 and asym and bias is not None and act in (0, A_RELU, A_GELU):
         # the common case (a linear layer's whole output), in loops with nothing else to decide per row;
         # the same arithmetic in the same order as the general loop below
@@ -362,6 +367,18 @@ def op_conv(m, nd):
     rs = _scales(m, t, buf, off, stride)
     q8 = 1 if scheme == hyq.S_Q8 else 0
     acc = m.conv_acc
+    whole = getattr(m.k, "conv", None)
+    if whole is not None:  # the layer in one kernel call per image
+        g = a.get("_g")
+        if g is None:
+            g = a["_g"] = array.array("i", (C, H, W, G, a["kh"], a["kw"], Ho, Wo, a["sh"], a["sw"], a["pt"], a["pl"],
+                                            a["dh"], a["dw"], og, stride, hdr, cb, nb, B, K, asym, q8, act))
+        for n in range(N):
+            xin, sc = _int8_input(m, xt, x, n * per_img, per_img, m.xin,
+                                  xt.scale if qmode == hyq.Q_STATIC else 0.0)
+            _CONV_F[0], _CONV_F[1], _CONV_F[2] = sc, p0, p1
+            whole(xin, g, m.xq, buf, off, m.sx, acc, y, n * cout * hw, table, rs, bias, _CONV_F)
+        return
     for n in range(N):
         xin, sc = _int8_input(m, xt, x, n * per_img, per_img, m.xin, xt.scale if qmode == hyq.Q_STATIC else 0.0)
         for g in range(G):

@@ -126,7 +126,16 @@ class Decoder:
 
     def _norm(self, norm, x, y):
         g, b, eps = norm
-        ops._norm_row(x, 0, self.d, g, b, eps, y)
+        ops.norm(self.m.k, x, 0, 1, self.d, g, b, eps, y)
+
+    def _residual(self, x, h):
+        """x += h (the kernel path's element-wise add where it has one)."""
+        add = getattr(self.m.k, "binary", None)
+        if add is not None:
+            add(0, x, h, x, self.d, 1, self.d, 0, 0, 0.0, 0.0)
+            return
+        for i in range(self.d):
+            x[i] += h[i]
 
     def reset(self):
         self.n = 0
@@ -194,13 +203,11 @@ class Decoder:
                 for i in range(hd):
                     cv[j * hd + i] = iacc[i] * f
             self._lin(wo, cv, h)
-            for i in range(d):
-                x[i] += h[i]
+            self._residual(x, h)
             self._norm(ln2, x, h)
             self._lin(up, h, self.u)
             self._lin(down, self.u, h)
-            for i in range(d):
-                x[i] += h[i]
+            self._residual(x, h)
         self.n = n + 1
         if not want_logits:
             return None

@@ -291,7 +291,7 @@ class Model:
 
     def info(self):
         ops = [hyq.OPS[n.op] for n in self.h.nodes]
-        kinds = [kernel_path(n.op, self.kpath) for n in self.h.nodes]  # from the op table
+        kinds = [kernel_path(n.op, self.k) for n in self.h.nodes]  # from the op table
         return {"ops": ops, "kernels": kinds, "arena_bytes": self.h.arena_size + self.h.arena8_size,
                 "weight_buffer_bytes": len(self.wbuf) if self.wbuf is not None else 0, "mode": self.mode,
                 "inputs": [self.h.tensors[i].shape for i in self.h.inputs],

@@ -26,6 +26,7 @@ def op_matmul(m, nd):
     batches = 1
     for d in yb:
         batches *= d
+    mm = getattr(m.k, "matmul", None)
     for i in range(batches):
         ao = bo = 0
         for d in range(nb):
@@ -34,12 +35,10 @@ def op_matmul(m, nd):
         ao *= M * K
         bo *= K * Nn
         yo = i * M * Nn
-        for r in range(M):
-            for c in range(Nn):
-                v = 0.0
-                for k in range(K):
-                    v += a[ao + r * K + k] * b[bo + k * Nn + c]
-                y[yo + r * Nn + c] = v
+        if mm is not None:
+            mm(a, ao, b, bo, y, yo, M, K, Nn)
+        else:
+            _matmul(a, ao, b, bo, y, yo, M, K, Nn)
         d = nb - 1
         while d >= 0:
             idx[d] += 1
@@ -49,12 +48,25 @@ def op_matmul(m, nd):
             d -= 1
 
 
+def _matmul(a, ao, b, bo, y, yo, M, K, Nn):
+    for r in range(M):
+        for c in range(Nn):
+            v = 0.0
+            for k in range(K):
+                v += a[ao + r * K + k] * b[bo + k * Nn + c]
+            y[yo + r * Nn + c] = v
+
+
 def _binary(kind):
     def op(m, nd):
         act, rev, inner, n = nd.iattrs
         p0, p1 = nd.fattrs
         big, small = m.view(nd.inputs[0]), m.view(nd.inputs[1])
         y = m.view(nd.outputs[0])
+        k = getattr(m.k, "binary", None)
+        if k is not None:
+            k(kind, big, small, y, len(y), inner, n, rev, act, p0, p1)
+            return
         for i in range(len(y)):
             u = big[i]
             v = small[(i // inner) % n]
@@ -77,6 +89,10 @@ def op_act(m, nd):
     act = nd.iattrs[0]
     p0, p1 = nd.fattrs
     x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
+    k = getattr(m.k, "act", None)
+    if k is not None:
+        k(x, 0, y, 0, len(y), act, p0, p1)
+        return
     for i in range(len(y)):
         y[i] = _act(x[i], act, p0, p1)
 
@@ -95,6 +111,10 @@ def op_softmax(m, nd):
     xt = m.h.tensors[nd.inputs[0]]
     x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
     outer, n, inner = _outer_inner(xt.shape, nd.iattrs[0])
+    k = getattr(m.k, "softmax", None)
+    if k is not None:
+        k(x, y, outer, n, inner)
+        return
     for o in range(outer):
         for j in range(inner):
             base = o * n * inner + j
@@ -119,12 +139,22 @@ def op_layernorm(m, nd):
     x, y, g = m.view(nd.inputs[0]), m.view(nd.outputs[0]), m.view(nd.inputs[1])
     beta = m.view(nd.inputs[2]) if has_beta else None
     n = hyq.numel(xt.shape[axis:])
-    for o in range(xt.size // n):
-        _norm_row(x, o * n, n, g, beta, eps, y)
+    norm(m.k, x, 0, xt.size // n, n, g, beta, eps, y)
+
+
+def norm(k, x, xo, rows, n, g, beta, eps, y):
+    """y[xo:xo+rows*n] = LayerNorm of each n-item row of x from xo, with k's layernorm kernel where it has one
+    (op_layernorm, and the language-model decoder)."""
+    f = getattr(k, "layernorm", None)
+    if f is not None:
+        f(x, xo, rows, n, g, beta, eps, y, xo)
+        return
+    for o in range(rows):
+        _norm_row(x, xo + o * n, n, g, beta, eps, y)
 
 
 def _norm_row(x, base, n, g, beta, eps, y):
-    """y[base:base+n] = LayerNorm of x[base:base+n] (op_layernorm, and the language-model decoder)."""
+    """y[base:base+n] = LayerNorm of x[base:base+n]."""
     mean = 0.0
     for i in range(n):
         mean += x[base + i]
@@ -192,6 +222,10 @@ def op_gap(m, nd):
     xt = m.h.tensors[nd.inputs[0]]
     x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
     hw = xt.shape[2] * xt.shape[3]
+    k = getattr(m.k, "gap", None)
+    if k is not None:
+        k(x, y, xt.shape[0] * xt.shape[1], hw, 1 if xt.dtype == hyq.D_I8 else 0, xt.scale)
+        return
     if xt.dtype == hyq.D_I8:  # int8 (+128) in: integer sums, one float scale per channel
         k = xt.scale / hw
         for p in range(xt.shape[0] * xt.shape[1]):
@@ -312,34 +346,34 @@ def op_slice(m, nd):
                 k += inner
 
 
-# The op table: two entries per op code c (hyq.OPS order), OPS[2c] = glue, OPS[2c + 1] = kernel use (one flat
-# tuple: a tuple per row would cost heap). glue(m, nd) runs node nd of model m. Kernel use K: the glue calls the
-# model's kernel module m.k, so Model.info() reports the model's kernel path for the op; PY: Python code that
-# runs the same on every path (reported as "python"). A node costs one lookup here per run.
-K = 1
-PY = 0
+# The op table: two entries per op code c (hyq.OPS order), OPS[2c] = glue, OPS[2c + 1] = the kernel function the
+# glue runs (one flat tuple: a tuple per row would cost heap). glue(m, nd) runs node nd of model m. The kernel
+# decides the path an op runs on: the model's kernel path (m.k) where m.k has that function (every path has the
+# calling convention's; only some have the whole-op ones, kernels.WHOLE_OP), else Python glue on every path
+# (None, or a whole-op kernel the path lacks: reported as "python"). A node costs one lookup here per run.
 OPS = (
-    op_linear, K,  # linear
-    op_conv, K,  # conv
-    op_matmul, PY,  # matmul
-    _binary(0), PY,  # add
-    _binary(1), PY,  # sub
-    _binary(2), PY,  # mul
-    _binary(3), PY,  # div
-    op_act, PY,  # act
-    op_softmax, PY,  # softmax
-    op_layernorm, PY,  # layernorm
-    op_maxpool, K,  # maxpool
-    op_avgpool, PY,  # avgpool
-    op_gap, PY,  # gap
-    op_reshape, PY,  # reshape
-    op_transpose, PY,  # transpose
-    op_concat, PY,  # concat
-    op_gather, PY,  # gather
-    op_slice, PY,  # slice
+    op_linear, "q4_rows",  # linear
+    op_conv, "conv_row",  # conv (whole layers with "conv" where the path has it)
+    op_matmul, "matmul",  # matmul
+    _binary(0), "binary",  # add
+    _binary(1), "binary",  # sub
+    _binary(2), "binary",  # mul
+    _binary(3), "binary",  # div
+    op_act, "act",  # act
+    op_softmax, "softmax",  # softmax
+    op_layernorm, "layernorm",  # layernorm
+    op_maxpool, "maxpool",  # maxpool
+    op_avgpool, None,  # avgpool
+    op_gap, "gap",  # gap
+    op_reshape, None,  # reshape
+    op_transpose, None,  # transpose
+    op_concat, None,  # concat
+    op_gather, None,  # gather
+    op_slice, None,  # slice
 )
 
 
-def kernel_path(op, path):
-    """The kernel path op code `op` runs on in a model loaded with kernel path `path`."""
-    return path if OPS[2 * op + 1] == K else "python"
+def kernel_path(op, k):
+    """The kernel path op code `op` runs on in a model loaded with kernel module k."""
+    fn = OPS[2 * op + 1]
+    return k.PATH if fn is not None and hasattr(k, fn) else "python"

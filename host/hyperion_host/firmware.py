@@ -1,5 +1,6 @@
-"""Compile the firmware package with mpy-cross: bytecode .mpy for every module, and the viper kernels as
-native code for a board's arch (-march). `hyperion-host build-kernels` and the deploy/run paths use it."""
+"""Compile the firmware package with mpy-cross: bytecode .mpy for every module, the viper kernels as native
+code for a board's arch (-march), and the C kernels (kernels/c.mpy, hyperion_host.natmod) where that arch has
+them. `hyperion-host build-kernels` and the deploy/run paths use it."""
 
 import hashlib
 import os
@@ -9,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from hyperion import ARCH_NAMES
+from hyperion_host import natmod
 from hyperion_host.errors import HyperionError
 from hyperion_host.paths import find_tool, firmware_dir, home
 
@@ -63,8 +65,10 @@ def mpy_arch(path):
     return ARCH_NAMES[head[2] >> 2] if head[2] & 3 else None
 
 
-def compile_firmware(arch, out_dir):
-    """out_dir/hyperion/*.mpy for this arch. Writes into a temp dir and renames: never half a package."""
+def compile_firmware(arch, out_dir, log=None, part="all"):
+    """out_dir/hyperion/*.mpy for this arch, with kernels/c.mpy where it can be built (else log() is told why
+    and the board runs the viper kernels). part: the modules (see modules()). Writes into a temp dir and
+    renames: never half a package."""
     if arch not in ARCHS and arch not in HOST_ARCHS:
         raise HyperionError("unknown arch '%s'; choose one of %s" % (arch, ", ".join(ARCHS)))
     out_dir = Path(out_dir)
@@ -73,10 +77,18 @@ def compile_firmware(arch, out_dir):
     try:
         pkg = tmp / "hyperion"
         pkg.mkdir()
+        wanted = set(modules(part))
         for src in firmware_sources():
+            if _module(src) not in wanted:
+                continue
             dst = pkg / (_module(src) + ".mpy")
             dst.parent.mkdir(parents=True, exist_ok=True)
             mpy_cross(src, dst, arch if _module(src) in NATIVE_MODULES else None, "hyperion/%s.py" % _module(src))
+        c, notice = natmod.try_build(arch)
+        if c:
+            shutil.copy(c, pkg / natmod.MODULE)
+        elif log:
+            log(notice)
         final = out_dir / "hyperion"
         if final.exists():
             shutil.rmtree(final)
@@ -91,7 +103,12 @@ def cached_firmware(arch):
     h = hashlib.sha256()
     for src in firmware_sources():
         h.update(_module(src).encode() + src.read_bytes())
+    for src in natmod.sources():
+        h.update(src.name.encode() + src.read_bytes())
     d = home() / "cache" / ("firmware-%s-%s" % (arch, h.hexdigest()[:16]))
-    if not (d / "hyperion" / "__init__.mpy").exists():
+    pkg = d / "hyperion"
+    # rebuilt too when it lacks C kernels that can be built now (a compiler installed since)
+    if not (pkg / "__init__.mpy").exists() or (
+            arch in natmod.ARCHS and not (pkg / natmod.MODULE).exists() and not natmod.missing_tool(arch)):
         compile_firmware(arch, d)
     return d

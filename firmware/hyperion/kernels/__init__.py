@@ -1,10 +1,12 @@
 """The integer (and a few float32) kernels of the runtime, one module per kernel path, and the choice of path.
 
-Paths (PATHS, best first where the board can run them):
+Paths (PATHS, best first where the board can run them; docs/runtime.md):
+    c       kernels/c.mpy: C (firmware/native/) built per arch as a dynamic native module (x64, x86, armv6m,
+            armv7emsp, rv32imc); it also has whole-op kernels the other paths run as Python glue (WHOLE_OP)
     viper   kernels/viper.py: @micropython.viper code, machine code from mpy-cross -march per arch
     python  kernels/python.py: the same functions as bytecode (CircuitPython, ports without a native emitter)
-A later path is one more module here with the same functions (kernels/native.py: C natmods; kernels/ulab.py),
-its name added to PATHS and to select(); the op table (hyperion/ops.py) says which ops run a path's kernels.
+A later path is one more module here with the same functions (kernels/ulab.py), its name added to PATHS and to
+select(); the op table (hyperion/ops.py) says which kernel function each op runs, so which path it runs on.
 
 Calling convention (every path module exposes these functions with these arguments, and sets PATH to its name;
 results are identical across paths, tested by tests/test_kernels.py):
@@ -38,10 +40,19 @@ results are identical across paths, tested by tests/test_kernels.py):
     maxpool(x, y, planes, H, W, Ho, Wo, kh, kw, sh, sw, pt, pl, dh, dw, width, fill)   items of width 1 (int8)
                                               or 4 (float32) bytes; fill[0] where a window holds no input
     argmax(x, n) -> i                         the first index of the largest float32 of x[0:n]
+
+Whole-op kernels (WHOLE_OP): a path may also have these; where it does, the op glue calls them instead of its
+own Python loop (float results within float32 rounding of the loop's; int8 results identical):
+    conv(xin, g, xq, w, wo, sx, acc, y, yo, rq, sc, bias, f)   a conv layer over one image (layers.op_conv)
+    finish(acc, n, rows, sc, r0, s, bias, act, p0, p1, y, yo, rstep, pstep, asym)   float outputs of row sums
+    act(x, xo, y, yo, n, act, p0, p1)         binary(kind, big, small, y, n, inner, ns, rev, act, p0, p1)
+    softmax(x, y, outer, n, inner)            layernorm(x, xo, rows, n, g, beta, eps, y, yo)
+    matmul(a, ao, b, bo, y, yo, M, K, N)      gap(x, y, planes, hw, i8, scale)
 """
 import sys
 
-PATHS = ("viper", "python")  # the paths built; "ulab" is accepted and runs "python" (not built yet)
+WHOLE_OP = ("conv", "finish", "act", "binary", "softmax", "layernorm", "matmul", "gap")
+PATHS = ("c", "viper", "python")  # the paths built; "ulab" is accepted and runs "python" (not built yet)
 
 # Index = the native arch number in sys.implementation._mpy (bits 10..13),
 # as MicroPython's mpconfig.h numbers them (MP_NATIVE_ARCH_*).
@@ -74,15 +85,12 @@ def runs(code_arch, board_arch):
     return 3 <= code_arch <= board <= 8  # armv6 .. armv7emdp
 
 
-def status():
-    """(path, notice): which kernels this board can run, and why not native when it cannot."""
-    a = arch()
-    if a is None:
-        return "python", "no native code emitter on this port: using bytecode kernels"
+def _find(name):
+    """(path of hyperion/kernels/<name>.mpy on sys.path or None, why it cannot load here or '')."""
     import os
 
     for d in sys.path:
-        p = (d + "/" if d else "") + "hyperion/kernels/viper.mpy"
+        p = (d + "/" if d else "") + "hyperion/kernels/" + name + ".mpy"
         try:
             os.stat(p)
         except OSError:
@@ -90,13 +98,41 @@ def status():
         with open(p, "rb") as f:
             head = f.read(4)
         if len(head) < 3 or head[0] != ord("M"):
-            return "python", "%s is not a valid .mpy file: using bytecode kernels" % p
+            return p, "%s is not a valid .mpy file" % p
+        a = arch()
         if head[2] & 3 and not runs(head[2] >> 2, a):
             got = ARCH_NAMES[head[2] >> 2]
-            return "python", ("%s holds native kernels for %s, but this board is %s: install the %s build "
-                              "(hyperion-host build-kernels --arch %s); using bytecode kernels" % (p, got, a, a, a))
-        return "viper", ""
-    return "viper", ""  # compiled from kernels/viper.py at import by the board's own native emitter
+            return p, ("%s holds %s kernels for %s, but this board is %s: install the %s build "
+                       "(hyperion-host build-kernels --arch %s)" % (p, name, got, a, a, a))
+        return p, ""
+    return None, ""
+
+
+def status():
+    """(path, notice): the best native kernel path this board can run ('c', 'viper' or 'python'), and why not
+    a better one where it cannot (a missing or wrong-arch module, no native code on this port)."""
+    a = arch()
+    if a is None:
+        return "python", "no native code emitter on this port: using bytecode kernels"
+    notice = ""
+    p, why = _find("c")
+    vp, vwhy = _find("viper")
+    if p is None:
+        if vp is not None:  # a compiled package without C kernels (from source, viper.py compiles: no notice)
+            notice = "no C kernels for %s here (hyperion/kernels/c.mpy; `hyperion-host build` and `deploy` " \
+                     "install them)" % a
+    elif why:
+        notice = why
+    else:
+        try:
+            from hyperion.kernels import c  # noqa: F401
+
+            return "c", ""
+        except (ImportError, ValueError, MemoryError) as e:  # native .mpy loading off on this port, or no RAM
+            notice = "the C kernels do not load here (%s)" % e
+    if vwhy:
+        return "python", (notice + "; " if notice else "") + vwhy + ": using bytecode kernels"
+    return "viper", notice + ": using viper kernels" if notice else ""
 
 
 def available():
@@ -105,8 +141,10 @@ def available():
     notice = ""
     if sys.implementation.name == "micropython":
         native, notice = status()
-        if native == "viper":
+        if native != "python":
             paths.insert(0, "viper")
+        if native == "c":
+            paths.insert(0, "c")
     try:
         import ulab  # noqa: F401
 
@@ -117,15 +155,22 @@ def available():
 
 
 def select(pref):
-    """(kernel module, notice) for a preference: 'auto' (native when possible), 'viper', 'python' or 'ulab'.
-    notice: why the path asked for is not the one given ('' when there is nothing to say)."""
+    """(kernel module, notice) for a preference: 'auto' (the best the board runs: c, then viper, then python),
+    'c', 'viper', 'python' or 'ulab'. notice: why the path asked for is not the one given ('' when there is
+    nothing to say)."""
     notice = ""
-    if pref == "viper" or pref == "auto":
+    if pref in ("auto", "c", "viper"):
         path, notice = status()
+        if pref == "viper" and path == "c":
+            path, notice = "viper", ""
+        if path == "c":
+            from hyperion.kernels import c
+
+            return c, ""
         if path == "viper":
             from hyperion.kernels import viper
 
-            return viper, ""
+            return viper, "" if pref == "viper" else notice
     elif pref == "ulab":
         notice = "the ulab kernel path is not built yet: using bytecode kernels"
     from hyperion.kernels import python

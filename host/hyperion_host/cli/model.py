@@ -106,13 +106,21 @@ SPEED = {"host": "host speed: this computer", "board": "on the board",
          "instructions": "thousands of emulated instructions, not time"}
 
 
+KERNELS = ("auto", "c", "viper", "python", "ulab")
+
+
+def _check_kernels(kernels):
+    if kernels not in KERNELS:
+        raise HyperionError("--kernels must be %s or %s" % (", ".join(KERNELS[:-1]), KERNELS[-1]))
+
+
 def infer(
     model: Path = typer.Argument(..., help="A .hyq model."),
     input: Path = typer.Option(..., "--input", "-i", help="Input as .npy (one input) or .npz (named inputs)."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write outputs (.npy for one output, else .npz)."),
     on: str = typer.Option("host", "--on", help="host (numpy reference runtime) or micropython (local unix port)."),
     port: str | None = typer.Option(None, "--port", "-p", help="Run on this board or vboard (sends the model if needed)."),
-    kernels: str = typer.Option("auto", "--kernels", help="Kernel path on MicroPython: auto, viper, python or ulab."),
+    kernels: str = typer.Option("auto", "--kernels", help="Kernel path on MicroPython: auto, c, viper, python or ulab."),
     stats: bool = typer.Option(False, "--stats", help="Print latency, peak heap and the kernel path."),
     stats_json: Path | None = typer.Option(None, "--stats-json", help="Write latency_us, peak_heap_bytes, kernels as JSON."),
     repeat: int = typer.Option(1, "--repeat", help="Time the average of this many runs (MicroPython)."),
@@ -123,8 +131,7 @@ def infer(
 
     if on not in ("host", "micropython"):
         raise HyperionError("--on must be host or micropython (use --port to run on a board)")
-    if kernels not in ("auto", "viper", "python", "ulab"):
-        raise HyperionError("--kernels must be auto, viper, python or ulab")
+    _check_kernels(kernels)
     prog, _ = load_program(str(model))
     from hyperion_host.model.samples import load_inputs
 
@@ -226,18 +233,31 @@ def build_kernels(
     arch: list[str] | None = typer.Option(None, "--arch", help="Arch to build (repeatable); default: all."),
     out_dir: Path = typer.Option(Path("build/firmware"), "-o", "--out", help="Output directory."),
 ):
-    """Compile the firmware with mpy-cross: bytecode .mpy, plus native viper kernels per MCU arch."""
+    """Compile the firmware for each MCU arch: bytecode .mpy, the viper kernels as native code (mpy-cross), and
+    the C kernels (kernels/c.mpy) where the arch has them (docs/runtime.md)."""
     from hyperion_host.firmware import ARCHS, compile_firmware, mpy_arch
+    from hyperion_host.natmod import MODULE
 
-    t = Table("arch", "directory", "native module", "bytes (all .mpy)")
+    t = Table("arch", "directory", "native modules", "bytes (all .mpy)")
+    missing = []
     for a in arch or ARCHS:
-        d = compile_firmware(a, out_dir / a)
+        notes = []
+        with out.status("building the firmware for %s" % a):
+            d = compile_firmware(a, out_dir / a, log=notes.append)
         k = d / "kernels" / "viper.mpy"
         if mpy_arch(k) != a:
             raise HyperionError("mpy-cross wrote %s for %s, not %s" % (k, mpy_arch(k), a))
-        t.add_row(a, str(d), "kernels/viper.mpy (%d bytes)" % k.stat().st_size,
-                  str(sum(p.stat().st_size for p in d.rglob("*.mpy"))))
+        mods = "kernels/viper.mpy (%d bytes)" % k.stat().st_size
+        c = d / MODULE
+        if c.exists():
+            mods += ", %s (%d bytes)" % (MODULE, c.stat().st_size)
+        else:
+            mods += ", no C kernels"
+            missing += notes
+        t.add_row(a, str(d), mods, str(sum(p.stat().st_size for p in d.rglob("*.mpy"))))
     out.print(t)
+    for n in missing:
+        notice(n)
 
 
 def generate(
@@ -252,7 +272,7 @@ def generate(
     seed: int | None = typer.Option(None, "--seed", help="The same text again for the same seed."),
     on: str = typer.Option("host", "--on", help="host (reference runtime) or micropython (local unix port)."),
     port: str | None = typer.Option(None, "--port", "-p", help="Write on this board or vboard (sends the model if needed)."),
-    kernels: str = typer.Option("auto", "--kernels", help="Kernel path on MicroPython: auto, viper or python."),
+    kernels: str = typer.Option("auto", "--kernels", help="Kernel path on MicroPython: auto, c, viper or python."),
     stats: bool = typer.Option(False, "--stats", help="Print tokens and tokens/s."),
 ):
     """Write text with a language model, streamed as it comes: on the host, on local MicroPython, or on a board
@@ -266,6 +286,7 @@ def generate(
         raise HyperionError("--on must be host or micropython (use --port to write on a board)")
     if max_tokens < 0:
         raise HyperionError("--max-tokens must be >= 0")
+    _check_kernels(kernels)
     prog, header = load_program(str(model))
     if not (prog.meta.get("text") or {}).get("decoder"):
         raise HyperionError("%s is not a language model (its metadata has no text.decoder; see docs/tinylm.md)"
@@ -304,7 +325,7 @@ def profile(
     model: Path = typer.Argument(..., help="A .hyq model."),
     board: str = typer.Option(..., "--board", "-b", help="A board with an emulated core: rp2040, pico_w, rp2350, "
                               "esp32c3."),
-    kernels: str = typer.Option("auto", "--kernels", help="Kernel path: auto, viper or python."),
+    kernels: str = typer.Option("auto", "--kernels", help="Kernel path: auto, c, viper or python."),
     tokens: int = typer.Option(8, "--tokens", help="Language models: decoder steps to average over."),
     romfs_size: str | None = typer.Option(None, "--romfs-size", help="The board's ROMFS area, e.g. 1M, if it was "
                                           "flashed with a bigger one than `hyperion-host boards` lists."),
@@ -314,8 +335,7 @@ def profile(
     per-op counts, instructions per MAC, the board's heap and parity with the host reference."""
     from hyperion_host.ship.profile import profile as run_profile
 
-    if kernels not in ("auto", "viper", "python"):
-        raise HyperionError("--kernels must be auto, viper or python")
+    _check_kernels(kernels)
     from hyperion_host.boards import parse_size
 
     size = parse_size(romfs_size, minimum=4096) if romfs_size else None

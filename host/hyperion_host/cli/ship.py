@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hyperion_host.cli.app import PortOpt, err, out
+from hyperion_host.cli.app import PortOpt, err, notice, out
 from hyperion_host.errors import HyperionError
 
 
@@ -23,7 +23,7 @@ def build(
     from hyperion_host.ship.bundle import build_bundle
 
     m = build_bundle(board, [str(p) for p in model or ()], out_dir, arch=arch, romfs=romfs, recipe=firmware_recipe,
-                     version=version)
+                     version=version, log=notice)
     size = sum(f["size"] for f in m["files"])
     out.print("bundle %s: board %s, arch %s, %d files, %d bytes, id %s" % (out_dir, m["board"], m["arch"],
                                                                            len(m["files"]), size, m["id"]),

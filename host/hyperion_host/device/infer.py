@@ -23,7 +23,8 @@ from hyperion import model, ops, layers, errors, hyq, kernels
 from hyperion.kernels import python
 try:
     from hyperion.kernels import viper
-except ImportError:
+    from hyperion.kernels import c
+except (ImportError, ValueError):
     pass
 _xs = [array.array('f', b) for b in %(inputs)r]
 gc.collect()

@@ -202,7 +202,7 @@ def build(relay):
     @mcp.tool(annotations=BOARD)
     async def board_infer(board: str, model: str, ctx: Context, input: Any = None, data: str = "",
                           dtype: str = "float32", shape: list[int] = [],  # noqa: B006
-                          kernels: Literal["auto", "viper", "python", "ulab"] = "auto", repeat: int = 1,
+                          kernels: Literal["auto", "c", "viper", "python", "ulab"] = "auto", repeat: int = 1,
                           timeout: float | None = None) -> CallToolResult:
         """Run one of the relay's models on a board with the firmware runtime (the firmware and the model are
         copied to the board when missing or changed). Returns outputs, latency, peak heap and kernel paths."""

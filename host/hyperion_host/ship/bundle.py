@@ -59,8 +59,11 @@ def _decoder_self_test(prog):
     return {"tokens": tokens, "expected": [float(v) for v in y], "tolerance": 0.1 * max(1.0, float(np.abs(y).max()))}
 
 
-def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=False, version=None):
-    """Write a bundle; returns its manifest. `arch` overrides the board's (a vboard runs x64)."""
+def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=False, version=None, log=None,
+                 part="all"):
+    """Write a bundle; returns its manifest. `arch` overrides the board's (a vboard runs x64). log(text) hears
+    why the bundle has no C kernels when it has none (the board then runs the viper kernels). part: the firmware
+    modules it carries (firmware.modules: 'all', or 'runtime' without Picol)."""
     board = get_board(board_name)
     arch = arch or board["arch"]
     out_dir = Path(out_dir)
@@ -72,7 +75,7 @@ def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=Fal
     try:
         lib = stage / "lib"
         lib.mkdir()
-        compile_firmware(arch, lib)
+        compile_firmware(arch, lib, log=log, part=part)
         mdir = stage / "models"
         mdir.mkdir()
         tests = {}

@@ -1,0 +1,174 @@
+// Convolution (one output row, or a whole layer in one call), max pooling, pruned rows and int8 dot products.
+#include "kernels.h"
+
+// pruned q4 rows: the row pointers, columns and nibbles are data, so each row's extent and each column is checked
+void k_csr_rows(span_t w, int ptr_off, int col_off, int val_off, int r0, int r1, span_t xq, int32_t *acc) {
+    need((int64_t)ptr_off + 4 * (int64_t)r0, (int64_t)ptr_off + 4 * (int64_t)r1 + 4, w.n);
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *po = w.p + ptr_off + 4 * r;
+        uint32_t i = po[0] | (po[1] << 8) | (po[2] << 16) | ((uint32_t)po[3] << 24);
+        uint32_t e = po[4] | (po[5] << 8) | (po[6] << 16) | ((uint32_t)po[7] << 24);
+        int32_t s = 0;
+        if (i < e) {
+            need((int64_t)col_off + 2 * (int64_t)i, (int64_t)col_off + 2 * (int64_t)e, w.n);
+            need((int64_t)val_off + (i >> 1), (int64_t)val_off + ((e - 1) >> 1) + 1, w.n);
+        }
+        for (; i < e; i++) {
+            const uint8_t *co = w.p + col_off + 2 * i;
+            uint32_t v = w.p[val_off + (i >> 1)];
+            int32_t col = co[0] | (co[1] << 8);
+            if (i & 1) {
+                v >>= 4;
+            }
+            if (col >= xq.n) {
+                need(col, col + 1, xq.n);
+            }
+            s += ((int32_t)(v & 15) - 8) * ((int32_t)xq.p[col] - 128);
+        }
+        acc[2 * r] = s;
+        acc[2 * r + 1] = 0;
+    }
+}
+
+// one conv window (channels c0.., (channel, ky, kx) order) into xq as x + 128; padding is 0 (stored 128)
+static void patch(const uint8_t *xin, int c0, int cg, int H, int W, int kh, int kw, int y0, int x0, int dh, int dw,
+    uint8_t *xq) {
+    int k = 0;
+    for (int c = c0; c < c0 + cg; c++) {
+        const uint8_t *plane = xin + c * H * W;
+        for (int ky = 0; ky < kh; ky++) {
+            int y = y0 + ky * dh;
+            if (y < 0 || y >= H) {
+                for (int kx = 0; kx < kw; kx++) {
+                    xq[k++] = 128;
+                }
+                continue;
+            }
+            const uint8_t *row = plane + y * W;
+            for (int kx = 0, x = x0; kx < kw; kx++, x += dw) {
+                xq[k++] = (x >= 0 && x < W) ? row[x] : 128;
+            }
+        }
+    }
+}
+
+// Depthwise conv (one channel and one weight row per group) whose K = kh*kw columns are one q4 block: the row's
+// codes are unpacked once, then every output column is a short sum over its window, with no gather.
+// acc[2*ox], acc[2*ox+1] as k_conv_row's with rows = 1.
+void k_dw_row(const uint8_t *plane, int H, int W, int kh, int kw, int oy, int Wo, int sh, int sw, int pt, int pl,
+    int dh, int dw, const uint8_t *row, int hdr, int cb, int asym, int32_t *acc) {
+    int32_t u[DW_MAX], sc, mc;
+    const uint8_t *cod = row + hdr, *q = cod + cb;
+    int K = kh * kw;
+    for (int k = 0; k < K; k++) {
+        u[k] = ((q[k >> 1] >> ((k & 1) * 4)) & 15) - (asym ? 0 : 8); // sym: sc * sum (u - 8) x
+    }
+    codes(cod, 0, cb >> 1, asym, &sc, &mc);
+    int y0 = oy * sh - pt;
+    for (int ox = 0; ox < Wo; ox++) {
+        int x0 = ox * sw - pl;
+        int32_t p = 0, s = 0;
+        const int32_t *uk = u;
+        for (int ky = 0; ky < kh; ky++, uk += kw) {
+            int y = y0 + ky * dh;
+            if (y < 0 || y >= H) {
+                continue; // padding: x = 0
+            }
+            const uint8_t *r = plane + y * W;
+            for (int kx = 0, xx = x0; kx < kw; kx++, xx += dw) {
+                if (xx >= 0 && xx < W) {
+                    int32_t v = (int32_t)r[xx] - 128;
+                    p += uk[kx] * v;
+                    s += v;
+                }
+            }
+        }
+        acc[2 * ox] = sc * p;
+        acc[2 * ox + 1] = asym ? mc * s : 0;
+    }
+}
+
+void k_conv_row(const uint8_t *xin, int c0, int cg, int H, int W, int kh, int kw, int oy, int Wo, int sh, int sw,
+    int pt, int pl, int dh, int dw, uint8_t *xq, const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B,
+    int K, int rows, int32_t *sx, int32_t *acc, int asym, int q8) {
+    int y0 = oy * sh - pt;
+    for (int ox = 0; ox < Wo; ox++) {
+        patch(xin, c0, cg, H, W, kh, kw, y0, ox * sw - pl, dh, dw, xq);
+        k_block_sums(xq, K, B, nb, sx);
+        int r0 = ox * rows;
+        if (q8) {
+            k_q8_rows(w, wo - r0 * stride, stride, hdr, cb, nb, B, K, r0, r0 + rows, xq, acc);
+        } else {
+            k_q4_rows(w, wo - r0 * stride, stride, hdr, cb, nb, B, K, r0, r0 + rows, xq, sx, acc, asym);
+        }
+    }
+}
+
+// the extents conv_row reads and writes, checked before it runs
+void check_conv(span_t xin, int c0, int cg, int H, int W, int kh, int kw, int Wo, span_t xq, span_t w, int wo,
+    int stride, int hdr, int cb, int nb, int B, int K, int rows, span_t sx, span_t acc, int asym, int q8) {
+    if (c0 < 0 || cg < 0 || H < 0 || W < 0 || kh < 0 || kw < 0 || Wo < 0 || rows < 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("kernel argument out of range"));
+    }
+    need(0, (int64_t)(c0 + (int64_t)cg) * H * W, xin.n);
+    need(0, (int64_t)cg * kh * kw, xq.n);
+    need(0, K, xq.n);
+    need(0, 4 * (int64_t)nb, sx.n);
+    need(0, 8 * (int64_t)Wo * rows, acc.n);
+    check_rows(w, wo, stride, hdr, cb, nb, B, K, 0, rows, asym, q8);
+}
+
+void k_maxpool(const uint8_t *x, uint8_t *y, int planes, int H, int W, int Ho, int Wo, int kh, int kw, int sh,
+    int sw, int pt, int pl, int dh, int dw, int width, const uint8_t *fill) {
+    for (int c = 0; c < planes; c++) {
+        int xb = c * H * W, yb = c * Ho * Wo;
+        for (int oy = 0; oy < Ho; oy++) {
+            for (int ox = 0; ox < Wo; ox++) {
+                int src = -1;
+                int32_t best = 0;
+                for (int ky = 0; ky < kh; ky++) {
+                    int yy = oy * sh - pt + ky * dh;
+                    if (yy < 0 || yy >= H) {
+                        continue;
+                    }
+                    for (int kx = 0; kx < kw; kx++) {
+                        int xx = ox * sw - pl + kx * dw;
+                        if (xx < 0 || xx >= W) {
+                            continue;
+                        }
+                        int i = (xb + yy * W + xx) * width;
+                        int32_t k;
+                        if (width == 1) {
+                            k = x[i];
+                        } else { // float32 bits ordered by a sign-and-magnitude key
+                            uint32_t b = x[i] | (x[i + 1] << 8) | (x[i + 2] << 16) | ((uint32_t)x[i + 3] << 24);
+                            k = (int32_t)(b & 0x7FFFFFFF);
+                            if (b >> 31) {
+                                k = -k;
+                            }
+                        }
+                        if (src < 0 || k > best) {
+                            best = k;
+                            src = i;
+                        }
+                    }
+                }
+                uint8_t *o = y + (yb + oy * Wo + ox) * width;
+                for (int j = 0; j < width; j++) {
+                    o[j] = src < 0 ? fill[j] : x[src + j];
+                }
+            }
+        }
+    }
+}
+
+void k_dot8(const uint8_t *a, int ao, int stride, int rows, const uint8_t *b, int n, int32_t *out) {
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *row = a + ao + r * stride;
+        int32_t s = 0;
+        for (int k = 0; k < n; k++) {
+            s += ((int32_t)row[k] - 128) * ((int32_t)b[k] - 128);
+        }
+        out[r] = s;
+    }
+}

@@ -1,0 +1,410 @@
+// The module `hyperion.kernels.c`: the kernels of the calling convention (hyperion/kernels/__init__.py) and the
+// whole-op kernels only this path has (conv, finish, act, binary, softmax, layernorm, matmul, gap). Each binding
+// reads its arguments, checks every buffer extent it will touch, then calls the kernel.
+#include "kernels.h"
+
+void k_csr_rows(span_t w, int ptr_off, int col_off, int val_off, int r0, int r1, span_t xq, int32_t *acc);
+void k_conv_row(const uint8_t *xin, int c0, int cg, int H, int W, int kh, int kw, int oy, int Wo, int sh, int sw,
+    int pt, int pl, int dh, int dw, uint8_t *xq, const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B,
+    int K, int rows, int32_t *sx, int32_t *acc, int asym, int q8);
+void check_conv(span_t xin, int c0, int cg, int H, int W, int kh, int kw, int Wo, span_t xq, span_t w, int wo,
+    int stride, int hdr, int cb, int nb, int B, int K, int rows, span_t sx, span_t acc, int asym, int q8);
+void k_dw_row(const uint8_t *plane, int H, int W, int kh, int kw, int oy, int Wo, int sh, int sw, int pt, int pl,
+    int dh, int dw, const uint8_t *row, int hdr, int cb, int asym, int32_t *acc);
+void k_maxpool(const uint8_t *x, uint8_t *y, int planes, int H, int W, int Ho, int Wo, int kh, int kw, int sh,
+    int sw, int pt, int pl, int dh, int dw, int width, const uint8_t *fill);
+void k_dot8(const uint8_t *a, int ao, int stride, int rows, const uint8_t *b, int n, int32_t *out);
+mp_int_t k_absmax(const uint32_t *x, int n);
+void k_quantize(const uint32_t *x, int n, uint8_t *y, uint32_t db, int32_t mul);
+mp_int_t k_argmax(const uint32_t *x, int n);
+void k_act_n(const float *x, float *y, int n, int act, float p0, float p1);
+void k_binary(int kind, const float *big, const float *small, float *y, int n, int inner, int ns, int rev, int act,
+    float p0, float p1);
+void k_softmax(const float *x, float *y, int outer, int n, int inner);
+void k_layernorm(const float *x, int rows, int n, const float *g, const float *beta, float eps, float *y);
+void k_matmul(const float *a, const float *b, float *y, int M, int K, int N);
+
+#define I(i) ((int)arg_int(args[i]))
+#define F(i) ((float)mp_obj_get_float(args[i]))
+#define RD(i) get_span(args[i], 0)
+#define WR(i) get_span(args[i], 1)
+
+static void bad(void) {
+    mp_raise_ValueError(MP_ERROR_TEXT("kernel argument out of range"));
+}
+
+static mp_obj_t block_sums(size_t n_args, const mp_obj_t *args) {
+    span_t xq = RD(0), sx = WR(4);
+    int K = I(1), B = I(2), nb = I(3);
+    if (K < 0 || nb < 0) {
+        bad();
+    }
+    need_items(xq, 0, K, 1);
+    need_items(sx, 0, nb, 4);
+    k_block_sums(xq.p, K, B, nb, (int32_t *)sx.p);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(block_sums_obj, 5, 5, block_sums);
+
+static mp_obj_t qrows(const mp_obj_t *args, int q8) {
+    span_t w = RD(0), xq = RD(10), sx = RD(11), acc = WR(12);
+    int wo = I(1), stride = I(2), hdr = I(3), cb = I(4), nb = I(5), B = I(6), K = I(7), r0 = I(8), r1 = I(9);
+    int asym = I(13) ? 1 : 0;
+    check_rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, asym, q8);
+    need_items(xq, 0, K, 1);
+    if (!q8) {
+        need_items(sx, 0, nb, 4);
+    }
+    need_items(acc, 0, r1, 8);
+    if (q8) {
+        k_q8_rows(w.p, wo, stride, hdr, cb, nb, B, K, r0, r1, xq.p, (int32_t *)acc.p);
+    } else {
+        k_q4_rows(w.p, wo, stride, hdr, cb, nb, B, K, r0, r1, xq.p, (const int32_t *)sx.p, (int32_t *)acc.p, asym);
+    }
+    return mp_const_none;
+}
+
+static mp_obj_t q4_rows(size_t n_args, const mp_obj_t *args) {
+    return qrows(args, 0);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(q4_rows_obj, 14, 14, q4_rows);
+
+static mp_obj_t q8_rows(size_t n_args, const mp_obj_t *args) {
+    return qrows(args, 1);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(q8_rows_obj, 14, 14, q8_rows);
+
+static mp_obj_t csr_rows(size_t n_args, const mp_obj_t *args) {
+    span_t w = RD(0), xq = RD(8), acc = WR(9);
+    int r0 = I(6), r1 = I(7);
+    if (r0 < 0) {
+        bad();
+    }
+    if (r1 > r0) {
+        need_items(acc, 0, r1, 8);
+        k_csr_rows(w, I(3), I(4), I(5), r0, r1, xq, (int32_t *)acc.p);
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(csr_rows_obj, 10, 10, csr_rows);
+
+static mp_obj_t dot8(size_t n_args, const mp_obj_t *args) {
+    span_t a = RD(0), b = RD(4), out = WR(6);
+    int ao = I(1), stride = I(2), rows = I(3), n = I(5);
+    if (rows < 0 || n < 0) {
+        bad();
+    }
+    if (rows > 0 && n > 0) {
+        int64_t first = ao, last = (int64_t)ao + (int64_t)(rows - 1) * stride;
+        need(first < last ? first : last, (first < last ? last : first) + n, a.n);
+    }
+    need_items(b, 0, n, 1);
+    need_items(out, 0, rows, 4);
+    k_dot8(a.p, ao, stride, rows, b.p, n, (int32_t *)out.p);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(dot8_obj, 7, 7, dot8);
+
+static mp_obj_t conv_row(size_t n_args, const mp_obj_t *args) {
+    span_t xin = RD(0), xq = WR(15), w = RD(16), sx = WR(25), acc = WR(26);
+    int c0 = I(1), cg = I(2), H = I(3), W = I(4), kh = I(5), kw = I(6), oy = I(7), Wo = I(8);
+    int wo = I(17), stride = I(18), hdr = I(19), cb = I(20), nb = I(21), B = I(22), K = I(23), rows = I(24);
+    int asym = I(27) ? 1 : 0, q8 = I(28) ? 1 : 0;
+    check_conv(xin, c0, cg, H, W, kh, kw, Wo, xq, w, wo, stride, hdr, cb, nb, B, K, rows, sx, acc, asym, q8);
+    k_conv_row(xin.p, c0, cg, H, W, kh, kw, oy, Wo, I(9), I(10), I(11), I(12), I(13), I(14), xq.p, w.p, wo, stride,
+        hdr, cb, nb, B, K, rows, (int32_t *)sx.p, (int32_t *)acc.p, asym, q8);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(conv_row_obj, 29, 29, conv_row);
+
+static void check_out(int yo, int n, int rows, int rstep, int pstep, int width, int32_t len) {
+    if (n <= 0 || rows <= 0) {
+        return;
+    }
+    // the four corners of the (row, position) grid: the extremes of yo + r*rstep + p*pstep
+    int64_t a = (int64_t)(rows - 1) * rstep, b = (int64_t)(n - 1) * pstep;
+    int64_t lo = yo + (a < 0 ? a : 0) + (b < 0 ? b : 0), hi = yo + (a > 0 ? a : 0) + (b > 0 ? b : 0);
+    need(lo * width, (hi + 1) * width, len);
+}
+
+static mp_obj_t requant(size_t n_args, const mp_obj_t *args) {
+    span_t acc = RD(0), rq = RD(3), y = WR(5);
+    int n = I(1), rows = I(2), r0 = I(4), yo = I(6), rstep = I(7), pstep = I(8);
+    if (n < 0 || rows < 0 || r0 < 0) {
+        bad();
+    }
+    need_items(acc, 0, n * rows, 8);
+    need(0, 28 * ((int64_t)r0 + rows), rq.n);
+    check_out(yo, n, rows, rstep, pstep, 1, y.n);
+    k_requant((const int32_t *)acc.p, n, rows, (const int32_t *)rq.p, r0, y.p, yo, rstep, pstep);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(requant_obj, 9, 9, requant);
+
+static mp_obj_t absmax(mp_obj_t x_in, mp_obj_t xo_in, mp_obj_t n_in) {
+    span_t x = get_span(x_in, 0);
+    int xo = arg_int(xo_in), n = arg_int(n_in);
+    need_items(x, xo, (n > 0 ? n : 0), 4);
+    return mp_obj_new_int(k_absmax((const uint32_t *)x.p + xo, n));
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(absmax_obj, absmax);
+
+static mp_obj_t quantize(size_t n_args, const mp_obj_t *args) {
+    span_t x = RD(0), y = WR(3), d = RD(5);
+    int xo = I(1), n = I(2), yo = I(4), di = I(6);
+    if (n < 0) {
+        bad();
+    }
+    need_items(x, xo, n, 4);
+    need(yo, (int64_t)yo + n, y.n);
+    need(4 * (int64_t)di, 4 * (int64_t)di + 4, d.n);
+    k_quantize((const uint32_t *)x.p + xo, n, y.p + yo, ((const uint32_t *)d.p)[di], I(7));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(quantize_obj, 8, 8, quantize);
+
+static mp_obj_t maxpool(size_t n_args, const mp_obj_t *args) {
+    span_t x = RD(0), y = WR(1), fill = RD(16);
+    int planes = I(2), H = I(3), W = I(4), Ho = I(5), Wo = I(6), width = I(15);
+    if (planes < 0 || H < 0 || W < 0 || Ho < 0 || Wo < 0 || (width != 1 && width != 4)) {
+        bad();
+    }
+    need(0, (int64_t)planes * H * W * width, x.n);
+    need(0, (int64_t)planes * Ho * Wo * width, y.n);
+    need_items(fill, 0, width, 1);
+    k_maxpool(x.p, y.p, planes, H, W, Ho, Wo, I(7), I(8), I(9), I(10), I(11), I(12), I(13), I(14), width, fill.p);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(maxpool_obj, 17, 17, maxpool);
+
+static mp_obj_t argmax(mp_obj_t x_in, mp_obj_t n_in) {
+    span_t x = get_span(x_in, 0);
+    int n = arg_int(n_in);
+    need_items(x, 0, (n > 0 ? n : 0), 4);
+    return mp_obj_new_int(k_argmax((const uint32_t *)x.p, n));
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(argmax_obj, argmax);
+
+// -- whole-op kernels (this path only) ------------------------------------------------------------------------
+
+static const float *opt_floats(mp_obj_t o, int64_t count) {
+    if (o == mp_const_none) {
+        return NULL;
+    }
+    span_t s = get_span(o, 0);
+    need_items(s, 0, count, 4);
+    return (const float *)s.p;
+}
+
+// finish(acc, n, rows, sc, r0, s, bias, act, p0, p1, y, yo, rstep, pstep, asym): float outputs (k_finish)
+static mp_obj_t finish(size_t n_args, const mp_obj_t *args) {
+    span_t acc = RD(0), sc = RD(3), y = WR(10);
+    int n = I(1), rows = I(2), r0 = I(4), yo = I(11), rstep = I(12), pstep = I(13);
+    if (n < 0 || rows < 0 || r0 < 0) {
+        bad();
+    }
+    need_items(acc, 0, n * rows, 8);
+    need(0, 8 * ((int64_t)r0 + rows), sc.n);
+    const float *bias = opt_floats(args[6], (int64_t)r0 + rows);
+    check_out(yo, n, rows, rstep, pstep, 4, y.n);
+    k_finish((const int32_t *)acc.p, n, rows, (const float *)sc.p, r0, F(5), bias, I(7), F(8), F(9), (float *)y.p,
+        yo, rstep, pstep, I(14));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(finish_obj, 15, 15, finish);
+
+// conv(xin, g, xq, w, wo, sx, acc, y, yo, rq, sc, bias, f): a whole conv layer over one image, group by group and
+// row by row: g = array('i') [C, H, W, G, kh, kw, Ho, Wo, sh, sw, pt, pl, dh, dw, og, stride, hdr, cb, nb, B, K,
+// asym, q8, act]; int8 outputs with the requantization table rq, else float outputs from the row scales sc, the
+// bias and f = array('f') [input scale, p0, p1]
+enum { G_C, G_H, G_W, G_G, G_KH, G_KW, G_HO, G_WO, G_SH, G_SW, G_PT, G_PL, G_DH, G_DW, G_OG, G_STRIDE, G_HDR, G_CB,
+       G_NB, G_B, G_K, G_ASYM, G_Q8, G_ACT, G_N };
+
+static mp_obj_t conv(size_t n_args, const mp_obj_t *args) {
+    span_t xin = RD(0), gs = RD(1), xq = WR(2), w = RD(3), sx = WR(5), acc = WR(6), y = WR(7);
+    int wo = I(4), yo = I(8);
+    need(0, 4 * G_N, gs.n);
+    const int32_t *g = (const int32_t *)gs.p;
+    int C = g[G_C], H = g[G_H], W = g[G_W], G = g[G_G], Ho = g[G_HO], Wo = g[G_WO], og = g[G_OG];
+    if (G <= 0 || C < 0 || og < 0 || Ho < 0 || Wo < 0 || C % G) {
+        bad();
+    }
+    int cg = C / G, hw = Ho * Wo, stride = g[G_STRIDE], asym = g[G_ASYM] ? 1 : 0, q8 = g[G_Q8] ? 1 : 0;
+    // every group's rows lie within the weights; the last group's channels within xin
+    check_conv(xin, C - cg, cg, H, W, g[G_KH], g[G_KW], Wo, xq, w, wo, stride, g[G_HDR], g[G_CB], g[G_NB], g[G_B],
+        g[G_K], og, sx, acc, asym, q8);
+    check_rows(w, wo, stride, g[G_HDR], g[G_CB], g[G_NB], g[G_B], g[G_K], 0, G * og, asym, q8);
+    int rq = args[9] != mp_const_none;
+    const int32_t *table = NULL;
+    const float *sc = NULL, *bias = NULL, *f = NULL;
+    if (rq) {
+        span_t t = RD(9);
+        need(0, 28 * (int64_t)G * og, t.n);
+        table = (const int32_t *)t.p;
+        check_out(yo, hw, G * og, hw, 1, 1, y.n);
+    } else {
+        sc = opt_floats(args[10], 2 * (int64_t)G * og);
+        bias = opt_floats(args[11], (int64_t)G * og);
+        f = opt_floats(args[12], 3);
+        check_out(yo, hw, G * og, hw, 1, 4, y.n);
+        if (!sc || !f) {
+            bad();
+        }
+    }
+    // depthwise with one q4 block a row: its own loop
+    int dw = cg == 1 && og == 1 && !q8 && g[G_NB] == 1 && g[G_K] == g[G_KH] * g[G_KW] && g[G_K] <= g[G_B] &&
+        g[G_K] <= DW_MAX;
+    for (int gi = 0; gi < G; gi++) {
+        int r0 = gi * og;
+        for (int oy = 0; oy < Ho; oy++) {
+            if (dw) {
+                k_dw_row(xin.p + gi * H * W, H, W, g[G_KH], g[G_KW], oy, Wo, g[G_SH], g[G_SW], g[G_PT], g[G_PL],
+                    g[G_DH], g[G_DW], w.p + wo + r0 * stride, g[G_HDR], g[G_CB], asym, (int32_t *)acc.p);
+            } else {
+                k_conv_row(xin.p, gi * cg, cg, H, W, g[G_KH], g[G_KW], oy, Wo, g[G_SH], g[G_SW], g[G_PT], g[G_PL], g[G_DH],
+                g[G_DW], xq.p, w.p, wo + r0 * stride, stride, g[G_HDR], g[G_CB], g[G_NB], g[G_B], g[G_K], og,
+                (int32_t *)sx.p, (int32_t *)acc.p, asym, q8);
+            }
+            int o = yo + r0 * hw + oy * Wo;
+            if (rq) {
+                k_requant((const int32_t *)acc.p, Wo, og, table, r0, y.p, o, hw, 1);
+            } else {
+                k_finish((const int32_t *)acc.p, Wo, og, sc, r0, f[0], bias, g[G_ACT], f[1], f[2], (float *)y.p, o,
+                    hw, 1, asym);
+            }
+        }
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(conv_obj, 13, 13, conv);
+
+// act(x, xo, y, yo, n, act, p0, p1)
+static mp_obj_t act(size_t n_args, const mp_obj_t *args) {
+    span_t x = RD(0), y = WR(2);
+    int xo = I(1), yo = I(3), n = I(4);
+    if (n < 0) {
+        bad();
+    }
+    need_items(x, xo, n, 4);
+    need_items(y, yo, n, 4);
+    k_act_n((const float *)x.p + xo, (float *)y.p + yo, n, I(5), F(6), F(7));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(act_obj, 8, 8, act);
+
+// binary(kind, big, small, y, n, inner, ns, rev, act, p0, p1)
+static mp_obj_t binary(size_t n_args, const mp_obj_t *args) {
+    span_t big = RD(1), small = RD(2), y = WR(3);
+    int n = I(4), inner = I(5), ns = I(6);
+    if (n < 0 || inner <= 0 || ns <= 0) {
+        bad();
+    }
+    need_items(big, 0, n, 4);
+    need_items(y, 0, n, 4);
+    need_items(small, 0, ns, 4);
+    k_binary(I(0), (const float *)big.p, (const float *)small.p, (float *)y.p, n, inner, ns, I(7), I(8), F(9), F(10));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(binary_obj, 11, 11, binary);
+
+// softmax(x, y, outer, n, inner)
+static mp_obj_t softmax(size_t n_args, const mp_obj_t *args) {
+    span_t x = RD(0), y = WR(1);
+    int outer = I(2), n = I(3), inner = I(4);
+    if (outer < 0 || n <= 0 || inner < 0) {
+        bad();
+    }
+    need_items(x, 0, outer * n * inner, 4);
+    need_items(y, 0, outer * n * inner, 4);
+    k_softmax((const float *)x.p, (float *)y.p, outer, n, inner);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(softmax_obj, 5, 5, softmax);
+
+// layernorm(x, xo, rows, n, g, beta, eps, y, yo)
+static mp_obj_t layernorm(size_t n_args, const mp_obj_t *args) {
+    span_t x = RD(0), g = RD(4), y = WR(7);
+    int xo = I(1), rows = I(2), n = I(3), yo = I(8);
+    if (rows < 0 || n <= 0) {
+        bad();
+    }
+    need_items(x, xo, (int64_t)rows * n, 4);
+    need_items(y, yo, (int64_t)rows * n, 4);
+    need_items(g, 0, n, 4);
+    const float *beta = opt_floats(args[5], n);
+    k_layernorm((const float *)x.p + xo, rows, n, (const float *)g.p, beta, F(6), (float *)y.p + yo);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(layernorm_obj, 9, 9, layernorm);
+
+// matmul(a, ao, b, bo, y, yo, M, K, N)
+static mp_obj_t matmul(size_t n_args, const mp_obj_t *args) {
+    span_t a = RD(0), b = RD(2), y = WR(4);
+    int ao = I(1), bo = I(3), yo = I(5), M = I(6), K = I(7), N = I(8);
+    if (M < 0 || K < 0 || N < 0) {
+        bad();
+    }
+    need_items(a, ao, (int64_t)M * K, 4);
+    need_items(b, bo, (int64_t)K * N, 4);
+    need_items(y, yo, (int64_t)M * N, 4);
+    k_matmul((const float *)a.p + ao, (const float *)b.p + bo, (float *)y.p + yo, M, K, N);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(matmul_obj, 9, 9, matmul);
+
+// gap(x, y, planes, hw, i8, scale): global average pooling; int8 (+128) input times its scale, or float input
+static mp_obj_t gap(size_t n_args, const mp_obj_t *args) {
+    span_t x = RD(0), y = WR(1);
+    int planes = I(2), hw = I(3), i8 = I(4);
+    float k = F(5) / (hw > 0 ? hw : 1);
+    if (planes < 0 || hw <= 0) {
+        bad();
+    }
+    need(0, (int64_t)planes * hw * (i8 ? 1 : 4), x.n);
+    need_items(y, 0, planes, 4);
+    float *out = (float *)y.p;
+    for (int p = 0; p < planes; p++) {
+        if (i8) {
+            int32_t s = 0;
+            const uint8_t *xs = x.p + p * hw;
+            for (int i = 0; i < hw; i++) {
+                s += xs[i];
+            }
+            out[p] = (float)(s - 128 * hw) * k;
+        } else {
+            float s = 0.0f;
+            const float *xs = (const float *)x.p + p * hw;
+            for (int i = 0; i < hw; i++) {
+                s += xs[i];
+            }
+            out[p] = s / hw;
+        }
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(gap_obj, 6, 6, gap);
+
+mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
+    MP_DYNRUNTIME_INIT_ENTRY
+    mp_store_global(MP_QSTR_PATH, MP_OBJ_NEW_QSTR(MP_QSTR_c));
+    mp_store_global(MP_QSTR_block_sums, MP_OBJ_FROM_PTR(&block_sums_obj));
+    mp_store_global(MP_QSTR_q4_rows, MP_OBJ_FROM_PTR(&q4_rows_obj));
+    mp_store_global(MP_QSTR_q8_rows, MP_OBJ_FROM_PTR(&q8_rows_obj));
+    mp_store_global(MP_QSTR_csr_rows, MP_OBJ_FROM_PTR(&csr_rows_obj));
+    mp_store_global(MP_QSTR_dot8, MP_OBJ_FROM_PTR(&dot8_obj));
+    mp_store_global(MP_QSTR_conv_row, MP_OBJ_FROM_PTR(&conv_row_obj));
+    mp_store_global(MP_QSTR_requant, MP_OBJ_FROM_PTR(&requant_obj));
+    mp_store_global(MP_QSTR_absmax, MP_OBJ_FROM_PTR(&absmax_obj));
+    mp_store_global(MP_QSTR_quantize, MP_OBJ_FROM_PTR(&quantize_obj));
+    mp_store_global(MP_QSTR_maxpool, MP_OBJ_FROM_PTR(&maxpool_obj));
+    mp_store_global(MP_QSTR_argmax, MP_OBJ_FROM_PTR(&argmax_obj));
+    mp_store_global(MP_QSTR_finish, MP_OBJ_FROM_PTR(&finish_obj));
+    mp_store_global(MP_QSTR_conv, MP_OBJ_FROM_PTR(&conv_obj));
+    mp_store_global(MP_QSTR_act, MP_OBJ_FROM_PTR(&act_obj));
+    mp_store_global(MP_QSTR_binary, MP_OBJ_FROM_PTR(&binary_obj));
+    mp_store_global(MP_QSTR_softmax, MP_OBJ_FROM_PTR(&softmax_obj));
+    mp_store_global(MP_QSTR_layernorm, MP_OBJ_FROM_PTR(&layernorm_obj));
+    mp_store_global(MP_QSTR_matmul, MP_OBJ_FROM_PTR(&matmul_obj));
+    mp_store_global(MP_QSTR_gap, MP_OBJ_FROM_PTR(&gap_obj));
+    MP_DYNRUNTIME_INIT_EXIT
+}

@@ -1,0 +1,320 @@
+// Row products of quantized weights with int8 activations (the .hyq q4/q8 row layout, docs/hyq-format.md),
+// block sums and integer requantization. Same results as kernels/python.py, bit for bit.
+#include "kernels.h"
+
+span_t get_span(mp_obj_t o, int write) {
+    mp_buffer_info_t b;
+    mp_get_buffer_raise(o, &b, write ? MP_BUFFER_WRITE : MP_BUFFER_READ);
+    span_t s = { (uint8_t *)b.buf, (int32_t)b.len };
+    return s;
+}
+
+void need(int64_t lo, int64_t hi, int64_t n) {
+    if (lo < 0 || hi > n || lo > hi) {
+        mp_raise_ValueError(MP_ERROR_TEXT("kernel argument out of its buffer"));
+    }
+}
+
+int arg_int(mp_obj_t o) {
+    return mp_obj_is_small_int(o) ? MP_OBJ_SMALL_INT_VALUE(o) : mp_obj_get_int(o);
+}
+
+void need_items(span_t s, int64_t off, int64_t n, int width) {
+    if (n < 0) {
+        n = 0;
+    }
+    need(off * width, (off + n) * width, s.n);
+}
+
+void k_block_sums(const uint8_t *xq, int K, int B, int nb, int32_t *sx) {
+    int k = 0;
+    for (int b = 0; b < nb; b++) {
+        int start = k;
+        int end = k + B < K ? k + B : K;
+        int32_t s = 0;
+        for (; k < end; k++) {
+            s += xq[k];
+        }
+        sx[b] = s - 128 * (k - start);
+    }
+}
+
+// The q4 product of one row's bytes with a chunk of column pairs (x0, d = x1 - 16*x0): for a byte v holding the
+// codes lo (low nibble) and hi, lo*x0 + hi*x1 = v*x0 + hi*d, two multiplies and no nibble mask. An odd last column
+// has x1 = 0, so hi*d cancels the high nibble in v*x0 whatever that padding holds. n: bytes (column pairs).
+static inline int32_t dot_q4(const uint8_t *q, const int32_t *x, int n) {
+    int32_t p = 0;
+    const uint8_t *e = q + (n & ~3);
+    while (q < e) {
+        uint32_t v0 = q[0], v1 = q[1], v2 = q[2], v3 = q[3];
+        p += (int32_t)v0 * x[0] + (int32_t)(v0 >> 4) * x[1];
+        p += (int32_t)v1 * x[2] + (int32_t)(v1 >> 4) * x[3];
+        p += (int32_t)v2 * x[4] + (int32_t)(v2 >> 4) * x[5];
+        p += (int32_t)v3 * x[6] + (int32_t)(v3 >> 4) * x[7];
+        q += 4;
+        x += 8;
+    }
+    for (n &= 3; n > 0; n--) {
+        uint32_t v = *q++;
+        p += (int32_t)v * x[0] + (int32_t)(v >> 4) * x[1];
+        x += 2;
+    }
+    return p;
+}
+
+static inline int32_t dot_q8(const int8_t *q, const int32_t *x, int n) {
+    int32_t p = 0;
+    int k = 0;
+    for (; k + 4 <= n; k += 4) {
+        p += q[k] * x[k] + q[k + 1] * x[k + 1] + q[k + 2] * x[k + 2] + q[k + 3] * x[k + 3];
+    }
+    for (; k < n; k++) {
+        p += q[k] * x[k];
+    }
+    return p;
+}
+
+void check_rows(span_t w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1, int asym,
+    int q8) {
+    if (hdr < 0 || cb < 0 || nb < 0 || B <= 0 || K < 0 || r0 < 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("kernel argument out of range"));
+    }
+    if (r1 <= r0) {
+        return;
+    }
+    int64_t cols = (int64_t)nb * B < K ? (int64_t)nb * B : K;
+    int64_t data = q8 ? cols : (cols + 1) / 2;
+    // the codes read: asym 6-bit codes, 3 bytes at (b >> 2) * 3 and at half = cb >> 1 past it; else one per block
+    int64_t ncod = (asym && !q8) ? (nb ? (int64_t)((nb - 1) >> 2) * 3 + 3 + (cb >> 1) : 0) : nb;
+    int64_t ext = hdr + (cb + data > ncod ? cb + data : ncod);
+    int64_t first = (int64_t)wo + (int64_t)r0 * stride, last = (int64_t)wo + (int64_t)(r1 - 1) * stride;
+    need(first < last ? first : last, (first < last ? last : first) + ext, w.n);
+}
+
+// The generic row loop for blocks wider than the stack chunk: unsigned activations, corrected by the codes' sum.
+static void rows_wide(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1,
+    const uint8_t *xq, const int32_t *sx, int32_t *acc, int asym, int q8) {
+    int half = cb >> 1;
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *cod = w + wo + r * stride + hdr;
+        const uint8_t *q = cod + cb;
+        int32_t a1 = 0, a2 = 0;
+        int k = 0;
+        for (int b = 0; b < nb; b++) {
+            int32_t sc, mc, p = 0, su = 0;
+            int end = k + B < K ? k + B : K;
+            if (q8) {
+                sc = (int8_t)cod[b];
+                for (; k < end; k++) {
+                    p += (int8_t)q[k] * ((int32_t)xq[k] - 128);
+                }
+                a1 += sc * p;
+                continue;
+            }
+            codes(cod, b, half, asym, &sc, &mc);
+            for (; k + 1 < end; k += 2) {
+                uint32_t v = q[k >> 1];
+                p += (int32_t)(v & 15) * xq[k] + (int32_t)(v >> 4) * xq[k + 1];
+                su += (v & 15) + (v >> 4);
+            }
+            if (k < end) {
+                p += (int32_t)(q[k >> 1] & 15) * xq[k];
+                su += q[k >> 1] & 15;
+                k++;
+            }
+            p -= su << 7;
+            if (asym) {
+                a1 += sc * p;
+                a2 += mc * sx[b];
+            } else {
+                a1 += sc * (p - 8 * sx[b]);
+            }
+        }
+        acc[2 * r] = a1;
+        acc[2 * r + 1] = a2;
+    }
+}
+
+// sum over nblk full blocks of sc[b] * (the block's q4 codes . its columns); a block is `it` runs of 8 columns
+// (4 bytes). Its own function so the inner loop has the registers to itself (8 on a Cortex-M0).
+static int32_t __attribute__((noinline)) blocks_q4(const uint8_t *q, const int32_t *x, const int32_t *sc,
+    int nblk, int it) {
+    int32_t a = 0;
+    for (int b = 0; b < nblk; b++) {
+        int32_t p = 0;
+        int n = it;
+#if defined(__ARM_ARCH_6M__)
+        // Cortex-M0: 7 instructions per code byte (2 MACs), the column pair loaded by one ldm; GCC's own
+        // schedule of the C below spills to the stack and spends 11
+        register int32_t x0 __asm__("r4"), xd __asm__("r5");
+        uint32_t v;
+#define HYQ_BYTE(i) \
+    "ldrb %[v], [%[q], #" #i "]\n" \
+    "ldmia %[x]!, {r4, r5}\n" \
+    "muls r4, %[v], r4\n" \
+    "adds %[p], %[p], r4\n" \
+    "lsrs %[v], %[v], #4\n" \
+    "muls r5, %[v], r5\n" \
+    "adds %[p], %[p], r5\n"
+        __asm__ volatile (
+            ".syntax unified\n"
+            "1:\n"
+            HYQ_BYTE(0) HYQ_BYTE(1) HYQ_BYTE(2) HYQ_BYTE(3)
+            "adds %[q], %[q], #4\n"
+            "subs %[n], %[n], #1\n"
+            "bne 1b\n"
+            : [p] "+l" (p), [q] "+l" (q), [x] "+l" (x), [n] "+l" (n), [v] "=&l" (v), "=&l" (x0), "=&l" (xd)
+            :
+            : "cc", "memory");
+#undef HYQ_BYTE
+#else
+        do {
+            uint32_t v0 = q[0], v1 = q[1], v2 = q[2], v3 = q[3];
+            p += (int32_t)v0 * x[0] + (int32_t)(v0 >> 4) * x[1];
+            p += (int32_t)v1 * x[2] + (int32_t)(v1 >> 4) * x[3];
+            p += (int32_t)v2 * x[4] + (int32_t)(v2 >> 4) * x[5];
+            p += (int32_t)v3 * x[6] + (int32_t)(v3 >> 4) * x[7];
+            q += 4;
+            x += 8;
+        } while (--n);
+#endif
+        a += sc[b] * p;
+    }
+    return a;
+}
+
+// the scale codes of blocks b0..b1-1 of a row (codes at cod) into sc and mc (asym), from index 0
+static void row_codes(const uint8_t *cod, int b0, int b1, int half, int asym, int32_t *sc, int32_t *mc) {
+    for (int b = b0; b < b1; b++) {
+        codes(cod, b, half, asym, sc + b - b0, mc + b - b0);
+    }
+}
+
+// Rows r0..r1-1 (row r at w[wo + r*stride]) against xq: acc[2r], acc[2r+1]. The columns go through a stack
+// chunk of whole blocks as int32, shared by every row; each row adds its part of the chunk to its sums. Full
+// blocks (B a multiple of 8) run a loop with a fixed count; a last, partial block the general one.
+static void rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1,
+    const uint8_t *xq, const int32_t *sx, int32_t *acc, int asym, int q8) {
+    if (B > XS_N || (B & 7)) {
+        rows_wide(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, sx, acc, asym, q8);
+        return;
+    }
+    int32_t xs[XS_N], scs[XS_N / 8], mcs[XS_N / 8];
+    int half = cb >> 1;
+    int per = 1; // blocks per chunk (B is a power of two at least 32 in .hyq files)
+    while ((per + 1) * B <= XS_N) {
+        per++;
+    }
+    int full = 0; // blocks with B columns; block `full` (if < nb) holds the K % B left, later ones none
+    for (int c = B; c <= K; c += B) { // (no division: a Cortex-M0 has no divide instruction)
+        full++;
+    }
+    int rem = K - full * B;
+    for (int r = r0; r < r1; r++) {
+        acc[2 * r] = acc[2 * r + 1] = 0;
+    }
+    for (int b0 = 0; b0 < nb; b0 += per) {
+        int b1 = b0 + per < nb ? b0 + per : nb;
+        int k0 = b0 * B < K ? b0 * B : K;
+        int k1 = b1 * B < K ? b1 * B : K;
+        if (q8) {
+            for (int k = k0; k < k1; k++) {
+                xs[k - k0] = (int32_t)xq[k] - 128;
+            }
+        } else { // column pairs (x0, x1 - 16*x0)
+            for (int k = k0; k < k1; k += 2) {
+                int32_t x0 = (int32_t)xq[k] - 128, x1 = k + 1 < k1 ? (int32_t)xq[k + 1] - 128 : 0;
+                xs[k - k0] = x0;
+                xs[k - k0 + 1] = x1 - 16 * x0;
+            }
+        }
+        int bf = b1 < full ? b1 : full; // full blocks in this chunk end here
+        for (int r = r0; r < r1; r++) {
+            const uint8_t *cod = w + wo + r * stride + hdr;
+            int32_t a1 = acc[2 * r], a2 = acc[2 * r + 1];
+            const int32_t *xp = xs;
+            int b = b0;
+            if (q8) {
+                const int8_t *q = (const int8_t *)cod + cb + k0;
+                for (; b < b1; b++) {
+                    int n = b < full ? B : (b == full ? K - full * B : 0);
+                    a1 += (int8_t)cod[b] * dot_q8(q, xp, n);
+                    q += B;
+                    xp += B;
+                }
+            } else {
+                const uint8_t *q = cod + cb + (k0 >> 1);
+                int32_t sc, mc, p;
+                if (bf > b) {
+                    row_codes(cod, b, bf, half, asym, scs, mcs);
+                    a1 += blocks_q4(q, xp, scs, bf - b, B >> 3);
+                    int32_t t = 0;
+                    for (int j = b; j < bf; j++) { // the codes times the blocks' sums of x
+                        t += (asym ? mcs[j - b] : scs[j - b]) * sx[j];
+                    }
+                    if (asym) {
+                        a2 += t;
+                    } else {
+                        a1 -= 8 * t;
+                    }
+                    q += (bf - b) * (B >> 1);
+                    xp += (bf - b) * B;
+                    b = bf;
+                }
+                for (; b < b1; b++) { // the partial block, then empty ones (sums of 0 columns)
+                    codes(cod, b, half, asym, &sc, &mc);
+                    p = 0;
+                    if (b == full && (rem & 7)) {
+                        p = dot_q4(q, xp, (rem + 1) >> 1);
+                    } else if (b == full) { // whole runs of 8 columns: the fast loop, with a code of 1
+                        static const int32_t one = 1;
+                        p = blocks_q4(q, xp, &one, 1, rem >> 3);
+                    }
+                    if (asym) {
+                        a1 += sc * p;
+                        a2 += mc * sx[b];
+                    } else {
+                        a1 += sc * (p - 8 * sx[b]);
+                    }
+                }
+            }
+            acc[2 * r] = a1;
+            acc[2 * r + 1] = a2;
+        }
+    }
+}
+
+void k_q4_rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1,
+    const uint8_t *xq, const int32_t *sx, int32_t *acc, int asym) {
+    rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, sx, acc, asym, 0);
+}
+
+void k_q8_rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1,
+    const uint8_t *xq, int32_t *acc) {
+    rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, NULL, acc, 0, 1);
+}
+
+// int8 outputs: in 32-bit arithmetic that wraps as a microcontroller's does (the tables keep every product in
+// range: model/requant.py); shift counts are masked so a crafted table cannot make C undefined
+void k_requant(const int32_t *acc, int n, int rows, const int32_t *rq, int r0, uint8_t *y, int yo, int rstep,
+    int pstep) {
+    for (int r = 0; r < rows; r++) {
+        const int32_t *t = rq + 7 * (r0 + r);
+        uint32_t m1 = t[0], m2 = t[1];
+        int S = t[3] & 31, P = t[4] & 31;
+        uint32_t bq = (uint32_t)t[2] + (S ? (uint32_t)1 << (S - 1) : 0);
+        int32_t h = (int32_t)(((uint32_t)1 << P) >> 1), lo = t[5], hi = t[6];
+        uint8_t *out = y + yo + r * rstep;
+        for (int p = 0; p < n; p++) {
+            const int32_t *a = acc + 2 * (p * rows + r);
+            int32_t u = (int32_t)((uint32_t)a[0] + h) >> P, v = (int32_t)((uint32_t)a[1] + h) >> P;
+            int32_t s = (int32_t)((uint32_t)u * m1 - (uint32_t)v * m2 + bq) >> S;
+            if (s < lo) {
+                s = lo;
+            } else if (s > hi) {
+                s = hi;
+            }
+            out[p * pstep] = (uint8_t)(s + 128);
+        }
+    }
+}
