@@ -97,3 +97,66 @@ def test_a_missing_cross_compiler_is_a_one_line_error_naming_its_packages(monkey
         natmod.build("armv6m")
     path, notice = natmod.try_build("rv32imc")
     assert path is None and "picolibc-riscv64-unknown-elf" in notice and "viper kernels" in notice
+
+
+# c.conv (a whole layer per call, with its depthwise loop) against the bytecode path's row-by-row loop
+# (python.conv_row, then python.requant), on random layers: bit for bit, on the x64 port
+CONV = """
+import array, random
+from hyperion import hyq
+from hyperion.kernels import c, python
+random.seed(7)
+bad = 0
+n = 0
+for C, H, W, G, og, kh, kw, s, p, d, qp in CASES:
+    cg = C // G
+    K = cg * kh * kw
+    nb, hdr, cb, data, stride = hyq.q4_layout(K, qp)
+    B = hyq.block_size(qp)
+    scheme = qp >> 4
+    asym = 1 if scheme == hyq.S_ASYM else 0
+    q8 = 1 if scheme == hyq.S_Q8 else 0
+    rows = G * og
+    Ho = (H + 2 * p - d * (kh - 1) - 1) // s + 1
+    Wo = (W + 2 * p - d * (kw - 1) - 1) // s + 1
+    w = bytearray(random.getrandbits(8) for _ in range(stride * rows))
+    xin = bytearray(random.getrandbits(8) | 1 for _ in range(C * H * W))
+    rq = array.array('i')
+    for r in range(rows):  # within the tables' bounds (model/requant.py): A >> P and m1, m2 below 2^15
+        rq.extend([random.randrange(1, 1 << 15), random.randrange(0, 1 << 15), random.randrange(-1 << 20, 1 << 20),
+                   random.randrange(12, 22), 14, -127, random.choice((127, 100))])
+    g = array.array('i', (C, H, W, G, kh, kw, Ho, Wo, s, s, p, p, d, d, og, stride, hdr, cb, nb, B, K, asym, q8, 0))
+    xq = bytearray(K); sx = array.array('i', [0] * nb); acc = array.array('i', [0] * 2 * og * Wo)
+    y1 = bytearray(rows * Ho * Wo)
+    c.conv(xin, g, xq, w, 0, sx, acc, y1, 0, rq, None, None, None)
+    y2 = bytearray(rows * Ho * Wo)
+    hw = Ho * Wo
+    for gi in range(G):
+        for oy in range(Ho):
+            python.conv_row(xin, gi * cg, cg, H, W, kh, kw, oy, Wo, s, s, p, p, d, d, xq, w, gi * og * stride, stride,
+                            hdr, cb, nb, B, K, og, sx, acc, asym, q8)
+            python.requant(acc, Wo, og, rq, gi * og, y2, gi * og * hw + oy * Wo, hw, 1)
+    n += 1
+    if y1 != y2:
+        bad += 1
+        print('DIFF', (C, H, W, G, og, kh, kw, s, p, d, qp))
+print('DONE', n, bad)
+"""
+
+
+def test_the_whole_layer_conv_kernel_matches_the_row_loop(micropython):
+    cases = [
+        (8, 9, 7, 8, 1, 3, 3, 1, 1, 1, 0x00),  # depthwise 3x3, padded: the unrolled loop
+        (6, 10, 5, 6, 1, 3, 3, 2, 1, 1, 0x10),  # stride 2, sym codes
+        (4, 9, 9, 4, 1, 5, 5, 1, 2, 2, 0x00),  # 5x5 dilated: the general depthwise loop
+        (4, 9, 9, 4, 2, 3, 3, 1, 1, 1, 0x00),  # two rows per group: not depthwise
+        (16, 8, 8, 1, 32, 3, 3, 1, 1, 1, 0x00),  # digits' middle layer: cached codes, 5 blocks
+        (48, 7, 5, 1, 48, 1, 1, 1, 0, 1, 0x00),  # pointwise, a partial last block
+        (10, 6, 6, 2, 3, 3, 3, 1, 1, 1, 0x20),  # groups, q8
+        (3, 12, 12, 1, 5, 7, 7, 2, 3, 1, 0x01),  # 64-wide blocks, K = 147 (odd)
+        (1, 20, 4, 1, 12, 10, 4, 2, 4, 1, 0x00),  # kws' first layer shape
+        (130, 3, 3, 1, 4, 3, 3, 1, 1, 1, 0x00),  # K = 1170: several stack chunks
+    ]
+    r = micropython("CASES = %r\n" % cases + CONV, firmware=cached_firmware("x64"), heap=4 << 20)
+    assert r.ok, r
+    assert "DONE %d 0" % len(cases) in r.stdout, r.stdout

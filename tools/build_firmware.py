@@ -1,5 +1,6 @@
 """Build (or find cached) every MicroPython firmware the tests and benchmarks run on, from the pinned source:
-the emulated boards' QEMU firmware, each with its board's heap, and the 32-bit unix port.
+the emulated boards' QEMU firmware, each with its board's heap, the 32-bit unix port, and the C kernels
+(kernels/c.mpy) for every arch that has them: a missing cross compiler fails here, naming its Debian packages.
 
     .venv/bin/python tools/build_firmware.py                 # every core, for rp2040, esp32c3, rp2350 (`make firmware`)
     .venv/bin/python tools/build_firmware.py qemu-armv6m     # a target, for every board that uses it
@@ -7,7 +8,7 @@ MICROPYTHON_SRC overrides the source (docs/emulation.md)."""
 
 import sys
 
-from hyperion_host import mpbuild
+from hyperion_host import mpbuild, natmod
 from hyperion_host.boards import all_boards
 from hyperion_host.errors import HyperionError
 
@@ -28,6 +29,9 @@ def main(argv):
     try:
         for target, heap in sorted(jobs, key=str):
             print("%-13s %s" % (target, mpbuild.build(target, heap=heap)), flush=True)
+        if not argv:
+            for arch in natmod.ARCHS:
+                print("%-13s %s" % ("c " + arch, natmod.build(arch)), flush=True)
     except HyperionError as e:
         sys.exit("error: " + e.format_message())
 

@@ -52,54 +52,79 @@ static void patch(const uint8_t *xin, int c0, int cg, int H, int W, int kh, int 
     }
 }
 
-// Depthwise conv (one channel and one weight row per group) whose K = kh*kw columns are one q4 block: the row's
-// codes are unpacked once, then every output column is a short sum over its window, with no gather.
-// acc[2*ox], acc[2*ox+1] as k_conv_row's with rows = 1.
-void k_dw_row(const uint8_t *plane, int H, int W, int kh, int kw, int oy, int Wo, int sh, int sw, int pt, int pl,
-    int dh, int dw, const uint8_t *row, int hdr, int cb, int asym, int32_t *acc) {
-    int32_t u[DW_MAX], sc, mc;
+// Convolutions over one input channel per group (depthwise ones, and first layers on a one-channel input) whose
+// K = kh*kw columns are one q4 block, row by row, on an
+// input plane copied with its padding (x + 128 = 128: x = 0) into pad[Hp*Wp], so no tap is bounds-checked:
+// the row's codes are unpacked once, sum(u*x) = sum(u*(x+128)) - 128*sum(u), and 3x3 stride-1 windows are
+// unrolled. acc[astep*ox], acc[astep*ox+1] for output row oy (astep = 2 * the group's rows, acc from its row).
+void k_dw_pad(const uint8_t *plane, int H, int W, int pt, int pl, int Hp, int Wp, uint8_t *pad) {
+    for (int y = 0; y < Hp; y++) {
+        int yy = y - pt;
+        uint8_t *o = pad + y * Wp;
+        for (int x = 0; x < Wp; x++) {
+            int xx = x - pl;
+            o[x] = (yy >= 0 && yy < H && xx >= 0 && xx < W) ? plane[yy * W + xx] : 128;
+        }
+    }
+}
+
+// a depthwise row's K codes (sym: less 8) into u, and its scale codes: u[K] = sum of u, u[K+1] = sc, u[K+2] = mc
+void k_dw_codes(const uint8_t *row, int hdr, int cb, int asym, int K, int32_t *u) {
     const uint8_t *cod = row + hdr, *q = cod + cb;
-    int K = kh * kw;
+    int32_t su = 0;
     for (int k = 0; k < K; k++) {
         u[k] = ((q[k >> 1] >> ((k & 1) * 4)) & 15) - (asym ? 0 : 8); // sym: sc * sum (u - 8) x
+        su += u[k];
     }
-    codes(cod, 0, cb >> 1, asym, &sc, &mc);
-    int y0 = oy * sh - pt;
-    for (int ox = 0; ox < Wo; ox++) {
-        int x0 = ox * sw - pl;
+    u[K] = su;
+    codes(cod, 0, cb >> 1, asym, u + K + 1, u + K + 2);
+}
+
+void k_dw_row(const uint8_t *pad, int Wp, int kh, int kw, int oy, int Wo, int sh, int sw, int dh, int dw,
+    const int32_t *u, int asym, int32_t *acc, int astep) {
+    int K = kh * kw;
+    int32_t su = u[K], sc = u[K + 1], mc = u[K + 2];
+    const uint8_t *top = pad + oy * sh * Wp;
+    if (kh == 3 && kw == 3 && dh == 1 && dw == 1) {
+        int32_t u0 = u[0], u1 = u[1], u2 = u[2], u3 = u[3], u4 = u[4], u5 = u[5], u6 = u[6], u7 = u[7], u8 = u[8];
+        for (int ox = 0; ox < Wo; ox++, top += sw) {
+            const uint8_t *r0 = top, *r1 = r0 + Wp, *r2 = r1 + Wp;
+            int32_t p = u0 * r0[0] + u1 * r0[1] + u2 * r0[2] + u3 * r1[0] + u4 * r1[1] + u5 * r1[2] + u6 * r2[0]
+                + u7 * r2[1] + u8 * r2[2];
+            int32_t s = r0[0] + r0[1] + r0[2] + r1[0] + r1[1] + r1[2] + r2[0] + r2[1] + r2[2];
+            acc[astep * ox] = sc * (p - 128 * su);
+            acc[astep * ox + 1] = asym ? mc * (s - 128 * 9) : 0;
+        }
+        return;
+    }
+    for (int ox = 0; ox < Wo; ox++, top += sw) {
         int32_t p = 0, s = 0;
-        const int32_t *uk = u;
-        for (int ky = 0; ky < kh; ky++, uk += kw) {
-            int y = y0 + ky * dh;
-            if (y < 0 || y >= H) {
-                continue; // padding: x = 0
-            }
-            const uint8_t *r = plane + y * W;
-            for (int kx = 0, xx = x0; kx < kw; kx++, xx += dw) {
-                if (xx >= 0 && xx < W) {
-                    int32_t v = (int32_t)r[xx] - 128;
-                    p += uk[kx] * v;
-                    s += v;
-                }
+        const int32_t *uq = u;
+        for (int ky = 0; ky < kh; ky++, uq += kw) {
+            const uint8_t *r = top + ky * dh * Wp;
+            for (int kx = 0; kx < kw; kx++) {
+                int32_t v = r[kx * dw];
+                p += uq[kx] * v;
+                s += v;
             }
         }
-        acc[2 * ox] = sc * p;
-        acc[2 * ox + 1] = asym ? mc * s : 0;
+        acc[astep * ox] = sc * (p - 128 * su);
+        acc[astep * ox + 1] = asym ? mc * (s - 128 * K) : 0;
     }
 }
 
 void k_conv_row(const uint8_t *xin, int c0, int cg, int H, int W, int kh, int kw, int oy, int Wo, int sh, int sw,
     int pt, int pl, int dh, int dw, uint8_t *xq, const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B,
-    int K, int rows, int32_t *sx, int32_t *acc, int asym, int q8) {
+    int K, int rows, int32_t *sx, int32_t *acc, int asym, int q8, const int8_t *cc) {
     int y0 = oy * sh - pt;
     for (int ox = 0; ox < Wo; ox++) {
         patch(xin, c0, cg, H, W, kh, kw, y0, ox * sw - pl, dh, dw, xq);
         k_block_sums(xq, K, B, nb, sx);
         int r0 = ox * rows;
         if (q8) {
-            k_q8_rows(w, wo - r0 * stride, stride, hdr, cb, nb, B, K, r0, r0 + rows, xq, acc);
+            k_q8_rows(w, wo - r0 * stride, stride, hdr, cb, nb, B, K, r0, r0 + rows, xq, acc, cc);
         } else {
-            k_q4_rows(w, wo - r0 * stride, stride, hdr, cb, nb, B, K, r0, r0 + rows, xq, sx, acc, asym);
+            k_q4_rows(w, wo - r0 * stride, stride, hdr, cb, nb, B, K, r0, r0 + rows, xq, sx, acc, asym, cc);
         }
     }
 }

@@ -41,14 +41,17 @@ static inline void codes(const uint8_t *cod, int b, int half, int asym, int32_t 
 // The activation chunk: int8 activations (+128) widened to int32 on the stack, so the inner loops load
 // signed values with one instruction on every core (Thumb-1 has no signed byte load with an offset).
 #define XS_N 256
+#define CC_MAX 1024 // bytes of decoded scale codes a conv layer keeps per group (2 per row and block)
+#define PAD_MAX 1536 // bytes of a padded input plane the depthwise loop copies to the stack
 #define DW_MAX 64 // the most columns of a depthwise row the dw loop takes (kh*kw)
 
 // rows.c
 void k_block_sums(const uint8_t *xq, int K, int B, int nb, int32_t *sx);
 void k_q4_rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1,
-    const uint8_t *xq, const int32_t *sx, int32_t *acc, int asym);
+    const uint8_t *xq, const int32_t *sx, int32_t *acc, int asym, const int8_t *cc);
 void k_q8_rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1,
-    const uint8_t *xq, int32_t *acc);
+    const uint8_t *xq, int32_t *acc, const int8_t *cc);
+void k_row_codes(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int r0, int r1, int asym, int8_t *cc);
 void k_requant(const int32_t *acc, int n, int rows, const int32_t *rq, int r0, uint8_t *y, int yo, int rstep,
     int pstep);
 void check_rows(span_t w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1, int asym,

@@ -6,11 +6,13 @@
 void k_csr_rows(span_t w, int ptr_off, int col_off, int val_off, int r0, int r1, span_t xq, int32_t *acc);
 void k_conv_row(const uint8_t *xin, int c0, int cg, int H, int W, int kh, int kw, int oy, int Wo, int sh, int sw,
     int pt, int pl, int dh, int dw, uint8_t *xq, const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B,
-    int K, int rows, int32_t *sx, int32_t *acc, int asym, int q8);
+    int K, int rows, int32_t *sx, int32_t *acc, int asym, int q8, const int8_t *cc);
 void check_conv(span_t xin, int c0, int cg, int H, int W, int kh, int kw, int Wo, span_t xq, span_t w, int wo,
     int stride, int hdr, int cb, int nb, int B, int K, int rows, span_t sx, span_t acc, int asym, int q8);
-void k_dw_row(const uint8_t *plane, int H, int W, int kh, int kw, int oy, int Wo, int sh, int sw, int pt, int pl,
-    int dh, int dw, const uint8_t *row, int hdr, int cb, int asym, int32_t *acc);
+void k_dw_pad(const uint8_t *plane, int H, int W, int pt, int pl, int Hp, int Wp, uint8_t *pad);
+void k_dw_codes(const uint8_t *row, int hdr, int cb, int asym, int K, int32_t *u);
+void k_dw_row(const uint8_t *pad, int Wp, int kh, int kw, int oy, int Wo, int sh, int sw, int dh, int dw,
+    const int32_t *u, int asym, int32_t *acc, int astep);
 void k_maxpool(const uint8_t *x, uint8_t *y, int planes, int H, int W, int Ho, int Wo, int kh, int kw, int sh,
     int sw, int pt, int pl, int dh, int dw, int width, const uint8_t *fill);
 void k_dot8(const uint8_t *a, int ao, int stride, int rows, const uint8_t *b, int n, int32_t *out);
@@ -57,9 +59,10 @@ static mp_obj_t qrows(const mp_obj_t *args, int q8) {
     }
     need_items(acc, 0, r1, 8);
     if (q8) {
-        k_q8_rows(w.p, wo, stride, hdr, cb, nb, B, K, r0, r1, xq.p, (int32_t *)acc.p);
+        k_q8_rows(w.p, wo, stride, hdr, cb, nb, B, K, r0, r1, xq.p, (int32_t *)acc.p, NULL);
     } else {
-        k_q4_rows(w.p, wo, stride, hdr, cb, nb, B, K, r0, r1, xq.p, (const int32_t *)sx.p, (int32_t *)acc.p, asym);
+        k_q4_rows(w.p, wo, stride, hdr, cb, nb, B, K, r0, r1, xq.p, (const int32_t *)sx.p, (int32_t *)acc.p, asym,
+            NULL);
     }
     return mp_const_none;
 }
@@ -112,7 +115,7 @@ static mp_obj_t conv_row(size_t n_args, const mp_obj_t *args) {
     int asym = I(27) ? 1 : 0, q8 = I(28) ? 1 : 0;
     check_conv(xin, c0, cg, H, W, kh, kw, Wo, xq, w, wo, stride, hdr, cb, nb, B, K, rows, sx, acc, asym, q8);
     k_conv_row(xin.p, c0, cg, H, W, kh, kw, oy, Wo, I(9), I(10), I(11), I(12), I(13), I(14), xq.p, w.p, wo, stride,
-        hdr, cb, nb, B, K, rows, (int32_t *)sx.p, (int32_t *)acc.p, asym, q8);
+        hdr, cb, nb, B, K, rows, (int32_t *)sx.p, (int32_t *)acc.p, asym, q8, NULL);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(conv_row_obj, 29, 29, conv_row);
@@ -251,19 +254,37 @@ static mp_obj_t conv(size_t n_args, const mp_obj_t *args) {
             bad();
         }
     }
-    // depthwise with one q4 block a row: its own loop
-    int dw = cg == 1 && og == 1 && !q8 && g[G_NB] == 1 && g[G_K] == g[G_KH] * g[G_KW] && g[G_K] <= g[G_B] &&
-        g[G_K] <= DW_MAX;
+    // one input channel per group (depthwise, or a first layer) with one q4 block a row: its own loop, on each input
+    // plane copied with its padding to the stack (the rows and columns the windows reach: Hp x Wp)
+    int Hp = (Ho - 1) * g[G_SH] + (g[G_KH] - 1) * g[G_DH] + 1, Wp = (Wo - 1) * g[G_SW] + (g[G_KW] - 1) * g[G_DW] + 1;
+    int dw = cg == 1 && !q8 && g[G_NB] == 1 && g[G_K] == g[G_KH] * g[G_KW] && g[G_K] <= g[G_B] &&
+        g[G_K] <= DW_MAX && Ho > 0 && Wo > 0 && (int64_t)Hp * Wp <= PAD_MAX;
+    uint8_t pad[PAD_MAX];
+    int32_t dwu[DW_MAX + 3];
+    // a group's scale codes, decoded once for all its output positions when they fit the stack
+    int8_t cc[CC_MAX];
+    int cached = !dw && (int64_t)og * g[G_NB] * 2 <= CC_MAX;
     for (int gi = 0; gi < G; gi++) {
         int r0 = gi * og;
+        if (dw) {
+            k_dw_pad(xin.p + gi * H * W, H, W, g[G_PT], g[G_PL], Hp, Wp, pad);
+        }
+        if (cached) {
+            k_row_codes(w.p, wo + r0 * stride, stride, g[G_HDR], g[G_CB], g[G_NB], 0, og, asym && !q8, cc);
+        }
         for (int oy = 0; oy < Ho; oy++) {
             if (dw) {
-                k_dw_row(xin.p + gi * H * W, H, W, g[G_KH], g[G_KW], oy, Wo, g[G_SH], g[G_SW], g[G_PT], g[G_PL],
-                    g[G_DH], g[G_DW], w.p + wo + r0 * stride, g[G_HDR], g[G_CB], asym, (int32_t *)acc.p);
+                for (int r = 0; r < og; r++) {
+                    if (og > 1 || oy == 0) {
+                        k_dw_codes(w.p + wo + (r0 + r) * stride, g[G_HDR], g[G_CB], asym, g[G_K], dwu);
+                    }
+                    k_dw_row(pad, Wp, g[G_KH], g[G_KW], oy, Wo, g[G_SH], g[G_SW], g[G_DH], g[G_DW], dwu, asym,
+                        (int32_t *)acc.p + 2 * r, 2 * og);
+                }
             } else {
                 k_conv_row(xin.p, gi * cg, cg, H, W, g[G_KH], g[G_KW], oy, Wo, g[G_SH], g[G_SW], g[G_PT], g[G_PL], g[G_DH],
                 g[G_DW], xq.p, w.p, wo + r0 * stride, stride, g[G_HDR], g[G_CB], g[G_NB], g[G_B], g[G_K], og,
-                (int32_t *)sx.p, (int32_t *)acc.p, asym, q8);
+                (int32_t *)sx.p, (int32_t *)acc.p, asym, q8, cached ? cc : NULL);
             }
             int o = yo + r0 * hw + oy * Wo;
             if (rq) {

@@ -82,8 +82,8 @@ void check_rows(span_t w, int wo, int stride, int hdr, int cb, int nb, int B, in
     if (r1 <= r0) {
         return;
     }
-    int64_t cols = (int64_t)nb * B < K ? (int64_t)nb * B : K;
-    int64_t data = q8 ? cols : (cols + 1) / 2;
+    // whole blocks: the .hyq row layout pads the last one, and the kernels read it (zeros in x meet it)
+    int64_t data = q8 ? (int64_t)nb * B : ((int64_t)nb * B + 1) / 2;
     // the codes read: asym 6-bit codes, 3 bytes at (b >> 2) * 3 and at half = cb >> 1 past it; else one per block
     int64_t ncod = (asym && !q8) ? (nb ? (int64_t)((nb - 1) >> 2) * 3 + 3 + (cb >> 1) : 0) : nb;
     int64_t ext = hdr + (cb + data > ncod ? cb + data : ncod);
@@ -135,14 +135,17 @@ static void rows_wide(const uint8_t *w, int wo, int stride, int hdr, int cb, int
     }
 }
 
-// sum over nblk full blocks of sc[b] * (the block's q4 codes . its columns); a block is `it` runs of 8 columns
-// (4 bytes). Its own function so the inner loop has the registers to itself (8 on a Cortex-M0).
+// sum over nblk blocks of sc[b] * (the block's q4 codes . its columns); a block is `it` runs of 8 columns (4 code
+// bytes), the last one `itl` (a partial block; its columns past K are zeros in x). Its own function so the inner
+// loop has the registers to itself (8 on a Cortex-M0).
 static int32_t __attribute__((noinline)) blocks_q4(const uint8_t *q, const int32_t *x, const int32_t *sc,
-    int nblk, int it) {
+    int nblk, int it, int itl) {
     int32_t a = 0;
     for (int b = 0; b < nblk; b++) {
         int32_t p = 0;
-        int n = it;
+        int n = b == nblk - 1 ? itl : it; // the last block may be a partial one: fewer runs (at least 1)
+        const uint8_t *qb = q;
+        const int32_t *xb = x;
 #if defined(__ARM_ARCH_6M__)
         // Cortex-M0: 7 instructions per code byte (2 MACs), the column pair loaded by one ldm; GCC's own
         // schedule of the C below spills to the stack and spends 11
@@ -179,22 +182,40 @@ static int32_t __attribute__((noinline)) blocks_q4(const uint8_t *q, const int32
         } while (--n);
 #endif
         a += sc[b] * p;
+        q = qb + it * 4;
+        x = xb + it * 8;
     }
     return a;
 }
 
-// the scale codes of blocks b0..b1-1 of a row (codes at cod) into sc and mc (asym), from index 0
-static void row_codes(const uint8_t *cod, int b0, int b1, int half, int asym, int32_t *sc, int32_t *mc) {
-    for (int b = b0; b < b1; b++) {
-        codes(cod, b, half, asym, sc + b - b0, mc + b - b0);
+// q8: sum over nblk blocks of sc[b] * (the block's int8 codes . its columns), blocks of B columns
+static int32_t blocks_q8(const int8_t *q, const int32_t *x, const int32_t *sc, int nblk, int B) {
+    int32_t a = 0;
+    for (int b = 0; b < nblk; b++, q += B, x += B) {
+        a += sc[b] * dot_q8(q, x, B);
+    }
+    return a;
+}
+
+void k_row_codes(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int r0, int r1, int asym, int8_t *cc) {
+    int half = cb >> 1;
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *cod = w + wo + r * stride + hdr;
+        for (int b = 0; b < nb; b++, cc += 2) {
+            int32_t sc, mc;
+            codes(cod, b, half, asym, &sc, &mc);
+            cc[0] = (int8_t)sc;
+            cc[1] = (int8_t)mc;
+        }
     }
 }
 
 // Rows r0..r1-1 (row r at w[wo + r*stride]) against xq: acc[2r], acc[2r+1]. The columns go through a stack
-// chunk of whole blocks as int32, shared by every row; each row adds its part of the chunk to its sums. Full
-// blocks (B a multiple of 8) run a loop with a fixed count; a last, partial block the general one.
+// chunk of whole blocks as int32, shared by every row, zero past K: a row's data holds whole blocks (the .hyq
+// layout pads its last one), so every block runs the same fixed-count loop. cc: the rows' scale codes decoded
+// already (k_row_codes, from row r0), or NULL.
 static void rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1,
-    const uint8_t *xq, const int32_t *sx, int32_t *acc, int asym, int q8) {
+    const uint8_t *xq, const int32_t *sx, int32_t *acc, int asym, int q8, const int8_t *cc) {
     if (B > XS_N || (B & 7)) {
         rows_wide(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, sx, acc, asym, q8);
         return;
@@ -205,93 +226,72 @@ static void rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, 
     while ((per + 1) * B <= XS_N) {
         per++;
     }
-    int full = 0; // blocks with B columns; block `full` (if < nb) holds the K % B left, later ones none
-    for (int c = B; c <= K; c += B) { // (no division: a Cortex-M0 has no divide instruction)
-        full++;
-    }
-    int rem = K - full * B;
     for (int r = r0; r < r1; r++) {
         acc[2 * r] = acc[2 * r + 1] = 0;
     }
     for (int b0 = 0; b0 < nb; b0 += per) {
         int b1 = b0 + per < nb ? b0 + per : nb;
-        int k0 = b0 * B < K ? b0 * B : K;
-        int k1 = b1 * B < K ? b1 * B : K;
+        int k0 = b0 * B, k1 = b1 * B < K ? b1 * B : K, kend = b1 * B;
+        int k = k0;
         if (q8) {
-            for (int k = k0; k < k1; k++) {
+            for (; k < k1; k++) {
                 xs[k - k0] = (int32_t)xq[k] - 128;
             }
         } else { // column pairs (x0, x1 - 16*x0)
-            for (int k = k0; k < k1; k += 2) {
+            for (; k < k1; k += 2) {
                 int32_t x0 = (int32_t)xq[k] - 128, x1 = k + 1 < k1 ? (int32_t)xq[k + 1] - 128 : 0;
                 xs[k - k0] = x0;
                 xs[k - k0 + 1] = x1 - 16 * x0;
             }
         }
-        int bf = b1 < full ? b1 : full; // full blocks in this chunk end here
+        for (; k < kend; k++) { // past K: zeros (k0 may be past K too: a block of no columns)
+            xs[k - k0] = 0;
+        }
+        const int32_t *x = xs;
+        int nbk = b1 - b0;
+        // the chunk's blocks that hold columns, and the runs of 8 columns of the last of them (past K: zeros)
+        int nbc = k1 > k0 ? (k1 - k0 + B - 1) / B : 0;
+        int itl = nbc > 0 ? (k1 - (k0 + (nbc - 1) * B) + 7) >> 3 : 0;
         for (int r = r0; r < r1; r++) {
             const uint8_t *cod = w + wo + r * stride + hdr;
-            int32_t a1 = acc[2 * r], a2 = acc[2 * r + 1];
-            const int32_t *xp = xs;
-            int b = b0;
-            if (q8) {
-                const int8_t *q = (const int8_t *)cod + cb + k0;
-                for (; b < b1; b++) {
-                    int n = b < full ? B : (b == full ? K - full * B : 0);
-                    a1 += (int8_t)cod[b] * dot_q8(q, xp, n);
-                    q += B;
-                    xp += B;
+            if (cc) {
+                const int8_t *c = cc + 2 * ((r - r0) * nb + b0);
+                for (int j = 0; j < nbk; j++) {
+                    scs[j] = c[2 * j];
+                    mcs[j] = c[2 * j + 1];
                 }
             } else {
-                const uint8_t *q = cod + cb + (k0 >> 1);
-                int32_t sc, mc, p;
-                if (bf > b) {
-                    row_codes(cod, b, bf, half, asym, scs, mcs);
-                    a1 += blocks_q4(q, xp, scs, bf - b, B >> 3);
-                    int32_t t = 0;
-                    for (int j = b; j < bf; j++) { // the codes times the blocks' sums of x
-                        t += (asym ? mcs[j - b] : scs[j - b]) * sx[j];
-                    }
-                    if (asym) {
-                        a2 += t;
-                    } else {
-                        a1 -= 8 * t;
-                    }
-                    q += (bf - b) * (B >> 1);
-                    xp += (bf - b) * B;
-                    b = bf;
-                }
-                for (; b < b1; b++) { // the partial block, then empty ones (sums of 0 columns)
-                    codes(cod, b, half, asym, &sc, &mc);
-                    p = 0;
-                    if (b == full && (rem & 7)) {
-                        p = dot_q4(q, xp, (rem + 1) >> 1);
-                    } else if (b == full) { // whole runs of 8 columns: the fast loop, with a code of 1
-                        static const int32_t one = 1;
-                        p = blocks_q4(q, xp, &one, 1, rem >> 3);
-                    }
-                    if (asym) {
-                        a1 += sc * p;
-                        a2 += mc * sx[b];
-                    } else {
-                        a1 += sc * (p - 8 * sx[b]);
-                    }
+                for (int j = 0; j < nbk; j++) {
+                    codes(cod, b0 + j, half, asym, scs + j, mcs + j);
                 }
             }
-            acc[2 * r] = a1;
-            acc[2 * r + 1] = a2;
+            int32_t a1, t = 0;
+            if (q8) {
+                a1 = blocks_q8((const int8_t *)cod + cb + b0 * B, x, scs, nbk, B);
+            } else {
+                a1 = nbc > 0 ? blocks_q4(cod + cb + (b0 * B >> 1), x, scs, nbc, B >> 3, itl) : 0;
+                for (int j = 0; j < nbk; j++) { // the codes times the blocks' sums of x
+                    t += (asym ? mcs[j] : scs[j]) * sx[b0 + j];
+                }
+            }
+            if (asym && !q8) {
+                acc[2 * r + 1] += t;
+            } else {
+                a1 -= 8 * t;
+            }
+            acc[2 * r] += a1;
         }
     }
 }
 
 void k_q4_rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1,
-    const uint8_t *xq, const int32_t *sx, int32_t *acc, int asym) {
-    rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, sx, acc, asym, 0);
+    const uint8_t *xq, const int32_t *sx, int32_t *acc, int asym, const int8_t *cc) {
+    rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, sx, acc, asym, 0, cc);
 }
 
 void k_q8_rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1,
-    const uint8_t *xq, int32_t *acc) {
-    rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, NULL, acc, 0, 1);
+    const uint8_t *xq, int32_t *acc, const int8_t *cc) {
+    rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, NULL, acc, 0, 1, cc);
 }
 
 // int8 outputs: in 32-bit arithmetic that wraps as a microcontroller's does (the tables keep every product in

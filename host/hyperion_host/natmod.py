@@ -76,8 +76,9 @@ def build(arch, log=None):
                                 % (arch, mpbuild.BUILD_TIMEOUT)) from None
         if p.returncode != 0:
             lines = [x for x in (p.stderr + p.stdout).splitlines() if x.strip()]
-            err = [x for x in lines if "error" in x.lower()] or lines or ["make exited %d" % p.returncode]
-            raise HyperionError("building the C kernels for %s failed: %s" % (arch, err[-1].strip()))
+            err = ([x for x in lines if "error:" in x] or [x for x in lines if "error" in x.lower()] or lines
+                   or ["make exited %d" % p.returncode])
+            raise HyperionError("building the C kernels for %s failed: %s" % (arch, err[0].strip()))
         out.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(out, (work / "c.mpy").read_bytes())
     finally:
