@@ -1,7 +1,7 @@
 """Benchmark: the board runtime on real MicroPython (unix port, x64), per model.
 
-- latency with viper (native) and python (bytecode) kernels, and their ratio (end to end, and the integer
-  kernel alone on a 256x256 layer);
+- latency with c (the C kernels, kernels/c.mpy), viper (native) and python (bytecode) kernels, and their ratios
+  (end to end, and the integer kernel alone on a 256x256 layer): host speed, not a board's;
 - heap: the smallest -X heapsize that loads and runs the model, minus the smallest that only imports the
   firmware (frozen or ROMFS firmware keeps its bytecode out of the heap), and the allocation volume
   (micropython.mem_peak() delta, which on this port also counts memory the GC has reclaimed);
@@ -33,7 +33,7 @@ from hyperion_host.model.quantize import Options, quantize_model  # noqa: E402
 import onnx_examples  # noqa: E402
 
 IMPORTS = ("import array, hyperion\nfrom hyperion import model, ops, layers, errors, hyq, kernels\n"
-           "from hyperion.kernels import python, viper\n")
+           "from hyperion.kernels import python, viper, c\n")
 
 
 MP32 = os.environ.get("HYPERION_MICROPYTHON32") or str(mpbuild.build("unix32"))
@@ -65,7 +65,7 @@ w = bytes((i * 37 + 11) & 255 for i in range(N * stride))
 x = bytearray((i * 13) & 255 for i in range(K))
 sx = array.array('i', [0] * nb)
 acc = array.array('i', [0] * (2 * N))
-for k, reps in ((viper, 50), (python, 2)):
+for k, reps in ((c, 500), (viper, 50), (python, 2)):
     k.block_sums(x, K, 32, nb, sx)
     t = time.ticks_us()
     for _ in range(reps):
@@ -73,8 +73,8 @@ for k, reps in ((viper, 50), (python, 2)):
     print(time.ticks_diff(time.ticks_us(), t) / reps)
 """
     r = run_micropython(code, firmware=cached_firmware("x64"))
-    viper_us, python_us = (float(v) for v in r.stdout.split())
-    return viper_us, python_us
+    c_us, viper_us, python_us = (float(v) for v in r.stdout.split())
+    return c_us, viper_us, python_us
 
 
 def main():
@@ -109,6 +109,7 @@ def main():
         shape = prog.shapes[prog.inputs[0]]
         x = (np.arange(int(np.prod(shape))) % 13).reshape(shape).astype(np.float32)
         outs = [tuple(prog.shapes[o]) for o in prog.outputs]
+        _, sc = board_run.run_local(str(path), [x], outs, "c", repeat=20)
         _, sv = board_run.run_local(str(path), [x], outs, "viper", repeat=20)
         _, sp = board_run.run_local(str(path), [x], outs, "python", repeat=5)
         # the same input, built on the board (a literal list would put the script's own constants in the figure)
@@ -116,13 +117,15 @@ def main():
                           "    x[i] = i %% 13\nm.run(x)\n") % (str(path), 4 * x.size, x.size)
         all_in = min_heap(code) - import_heap
         all_in32 = min_heap(code, bits=32) - import_heap32 if MP32 else None
-        rows.append({"model": name, "file_bytes": len(blob), "viper_ms": sv["latency_us"] / 1000,
-                     "python_ms": sp["latency_us"] / 1000, "speedup": sp["latency_us"] / sv["latency_us"],
+        rows.append({"model": name, "file_bytes": len(blob), "c_ms": sc["latency_us"] / 1000,
+                     "viper_ms": sv["latency_us"] / 1000,
+                     "python_ms": sp["latency_us"] / 1000, "c_speedup": sp["latency_us"] / sc["latency_us"],
+                     "speedup": sp["latency_us"] / sv["latency_us"],
                      "all_in_heap_bytes": all_in, "all_in_heap_32bit_bytes": all_in32,
                      "arena_bytes": prog.arena_size + prog.arena8_size, "allocated_bytes": sv["peak_heap_bytes"]})
-    kv, kp = kernel_ratio()
-    rows.append({"model": "q4 kernel alone, 256x256", "file_bytes": 0, "viper_ms": kv / 1000, "python_ms": kp / 1000,
-                 "speedup": kp / kv, "all_in_heap_bytes": 0, "all_in_heap_32bit_bytes": 0, "arena_bytes": 0,
+    kc, kv, kp = kernel_ratio()
+    rows.append({"model": "q4 kernel alone, 256x256", "file_bytes": 0, "c_ms": kc / 1000, "viper_ms": kv / 1000,
+                 "python_ms": kp / 1000, "c_speedup": kp / kc, "speedup": kp / kv, "all_in_heap_bytes": 0, "all_in_heap_32bit_bytes": 0, "arena_bytes": 0,
                  "allocated_bytes": 0})
     sizes = []
     for arch in ARCHS:
@@ -131,8 +134,10 @@ def main():
                                          "kernels/__init__.mpy", "kernels/python.mpy", "kernels/viper.mpy")]
         sizes.append("%s %d B (kernels/viper %d B)" % (arch, sum(p.stat().st_size for p in runtime_files),
                                                        (d / "kernels" / "viper.mpy").stat().st_size))
-    notes = ("MicroPython unix port, x64, viper vs bytecode kernels in the same run. all_in_heap_bytes: smallest "
-             "heap that loads and runs the model minus the smallest that imports the firmware (%d B); "
+    notes = ("MicroPython unix port, x64 (host speed, not a board's), c, viper and bytecode kernels in the same run; "
+             "speedup: bytecode over viper, c_speedup: bytecode over c. all_in_heap_bytes: smallest "
+             "heap that loads and runs the model minus the smallest that imports the firmware with all three kernel "
+             "modules (%d B; the C module's code is in RAM); "
              "all_in_heap_32bit_bytes: the same on a 32-bit build of the unix port (%s). "
              "allocated_bytes: mem_peak() delta over load and one run (counts GC-reclaimed memory too). "
              "Runtime .mpy size per arch: %s. Reproduce: `make bench` or `.venv/bin/python tools/bench/device.py`."
