@@ -115,7 +115,7 @@ def model_steps(work):
              "gc.collect()\nprint()\nprint('%d tokens, %.0f tokens/s, free heap %d' % (n, n * 1e6 / dt, gc.mem_free()))",
              check=lambda o: "tokens/s" in o)
     board_result("tinylm", "generate('Once upon a time', 100)", p, r"(\d+ tokens), (\S+ tokens/s), free heap (\d+)")
-    for kernels in ("viper", "python"):
+    for kernels in ("c", "viper", "python"):
         step("Latency on the board with %s kernels" % kernels, "infer", hyq, "--input", str(work / "sample.npy"),
              "--port", "demo", "--kernels", kernels, "--stats", "--repeat", "10", check=lambda o: "y (1, 10)" in o)
     tcl = work / "classify.tcl"

@@ -143,8 +143,48 @@ void check_conv(span_t xin, int c0, int cg, int H, int W, int kh, int kw, int Wo
     check_rows(w, wo, stride, hdr, cb, nb, B, K, 0, rows, asym, q8);
 }
 
+// int8 (+128) max pooling: the window clipped to the plane once per output, no per-tap checks
+static void maxpool8(const uint8_t *x, uint8_t *y, int planes, int H, int W, int Ho, int Wo, int kh, int kw, int sh,
+    int sw, int pt, int pl, int dh, int dw, uint8_t fill) {
+    for (int c = 0; c < planes; c++, x += H * W) {
+        for (int oy = 0; oy < Ho; oy++) {
+            int y0 = oy * sh - pt, ky0 = 0, ky1 = kh;
+            while (ky0 < kh && y0 + ky0 * dh < 0) {
+                ky0++;
+            }
+            while (ky1 > ky0 && y0 + (ky1 - 1) * dh >= H) {
+                ky1--;
+            }
+            for (int ox = 0; ox < Wo; ox++) {
+                int x0 = ox * sw - pl, kx0 = 0, kx1 = kw;
+                while (kx0 < kw && x0 + kx0 * dw < 0) {
+                    kx0++;
+                }
+                while (kx1 > kx0 && x0 + (kx1 - 1) * dw >= W) {
+                    kx1--;
+                }
+                int best = -1;
+                for (int ky = ky0; ky < ky1; ky++) {
+                    const uint8_t *r = x + (y0 + ky * dh) * W + x0;
+                    for (int kx = kx0; kx < kx1; kx++) {
+                        int v = r[kx * dw];
+                        if (v > best) {
+                            best = v;
+                        }
+                    }
+                }
+                *y++ = best < 0 ? fill : (uint8_t)best;
+            }
+        }
+    }
+}
+
 void k_maxpool(const uint8_t *x, uint8_t *y, int planes, int H, int W, int Ho, int Wo, int kh, int kw, int sh,
     int sw, int pt, int pl, int dh, int dw, int width, const uint8_t *fill) {
+    if (width == 1 && dh > 0 && dw > 0) {
+        maxpool8(x, y, planes, H, W, Ho, Wo, kh, kw, sh, sw, pt, pl, dh, dw, fill[0]);
+        return;
+    }
     for (int c = 0; c < planes; c++) {
         int xb = c * H * W, yb = c * Ho * Wo;
         for (int oy = 0; oy < Ho; oy++) {
