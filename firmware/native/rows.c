@@ -135,22 +135,14 @@ static void rows_wide(const uint8_t *w, int wo, int stride, int hdr, int cb, int
     }
 }
 
-// sum over nblk blocks of sc[b] * (the block's q4 codes . its columns); a block is `it` runs of 8 columns (4 code
-// bytes), the last one `itl` (a partial block; its columns past K are zeros in x). Its own function so the inner
-// loop has the registers to itself (8 on a Cortex-M0).
-static int32_t __attribute__((noinline)) blocks_q4(const uint8_t *q, const int32_t *x, const int32_t *sc,
-    int nblk, int it, int itl) {
-    int32_t a = 0;
-    for (int b = 0; b < nblk; b++) {
-        int32_t p = 0;
-        int n = b == nblk - 1 ? itl : it; // the last block may be a partial one: fewer runs (at least 1)
-        const uint8_t *qb = q;
-        const int32_t *xb = x;
+// the q4 product of one block of `n` runs of 8 columns (4 code bytes each) with x
+static inline int32_t block_q4(const uint8_t *q, const int32_t *x, int n) {
+    int32_t p = 0;
 #if defined(__ARM_ARCH_6M__)
-        // Cortex-M0: 7 instructions per code byte (2 MACs), the column pair loaded by one ldm; GCC's own
-        // schedule of the C below spills to the stack and spends 11
-        register int32_t x0 __asm__("r4"), xd __asm__("r5");
-        uint32_t v;
+    // Cortex-M0: 7 instructions per code byte (2 MACs), the column pair loaded by one ldm; GCC's own
+    // schedule of the C below spills to the stack and spends 11
+    register int32_t x0 __asm__("r4"), xd __asm__("r5");
+    uint32_t v;
 #define HYQ_BYTE(i) \
     "ldrb %[v], [%[q], #" #i "]\n" \
     "ldmia %[x]!, {r4, r5}\n" \
@@ -159,32 +151,53 @@ static int32_t __attribute__((noinline)) blocks_q4(const uint8_t *q, const int32
     "lsrs %[v], %[v], #4\n" \
     "muls r5, %[v], r5\n" \
     "adds %[p], %[p], r5\n"
-        __asm__ volatile (
-            ".syntax unified\n"
-            "1:\n"
-            HYQ_BYTE(0) HYQ_BYTE(1) HYQ_BYTE(2) HYQ_BYTE(3)
-            "adds %[q], %[q], #4\n"
-            "subs %[n], %[n], #1\n"
-            "bne 1b\n"
-            : [p] "+l" (p), [q] "+l" (q), [x] "+l" (x), [n] "+l" (n), [v] "=&l" (v), "=&l" (x0), "=&l" (xd)
-            :
-            : "cc", "memory");
+    __asm__ volatile (
+        ".syntax unified\n"
+        "1:\n"
+        HYQ_BYTE(0) HYQ_BYTE(1) HYQ_BYTE(2) HYQ_BYTE(3)
+        "adds %[q], %[q], #4\n"
+        "subs %[n], %[n], #1\n"
+        "bne 1b\n"
+        : [p] "+l" (p), [q] "+l" (q), [x] "+l" (x), [n] "+l" (n), [v] "=&l" (v), "=&l" (x0), "=&l" (xd)
+        :
+        : "cc", "memory");
 #undef HYQ_BYTE
 #else
-        do {
-            uint32_t v0 = q[0], v1 = q[1], v2 = q[2], v3 = q[3];
-            p += (int32_t)v0 * x[0] + (int32_t)(v0 >> 4) * x[1];
-            p += (int32_t)v1 * x[2] + (int32_t)(v1 >> 4) * x[3];
-            p += (int32_t)v2 * x[4] + (int32_t)(v2 >> 4) * x[5];
-            p += (int32_t)v3 * x[6] + (int32_t)(v3 >> 4) * x[7];
-            q += 4;
-            x += 8;
-        } while (--n);
+    do {
+        uint32_t v0 = q[0], v1 = q[1], v2 = q[2], v3 = q[3];
+        p += (int32_t)v0 * x[0] + (int32_t)(v0 >> 4) * x[1];
+        p += (int32_t)v1 * x[2] + (int32_t)(v1 >> 4) * x[3];
+        p += (int32_t)v2 * x[4] + (int32_t)(v2 >> 4) * x[5];
+        p += (int32_t)v3 * x[6] + (int32_t)(v3 >> 4) * x[7];
+        q += 4;
+        x += 8;
+    } while (--n);
 #endif
-        a += sc[b] * p;
-        q = qb + it * 4;
-        x = xb + it * 8;
+    return p;
+}
+
+// sum over nblk blocks of sc[b] * (the block's q4 codes . its columns); a block is `it` runs of 8 columns (4 code
+// bytes), the last one `itl` (a partial block; its columns past K are zeros in x). Its own function so the inner
+// loop has the registers to itself (8 on a Cortex-M0).
+static int32_t __attribute__((noinline)) blocks_q4(const uint8_t *q, const int32_t *x, const int32_t *sc,
+    int nblk, int it, int itl) {
+    int32_t a = 0;
+    for (int b = 0; b < nblk; b++, q += it * 4, x += it * 8) {
+        a += sc[b] * block_q4(q, x, b == nblk - 1 ? itl : it);
     }
+    return a;
+}
+
+// the same with the scale codes decoded already (cc: 2 a block), adding the codes times the blocks' sums of x to
+// *t as it goes (mc * sx for asym rows, sc * sx for sym ones)
+static int32_t __attribute__((noinline)) blocks_q4_cc(const uint8_t *q, const int32_t *x, const int8_t *cc,
+    const int32_t *sx, int nblk, int it, int itl, int asym, int32_t *t) {
+    int32_t a = 0, u = 0;
+    for (int b = 0; b < nblk; b++, q += it * 4, x += it * 8, cc += 2) {
+        a += cc[0] * block_q4(q, x, b == nblk - 1 ? itl : it);
+        u += cc[asym] * sx[b];
+    }
+    *t += u;
     return a;
 }
 
@@ -254,6 +267,21 @@ static void rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, 
         int itl = nbc > 0 ? (k1 - (k0 + (nbc - 1) * B) + 7) >> 3 : 0;
         for (int r = r0; r < r1; r++) {
             const uint8_t *cod = w + wo + r * stride + hdr;
+            if (cc && !q8) { // decoded codes: one pass over the blocks
+                int32_t t = 0, a1 = 0;
+                const int8_t *c = cc + 2 * ((r - r0) * nb + b0);
+                a1 = blocks_q4_cc(cod + cb + (b0 * B >> 1), x, c, sx + b0, nbc, B >> 3, itl, asym, &t);
+                for (int j = nbc; j < nbk; j++) { // blocks with no columns: their sums of x are 0
+                    t += c[2 * j + asym] * sx[b0 + j];
+                }
+                if (asym) {
+                    acc[2 * r + 1] += t;
+                } else {
+                    a1 -= 8 * t;
+                }
+                acc[2 * r] += a1;
+                continue;
+            }
             if (cc) {
                 const int8_t *c = cc + 2 * ((r - r0) * nb + b0);
                 for (int j = 0; j < nbk; j++) {
