@@ -125,8 +125,8 @@ def main():
                      "arena_bytes": prog.arena_size + prog.arena8_size, "allocated_bytes": sv["peak_heap_bytes"]})
     kc, kv, kp = kernel_ratio()
     rows.append({"model": "q4 kernel alone, 256x256", "file_bytes": 0, "c_ms": kc / 1000, "viper_ms": kv / 1000,
-                 "python_ms": kp / 1000, "c_speedup": kp / kc, "speedup": kp / kv, "all_in_heap_bytes": 0, "all_in_heap_32bit_bytes": 0, "arena_bytes": 0,
-                 "allocated_bytes": 0})
+                 "python_ms": kp / 1000, "c_speedup": kp / kc, "speedup": kp / kv, "all_in_heap_bytes": 0,
+                 "all_in_heap_32bit_bytes": 0, "arena_bytes": 0, "allocated_bytes": 0})
     sizes = []
     for arch in ARCHS:
         d = compile_firmware(arch, work / "fw" / arch)
