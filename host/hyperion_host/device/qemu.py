@@ -62,6 +62,17 @@ def firmware_for(board, log=None):
     return mpbuild.build(target_of(board), heap=board["vboard_heap"], log=log)
 
 
+def _die_with_parent():
+    """In the child, before exec: on Linux, QEMU gets SIGKILL when the process that started it dies (a killed
+    `profile` or vboard supervisor must not leave an emulated core running)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
+
+
 class Emulator:
     """A running QEMU board: `with Emulator(board, romfs=img) as emu: Board(emu.port)`."""
 
@@ -73,7 +84,7 @@ class Emulator:
 
     def start(self, timeout=START_TIMEOUT):
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
         self.port = wait_for_pty(self.proc, timeout)
         return self
 
