@@ -160,3 +160,43 @@ def test_the_whole_layer_conv_kernel_matches_the_row_loop(micropython):
     r = micropython("CASES = %r\n" % cases + CONV, firmware=cached_firmware("x64"), heap=4 << 20)
     assert r.ok, r
     assert "DONE %d 0" % len(cases) in r.stdout, r.stdout
+
+
+HOSTILE = """
+import array
+from hyperion.kernels import c
+w = bytearray(64); xq = bytearray(32); sx = array.array('i', [0] * 4); acc = array.array('i', [0] * 8)
+g = array.array('i', (1, 4, 4, 1, 3, 3, 4, 4, 1, 1, 1, 1, 1, 1, 1, 0, 4, 6, 1, 32, 9, 1, 0, 0))
+bad_g = array.array('i', g); bad_g[8] = 0  # a stride of 0
+csr = bytearray(64); csr[4] = 200  # row 0 claims 200 nonzeros
+calls = [
+    ('rows past the weights', lambda: c.q4_rows(w, 0, 40, 4, 6, 1, 32, 32, 0, 4, xq, sx, acc, 1)),
+    ('a negative offset', lambda: c.q4_rows(w, -100, 20, 4, 6, 1, 32, 32, 0, 1, xq, sx, acc, 1)),
+    ('acc too small', lambda: c.q8_rows(w, 0, 2, 0, 1, 1, 32, 1, 0, 20, xq, sx, acc, 0)),
+    ('a stride of 0', lambda: c.conv(bytearray(16), bad_g, xq, w, 0, sx, acc, bytearray(16), 0,
+                                     array.array('i', [1] * 7), None, None, None)),
+    ('y too small', lambda: c.conv(bytearray(16), g, xq, w, 0, sx, array.array('i', [0] * 8), bytearray(3), 0,
+                                   array.array('i', [1] * 7), None, None, None)),
+    ('csr pointers', lambda: c.csr_rows(csr, 0, 1, 0, 8, 16, 0, 1, xq, acc)),
+    ('quantize past x', lambda: c.quantize(array.array('f', [1.0] * 4), 2, 4, bytearray(8), 0,
+                                           array.array('f', [1.0]), 0, 1)),
+    ('requant past y', lambda: c.requant(acc, 1, 4, array.array('i', [1] * 28), 0, bytearray(2), 0, 1, 0)),
+    ('softmax past x', lambda: c.softmax(array.array('f', [0.0] * 4), array.array('f', [0.0] * 4), 2, 3, 1)),
+    ('read-only output', lambda: c.act(array.array('f', [0.0]), 0, b'abcd', 0, 1, 1, 0.0, 0.0)),
+]
+for name, f in calls:
+    try:
+        f()
+        print('NO ERROR', name)
+    except (ValueError, TypeError) as e:
+        print('OK', name, type(e).__name__)
+print('ALIVE')
+"""
+
+
+def test_the_c_kernels_refuse_arguments_outside_their_buffers(micropython):
+    """What a crafted .hyq could make the glue pass: a clear exception, never a read or write outside a buffer."""
+    r = micropython(HOSTILE, firmware=cached_firmware("x64"))
+    assert r.ok, r
+    lines = r.stdout.splitlines()
+    assert lines[-1] == "ALIVE" and len([ln for ln in lines if ln.startswith("OK ")]) == 10, r.stdout

@@ -229,7 +229,8 @@ static mp_obj_t conv(size_t n_args, const mp_obj_t *args) {
     need(0, 4 * G_N, gs.n);
     const int32_t *g = (const int32_t *)gs.p;
     int C = g[G_C], H = g[G_H], W = g[G_W], G = g[G_G], Ho = g[G_HO], Wo = g[G_WO], og = g[G_OG];
-    if (G <= 0 || C < 0 || og < 0 || Ho < 0 || Wo < 0 || C % G) {
+    if (G <= 0 || C < 0 || og < 0 || Ho < 0 || Wo < 0 || C % G || g[G_SH] < 1 || g[G_SW] < 1 || g[G_DH] < 1 ||
+        g[G_DW] < 1 || g[G_KH] < 0 || g[G_KW] < 0) {
         bad();
     }
     int cg = C / G, hw = Ho * Wo, stride = g[G_STRIDE], asym = g[G_ASYM] ? 1 : 0, q8 = g[G_Q8] ? 1 : 0;
@@ -256,9 +257,11 @@ static mp_obj_t conv(size_t n_args, const mp_obj_t *args) {
     }
     // one input channel per group (depthwise, or a first layer) with one q4 block a row: its own loop, on each input
     // plane copied with its padding to the stack (the rows and columns the windows reach: Hp x Wp)
-    int Hp = (Ho - 1) * g[G_SH] + (g[G_KH] - 1) * g[G_DH] + 1, Wp = (Wo - 1) * g[G_SW] + (g[G_KW] - 1) * g[G_DW] + 1;
+    int64_t hp = (int64_t)(Ho - 1) * g[G_SH] + (int64_t)(g[G_KH] - 1) * g[G_DH] + 1;
+    int64_t wp = (int64_t)(Wo - 1) * g[G_SW] + (int64_t)(g[G_KW] - 1) * g[G_DW] + 1;
     int dw = cg == 1 && !q8 && g[G_NB] == 1 && g[G_K] == g[G_KH] * g[G_KW] && g[G_K] <= g[G_B] &&
-        g[G_K] <= DW_MAX && Ho > 0 && Wo > 0 && (int64_t)Hp * Wp <= PAD_MAX;
+        g[G_K] <= DW_MAX && g[G_K] > 0 && Ho > 0 && Wo > 0 && hp > 0 && wp > 0 && hp * wp <= PAD_MAX;
+    int Hp = (int)hp, Wp = (int)wp;
     uint8_t pad[PAD_MAX];
     int32_t dwu[DW_MAX + 3];
     // a group's scale codes, decoded once for all its output positions when they fit the stack

@@ -39,29 +39,6 @@ void k_block_sums(const uint8_t *xq, int K, int B, int nb, int32_t *sx) {
     }
 }
 
-// The q4 product of one row's bytes with a chunk of column pairs (x0, d = x1 - 16*x0): for a byte v holding the
-// codes lo (low nibble) and hi, lo*x0 + hi*x1 = v*x0 + hi*d, two multiplies and no nibble mask. An odd last column
-// has x1 = 0, so hi*d cancels the high nibble in v*x0 whatever that padding holds. n: bytes (column pairs).
-static inline int32_t dot_q4(const uint8_t *q, const int32_t *x, int n) {
-    int32_t p = 0;
-    const uint8_t *e = q + (n & ~3);
-    while (q < e) {
-        uint32_t v0 = q[0], v1 = q[1], v2 = q[2], v3 = q[3];
-        p += (int32_t)v0 * x[0] + (int32_t)(v0 >> 4) * x[1];
-        p += (int32_t)v1 * x[2] + (int32_t)(v1 >> 4) * x[3];
-        p += (int32_t)v2 * x[4] + (int32_t)(v2 >> 4) * x[5];
-        p += (int32_t)v3 * x[6] + (int32_t)(v3 >> 4) * x[7];
-        q += 4;
-        x += 8;
-    }
-    for (n &= 3; n > 0; n--) {
-        uint32_t v = *q++;
-        p += (int32_t)v * x[0] + (int32_t)(v >> 4) * x[1];
-        x += 2;
-    }
-    return p;
-}
-
 static inline int32_t dot_q8(const int8_t *q, const int32_t *x, int n) {
     int32_t p = 0;
     int k = 0;
@@ -135,7 +112,9 @@ static void rows_wide(const uint8_t *w, int wo, int stride, int hdr, int cb, int
     }
 }
 
-// the q4 product of one block of `n` runs of 8 columns (4 code bytes each) with x
+// The q4 product of one block of `n` runs of 8 columns (4 code bytes each) with column pairs (x0, d = x1 - 16*x0):
+// for a byte v holding the codes lo (low nibble) and hi, lo*x0 + hi*x1 = v*x0 + hi*d, two multiplies and no nibble
+// mask. An odd last column has x1 = 0, so hi*d cancels the high nibble in v*x0 whatever that padding holds.
 static inline int32_t block_q4(const uint8_t *q, const int32_t *x, int n) {
     int32_t p = 0;
 #if defined(__ARM_ARCH_6M__)
