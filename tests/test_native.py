@@ -200,3 +200,19 @@ def test_the_c_kernels_refuse_arguments_outside_their_buffers(micropython):
     assert r.ok, r
     lines = r.stdout.splitlines()
     assert lines[-1] == "ALIVE" and len([ln for ln in lines if ln.startswith("OK ")]) == 10, r.stdout
+
+
+def test_native_modules_that_do_not_load_fall_back_to_bytecode(micropython, tmp_path):
+    """As on a port that loads no native .mpy code: the C and viper modules both fail at import (here: an .mpy
+    version this MicroPython refuses); load() still runs the model, on bytecode, and says why."""
+    fw = _firmware_with(tmp_path, "x64")
+    k = fw / "hyperion" / "kernels"
+    for name in ("c.mpy", "viper.mpy"):
+        data = bytearray((k / name).read_bytes())
+        data[1] = 5  # .mpy version 5: "incompatible .mpy file"
+        (k / name).write_bytes(bytes(data))
+    paths, kind, got = _probe(micropython, fw)
+    _, _, want = _probe(micropython, cached_firmware("x64"))
+    assert kind == "python"
+    assert paths["auto"][0] == "python" and "do not load here" in paths["auto"][1], paths
+    np.testing.assert_allclose(got, want, atol=1e-4)

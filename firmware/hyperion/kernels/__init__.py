@@ -168,9 +168,12 @@ def select(pref):
 
             return c, ""
         if path == "viper":
-            from hyperion.kernels import viper
+            try:
+                from hyperion.kernels import viper
 
-            return viper, "" if pref == "viper" else notice
+                return viper, "" if pref == "viper" else notice
+            except (ImportError, ValueError, MemoryError) as e:  # a port that loads no native .mpy code at all
+                notice = "the native kernels do not load here (%s): using bytecode kernels" % e
     elif pref == "ulab":
         notice = "the ulab kernel path is not built yet: using bytecode kernels"
     from hyperion.kernels import python
