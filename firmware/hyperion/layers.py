@@ -327,12 +327,7 @@ def op_conv(m, nd):
     a = _attrs(m, nd)
     c = a.get("_c")
     if c is not None:  # the whole-layer kernel with its arguments from the first run (see below)
-        whole, g, t, xt, x, y, table, rs, bias, N, per_img, step, scale, p0, p1 = c
-        buf, off = m._weights(t)
-        for n in range(N):
-            xin, sc = _int8_input(m, xt, x, n * per_img, per_img, m.xin, scale)
-            _CONV_F[0], _CONV_F[1], _CONV_F[2] = sc, p0, p1
-            whole(xin, g, m.xq, buf, off, m.sx, m.conv_acc, y, n * step, table, rs, bias, _CONV_F)
+        _conv_whole(m, c)
         return
     p0, p1 = nd.fattrs[0], nd.fattrs[1]
     xt = m.h.tensors[nd.inputs[0]]
@@ -380,13 +375,11 @@ def op_conv(m, nd):
     if whole is not None:  # the layer in one kernel call per image
         g = array.array("i", (C, H, W, G, a["kh"], a["kw"], Ho, Wo, a["sh"], a["sw"], a["pt"], a["pl"], a["dh"],
                               a["dw"], og, stride, hdr, cb, nb, B, K, asym, q8, act))
-        scale = xt.scale if qmode == hyq.Q_STATIC else 0.0
+        c = (whole, g, t, xt, x, y, table, rs, bias, N, per_img, cout * hw,
+             xt.scale if qmode == hyq.Q_STATIC else 0.0, p0, p1)
         if m.mapped is not None:  # views into the mapped file: keeping them costs no RAM; later runs skip all this
-            a["_c"] = (whole, g, t, xt, x, y, table, rs, bias, N, per_img, cout * hw, scale, p0, p1)
-        for n in range(N):
-            xin, sc = _int8_input(m, xt, x, n * per_img, per_img, m.xin, scale)
-            _CONV_F[0], _CONV_F[1], _CONV_F[2] = sc, p0, p1
-            whole(xin, g, m.xq, buf, off, m.sx, acc, y, n * cout * hw, table, rs, bias, _CONV_F)
+            a["_c"] = c
+        _conv_whole(m, c)
         return
     for n in range(N):
         xin, sc = _int8_input(m, xt, x, n * per_img, per_img, m.xin, xt.scale if qmode == hyq.Q_STATIC else 0.0)
@@ -402,6 +395,16 @@ def op_conv(m, nd):
                 else:
                     _finish_conv_row(y, (n * cout + r0) * hw + oy * Wo, og, Wo, hw, acc, rs, r0, asym, sc, bias,
                                      act, p0, p1)
+
+
+def _conv_whole(m, c):
+    """A conv layer through the kernel path's whole-layer kernel, one call per image; c: its arguments."""
+    whole, g, t, xt, x, y, table, rs, bias, N, per_img, step, scale, p0, p1 = c
+    buf, off = m._weights(t)
+    for n in range(N):
+        xin, sc = _int8_input(m, xt, x, n * per_img, per_img, m.xin, scale)
+        _CONV_F[0], _CONV_F[1], _CONV_F[2] = sc, p0, p1
+        whole(xin, g, m.xq, buf, off, m.sx, m.conv_acc, y, n * step, table, rs, bias, _CONV_F)
 
 
 def _finish_conv_row(y, yo, rows, Wo, hw, acc, sc, r0, asym, s, bias, act, p0, p1):

@@ -42,7 +42,6 @@ class Model:
                     raise ValueError("mode='rom' needs a memory-mapped file (ROMFS); %s is not" % path)
         self.mode = "rom" if self.mapped is not None else "stream"
         self.k = kernels or select("auto")[0]
-        self.kpath = self.k.PATH
         h = self.h
         self._meta = None
         # activations: small arenas now, before the buffers below, so they lie in one piece low in the heap;

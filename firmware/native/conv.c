@@ -53,10 +53,10 @@ static void patch(const uint8_t *xin, int c0, int cg, int H, int W, int kh, int 
 }
 
 // Convolutions over one input channel per group (depthwise ones, and first layers on a one-channel input) whose
-// K = kh*kw columns are one q4 block, row by row, on an
-// input plane copied with its padding (x + 128 = 128: x = 0) into pad[Hp*Wp], so no tap is bounds-checked:
-// the row's codes are unpacked once, sum(u*x) = sum(u*(x+128)) - 128*sum(u), and 3x3 stride-1 windows are
-// unrolled. acc[astep*ox], acc[astep*ox+1] for output row oy (astep = 2 * the group's rows, acc from its row).
+// K = kh*kw columns are one q4 block, row by row. k_dw_pad copies the input plane with its padding (x + 128 = 128:
+// x = 0) into pad[Hp*Wp], so no tap is bounds-checked; k_dw_codes unpacks a row's codes once; k_dw_row uses
+// sum(u*x) = sum(u*(x+128)) - 128*sum(u), 3x3 stride-1 windows unrolled, and writes acc[astep*ox],
+// acc[astep*ox+1] for output row oy (astep = 2 * the group's rows, acc from its row).
 void k_dw_pad(const uint8_t *plane, int H, int W, int pt, int pl, int Hp, int Wp, uint8_t *pad) {
     for (int y = 0; y < Hp; y++) {
         int yy = y - pt;
@@ -135,12 +135,25 @@ void check_conv(span_t xin, int c0, int cg, int H, int W, int kh, int kw, int Wo
     if (c0 < 0 || cg < 0 || H < 0 || W < 0 || kh < 0 || kw < 0 || Wo < 0 || rows < 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("kernel argument out of range"));
     }
-    need(0, (int64_t)(c0 + (int64_t)cg) * H * W, xin.n);
-    need(0, (int64_t)cg * kh * kw, xq.n);
-    need(0, K, xq.n);
-    need(0, 4 * (int64_t)nb, sx.n);
-    need(0, 8 * (int64_t)Wo * rows, acc.n);
+    need_items(xin, 0, ((int64_t)c0 + cg) * H * W, 1);
+    need_items(xq, 0, (int64_t)cg * kh * kw, 1);
+    need_items(xq, 0, K, 1);
+    need_items(sx, 0, nb, 4);
+    need_items(acc, 0, (int64_t)Wo * rows, 8);
     check_rows(w, wo, stride, hdr, cb, nb, B, K, 0, rows, asym, q8);
+}
+
+// the taps k0..k1-1 of a window of k taps, d apart from position p0, that fall inside 0..n-1
+static inline void taps_inside(int p0, int k, int d, int n, int *k0, int *k1) {
+    int a = 0, b = k;
+    while (a < k && p0 + a * d < 0) {
+        a++;
+    }
+    while (b > a && p0 + (b - 1) * d >= n) {
+        b--;
+    }
+    *k0 = a;
+    *k1 = b;
 }
 
 // int8 (+128) max pooling: the window clipped to the plane once per output, no per-tap checks
@@ -148,21 +161,11 @@ static void maxpool8(const uint8_t *x, uint8_t *y, int planes, int H, int W, int
     int sw, int pt, int pl, int dh, int dw, uint8_t fill) {
     for (int c = 0; c < planes; c++, x += H * W) {
         for (int oy = 0; oy < Ho; oy++) {
-            int y0 = oy * sh - pt, ky0 = 0, ky1 = kh;
-            while (ky0 < kh && y0 + ky0 * dh < 0) {
-                ky0++;
-            }
-            while (ky1 > ky0 && y0 + (ky1 - 1) * dh >= H) {
-                ky1--;
-            }
+            int y0 = oy * sh - pt, ky0, ky1;
+            taps_inside(y0, kh, dh, H, &ky0, &ky1);
             for (int ox = 0; ox < Wo; ox++) {
-                int x0 = ox * sw - pl, kx0 = 0, kx1 = kw;
-                while (kx0 < kw && x0 + kx0 * dw < 0) {
-                    kx0++;
-                }
-                while (kx1 > kx0 && x0 + (kx1 - 1) * dw >= W) {
-                    kx1--;
-                }
+                int x0 = ox * sw - pl, kx0, kx1;
+                taps_inside(x0, kw, dw, W, &kx0, &kx1);
                 int best = -1;
                 for (int ky = ky0; ky < ky1; ky++) {
                     const uint8_t *r = x + (y0 + ky * dh) * W + x0;

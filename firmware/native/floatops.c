@@ -18,7 +18,7 @@ static inline float from_bits(uint32_t u) {
 }
 
 // e^x: x = n ln2 + r, |r| <= ln2/2, a degree-6 polynomial for e^r (relative error below 2e-7), 2^n in the exponent
-float k_expf(float x) {
+static float k_expf(float x) {
     if (x > 88.7f) {
         return from_bits(0x7F800000);
     }
@@ -66,7 +66,7 @@ static float k_rsqrtf(float x) {
     return y;
 }
 
-float k_act(float v, int act, float p0, float p1) {
+static float k_act(float v, int act, float p0, float p1) {
     switch (act) {
         case A_RELU:
             return v > 0.0f ? v : 0.0f;

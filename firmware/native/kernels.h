@@ -20,6 +20,8 @@ int arg_int(mp_obj_t o);
 // raise ValueError unless items off..off+n-1 of `width` bytes each lie within s (one function: the bindings
 // call it often, and 64-bit products inline would make the module, which lives in RAM, bigger)
 void need_items(span_t s, int64_t off, int64_t n, int width);
+// raise ValueError unless rows r0..r1-1 of `ext` bytes, row r at off + r*stride (stride may be negative), lie in s
+void need_rows(span_t s, int off, int stride, int r0, int r1, int64_t ext);
 
 static inline int32_t rd24(const uint8_t *p) {
     return p[0] | (p[1] << 8) | (p[2] << 16);
@@ -57,10 +59,32 @@ void k_requant(const int32_t *acc, int n, int rows, const int32_t *rq, int r0, u
 void check_rows(span_t w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1, int asym,
     int q8);
 
+// conv.c
+void k_csr_rows(span_t w, int ptr_off, int col_off, int val_off, int r0, int r1, span_t xq, int32_t *acc);
+void k_conv_row(const uint8_t *xin, int c0, int cg, int H, int W, int kh, int kw, int oy, int Wo, int sh, int sw,
+    int pt, int pl, int dh, int dw, uint8_t *xq, const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B,
+    int K, int rows, int32_t *sx, int32_t *acc, int asym, int q8, const int8_t *cc);
+void check_conv(span_t xin, int c0, int cg, int H, int W, int kh, int kw, int Wo, span_t xq, span_t w, int wo,
+    int stride, int hdr, int cb, int nb, int B, int K, int rows, span_t sx, span_t acc, int asym, int q8);
+void k_dw_pad(const uint8_t *plane, int H, int W, int pt, int pl, int Hp, int Wp, uint8_t *pad);
+void k_dw_codes(const uint8_t *row, int hdr, int cb, int asym, int K, int32_t *u);
+void k_dw_row(const uint8_t *pad, int Wp, int kh, int kw, int oy, int Wo, int sh, int sw, int dh, int dw,
+    const int32_t *u, int asym, int32_t *acc, int astep);
+void k_maxpool(const uint8_t *x, uint8_t *y, int planes, int H, int W, int Ho, int Wo, int kh, int kw, int sh,
+    int sw, int pt, int pl, int dh, int dw, int width, const uint8_t *fill);
+void k_dot8(const uint8_t *a, int ao, int stride, int rows, const uint8_t *b, int n, int32_t *out);
+
 // floatops.c
-float k_act(float v, int act, float p0, float p1);
 void k_finish(const int32_t *acc, int n, int rows, const float *sc, int r0, float s, const float *bias,
     int act, float p0, float p1, float *y, int yo, int rstep, int pstep, int asym);
-float k_expf(float x);
+mp_int_t k_absmax(const uint32_t *x, int n);
+void k_quantize(const uint32_t *x, int n, uint8_t *y, uint32_t db, int32_t mul);
+mp_int_t k_argmax(const uint32_t *x, int n);
+void k_act_n(const float *x, float *y, int n, int act, float p0, float p1);
+void k_binary(int kind, const float *big, const float *small, float *y, int n, int inner, int ns, int rev, int act,
+    float p0, float p1);
+void k_softmax(const float *x, float *y, int outer, int n, int inner);
+void k_layernorm(const float *x, int rows, int n, const float *g, const float *beta, float eps, float *y);
+void k_matmul(const float *a, const float *b, float *y, int M, int K, int N);
 
 #endif

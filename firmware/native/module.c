@@ -3,29 +3,6 @@
 // reads its arguments, checks every buffer extent it will touch, then calls the kernel.
 #include "kernels.h"
 
-void k_csr_rows(span_t w, int ptr_off, int col_off, int val_off, int r0, int r1, span_t xq, int32_t *acc);
-void k_conv_row(const uint8_t *xin, int c0, int cg, int H, int W, int kh, int kw, int oy, int Wo, int sh, int sw,
-    int pt, int pl, int dh, int dw, uint8_t *xq, const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B,
-    int K, int rows, int32_t *sx, int32_t *acc, int asym, int q8, const int8_t *cc);
-void check_conv(span_t xin, int c0, int cg, int H, int W, int kh, int kw, int Wo, span_t xq, span_t w, int wo,
-    int stride, int hdr, int cb, int nb, int B, int K, int rows, span_t sx, span_t acc, int asym, int q8);
-void k_dw_pad(const uint8_t *plane, int H, int W, int pt, int pl, int Hp, int Wp, uint8_t *pad);
-void k_dw_codes(const uint8_t *row, int hdr, int cb, int asym, int K, int32_t *u);
-void k_dw_row(const uint8_t *pad, int Wp, int kh, int kw, int oy, int Wo, int sh, int sw, int dh, int dw,
-    const int32_t *u, int asym, int32_t *acc, int astep);
-void k_maxpool(const uint8_t *x, uint8_t *y, int planes, int H, int W, int Ho, int Wo, int kh, int kw, int sh,
-    int sw, int pt, int pl, int dh, int dw, int width, const uint8_t *fill);
-void k_dot8(const uint8_t *a, int ao, int stride, int rows, const uint8_t *b, int n, int32_t *out);
-mp_int_t k_absmax(const uint32_t *x, int n);
-void k_quantize(const uint32_t *x, int n, uint8_t *y, uint32_t db, int32_t mul);
-mp_int_t k_argmax(const uint32_t *x, int n);
-void k_act_n(const float *x, float *y, int n, int act, float p0, float p1);
-void k_binary(int kind, const float *big, const float *small, float *y, int n, int inner, int ns, int rev, int act,
-    float p0, float p1);
-void k_softmax(const float *x, float *y, int outer, int n, int inner);
-void k_layernorm(const float *x, int rows, int n, const float *g, const float *beta, float eps, float *y);
-void k_matmul(const float *a, const float *b, float *y, int M, int K, int N);
-
 #define I(i) ((int)arg_int(args[i]))
 #define F(i) ((float)mp_obj_get_float(args[i]))
 #define RD(i) get_span(args[i], 0)
@@ -97,10 +74,7 @@ static mp_obj_t dot8(size_t n_args, const mp_obj_t *args) {
     if (rows < 0 || n < 0) {
         bad();
     }
-    if (rows > 0 && n > 0) {
-        int64_t first = ao, last = (int64_t)ao + (int64_t)(rows - 1) * stride;
-        need(first < last ? first : last, (first < last ? last : first) + n, a.n);
-    }
+    need_rows(a, ao, stride, 0, rows, n);
     need_items(b, 0, n, 1);
     need_items(out, 0, rows, 4);
     k_dot8(a.p, ao, stride, rows, b.p, n, (int32_t *)out.p);
@@ -130,15 +104,22 @@ static void check_out(int yo, int n, int rows, int rstep, int pstep, int width, 
     need(lo * width, (hi + 1) * width, len);
 }
 
-static mp_obj_t requant(size_t n_args, const mp_obj_t *args) {
-    span_t acc = RD(0), rq = RD(3), y = WR(5);
-    int n = I(1), rows = I(2), r0 = I(4), yo = I(6), rstep = I(7), pstep = I(8);
+// requant and finish: acc holds n positions of `rows` accumulator pairs, the per-row table (`per_row` bytes a row)
+// holds rows r0.., the outputs land at y[yo + r*rstep + p*pstep] (items of `width` bytes)
+static void check_rows_out(span_t acc, int n, int rows, int r0, span_t table, int per_row, span_t y, int yo,
+    int rstep, int pstep, int width) {
     if (n < 0 || rows < 0 || r0 < 0) {
         bad();
     }
-    need_items(acc, 0, n * rows, 8);
-    need(0, 28 * ((int64_t)r0 + rows), rq.n);
-    check_out(yo, n, rows, rstep, pstep, 1, y.n);
+    need_items(acc, 0, (int64_t)n * rows, 8);
+    need_items(table, r0, rows, per_row);
+    check_out(yo, n, rows, rstep, pstep, width, y.n);
+}
+
+static mp_obj_t requant(size_t n_args, const mp_obj_t *args) {
+    span_t acc = RD(0), rq = RD(3), y = WR(5);
+    int n = I(1), rows = I(2), r0 = I(4), yo = I(6), rstep = I(7), pstep = I(8);
+    check_rows_out(acc, n, rows, r0, rq, 28, y, yo, rstep, pstep, 1);
     k_requant((const int32_t *)acc.p, n, rows, (const int32_t *)rq.p, r0, y.p, yo, rstep, pstep);
     return mp_const_none;
 }
@@ -203,13 +184,8 @@ static const float *opt_floats(mp_obj_t o, int64_t count) {
 static mp_obj_t finish(size_t n_args, const mp_obj_t *args) {
     span_t acc = RD(0), sc = RD(3), y = WR(10);
     int n = I(1), rows = I(2), r0 = I(4), yo = I(11), rstep = I(12), pstep = I(13);
-    if (n < 0 || rows < 0 || r0 < 0) {
-        bad();
-    }
-    need_items(acc, 0, n * rows, 8);
-    need(0, 8 * ((int64_t)r0 + rows), sc.n);
+    check_rows_out(acc, n, rows, r0, sc, 8, y, yo, rstep, pstep, 4);
     const float *bias = opt_floats(args[6], (int64_t)r0 + rows);
-    check_out(yo, n, rows, rstep, pstep, 4, y.n);
     k_finish((const int32_t *)acc.p, n, rows, (const float *)sc.p, r0, F(5), bias, I(7), F(8), F(9), (float *)y.p,
         yo, rstep, pstep, I(14));
     return mp_const_none;
@@ -243,7 +219,7 @@ static mp_obj_t conv(size_t n_args, const mp_obj_t *args) {
     const float *sc = NULL, *bias = NULL, *f = NULL;
     if (rq) {
         span_t t = RD(9);
-        need(0, 28 * (int64_t)G * og, t.n);
+        need_items(t, 0, (int64_t)G * og, 28);
         table = (const int32_t *)t.p;
         check_out(yo, hw, G * og, hw, 1, 1, y.n);
     } else {

@@ -64,8 +64,15 @@ void check_rows(span_t w, int wo, int stride, int hdr, int cb, int nb, int B, in
     // the codes read: asym 6-bit codes, 3 bytes at (b >> 2) * 3 and at half = cb >> 1 past it; else one per block
     int64_t ncod = (asym && !q8) ? (nb ? (int64_t)((nb - 1) >> 2) * 3 + 3 + (cb >> 1) : 0) : nb;
     int64_t ext = hdr + (cb + data > ncod ? cb + data : ncod);
-    int64_t first = (int64_t)wo + (int64_t)r0 * stride, last = (int64_t)wo + (int64_t)(r1 - 1) * stride;
-    need(first < last ? first : last, (first < last ? last : first) + ext, w.n);
+    need_rows(w, wo, stride, r0, r1, ext);
+}
+
+void need_rows(span_t s, int off, int stride, int r0, int r1, int64_t ext) {
+    if (r1 <= r0 || ext <= 0) {
+        return;
+    }
+    int64_t first = (int64_t)off + (int64_t)r0 * stride, last = (int64_t)off + (int64_t)(r1 - 1) * stride;
+    need(first < last ? first : last, (first < last ? last : first) + ext, s.n);
 }
 
 // The generic row loop for blocks wider than the stack chunk: unsigned activations, corrected by the codes' sum.

@@ -25,7 +25,10 @@ TARBALL = "micropython-1.29.0-preview.tar.gz"
 DOWNLOAD = "https://github.com/micropython/micropython/archive/%s.tar.gz" % PIN
 BUILD_TIMEOUT = 900
 
-_ARM_TOOLS = {"arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi"}
+# compiler -> the Debian packages that provide it and its C library (natmod builds with the same ones)
+ARM_TOOLS = {"arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi"}
+RV32_TOOLS = {"riscv64-unknown-elf-gcc": "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf"}
+X86_TOOLS = {"gcc": "gcc gcc-multilib libc6-dev-i386"}
 QEMU_PACKAGES = {"qemu-system-arm": "qemu-system-arm", "qemu-system-riscv32": "qemu-system-misc"}
 # target -> how to build it and how QEMU runs it. romfs: (address, size) of the ROMFS partition QEMU loads.
 TARGETS = {
@@ -40,7 +43,7 @@ TARGETS = {
         "clock": ("systick", 1562.5),
         "qemu": ["qemu-system-arm", "-machine", "microbit", "-global", "nrf51-soc.sram-size=262144",
                  "-global", "nrf51-soc.flash-size=1048576", "-semihosting"],
-        "tools": _ARM_TOOLS,
+        "tools": ARM_TOOLS,
     },
     "qemu-rv32": {
         "title": "RISC-V rv32imac: the qemu port's VIRT_RV32 board",
@@ -51,21 +54,21 @@ TARGETS = {
         "clock": ("instret", 1),  # the instret CSR: under -icount, exactly the instructions retired
         # QEMU 7.2 has no zcd/zcmp CPU properties: plain rv32 (the .mpy kernels use no extension)
         "qemu": ["qemu-system-riscv32", "-machine", "virt", "-bios", "none", "-cpu", "rv32", "-semihosting"],
-        "tools": {"riscv64-unknown-elf-gcc": "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf"},
+        "tools": RV32_TOOLS,
     },
     "qemu-armv7em": {
         "title": "Cortex-M7 (armv7em with FPU): the qemu port's MPS2_AN500 board",
         "port": "qemu", "board": "MPS2_AN500", "elf": "build-MPS2_AN500/firmware.elf", "mpy_arch": 8,
         "make": [], "romfs": (0x60C00000, 0x00400000), "clock": ("systick", 1000),
         "qemu": ["qemu-system-arm", "-machine", "mps2-an500", "-semihosting"],
-        "tools": _ARM_TOOLS,
+        "tools": ARM_TOOLS,
     },
     "unix32": {
         "title": "the unix port built for 32-bit x86 (a microcontroller's word size; viper runs as x86)",
         "port": "unix", "elf": "build-standard/micropython", "mpy_arch": 1,
         "make": ["VARIANT=standard", "CFLAGS_EXTRA=-m32", "LDFLAGS_EXTRA=-m32", "MICROPY_PY_BTREE=0",
                  "MICROPY_PY_FFI=0", "MICROPY_PY_SSL=0", "MICROPY_SSL_MBEDTLS=0", "MICROPY_SSL_AXTLS=0"],
-        "tools": {"gcc": "gcc gcc-multilib libc6-dev-i386"},
+        "tools": X86_TOOLS,
     },
 }
 
@@ -132,11 +135,18 @@ def check_tools(target, build=True):
     tools = dict(TARGETS[target]["tools"]) if build else {}
     if "qemu" in TARGETS[target]:
         tools[TARGETS[target]["qemu"][0]] = QEMU_PACKAGES[TARGETS[target]["qemu"][0]]
+    problem = missing_tools(TARGETS[target]["title"].split(":")[0], tools)
+    if problem:
+        raise HyperionError(problem)
+
+
+def missing_tools(what, tools):
+    """'' if every tool (name -> Debian packages) is on PATH, else one line: what needs them, and how to install."""
     missing = {t: pkg for t, pkg in tools.items() if not shutil.which(t)}
-    if missing:
-        raise HyperionError("%s needs %s; install them with: sudo apt-get install %s"
-                            % (TARGETS[target]["title"].split(":")[0], " and ".join(missing),
-                               " ".join(sorted(set(" ".join(missing.values()).split())))))
+    if not missing:
+        return ""
+    return "%s needs %s; install them with: sudo apt-get install %s" % (
+        what, " and ".join(missing), " ".join(sorted(set(" ".join(missing.values()).split()))))
 
 
 def build(target, heap=None, log=None):

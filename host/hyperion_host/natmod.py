@@ -18,13 +18,13 @@ from hyperion_host.errors import HyperionError
 from hyperion_host.files import write_atomic
 from hyperion_host.paths import firmware_dir
 
-# arch -> (compiler, the Debian packages that provide it and its C library)
+# arch -> its compiler and the Debian packages that provide it (the same as MicroPython's own builds)
 ARCHS = {
-    "x64": ("gcc", "gcc"),
-    "x86": ("gcc", "gcc gcc-multilib libc6-dev-i386"),  # the 32-bit unix port (tests, benchmarks)
-    "armv6m": ("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi"),
-    "armv7emsp": ("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi"),
-    "rv32imc": ("riscv64-unknown-elf-gcc", "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf"),
+    "x64": {"gcc": "gcc"},
+    "x86": mpbuild.X86_TOOLS,  # the 32-bit unix port (tests, benchmarks)
+    "armv6m": mpbuild.ARM_TOOLS,
+    "armv7emsp": mpbuild.ARM_TOOLS,
+    "rv32imc": mpbuild.RV32_TOOLS,
 }
 MODULE = "kernels/c.mpy"  # where it goes in the hyperion package
 
@@ -40,10 +40,7 @@ def sources():
 
 def missing_tool(arch):
     """'' if arch's compiler is installed, else a one-line instruction to install it."""
-    cc, pkgs = ARCHS[arch]
-    if shutil.which(cc):
-        return ""
-    return "the C kernels for %s need %s; install it with: sudo apt-get install %s" % (arch, cc, pkgs)
+    return mpbuild.missing_tools("the C kernels for %s" % arch, ARCHS[arch])
 
 
 def build(arch, log=None):

@@ -116,20 +116,19 @@ def status():
         return "python", "no native code emitter on this port: using bytecode kernels"
     notice = ""
     p, why = _find("c")
-    vp, vwhy = _find("viper")
-    if p is None:
-        if vp is not None:  # a compiled package without C kernels (from source, viper.py compiles: no notice)
-            notice = "no C kernels for %s here (hyperion/kernels/c.mpy; `hyperion-host build` and `deploy` " \
-                     "install them)" % a
-    elif why:
-        notice = why
-    else:
+    if p is not None and not why:
         try:
             from hyperion.kernels import c  # noqa: F401
 
             return "c", ""
         except (ImportError, ValueError, MemoryError) as e:  # native .mpy loading off on this port, or no RAM
-            notice = "the C kernels do not load here (%s)" % e
+            why = "the C kernels do not load here (%s)" % e
+    vp, vwhy = _find("viper")
+    if why:
+        notice = why
+    elif vp is not None:  # a compiled package without C kernels (from source, viper.py compiles: no notice)
+        notice = "no C kernels for %s here (hyperion/kernels/c.mpy; `hyperion-host build` and `deploy` " \
+                 "install them)" % a
     if vwhy:
         return "python", (notice + "; " if notice else "") + vwhy + ": using bytecode kernels"
     return "viper", notice + ": using viper kernels" if notice else ""
