@@ -156,6 +156,9 @@ def test_the_whole_layer_conv_kernel_matches_the_row_loop(micropython):
         (3, 12, 12, 1, 5, 7, 7, 2, 3, 1, 0x01),  # 64-wide blocks, K = 147 (odd)
         (1, 20, 4, 1, 12, 10, 4, 2, 4, 1, 0x00),  # kws' first layer shape
         (130, 3, 3, 1, 4, 3, 3, 1, 1, 1, 0x00),  # K = 1170: several stack chunks
+        (1, 8, 8, 1, 16, 3, 3, 1, 1, 1, 0x00),  # digits' first layer: one input channel, codes decoded once
+        (1, 9, 7, 1, 32, 3, 3, 2, 1, 1, 0x10),  # too many rows to keep decoded: per output row
+        (2, 6, 6, 2, 9, 3, 3, 1, 1, 1, 0x10),  # two groups of one channel, 9 rows each
     ]
     r = micropython("CASES = %r\n" % cases + CONV, firmware=cached_firmware("x64"), heap=4 << 20)
     assert r.ok, r

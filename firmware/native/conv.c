@@ -54,9 +54,8 @@ static void patch(const uint8_t *xin, int c0, int cg, int H, int W, int kh, int 
 
 // Convolutions over one input channel per group (depthwise ones, and first layers on a one-channel input) whose
 // K = kh*kw columns are one q4 block, row by row. k_dw_pad copies the input plane with its padding (x + 128 = 128:
-// x = 0) into pad[Hp*Wp], so no tap is bounds-checked; k_dw_codes unpacks a row's codes once; k_dw_row uses
-// sum(u*x) = sum(u*(x+128)) - 128*sum(u), 3x3 stride-1 windows unrolled, and writes acc[astep*ox],
-// acc[astep*ox+1] for output row oy (astep = 2 * the group's rows, acc from its row).
+// x = 0) into pad[Hp*Wp], so no tap is bounds-checked; k_dw_codes unpacks a row's codes once; k_dw_rows uses
+// sum(u*x) = sum(u*(x+128)) - 128*sum(u), symmetric 3x3 stride-1 windows unrolled.
 void k_dw_pad(const uint8_t *plane, int H, int W, int pt, int pl, int Hp, int Wp, uint8_t *pad) {
     for (int y = 0; y < Hp; y++) {
         int yy = y - pt;
@@ -80,36 +79,56 @@ void k_dw_codes(const uint8_t *row, int hdr, int cb, int asym, int K, int32_t *u
     codes(cod, 0, cb >> 1, asym, u + K + 1, u + K + 2);
 }
 
-void k_dw_row(const uint8_t *pad, int Wp, int kh, int kw, int oy, int Wo, int sh, int sw, int dh, int dw,
-    const int32_t *u, int asym, int32_t *acc, int astep) {
-    int K = kh * kw;
-    int32_t su = u[K], sc = u[K + 1], mc = u[K + 2];
-    const uint8_t *top = pad + oy * sh * Wp;
-    if (kh == 3 && kw == 3 && dh == 1 && dw == 1) {
-        int32_t u0 = u[0], u1 = u[1], u2 = u[2], u3 = u[3], u4 = u[4], u5 = u[5], u6 = u[6], u7 = u[7], u8 = u[8];
-        for (int ox = 0; ox < Wo; ox++, top += sw) {
-            const uint8_t *r0 = top, *r1 = r0 + Wp, *r2 = r1 + Wp;
-            int32_t p = u0 * r0[0] + u1 * r0[1] + u2 * r0[2] + u3 * r1[0] + u4 * r1[1] + u5 * r1[2] + u6 * r2[0]
-                + u7 * r2[1] + u8 * r2[2];
-            int32_t s = r0[0] + r0[1] + r0[2] + r1[0] + r1[1] + r1[2] + r2[0] + r2[1] + r2[2];
-            acc[astep * ox] = sc * (p - 128 * su);
-            acc[astep * ox + 1] = asym ? mc * (s - 128 * 9) : 0;
-        }
-        return;
-    }
-    for (int ox = 0; ox < Wo; ox++, top += sw) {
-        int32_t p = 0, s = 0;
-        const int32_t *uq = u;
-        for (int ky = 0; ky < kh; ky++, uq += kw) {
-            const uint8_t *r = top + ky * dh * Wp;
-            for (int kx = 0; kx < kw; kx++) {
-                int32_t v = r[kx * dw];
-                p += uq[kx] * v;
-                s += v;
+// rows r = 0..rows-1 of output row oy, row r's codes at u + r*ustep, into acc[astep*ox + 2*r] (+1). The windows'
+// sums (asym codes need them) are the same for every row: computed once per position, DW_CHUNK positions at a time.
+#define DW_CHUNK 32
+void k_dw_rows(const uint8_t *pad, int Wp, int kh, int kw, int oy, int Wo, int sh, int sw, int dh, int dw,
+    const int32_t *u, int ustep, int rows, int asym, int32_t *acc, int astep) {
+    int K = kh * kw, k33 = kh == 3 && kw == 3 && dh == 1 && dw == 1;
+    int32_t sums[DW_CHUNK];
+    const uint8_t *base = pad + oy * sh * Wp;
+    for (int x0 = 0; x0 < Wo; x0 += DW_CHUNK) {
+        int n = Wo - x0 < DW_CHUNK ? Wo - x0 : DW_CHUNK;
+        const uint8_t *start = base + x0 * sw;
+        if (asym) {
+            const uint8_t *top = start;
+            for (int i = 0; i < n; i++, top += sw) {
+                int32_t s = 0;
+                for (int ky = 0; ky < kh; ky++) {
+                    const uint8_t *rr = top + ky * dh * Wp;
+                    for (int kx = 0; kx < kw; kx++) {
+                        s += rr[kx * dw];
+                    }
+                }
+                sums[i] = s - 128 * K;
             }
         }
-        acc[astep * ox] = sc * (p - 128 * su);
-        acc[astep * ox + 1] = asym ? mc * (s - 128 * K) : 0;
+        const int32_t *ur = u;
+        int32_t *ar = acc + astep * x0;
+        for (int r = 0; r < rows; r++, ur += ustep, ar += 2) {
+            int32_t off = 128 * ur[K], sc = ur[K + 1], mc = ur[K + 2];
+            const uint8_t *top = start;
+            int32_t *a = ar;
+            for (int i = 0; i < n; i++, top += sw, a += astep) {
+                int32_t p;
+                if (k33) {
+                    const uint8_t *r0 = top, *r1 = r0 + Wp, *r2 = r1 + Wp;
+                    p = ur[0] * r0[0] + ur[1] * r0[1] + ur[2] * r0[2] + ur[3] * r1[0] + ur[4] * r1[1] + ur[5] * r1[2]
+                        + ur[6] * r2[0] + ur[7] * r2[1] + ur[8] * r2[2];
+                } else {
+                    p = 0;
+                    const int32_t *uq = ur;
+                    for (int ky = 0; ky < kh; ky++, uq += kw) {
+                        const uint8_t *rr = top + ky * dh * Wp;
+                        for (int kx = 0; kx < kw; kx++) {
+                            p += uq[kx] * rr[kx * dw];
+                        }
+                    }
+                }
+                a[0] = sc * (p - off);
+                a[1] = asym ? mc * sums[i] : 0;
+            }
+        }
     }
 }
 

@@ -162,36 +162,78 @@ static inline int32_t block_q4(const uint8_t *q, const int32_t *x, int n) {
     return p;
 }
 
-// sum over nblk blocks of sc[b] * (the block's q4 codes . its columns); a block is `it` runs of 8 columns (4 code
-// bytes), the last one `itl` (a partial block; its columns past K are zeros in x). Its own function so the inner
-// loop has the registers to itself (8 on a Cortex-M0).
-static int32_t __attribute__((noinline)) blocks_q4(const uint8_t *q, const int32_t *x, const int32_t *sc,
-    int nblk, int it, int itl) {
-    int32_t a = 0;
-    for (int b = 0; b < nblk; b++, q += it * 4, x += it * 8) {
-        a += sc[b] * block_q4(q, x, b == nblk - 1 ? itl : it);
-    }
+#if defined(__ARM_ARCH_6M__)
+// Cortex-M0, blocks of 32 columns (the default): a block's 16 code bytes unrolled, so a block costs its 112
+// multiply-add instructions and 9 more (its scale code's multiply and the loop); nblk >= 1
+static int32_t __attribute__((noinline)) blocks32_q4(const uint8_t *q, const int32_t *x, const int8_t *cc, int nblk) {
+    int32_t a = 0, p;
+    uint32_t v;
+    const uint8_t *end = q + 16 * nblk;
+    register int32_t x0 __asm__("r4"), xd __asm__("r5");
+#define HYQ_BYTE(i) \
+    "ldrb %[v], [%[q], #" #i "]\n" \
+    "ldmia %[x]!, {r4, r5}\n" \
+    "muls r4, %[v], r4\n" \
+    "adds %[p], %[p], r4\n" \
+    "lsrs %[v], %[v], #4\n" \
+    "muls r5, %[v], r5\n" \
+    "adds %[p], %[p], r5\n"
+    __asm__ volatile (
+        ".syntax unified\n"
+        "1:\n"
+        "movs %[p], #0\n"
+        HYQ_BYTE(0) HYQ_BYTE(1) HYQ_BYTE(2) HYQ_BYTE(3) HYQ_BYTE(4) HYQ_BYTE(5) HYQ_BYTE(6) HYQ_BYTE(7)
+        HYQ_BYTE(8) HYQ_BYTE(9) HYQ_BYTE(10) HYQ_BYTE(11) HYQ_BYTE(12) HYQ_BYTE(13) HYQ_BYTE(14) HYQ_BYTE(15)
+        "adds %[q], %[q], #16\n"
+        "movs r4, #0\n"
+        "ldrsb r4, [%[c], r4]\n"
+        "muls r4, %[p], r4\n"
+        "add %[a], r4\n"
+        "adds %[c], %[c], #2\n"
+        "cmp %[q], %[end]\n"
+        "bne 1b\n"
+        : [a] "+r" (a), [p] "=&l" (p), [q] "+l" (q), [x] "+l" (x), [c] "+l" (cc), [v] "=&l" (v), "=&l" (x0),
+          "=&l" (xd)
+        : [end] "r" (end)
+        : "cc", "memory");
+#undef HYQ_BYTE
     return a;
 }
+#endif
 
-// the same with the scale codes decoded already (cc: 2 a block), adding the codes times the blocks' sums of x to
-// *t as it goes (mc * sx for asym rows, sc * sx for sym ones)
-static int32_t __attribute__((noinline)) blocks_q4_cc(const uint8_t *q, const int32_t *x, const int8_t *cc,
+// sum over nblk blocks of cc[2b] * (the block's q4 codes . its columns), adding cc[2b + asym] times the blocks'
+// sums of x to *t (mc * sx for asym rows, sc * sx for sym ones); a block is `it` runs of 8 columns (4 code bytes),
+// the last one `itl` (a partial block; its columns past K are zeros in x). Its own function so the inner loop has
+// the registers to itself (8 on a Cortex-M0).
+static int32_t __attribute__((noinline)) blocks_q4(const uint8_t *q, const int32_t *x, const int8_t *cc,
     const int32_t *sx, int nblk, int it, int itl, int asym, int32_t *t) {
     int32_t a = 0, u = 0;
-    for (int b = 0; b < nblk; b++, q += it * 4, x += it * 8, cc += 2) {
-        a += cc[0] * block_q4(q, x, b == nblk - 1 ? itl : it);
-        u += cc[asym] * sx[b];
+    for (int b = 0; b < nblk; b++) {
+        u += cc[2 * b + asym] * sx[b];
     }
     *t += u;
+    int b = 0;
+#if defined(__ARM_ARCH_6M__)
+    int full = nblk - (itl < it);
+    if (it == 4 && full > 0) {
+        a = blocks32_q4(q, x, cc, full);
+        b = full;
+        q += 16 * full;
+        x += 32 * full;
+        cc += 2 * full;
+    }
+#endif
+    for (; b < nblk; b++, q += it * 4, x += it * 8, cc += 2) {
+        a += cc[0] * block_q4(q, x, b == nblk - 1 ? itl : it);
+    }
     return a;
 }
 
-// q8: sum over nblk blocks of sc[b] * (the block's int8 codes . its columns), blocks of B columns
-static int32_t blocks_q8(const int8_t *q, const int32_t *x, const int32_t *sc, int nblk, int B) {
+// q8: sum over nblk blocks of cc[2b] * (the block's int8 codes . its columns), blocks of B columns
+static int32_t blocks_q8(const int8_t *q, const int32_t *x, const int8_t *cc, int nblk, int B) {
     int32_t a = 0;
     for (int b = 0; b < nblk; b++, q += B, x += B) {
-        a += sc[b] * dot_q8(q, x, B);
+        a += cc[2 * b] * dot_q8(q, x, B);
     }
     return a;
 }
@@ -219,7 +261,8 @@ static void rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, 
         rows_wide(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, sx, acc, asym, q8);
         return;
     }
-    int32_t xs[XS_N], scs[XS_N / 8], mcs[XS_N / 8];
+    int32_t xs[XS_N];
+    int8_t ccl[XS_N / 4]; // a row's scale codes for the chunk's blocks, when not decoded already (2 a block)
     int half = cb >> 1;
     int per = 1; // blocks per chunk (B is a power of two at least 32 in .hyq files)
     while ((per + 1) * B <= XS_N) {
@@ -253,39 +296,25 @@ static void rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, 
         int itl = nbc > 0 ? (k1 - (k0 + (nbc - 1) * B) + 7) >> 3 : 0;
         for (int r = r0; r < r1; r++) {
             const uint8_t *cod = w + wo + r * stride + hdr;
-            if (cc && !q8) { // decoded codes: one pass over the blocks
-                int32_t t = 0, a1 = 0;
-                const int8_t *c = cc + 2 * ((r - r0) * nb + b0);
-                a1 = blocks_q4_cc(cod + cb + (b0 * B >> 1), x, c, sx + b0, nbc, B >> 3, itl, asym, &t);
-                for (int j = nbc; j < nbk; j++) { // blocks with no columns: their sums of x are 0
-                    t += c[2 * j + asym] * sx[b0 + j];
-                }
-                if (asym) {
-                    acc[2 * r + 1] += t;
-                } else {
-                    a1 -= 8 * t;
-                }
-                acc[2 * r] += a1;
-                continue;
-            }
+            const int8_t *c;
             if (cc) {
-                const int8_t *c = cc + 2 * ((r - r0) * nb + b0);
+                c = cc + 2 * ((r - r0) * nb + b0);
+            } else { // this row's codes for the chunk's blocks
                 for (int j = 0; j < nbk; j++) {
-                    scs[j] = c[2 * j];
-                    mcs[j] = c[2 * j + 1];
+                    int32_t sc, mc;
+                    codes(cod, b0 + j, half, asym && !q8, &sc, &mc);
+                    ccl[2 * j] = (int8_t)sc;
+                    ccl[2 * j + 1] = (int8_t)mc;
                 }
-            } else {
-                for (int j = 0; j < nbk; j++) {
-                    codes(cod, b0 + j, half, asym, scs + j, mcs + j);
-                }
+                c = ccl;
             }
             int32_t a1, t = 0;
             if (q8) {
-                a1 = blocks_q8((const int8_t *)cod + cb + b0 * B, x, scs, nbk, B);
+                a1 = blocks_q8((const int8_t *)cod + cb + b0 * B, x, c, nbk, B);
             } else {
-                a1 = nbc > 0 ? blocks_q4(cod + cb + (b0 * B >> 1), x, scs, nbc, B >> 3, itl) : 0;
-                for (int j = 0; j < nbk; j++) { // the codes times the blocks' sums of x
-                    t += (asym ? mcs[j] : scs[j]) * sx[b0 + j];
+                a1 = blocks_q4(cod + cb + (b0 * B >> 1), x, c, sx + b0, nbc, B >> 3, itl, asym, &t);
+                for (int j = nbc; j < nbk; j++) { // blocks with no columns: their sums of x are 0
+                    t += c[2 * j + asym] * sx[b0 + j];
                 }
             }
             if (asym && !q8) {
