@@ -54,15 +54,22 @@ static void patch(const uint8_t *xin, int c0, int cg, int H, int W, int kh, int 
 
 // Convolutions over one input channel per group (depthwise ones, and first layers on a one-channel input) whose
 // K = kh*kw columns are one q4 block, row by row. k_dw_pad copies the input plane with its padding (x + 128 = 128:
-// x = 0) into pad[Hp*Wp], so no tap is bounds-checked; k_dw_codes unpacks a row's codes once; k_dw_rows uses
+// x = 0) into pad[Hp*Wp], so no tap is bounds-checked; k_dw_codes unpacks a row's codes; k_dw_rows uses
 // sum(u*x) = sum(u*(x+128)) - 128*sum(u), symmetric 3x3 stride-1 windows unrolled.
 void k_dw_pad(const uint8_t *plane, int H, int W, int pt, int pl, int Hp, int Wp, uint8_t *pad) {
     for (int y = 0; y < Hp; y++) {
         int yy = y - pt;
         uint8_t *o = pad + y * Wp;
-        for (int x = 0; x < Wp; x++) {
+        if (yy < 0 || yy >= H) {
+            for (int x = 0; x < Wp; x++) {
+                o[x] = 128;
+            }
+            continue;
+        }
+        const uint8_t *row = plane + yy * W;
+        for (int x = 0; x < Wp; x++) { // left padding, the row, right padding: one test a byte
             int xx = x - pl;
-            o[x] = (yy >= 0 && yy < H && xx >= 0 && xx < W) ? plane[yy * W + xx] : 128;
+            o[x] = (unsigned)xx < (unsigned)W ? row[xx] : 128;
         }
     }
 }
@@ -79,54 +86,88 @@ void k_dw_codes(const uint8_t *row, int hdr, int cb, int asym, int K, int32_t *u
     codes(cod, 0, cb >> 1, asym, u + K + 1, u + K + 2);
 }
 
-// rows r = 0..rows-1 of output row oy, row r's codes at u + r*ustep, into acc[astep*ox + 2*r] (+1). The windows'
-// sums (asym codes need them) are the same for every row: computed once per position, DW_CHUNK positions at a time.
+// the 3x3 window at top (rows Wp apart) against the codes u: *p = sum u*x, *s = sum x
+static inline void dot3x3(const uint8_t *top, int Wp, const int32_t *u, int32_t *pp, int32_t *ss) {
+#if defined(__ARM_ARCH_6M__)
+    // Cortex-M0: 5 instructions a tap; GCC's schedule of the C below reloads u from the stack at every tap
+    int32_t p, s, v, t;
+    const uint8_t *row = top;
+#define HYQ_TAP(i, j) \
+    "ldrb %[v], [%[row], #" #i "]\n" \
+    "ldr %[t], [%[u], #" #j "]\n" \
+    "muls %[t], %[v], %[t]\n" \
+    "adds %[p], %[p], %[t]\n" \
+    "adds %[s], %[s], %[v]\n"
+    __asm__ (
+        ".syntax unified\n"
+        "ldrb %[s], [%[row], #0]\n"
+        "ldr %[p], [%[u], #0]\n"
+        "muls %[p], %[s], %[p]\n"
+        HYQ_TAP(1, 4) HYQ_TAP(2, 8)
+        "adds %[row], %[row], %[wp]\n"
+        HYQ_TAP(0, 12) HYQ_TAP(1, 16) HYQ_TAP(2, 20)
+        "adds %[row], %[row], %[wp]\n"
+        HYQ_TAP(0, 24) HYQ_TAP(1, 28) HYQ_TAP(2, 32)
+        : [p] "=&l" (p), [s] "=&l" (s), [v] "=&l" (v), [t] "=&l" (t), [row] "+l" (row)
+        : [u] "l" (u), [wp] "l" (Wp)
+        : "cc", "memory");
+#undef HYQ_TAP
+    *pp = p;
+    *ss = s;
+#else
+    const uint8_t *r0 = top, *r1 = r0 + Wp, *r2 = r1 + Wp;
+    *pp = u[0] * r0[0] + u[1] * r0[1] + u[2] * r0[2] + u[3] * r1[0] + u[4] * r1[1] + u[5] * r1[2] + u[6] * r2[0]
+        + u[7] * r2[1] + u[8] * r2[2];
+    *ss = r0[0] + r0[1] + r0[2] + r1[0] + r1[1] + r1[2] + r2[0] + r2[1] + r2[2];
+#endif
+}
+
+// Output rows oy0..oy1-1 of one output channel (codes u): with its requantization table rq, its int8 outputs
+// y[(oy - oy0)*Wo + ox] directly; else (one row) acc[2*ox], acc[2*ox + 1] for the float finish. Products first,
+// DW_CHUNK positions at a time, then the outputs: two loops that each fit a Cortex-M0's registers.
 #define DW_CHUNK 32
-void k_dw_rows(const uint8_t *pad, int Wp, int kh, int kw, int oy, int Wo, int sh, int sw, int dh, int dw,
-    const int32_t *u, int ustep, int rows, int asym, int32_t *acc, int astep) {
+void k_dw_rows(const uint8_t *pad, int Wp, int kh, int kw, int oy0, int oy1, int Wo, int sh, int sw, int dh, int dw,
+    const int32_t *u, int asym, const int32_t *rq, uint8_t *y, int32_t *acc) {
     int K = kh * kw, k33 = kh == 3 && kw == 3 && dh == 1 && dw == 1;
-    int32_t sums[DW_CHUNK];
-    const uint8_t *base = pad + oy * sh * Wp;
-    for (int x0 = 0; x0 < Wo; x0 += DW_CHUNK) {
-        int n = Wo - x0 < DW_CHUNK ? Wo - x0 : DW_CHUNK;
-        const uint8_t *start = base + x0 * sw;
-        if (asym) {
-            const uint8_t *top = start;
-            for (int i = 0; i < n; i++, top += sw) {
-                int32_t s = 0;
-                for (int ky = 0; ky < kh; ky++) {
-                    const uint8_t *rr = top + ky * dh * Wp;
-                    for (int kx = 0; kx < kw; kx++) {
-                        s += rr[kx * dw];
-                    }
+    int32_t off = 128 * u[K], sc = u[K + 1], mc = asym ? u[K + 2] : 0, nk = 128 * K;
+    int32_t pv[DW_CHUNK], sv[DW_CHUNK];
+    rq_t q;
+    if (rq) {
+        rq_load(rq, &q);
+    }
+    for (int oy = oy0; oy < oy1; oy++) {
+        for (int x0 = 0; x0 < Wo; x0 += DW_CHUNK) {
+            int n = Wo - x0 < DW_CHUNK ? Wo - x0 : DW_CHUNK;
+            const uint8_t *top = pad + oy * sh * Wp + x0 * sw;
+            if (k33) {
+                for (int i = 0; i < n; i++, top += sw) {
+                    dot3x3(top, Wp, u, pv + i, sv + i);
                 }
-                sums[i] = s - 128 * K;
-            }
-        }
-        const int32_t *ur = u;
-        int32_t *ar = acc + astep * x0;
-        for (int r = 0; r < rows; r++, ur += ustep, ar += 2) {
-            int32_t off = 128 * ur[K], sc = ur[K + 1], mc = ur[K + 2];
-            const uint8_t *top = start;
-            int32_t *a = ar;
-            for (int i = 0; i < n; i++, top += sw, a += astep) {
-                int32_t p;
-                if (k33) {
-                    const uint8_t *r0 = top, *r1 = r0 + Wp, *r2 = r1 + Wp;
-                    p = ur[0] * r0[0] + ur[1] * r0[1] + ur[2] * r0[2] + ur[3] * r1[0] + ur[4] * r1[1] + ur[5] * r1[2]
-                        + ur[6] * r2[0] + ur[7] * r2[1] + ur[8] * r2[2];
-                } else {
-                    p = 0;
-                    const int32_t *uq = ur;
+            } else {
+                for (int i = 0; i < n; i++, top += sw) {
+                    int32_t p = 0, s = 0;
+                    const int32_t *uq = u;
                     for (int ky = 0; ky < kh; ky++, uq += kw) {
                         const uint8_t *rr = top + ky * dh * Wp;
                         for (int kx = 0; kx < kw; kx++) {
-                            p += uq[kx] * rr[kx * dw];
+                            int32_t v = rr[kx * dw];
+                            p += uq[kx] * v;
+                            s += v;
                         }
                     }
+                    pv[i] = p;
+                    sv[i] = s;
                 }
-                a[0] = sc * (p - off);
-                a[1] = asym ? mc * sums[i] : 0;
+            }
+            if (rq) {
+                for (int i = 0; i < n; i++) {
+                    *y++ = rq_apply(&q, sc * (pv[i] - off), mc * (sv[i] - nk));
+                }
+            } else {
+                for (int i = 0; i < n; i++) {
+                    acc[2 * (x0 + i)] = sc * (pv[i] - off);
+                    acc[2 * (x0 + i) + 1] = mc * (sv[i] - nk);
+                }
             }
         }
     }

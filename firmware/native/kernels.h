@@ -40,6 +40,33 @@ static inline void codes(const uint8_t *cod, int b, int half, int asym, int32_t 
     }
 }
 
+// Integer requantization of one row (output channel) from its 7-int table (model/requant.py), in 32-bit
+// arithmetic that wraps as a microcontroller's does; shift counts are masked so a crafted table cannot make C
+// undefined. One output: rq_apply(&q, acc pair).
+typedef struct {
+    uint32_t m1, m2, bq;
+    int32_t h, lo, hi;
+    int S, P;
+} rq_t;
+
+static inline void rq_load(const int32_t *t, rq_t *q) {
+    q->m1 = t[0];
+    q->m2 = t[1];
+    q->S = t[3] & 31;
+    q->P = t[4] & 31;
+    q->bq = (uint32_t)t[2] + (q->S ? (uint32_t)1 << (q->S - 1) : 0);
+    q->h = (int32_t)(((uint32_t)1 << q->P) >> 1);
+    q->lo = t[5];
+    q->hi = t[6];
+}
+
+static inline uint8_t rq_apply(const rq_t *q, int32_t a0, int32_t a1) {
+    int32_t u = (int32_t)((uint32_t)a0 + q->h) >> q->P, v = (int32_t)((uint32_t)a1 + q->h) >> q->P;
+    int32_t s = (int32_t)(u * q->m1 - v * q->m2 + q->bq) >> q->S;
+    s = s < q->lo ? q->lo : (s > q->hi ? q->hi : s);
+    return (uint8_t)(s + 128);
+}
+
 // The activation chunk: int8 activations (+128) widened to int32 on the stack, so the inner loops load
 // signed values with one instruction on every core (Thumb-1 has no signed byte load with an offset).
 #define XS_N 256
@@ -68,8 +95,8 @@ void check_conv(span_t xin, int c0, int cg, int H, int W, int kh, int kw, int Wo
     int stride, int hdr, int cb, int nb, int B, int K, int rows, span_t sx, span_t acc, int asym, int q8);
 void k_dw_pad(const uint8_t *plane, int H, int W, int pt, int pl, int Hp, int Wp, uint8_t *pad);
 void k_dw_codes(const uint8_t *row, int hdr, int cb, int asym, int K, int32_t *u);
-void k_dw_rows(const uint8_t *pad, int Wp, int kh, int kw, int oy, int Wo, int sh, int sw, int dh, int dw,
-    const int32_t *u, int ustep, int rows, int asym, int32_t *acc, int astep);
+void k_dw_rows(const uint8_t *pad, int Wp, int kh, int kw, int oy0, int oy1, int Wo, int sh, int sw, int dh, int dw,
+    const int32_t *u, int asym, const int32_t *rq, uint8_t *y, int32_t *acc);
 void k_maxpool(const uint8_t *x, uint8_t *y, int planes, int H, int W, int Ho, int Wo, int kh, int kw, int sh,
     int sw, int pt, int pl, int dh, int dw, int width, const uint8_t *fill);
 void k_dot8(const uint8_t *a, int ao, int stride, int rows, const uint8_t *b, int n, int32_t *out);

@@ -239,40 +239,39 @@ static mp_obj_t conv(size_t n_args, const mp_obj_t *args) {
         g[G_K] <= DW_MAX && g[G_K] > 0 && Ho > 0 && Wo > 0 && hp > 0 && wp > 0 && hp * wp <= PAD_MAX;
     int Hp = (int)hp, Wp = (int)wp;
     uint8_t pad[PAD_MAX];
-    // a group's decoded codes, once for all its output positions when they fit the stack: scale codes (cc) for
-    // the rows kernels, or the depthwise loop's K codes and their sums a row (u, K + 3 a row)
-    union {
-        int8_t cc[CC_MAX];
-        int32_t u[CC_MAX / 4];
-    } dec;
-    int ustep = g[G_K] + 3;
-    int cached = dw ? (int64_t)og * ustep <= CC_MAX / 4 : (int64_t)og * g[G_NB] * 2 <= CC_MAX;
+    if (dw) { // channel by channel: its codes decoded once, int8 outputs requantized as they are made
+        int32_t u[DW_MAX + 3];
+        for (int gi = 0; gi < G; gi++) {
+            k_dw_pad(xin.p + gi * H * W, H, W, g[G_PT], g[G_PL], Hp, Wp, pad);
+            for (int r = gi * og; r < (gi + 1) * og; r++) {
+                k_dw_codes(w.p + wo + r * stride, g[G_HDR], g[G_CB], asym, g[G_K], u);
+                if (rq) {
+                    k_dw_rows(pad, Wp, g[G_KH], g[G_KW], 0, Ho, Wo, g[G_SH], g[G_SW], g[G_DH], g[G_DW], u, asym,
+                        table + 7 * r, y.p + yo + r * hw, NULL);
+                    continue;
+                }
+                for (int oy = 0; oy < Ho; oy++) {
+                    k_dw_rows(pad, Wp, g[G_KH], g[G_KW], oy, oy + 1, Wo, g[G_SH], g[G_SW], g[G_DH], g[G_DW], u, asym,
+                        NULL, NULL, (int32_t *)acc.p);
+                    k_finish((const int32_t *)acc.p, Wo, 1, sc, r, f[0], bias, g[G_ACT], f[1], f[2], (float *)y.p,
+                        yo + r * hw + oy * Wo, 1, 1, asym);
+                }
+            }
+        }
+        return mp_const_none;
+    }
+    // a group's scale codes, decoded once for all its output positions when they fit the stack
+    int8_t cc[CC_MAX];
+    int cached = (int64_t)og * g[G_NB] * 2 <= CC_MAX;
     for (int gi = 0; gi < G; gi++) {
         int r0 = gi * og;
-        const uint8_t *wr = w.p + wo + r0 * stride;
-        if (dw) {
-            k_dw_pad(xin.p + gi * H * W, H, W, g[G_PT], g[G_PL], Hp, Wp, pad);
-            for (int r = 0; cached && r < og; r++) {
-                k_dw_codes(wr + r * stride, g[G_HDR], g[G_CB], asym, g[G_K], dec.u + r * ustep);
-            }
-        } else if (cached) {
-            k_row_codes(w.p, wo + r0 * stride, stride, g[G_HDR], g[G_CB], g[G_NB], 0, og, asym && !q8, dec.cc);
+        if (cached) {
+            k_row_codes(w.p, wo + r0 * stride, stride, g[G_HDR], g[G_CB], g[G_NB], 0, og, asym && !q8, cc);
         }
         for (int oy = 0; oy < Ho; oy++) {
-            if (dw && cached) {
-                k_dw_rows(pad, Wp, g[G_KH], g[G_KW], oy, Wo, g[G_SH], g[G_SW], g[G_DH], g[G_DW], dec.u, ustep, og,
-                    asym, (int32_t *)acc.p, 2 * og);
-            } else if (dw) { // too many rows to keep decoded: each row's codes again for each output row
-                for (int r = 0; r < og; r++) {
-                    k_dw_codes(wr + r * stride, g[G_HDR], g[G_CB], asym, g[G_K], dec.u);
-                    k_dw_rows(pad, Wp, g[G_KH], g[G_KW], oy, Wo, g[G_SH], g[G_SW], g[G_DH], g[G_DW], dec.u, 0, 1,
-                        asym, (int32_t *)acc.p + 2 * r, 2 * og);
-                }
-            } else {
-                k_conv_row(xin.p, gi * cg, cg, H, W, g[G_KH], g[G_KW], oy, Wo, g[G_SH], g[G_SW], g[G_PT], g[G_PL], g[G_DH],
-                g[G_DW], xq.p, w.p, wo + r0 * stride, stride, g[G_HDR], g[G_CB], g[G_NB], g[G_B], g[G_K], og,
-                (int32_t *)sx.p, (int32_t *)acc.p, asym, q8, cached ? dec.cc : NULL);
-            }
+            k_conv_row(xin.p, gi * cg, cg, H, W, g[G_KH], g[G_KW], oy, Wo, g[G_SH], g[G_SW], g[G_PT], g[G_PL],
+                g[G_DH], g[G_DW], xq.p, w.p, wo + r0 * stride, stride, g[G_HDR], g[G_CB], g[G_NB], g[G_B], g[G_K], og,
+                (int32_t *)sx.p, (int32_t *)acc.p, asym, q8, cached ? cc : NULL);
             int o = yo + r0 * hw + oy * Wo;
             if (rq) {
                 k_requant((const int32_t *)acc.p, Wo, og, table, r0, y.p, o, hw, 1);

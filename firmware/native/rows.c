@@ -337,27 +337,16 @@ void k_q8_rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, in
     rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, NULL, acc, 0, 1, cc);
 }
 
-// int8 outputs: in 32-bit arithmetic that wraps as a microcontroller's does (the tables keep every product in
-// range: model/requant.py); shift counts are masked so a crafted table cannot make C undefined
+// int8 outputs (rq_apply)
 void k_requant(const int32_t *acc, int n, int rows, const int32_t *rq, int r0, uint8_t *y, int yo, int rstep,
     int pstep) {
     for (int r = 0; r < rows; r++) {
-        const int32_t *t = rq + 7 * (r0 + r);
-        uint32_t m1 = t[0], m2 = t[1];
-        int S = t[3] & 31, P = t[4] & 31;
-        uint32_t bq = (uint32_t)t[2] + (S ? (uint32_t)1 << (S - 1) : 0);
-        int32_t h = (int32_t)(((uint32_t)1 << P) >> 1), lo = t[5], hi = t[6];
+        rq_t q;
+        rq_load(rq + 7 * (r0 + r), &q);
         uint8_t *out = y + yo + r * rstep;
-        for (int p = 0; p < n; p++) {
-            const int32_t *a = acc + 2 * (p * rows + r);
-            int32_t u = (int32_t)((uint32_t)a[0] + h) >> P, v = (int32_t)((uint32_t)a[1] + h) >> P;
-            int32_t s = (int32_t)((uint32_t)u * m1 - (uint32_t)v * m2 + bq) >> S;
-            if (s < lo) {
-                s = lo;
-            } else if (s > hi) {
-                s = hi;
-            }
-            out[p * pstep] = (uint8_t)(s + 128);
+        const int32_t *a = acc + 2 * r;
+        for (int p = 0; p < n; p++, a += 2 * rows) {
+            out[p * pstep] = rq_apply(&q, a[0], a[1]);
         }
     }
 }
