@@ -2,6 +2,7 @@
 kernels/c.mpy falls back to viper (or bytecode) with a notice, and the model still runs with the same result."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,6 +173,11 @@ w = bytearray(64); xq = bytearray(32); sx = array.array('i', [0] * 4); acc = arr
 g = array.array('i', (1, 4, 4, 1, 3, 3, 4, 4, 1, 1, 1, 1, 1, 1, 1, 0, 4, 6, 1, 32, 9, 1, 0, 0))
 bad_g = array.array('i', g); bad_g[8] = 0  # a stride of 0
 csr = bytearray(64); csr[4] = 200  # row 0 claims 200 nonzeros
+def _att(li=0, n=0):  # one layer, 4 positions, 2 heads of 4: buffers that fit; li, n as given
+    f = lambda k: array.array('f', [0.5] * k)
+    return (f(8), f(8), f(8), bytearray(32), bytearray(32), f(8), f(8), f(4), bytearray(4), bytearray(4),
+            array.array('i', [0] * 4), f(8), li, n, 4, 2, 4, 0.5)
+c.attention(*_att(n=3))  # the last position: fits
 calls = [
     ('rows past the weights', lambda: c.q4_rows(w, 0, 40, 4, 6, 1, 32, 32, 0, 4, xq, sx, acc, 1)),
     ('a negative offset', lambda: c.q4_rows(w, -100, 20, 4, 6, 1, 32, 32, 0, 1, xq, sx, acc, 1)),
@@ -186,6 +192,10 @@ calls = [
     ('requant past y', lambda: c.requant(acc, 1, 4, array.array('i', [1] * 28), 0, bytearray(2), 0, 1, 0)),
     ('softmax past x', lambda: c.softmax(array.array('f', [0.0] * 4), array.array('f', [0.0] * 4), 2, 3, 1)),
     ('read-only output', lambda: c.act(array.array('f', [0.0]), 0, b'abcd', 0, 1, 1, 0.0, 0.0)),
+    ('decode_row past w', lambda: c.decode_row(w, 60, 4, 6, 32, 32, 0, array.array('f', [0.0] * 32), 0)),
+    ('decode_row scheme', lambda: c.decode_row(w, 0, 4, 6, 32, 32, 7, array.array('f', [0.0] * 32), 0)),
+    ('attention past the cache', lambda: c.attention(*_att(n=5))),
+    ('attention layer past the cache', lambda: c.attention(*_att(li=1))),
 ]
 for name, f in calls:
     try:
@@ -202,7 +212,7 @@ def test_the_c_kernels_refuse_arguments_outside_their_buffers(micropython):
     r = micropython(HOSTILE, firmware=cached_firmware("x64"))
     assert r.ok, r
     lines = r.stdout.splitlines()
-    assert lines[-1] == "ALIVE" and len([ln for ln in lines if ln.startswith("OK ")]) == 10, r.stdout
+    assert lines[-1] == "ALIVE" and len([ln for ln in lines if ln.startswith("OK ")]) == 14, r.stdout
 
 
 def test_native_modules_that_do_not_load_fall_back_to_bytecode(micropython, tmp_path):
@@ -219,3 +229,51 @@ def test_native_modules_that_do_not_load_fall_back_to_bytecode(micropython, tmp_
     assert kind == "python"
     assert paths["auto"][0] == "python" and "do not load here" in paths["auto"][1], paths
     np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+# The C path's float kernels against the bytecode they replace, on the x64 port (floats in double there): GELU from
+# its fixed-point table, decode_row, and the decoder's attention (tinylm's tokens through both paths)
+FLOATS = """
+import array, math
+from hyperion import hyq, layers, lm
+from hyperion.kernels import c, python
+import hyperion
+xs = [i * 0.01 - 9.0 for i in range(1801)] + [1e-30, -1e-30, 0.0, -0.0, 1e-9, 40.0, -40.0]
+x = array.array('f', xs)
+y = array.array('f', [0.0] * len(xs))
+c.act(x, 0, y, 0, len(xs), hyq.A_GELU, 0.0, 0.0)
+worst = 0.0
+for i in range(len(xs)):
+    v = x[i]
+    worst = max(worst, abs(y[i] - 0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0)))) / max(1.0, abs(v)))
+print('GELU', worst)
+m = hyperion.load(MODEL, kernels='c')
+t = m.h.tensors[lm.Decoder(m).emb.index]
+a = array.array('f', [0.0] * t.shape[1])
+b = array.array('f', [0.0] * t.shape[1])
+worst = 0.0
+for row in (0, 7, t.shape[0] - 1):
+    layers._dequant_row(m, t, row, a, 0)
+    m.k = python
+    layers._dequant_row(m, t, row, b, 0)
+    m.k = c
+    worst = max(worst, max(abs(a[i] - b[i]) for i in range(len(a))))
+print('DECODE', worst)
+logits = []
+for k in ('c', 'python'):
+    d = lm.Decoder(hyperion.load(MODEL, kernels=k))
+    g = d.prefill([72, 101, 108, 108, 111, 32])
+    logits.append(list(d.step(119)))
+print('LOGITS', max(abs(p - q) for p, q in zip(*logits)), max(abs(v) for v in logits[1]))
+"""
+
+
+def test_the_c_float_kernels_match_the_bytecode_they_replace(micropython):
+    model = str(Path(__file__).resolve().parent.parent / "models" / "tinylm" / "tinylm.hyq")
+    r = micropython("MODEL = %r\n" % model + FLOATS, firmware=cached_firmware("x64"), heap=8 << 20)
+    assert r.ok, r
+    got = {ln.split()[0]: [float(v) for v in ln.split()[1:]] for ln in r.stdout.splitlines()}
+    assert got["GELU"][0] < 2e-7, got  # the table's 3e-8 in Phi, and float32 rounding
+    assert got["DECODE"][0] < 1e-6, got  # single vs double precision products
+    diff, scale = got["LOGITS"]
+    assert diff < 2e-3 * max(1.0, scale), got  # the attention kernel's float32 vs the loop's double

@@ -476,5 +476,9 @@ def _dequant_row(m, t, row, y, yo):
         f.readinto(memoryview(m.wbuf)[:stride])
         m.loaded = -1
         buf, off = m.wbuf, 0
+    dec = getattr(m.k, "decode_row", None)
+    if dec is not None:
+        dec(buf, off, hdr, cb, hyq.block_size(t.qparam), t.shape[1], t.qparam >> 4, y, yo)
+        return
     _decode_row(buf, off, hdr, cb, hyq.block_size(t.qparam), t.shape[1], t.qparam >> 4,
                 memoryview(y)[yo: yo + t.shape[1]])

@@ -155,8 +155,48 @@ class Decoder:
             pos, o = self.prow, 0
         else:
             o = d * self.n
+        add = getattr(m.k, "binary", None)
+        if add is not None:
+            add(0, x, memoryview(pos)[o: o + d], x, d, 1, d, 0, 0, 0.0, 0.0)
+            return
         for i in range(d):
             x[i] += pos[o + i]
+
+    def _attention(self, li, wv, h, s):
+        """The new key (in kv) and value into the cache, then each head's attention into cv: the bytecode loop
+        (the c path's attention kernel does the same steps)."""
+        k = self.m.k
+        d, H, hd, C, n = self.d, self.H, self.hd, self.ctx, self.n
+        q, kv, cv, att = self.q, self.kv, self.cv, self.att
+        kc, vt, ks, vs, q8, w8, iacc = self.kc, self.vt, self.ks, self.vs, self.q8, self.w8, self.iacc
+        row = (li * C + n) * d
+        sb = (li * C + n) * H
+        for j in range(H):
+            ks[sb + j] = layers._quantize(k, kv, hd, kc, 0.0, j * hd, row + j * hd)
+        self._lin(wv, h, kv, s if self.shared[li] else None)
+        for j in range(H):
+            vs[sb + j] = layers._quantize(k, kv, hd, q8, 0.0, j * hd)
+            col = (li * d + j * hd) * C + n
+            for i in range(hd):
+                vt[col + i * C] = q8[i]
+        for j in range(H):
+            f = layers._quantize(k, q, hd, q8, 0.0, j * hd) * self.inv_sqrt
+            k.dot8(kc, li * C * d + j * hd, d, n + 1, q8, hd, iacc)
+            top = -1e30
+            for t in range(n + 1):
+                s = iacc[t] * ks[(li * C + t) * H + j] * f
+                att[t] = s
+                if s > top:
+                    top = s
+            tot = 0.0
+            for t in range(n + 1):  # softmax weights times each value row's scale, normalized below
+                e = math.exp(att[t] - top)
+                tot += e
+                att[t] = e * vs[(li * C + t) * H + j]
+            f = layers._quantize(k, att, n + 1, w8, 0.0) / tot
+            k.dot8(vt, (li * d + j * hd) * C, C, hd, w8, n + 1, iacc)
+            for i in range(hd):
+                cv[j * hd + i] = iacc[i] * f
 
     def step(self, tok, want_logits=True):
         """Feed one token; returns the next token's logits (array('f'), reused) or None."""
@@ -169,39 +209,17 @@ class Decoder:
         x, h, q, kv, cv, att = self.x, self.h, self.q, self.kv, self.cv, self.att
         kc, vt, ks, vs, q8, w8, iacc = self.kc, self.vt, self.ks, self.vs, self.q8, self.w8, self.iacc
         self._embed(tok)
+        attend = getattr(k, "attention", None)
         for li in range(self.L):
             ln1, wq, wk, wv, wo, ln2, up, down = self.layers[li]
             self._norm(ln1, x, h)
             s = self._lin(wq, h, q)
             self._lin(wk, h, kv, s if self.shared[li] else None)
-            row = (li * C + n) * d
-            sb = (li * C + n) * H
-            for j in range(H):
-                ks[sb + j] = layers._quantize(k, kv, hd, kc, 0.0, j * hd, row + j * hd)
-            self._lin(wv, h, kv, s if self.shared[li] else None)
-            for j in range(H):
-                vs[sb + j] = layers._quantize(k, kv, hd, q8, 0.0, j * hd)
-                col = (li * d + j * hd) * C + n
-                for i in range(hd):
-                    vt[col + i * C] = q8[i]
-            for j in range(H):
-                f = layers._quantize(k, q, hd, q8, 0.0, j * hd) * self.inv_sqrt
-                k.dot8(kc, li * C * d + j * hd, d, n + 1, q8, hd, iacc)
-                top = -1e30
-                for t in range(n + 1):
-                    s = iacc[t] * ks[(li * C + t) * H + j] * f
-                    att[t] = s
-                    if s > top:
-                        top = s
-                tot = 0.0
-                for t in range(n + 1):  # softmax weights times each value row's scale, normalized below
-                    e = math.exp(att[t] - top)
-                    tot += e
-                    att[t] = e * vs[(li * C + t) * H + j]
-                f = layers._quantize(k, att, n + 1, w8, 0.0) / tot
-                k.dot8(vt, (li * d + j * hd) * C, C, hd, w8, n + 1, iacc)
-                for i in range(hd):
-                    cv[j * hd + i] = iacc[i] * f
+            if attend is not None:  # the kernel path's whole attention
+                self._lin(wv, h, h, s if self.shared[li] else None)
+                attend(kv, h, q, kc, vt, ks, vs, att, q8, w8, iacc, cv, li, n, C, H, hd, self.inv_sqrt)
+            else:
+                self._attention(li, wv, h, s)
             self._lin(wo, cv, h)
             self._residual(x, h)
             self._norm(ln2, x, h)

@@ -3,6 +3,7 @@
 // element-wise ops, softmax, LayerNorm, pooling averages and float matmul. The float ops match the bytecode path
 // within float32 rounding (tests/test_kernels.py states the tolerance); quantize/absmax/argmax match bit for bit.
 #include "kernels.h"
+#include "gelu_table.h"
 
 // activation codes (hyperion/hyq.py A_*)
 enum { A_NONE, A_RELU, A_CLIP, A_LEAKY, A_SIGMOID, A_TANH, A_GELU, A_GELU_TANH };
@@ -18,7 +19,7 @@ static inline float from_bits(uint32_t u) {
 }
 
 // e^x: x = n ln2 + r, |r| <= ln2/2, a degree-6 polynomial for e^r (relative error below 2e-7), 2^n in the exponent
-static float k_expf(float x) {
+float k_expf(float x) {
     if (x > 88.7f) {
         return from_bits(0x7F800000);
     }
@@ -48,13 +49,30 @@ static float k_tanhf(float x) {
     return x < 0 ? -t : t;
 }
 
-// Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), as the firmware's bytecode uses where math.erf is missing
-static float k_erff(float x) {
-    float s = x < 0 ? -1.0f : 1.0f, a = x * s;
-    float t = 1.0f / (1.0f + 0.3275911f * a);
-    float y = 1.0f - (((((1.061405429f * t - 1.453152027f) * t) + 1.421413741f) * t - 0.284496736f) * t
-        + 0.254829592f) * t * k_expf(-a * a);
-    return s * y;
+// GELU(x) = x * Phi(x), Phi from the fixed-point table (|error| < 3e-8, tools/gen_gelu_table.py): an int to float
+// conversion and one multiply, where erf in single precision takes about thirty operations (soft-float on the
+// M0 and rv32imc). The same integer steps on every arch, so the same results.
+static float k_gelu(float x) {
+    uint32_t b = bits(x);
+    int e = (b >> 23) & 255;
+    int32_t m = (b & 0x7FFFFF) | 0x800000;
+    if (e < 99) { // |x| < 2^-28: Phi(x) = 1/2 within float precision
+        return e > 1 ? from_bits(b - (1u << 23)) : x * 0.5f;
+    }
+    int32_t a = e >= 130 ? 0x7FFFFFFF : (e >= PHI_QU + 96 ? m << (e - PHI_QU - 96) : m >> (PHI_QU + 96 - e));
+    if (a >= 6 << PHI_QU) { // Phi(-6) < 1e-9: x, or -0 (or NaN for infinities and NaN, as x * Phi(x))
+        return b >> 31 ? (e == 255 ? x * 0.0f : -0.0f) : x;
+    }
+    const int32_t *c = phi_table[a >> (PHI_QU - 1)];
+    int32_t u = a & ((1 << (PHI_QU - 1)) - 1), p = c[PHI_DEGREE];
+    for (int k = PHI_DEGREE - 1; k >= 0; k--) {
+        p = (int32_t)(((int64_t)p * u) >> PHI_QU) + c[k];
+    }
+    if (b >> 31) {
+        p = (1 << PHI_QC) - p;
+    }
+    p = p < 0 ? 0 : (p > 1 << PHI_QC ? 1 << PHI_QC : p);
+    return p ? x * from_bits(bits((float)p) - (PHI_QC << 23)) : x * 0.0f;
 }
 
 // 1 / sqrt(x) for x > 0: the bit estimate, then Newton steps to full single precision
@@ -82,11 +100,34 @@ static float k_act(float v, int act, float p0, float p1) {
         case A_TANH:
             return k_tanhf(v);
         case A_GELU:
-            return 0.5f * v * (1.0f + k_erff(v * 0.70710678f));
+            return k_gelu(v);
         case A_GELU_TANH:
             return 0.5f * v * (1.0f + k_tanhf(0.79788456f * (v + 0.044715f * v * v * v)));
         default:
             return v;
+    }
+}
+
+// fp16 (two bytes, little-endian) -> float, as layers._f16 (exponent 31: infinity)
+static float f16(const uint8_t *b) {
+    uint32_t h = b[0] | (b[1] << 8), e = (h >> 10) & 31, m = h & 1023;
+    float v = e == 0 ? (float)m * 5.960464477539063e-08f : from_bits(e == 31 ? 0x7F800000 : (e + 112) << 23 | m << 13);
+    return h & 0x8000 ? -v : v;
+}
+
+// one q4/q8 row's K weights as floats (embeddings, the float paths): layers._decode_row's products
+void k_decode_row(const uint8_t *row, int hdr, int cb, int B, int K, int scheme, float *out) {
+    float d = f16(row), dmin = scheme == S_ASYM ? f16(row + 2) : 0.0f;
+    const uint8_t *cod = row + hdr, *q = cod + cb;
+    for (int b = 0, k = 0; k < K; b++, k += B) {
+        int end = k + B < K ? k + B : K;
+        int32_t sc, mc;
+        codes(cod, b, cb >> 1, scheme == S_ASYM, &sc, &mc);
+        float a = d * (float)sc, c = dmin * (float)mc;
+        for (int j = k; j < end; j++) {
+            int32_t u = scheme == S_Q8 ? (int8_t)q[j] : (q[j >> 1] >> ((j & 1) * 4)) & 15;
+            out[j] = scheme == S_ASYM ? a * (float)u - c : a * (float)(scheme == S_Q8 ? u : u - 8);
+        }
     }
 }
 

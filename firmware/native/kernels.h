@@ -74,6 +74,9 @@ static inline uint8_t rq_apply(const rq_t *q, int32_t a0, int32_t a1) {
 #define PAD_MAX 1536 // bytes of a padded input plane the depthwise loop copies to the stack
 #define DW_MAX 64 // the most columns of a depthwise row the dw loop takes (kh*kw)
 
+// quantization schemes of a row (hyperion/hyq.py S_*)
+enum { S_ASYM, S_SYM, S_Q8 };
+
 // rows.c
 void k_block_sums(const uint8_t *xq, int K, int B, int nb, int32_t *sx);
 void k_q4_rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1,
@@ -113,5 +116,12 @@ void k_binary(int kind, const float *big, const float *small, float *y, int n, i
 void k_softmax(const float *x, float *y, int outer, int n, int inner);
 void k_layernorm(const float *x, int rows, int n, const float *g, const float *beta, float eps, float *y);
 void k_matmul(const float *a, const float *b, float *y, int M, int K, int N);
+float k_expf(float x);
+void k_decode_row(const uint8_t *row, int hdr, int cb, int B, int K, int scheme, float *out);
+
+// attention.c
+void k_attention(const float *kn, const float *vn, const float *q, uint8_t *kc, uint8_t *vt, float *ks, float *vs,
+    float *att, uint8_t *q8, uint8_t *w8, int32_t *iacc, float *cv, int li, int n, int C, int H, int hd,
+    float inv_sqrt);
 
 #endif

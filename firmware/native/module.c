@@ -391,6 +391,51 @@ static mp_obj_t gap(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(gap_obj, 6, 6, gap);
 
+// decode_row(w, wo, hdr, cb, B, K, scheme, y, yo): the K weights of the q4/q8 row at w[wo] as floats
+static mp_obj_t decode_row(size_t n_args, const mp_obj_t *args) {
+    span_t w = RD(0), y = WR(7);
+    int wo = I(1), hdr = I(2), cb = I(3), B = I(4), K = I(5), scheme = I(6), yo = I(8);
+    if (scheme < S_ASYM || scheme > S_Q8 || B < 1 || K < 0) {
+        bad();
+    }
+    int nb = (int)(((int64_t)K + B - 1) / B);
+    check_rows(w, wo, 0, hdr, cb, nb, B, K, 0, 1, scheme == S_ASYM, scheme == S_Q8);
+    need_rows(w, wo, 0, 0, 1, scheme == S_ASYM ? 4 : 2); // the row's fp16 scales
+    need(4 * (int64_t)yo, 4 * ((int64_t)yo + K), y.n);
+    k_decode_row(w.p + wo, hdr, cb, B, K, scheme, (float *)y.p + yo);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(decode_row_obj, 9, 9, decode_row);
+
+// attention(kn, vn, q, kc, vt, ks, vs, att, q8, w8, iacc, cv, li, n, C, H, hd, inv_sqrt): one token of the
+// decoder's attention (k_attention); kc holds keys [layer][position][d], vt values [layer][d][position], ks and
+// vs one scale per (layer, position, head)
+static mp_obj_t attention(size_t n_args, const mp_obj_t *args) {
+    span_t kn = RD(0), vn = RD(1), q = RD(2), kc = WR(3), vt = WR(4), ks = WR(5), vs = WR(6), att = WR(7), q8 = WR(8),
+           w8 = WR(9), iacc = WR(10), cv = WR(11);
+    int li = I(12), n = I(13), C = I(14), H = I(15), hd = I(16);
+    if (li < 0 || n < 0 || n >= C || H < 1 || hd < 1) {
+        bad();
+    }
+    int64_t d = (int64_t)H * hd, pos = ((int64_t)li + 1) * C; // positions of the layers up to this one
+    need_items(kn, 0, d, 4);
+    need_items(vn, 0, d, 4);
+    need_items(q, 0, d, 4);
+    need_items(cv, 0, d, 4);
+    need_items(kc, 0, pos * d, 1);
+    need_items(vt, 0, ((int64_t)li + 1) * d * C, 1);
+    need_items(ks, 0, pos * H, 4);
+    need_items(vs, 0, pos * H, 4);
+    need_items(att, 0, (int64_t)n + 1, 4);
+    need_items(w8, 0, (int64_t)n + 1, 1);
+    need_items(q8, 0, hd, 1);
+    need_items(iacc, 0, (int64_t)(n + 1 > hd ? n + 1 : hd), 4);
+    k_attention((const float *)kn.p, (const float *)vn.p, (const float *)q.p, kc.p, vt.p, (float *)ks.p,
+        (float *)vs.p, (float *)att.p, q8.p, w8.p, (int32_t *)iacc.p, (float *)cv.p, li, n, C, H, hd, F(17));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(attention_obj, 18, 18, attention);
+
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
     mp_store_global(MP_QSTR_PATH, MP_OBJ_NEW_QSTR(MP_QSTR_c));
@@ -413,5 +458,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_layernorm, MP_OBJ_FROM_PTR(&layernorm_obj));
     mp_store_global(MP_QSTR_matmul, MP_OBJ_FROM_PTR(&matmul_obj));
     mp_store_global(MP_QSTR_gap, MP_OBJ_FROM_PTR(&gap_obj));
+    mp_store_global(MP_QSTR_attention, MP_OBJ_FROM_PTR(&attention_obj));
+    mp_store_global(MP_QSTR_decode_row, MP_OBJ_FROM_PTR(&decode_row_obj));
     MP_DYNRUNTIME_INIT_EXIT
 }

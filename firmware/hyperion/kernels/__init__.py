@@ -48,10 +48,13 @@ own Python loop (float results within float32 rounding of the loop's; int8 resul
     act(x, xo, y, yo, n, act, p0, p1)         binary(kind, big, small, y, n, inner, ns, rev, act, p0, p1)
     softmax(x, y, outer, n, inner)            layernorm(x, xo, rows, n, g, beta, eps, y, yo)
     matmul(a, ao, b, bo, y, yo, M, K, N)      gap(x, y, planes, hw, i8, scale)
+    attention(kn, vn, q, kc, vt, ks, vs, att, q8, w8, iacc, cv, li, n, C, H, hd, inv_sqrt)   one token of the
+                                              decoder's attention over its int8 KV cache (lm.Decoder.step)
+    decode_row(w, wo, hdr, cb, B, K, scheme, y, yo)   one q4/q8 row as floats (embeddings, layers._dequant_row)
 """
 import sys
 
-WHOLE_OP = ("conv", "finish", "act", "binary", "softmax", "layernorm", "matmul", "gap")
+WHOLE_OP = ("conv", "finish", "act", "binary", "softmax", "layernorm", "matmul", "gap", "attention", "decode_row")
 PATHS = ("c", "viper", "python")  # the paths built; "ulab" is accepted and runs "python" (not built yet)
 
 # Index = the native arch number in sys.implementation._mpy (bits 10..13),
