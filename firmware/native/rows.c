@@ -163,12 +163,27 @@ static inline int32_t block_q4(const uint8_t *q, const int32_t *x, int n) {
 }
 
 #if defined(__ARM_ARCH_6M__)
-// Cortex-M0, blocks of 32 columns (the default): a block's 16 code bytes unrolled, so a block costs its 112
-// multiply-add instructions and 9 more (its scale code's multiply and the loop); nblk >= 1
-static int32_t __attribute__((noinline)) blocks32_q4(const uint8_t *q, const int32_t *x, const int8_t *cc, int nblk) {
-    int32_t a = 0, p;
+// Cortex-M0, blocks of 32 columns (the default), every row of a chunk in one loop: acc[2r] += the sum over the
+// row's nblk blocks of its scale code times the block's product. A block's 16 code bytes are unrolled (112
+// multiply-add instructions and 9 more); a row costs 25 more. A partial last block runs whole (its columns past K
+// are zeros in x): cheaper than a second loop for its runs. The loop's state lives in st between rows.
+typedef struct {
+    const uint8_t *q; // this row's first code byte of the chunk; the next row's is stride further
+    int32_t stride;
+    const int32_t *x; // the chunk's column pairs
+    const int8_t *c; // this row's (sc, mc) code pairs for the chunk's blocks; the next row's cstride further
+    int32_t cstride;
+    int32_t bytes; // 16 * blocks
+    int32_t *acc; // this row's acc[2r]
+    int32_t n; // rows left, at least 1
+} rows32_t;
+
+static void __attribute__((noinline)) rows32_q4(rows32_t *st) {
+    int32_t p, a;
     uint32_t v;
-    const uint8_t *end = q + 16 * nblk;
+    const uint8_t *q, *end;
+    const int32_t *x;
+    const int8_t *c;
     register int32_t x0 __asm__("r4"), xd __asm__("r5");
 #define HYQ_BYTE(i) \
     "ldrb %[v], [%[q], #" #i "]\n" \
@@ -180,7 +195,17 @@ static int32_t __attribute__((noinline)) blocks32_q4(const uint8_t *q, const int
     "adds %[p], %[p], r5\n"
     __asm__ volatile (
         ".syntax unified\n"
-        "1:\n"
+        "2:\n" // a row
+        "mov r4, %[st]\n"
+        "ldr %[q], [r4, #0]\n"
+        "ldr %[x], [r4, #8]\n"
+        "ldr %[c], [r4, #12]\n"
+        "ldr %[v], [r4, #20]\n"
+        "add %[v], %[q]\n"
+        "mov %[end], %[v]\n"
+        "movs %[v], #0\n"
+        "mov %[a], %[v]\n"
+        "1:\n" // a block
         "movs %[p], #0\n"
         HYQ_BYTE(0) HYQ_BYTE(1) HYQ_BYTE(2) HYQ_BYTE(3) HYQ_BYTE(4) HYQ_BYTE(5) HYQ_BYTE(6) HYQ_BYTE(7)
         HYQ_BYTE(8) HYQ_BYTE(9) HYQ_BYTE(10) HYQ_BYTE(11) HYQ_BYTE(12) HYQ_BYTE(13) HYQ_BYTE(14) HYQ_BYTE(15)
@@ -192,12 +217,32 @@ static int32_t __attribute__((noinline)) blocks32_q4(const uint8_t *q, const int
         "adds %[c], %[c], #2\n"
         "cmp %[q], %[end]\n"
         "bne 1b\n"
-        : [a] "+r" (a), [p] "=&l" (p), [q] "+l" (q), [x] "+l" (x), [c] "+l" (cc), [v] "=&l" (v), "=&l" (x0),
-          "=&l" (xd)
-        : [end] "r" (end)
+        "mov r4, %[st]\n" // the row's sum into acc, then the next row
+        "ldr r5, [r4, #24]\n"
+        "ldr %[p], [r5, #0]\n"
+        "add %[p], %[a]\n"
+        "str %[p], [r5, #0]\n"
+        "adds r5, r5, #8\n"
+        "str r5, [r4, #24]\n"
+        "ldr r5, [r4, #0]\n"
+        "ldr %[v], [r4, #4]\n"
+        "adds r5, r5, %[v]\n"
+        "str r5, [r4, #0]\n"
+        "ldr r5, [r4, #12]\n"
+        "ldr %[v], [r4, #16]\n"
+        "adds r5, r5, %[v]\n"
+        "str r5, [r4, #12]\n"
+        "ldr r5, [r4, #28]\n"
+        "subs r5, r5, #1\n"
+        "str r5, [r4, #28]\n"
+        "beq 3f\n"
+        "b 2b\n" // (a conditional branch does not reach back over the unrolled block)
+        "3:\n"
+        : [a] "=&r" (a), [p] "=&l" (p), [q] "=&l" (q), [x] "=&l" (x), [c] "=&l" (c), [v] "=&l" (v),
+          [end] "=&r" (end), "=&l" (x0), "=&l" (xd)
+        : [st] "r" (st)
         : "cc", "memory");
 #undef HYQ_BYTE
-    return a;
 }
 #endif
 
@@ -212,18 +257,7 @@ static int32_t __attribute__((noinline)) blocks_q4(const uint8_t *q, const int32
         u += cc[2 * b + asym] * sx[b];
     }
     *t += u;
-    int b = 0;
-#if defined(__ARM_ARCH_6M__)
-    int full = nblk - (itl < it);
-    if (it == 4 && full > 0) {
-        a = blocks32_q4(q, x, cc, full);
-        b = full;
-        q += 16 * full;
-        x += 32 * full;
-        cc += 2 * full;
-    }
-#endif
-    for (; b < nblk; b++, q += it * 4, x += it * 8, cc += 2) {
+    for (int b = 0; b < nblk; b++, q += it * 4, x += it * 8, cc += 2) {
         a += cc[0] * block_q4(q, x, b == nblk - 1 ? itl : it);
     }
     return a;
@@ -262,7 +296,9 @@ static void rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, 
         return;
     }
     int32_t xs[XS_N];
-    int8_t ccl[XS_N / 4]; // a row's scale codes for the chunk's blocks, when not decoded already (2 a block)
+    // scale codes for the chunk's blocks, when not decoded already (2 a block): a row's, or on the M0 ROWS_DEC rows'
+#define ROWS_DEC 16
+    int8_t ccl[ROWS_DEC * XS_N / 16];
     int half = cb >> 1;
     int per = 1; // blocks per chunk (B is a power of two at least 32 in .hyq files)
     while ((per + 1) * B <= XS_N) {
@@ -294,6 +330,46 @@ static void rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, 
         // the chunk's blocks that hold columns, and the runs of 8 columns of the last of them (past K: zeros)
         int nbc = k1 > k0 ? (k1 - k0 + B - 1) / B : 0;
         int itl = nbc > 0 ? (k1 - (k0 + (nbc - 1) * B) + 7) >> 3 : 0;
+#if defined(__ARM_ARCH_6M__)
+        if (B == 32 && !q8) { // rows in groups through the asm loop: all of them with decoded codes, else ROWS_DEC
+            int group = cc ? r1 - r0 : ROWS_DEC;
+            for (int ra = r0; ra < r1; ra += group) {
+                int rb = ra + group < r1 ? ra + group : r1, cst;
+                const int8_t *c;
+                if (cc) {
+                    c = cc + 2 * ((ra - r0) * nb + b0);
+                    cst = 2 * nb;
+                } else {
+                    cst = 2 * nbk;
+                    for (int r = ra; r < rb; r++) {
+                        const uint8_t *cod = w + wo + r * stride + hdr;
+                        for (int j = 0; j < nbk; j++) {
+                            int32_t sc, mc;
+                            codes(cod, b0 + j, half, asym, &sc, &mc);
+                            ccl[(r - ra) * cst + 2 * j] = (int8_t)sc;
+                            ccl[(r - ra) * cst + 2 * j + 1] = (int8_t)mc;
+                        }
+                    }
+                    c = ccl;
+                }
+                rows32_t st = { w + wo + ra * stride + hdr + cb + (b0 * B >> 1), stride, x, c, cst, 16 * nbk,
+                                acc + 2 * ra, rb - ra };
+                rows32_q4(&st);
+                for (int r = ra; r < rb; r++, c += cst) { // the codes times the blocks' sums of x
+                    int32_t t = 0;
+                    for (int j = 0; j < nbk; j++) {
+                        t += c[2 * j + asym] * sx[b0 + j];
+                    }
+                    if (asym) {
+                        acc[2 * r + 1] += t;
+                    } else {
+                        acc[2 * r] -= 8 * t;
+                    }
+                }
+            }
+            continue;
+        }
+#endif
         for (int r = r0; r < r1; r++) {
             const uint8_t *cod = w + wo + r * stride + hdr;
             const int8_t *c;
