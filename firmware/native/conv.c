@@ -3,15 +3,15 @@
 
 // pruned q4 rows: the row pointers, columns and nibbles are data, so each row's extent and each column is checked
 void k_csr_rows(span_t w, int ptr_off, int col_off, int val_off, int r0, int r1, span_t xq, int32_t *acc) {
-    need((int64_t)ptr_off + 4 * (int64_t)r0, (int64_t)ptr_off + 4 * (int64_t)r1 + 4, w.n);
+    k_need((int64_t)ptr_off + 4 * (int64_t)r0, (int64_t)ptr_off + 4 * (int64_t)r1 + 4, w.n);
     for (int r = r0; r < r1; r++) {
         const uint8_t *po = w.p + ptr_off + 4 * r;
         uint32_t i = po[0] | (po[1] << 8) | (po[2] << 16) | ((uint32_t)po[3] << 24);
         uint32_t e = po[4] | (po[5] << 8) | (po[6] << 16) | ((uint32_t)po[7] << 24);
         int32_t s = 0;
         if (i < e) {
-            need((int64_t)col_off + 2 * (int64_t)i, (int64_t)col_off + 2 * (int64_t)e, w.n);
-            need((int64_t)val_off + (i >> 1), (int64_t)val_off + ((e - 1) >> 1) + 1, w.n);
+            k_need((int64_t)col_off + 2 * (int64_t)i, (int64_t)col_off + 2 * (int64_t)e, w.n);
+            k_need((int64_t)val_off + (i >> 1), (int64_t)val_off + ((e - 1) >> 1) + 1, w.n);
         }
         for (; i < e; i++) {
             const uint8_t *co = w.p + col_off + 2 * i;
@@ -21,7 +21,7 @@ void k_csr_rows(span_t w, int ptr_off, int col_off, int val_off, int r0, int r1,
                 v >>= 4;
             }
             if (col >= xq.n) {
-                need(col, col + 1, xq.n);
+                k_need(col, col + 1, xq.n);
             }
             s += ((int32_t)(v & 15) - 8) * ((int32_t)xq.p[col] - 128);
         }
@@ -190,17 +190,17 @@ void k_conv_row(const uint8_t *xin, int c0, int cg, int H, int W, int kh, int kw
 }
 
 // the extents conv_row reads and writes, checked before it runs
-void check_conv(span_t xin, int c0, int cg, int H, int W, int kh, int kw, int Wo, span_t xq, span_t w, int wo,
+void k_check_conv(span_t xin, int c0, int cg, int H, int W, int kh, int kw, int Wo, span_t xq, span_t w, int wo,
     int stride, int hdr, int cb, int nb, int B, int K, int rows, span_t sx, span_t acc, int asym, int q8) {
     if (c0 < 0 || cg < 0 || H < 0 || W < 0 || kh < 0 || kw < 0 || Wo < 0 || rows < 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("kernel argument out of range"));
     }
-    need_items(xin, 0, ((int64_t)c0 + cg) * H * W, 1);
-    need_items(xq, 0, (int64_t)cg * kh * kw, 1);
-    need_items(xq, 0, K, 1);
-    need_items(sx, 0, nb, 4);
-    need_items(acc, 0, (int64_t)Wo * rows, 8);
-    check_rows(w, wo, stride, hdr, cb, nb, B, K, 0, rows, asym, q8);
+    k_need_items(xin, 0, ((int64_t)c0 + cg) * H * W, 1);
+    k_need_items(xq, 0, (int64_t)cg * kh * kw, 1);
+    k_need_items(xq, 0, K, 1);
+    k_need_items(sx, 0, nb, 4);
+    k_need_items(acc, 0, (int64_t)Wo * rows, 8);
+    k_check_rows(w, wo, stride, hdr, cb, nb, B, K, 0, rows, asym, q8);
 }
 
 // the taps k0..k1-1 of a window of k taps, d apart from position p0, that fall inside 0..n-1

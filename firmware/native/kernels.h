@@ -4,7 +4,11 @@
 #ifndef HYPERION_KERNELS_H
 #define HYPERION_KERNELS_H
 
+#ifdef HYPERION_BUILTIN
+#include "py/runtime.h"
+#else
 #include "py/dynruntime.h"
+#endif
 #include <stdint.h>
 
 typedef struct {
@@ -12,16 +16,16 @@ typedef struct {
     int32_t n; // bytes
 } span_t;
 
-span_t get_span(mp_obj_t o, int write);
+span_t k_span(mp_obj_t o, int write);
 // raise ValueError unless [lo, hi) lies within 0..n (64-bit: the arguments are products of board ints)
-void need(int64_t lo, int64_t hi, int64_t n);
+void k_need(int64_t lo, int64_t hi, int64_t n);
 
-int arg_int(mp_obj_t o);
+int k_int(mp_obj_t o);
 // raise ValueError unless items off..off+n-1 of `width` bytes each lie within s (one function: the bindings
 // call it often, and 64-bit products inline would make the module, which lives in RAM, bigger)
-void need_items(span_t s, int64_t off, int64_t n, int width);
+void k_need_items(span_t s, int64_t off, int64_t n, int width);
 // raise ValueError unless rows r0..r1-1 of `ext` bytes, row r at off + r*stride (stride may be negative), lie in s
-void need_rows(span_t s, int off, int stride, int r0, int r1, int64_t ext);
+void k_need_rows(span_t s, int off, int stride, int r0, int r1, int64_t ext);
 
 static inline int32_t rd24(const uint8_t *p) {
     return p[0] | (p[1] << 8) | (p[2] << 16);
@@ -86,7 +90,7 @@ void k_q8_rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, in
 void k_row_codes(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int r0, int r1, int asym, int8_t *cc);
 void k_requant(const int32_t *acc, int n, int rows, const int32_t *rq, int r0, uint8_t *y, int yo, int rstep,
     int pstep);
-void check_rows(span_t w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1, int asym,
+void k_check_rows(span_t w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1, int asym,
     int q8);
 
 // conv.c
@@ -94,7 +98,7 @@ void k_csr_rows(span_t w, int ptr_off, int col_off, int val_off, int r0, int r1,
 void k_conv_row(const uint8_t *xin, int c0, int cg, int H, int W, int kh, int kw, int oy, int Wo, int sh, int sw,
     int pt, int pl, int dh, int dw, uint8_t *xq, const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int B,
     int K, int rows, int32_t *sx, int32_t *acc, int asym, int q8, const int8_t *cc);
-void check_conv(span_t xin, int c0, int cg, int H, int W, int kh, int kw, int Wo, span_t xq, span_t w, int wo,
+void k_check_conv(span_t xin, int c0, int cg, int H, int W, int kh, int kw, int Wo, span_t xq, span_t w, int wo,
     int stride, int hdr, int cb, int nb, int B, int K, int rows, span_t sx, span_t acc, int asym, int q8);
 void k_dw_pad(const uint8_t *plane, int H, int W, int pt, int pl, int Hp, int Wp, uint8_t *pad);
 void k_dw_codes(const uint8_t *row, int hdr, int cb, int asym, int K, int32_t *u);

@@ -3,10 +3,10 @@
 // reads its arguments, checks every buffer extent it will touch, then calls the kernel.
 #include "kernels.h"
 
-#define I(i) ((int)arg_int(args[i]))
+#define I(i) ((int)k_int(args[i]))
 #define F(i) ((float)mp_obj_get_float(args[i]))
-#define RD(i) get_span(args[i], 0)
-#define WR(i) get_span(args[i], 1)
+#define RD(i) k_span(args[i], 0)
+#define WR(i) k_span(args[i], 1)
 
 static void bad(void) {
     mp_raise_ValueError(MP_ERROR_TEXT("kernel argument out of range"));
@@ -18,8 +18,8 @@ static mp_obj_t block_sums(size_t n_args, const mp_obj_t *args) {
     if (K < 0 || nb < 0) {
         bad();
     }
-    need_items(xq, 0, K, 1);
-    need_items(sx, 0, nb, 4);
+    k_need_items(xq, 0, K, 1);
+    k_need_items(sx, 0, nb, 4);
     k_block_sums(xq.p, K, B, nb, (int32_t *)sx.p);
     return mp_const_none;
 }
@@ -29,12 +29,12 @@ static mp_obj_t qrows(const mp_obj_t *args, int q8) {
     span_t w = RD(0), xq = RD(10), sx = RD(11), acc = WR(12);
     int wo = I(1), stride = I(2), hdr = I(3), cb = I(4), nb = I(5), B = I(6), K = I(7), r0 = I(8), r1 = I(9);
     int asym = I(13) ? 1 : 0;
-    check_rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, asym, q8);
-    need_items(xq, 0, K, 1);
+    k_check_rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, asym, q8);
+    k_need_items(xq, 0, K, 1);
     if (!q8) {
-        need_items(sx, 0, nb, 4);
+        k_need_items(sx, 0, nb, 4);
     }
-    need_items(acc, 0, r1, 8);
+    k_need_items(acc, 0, r1, 8);
     if (q8) {
         k_q8_rows(w.p, wo, stride, hdr, cb, nb, B, K, r0, r1, xq.p, (int32_t *)acc.p, NULL);
     } else {
@@ -61,7 +61,7 @@ static mp_obj_t csr_rows(size_t n_args, const mp_obj_t *args) {
         bad();
     }
     if (r1 > r0) {
-        need_items(acc, 0, r1, 8);
+        k_need_items(acc, 0, r1, 8);
         k_csr_rows(w, I(3), I(4), I(5), r0, r1, xq, (int32_t *)acc.p);
     }
     return mp_const_none;
@@ -74,9 +74,9 @@ static mp_obj_t dot8(size_t n_args, const mp_obj_t *args) {
     if (rows < 0 || n < 0) {
         bad();
     }
-    need_rows(a, ao, stride, 0, rows, n);
-    need_items(b, 0, n, 1);
-    need_items(out, 0, rows, 4);
+    k_need_rows(a, ao, stride, 0, rows, n);
+    k_need_items(b, 0, n, 1);
+    k_need_items(out, 0, rows, 4);
     k_dot8(a.p, ao, stride, rows, b.p, n, (int32_t *)out.p);
     return mp_const_none;
 }
@@ -87,7 +87,7 @@ static mp_obj_t conv_row(size_t n_args, const mp_obj_t *args) {
     int c0 = I(1), cg = I(2), H = I(3), W = I(4), kh = I(5), kw = I(6), oy = I(7), Wo = I(8);
     int wo = I(17), stride = I(18), hdr = I(19), cb = I(20), nb = I(21), B = I(22), K = I(23), rows = I(24);
     int asym = I(27) ? 1 : 0, q8 = I(28) ? 1 : 0;
-    check_conv(xin, c0, cg, H, W, kh, kw, Wo, xq, w, wo, stride, hdr, cb, nb, B, K, rows, sx, acc, asym, q8);
+    k_check_conv(xin, c0, cg, H, W, kh, kw, Wo, xq, w, wo, stride, hdr, cb, nb, B, K, rows, sx, acc, asym, q8);
     k_conv_row(xin.p, c0, cg, H, W, kh, kw, oy, Wo, I(9), I(10), I(11), I(12), I(13), I(14), xq.p, w.p, wo, stride,
         hdr, cb, nb, B, K, rows, (int32_t *)sx.p, (int32_t *)acc.p, asym, q8, NULL);
     return mp_const_none;
@@ -101,7 +101,7 @@ static void check_out(int yo, int n, int rows, int rstep, int pstep, int width, 
     // the four corners of the (row, position) grid: the extremes of yo + r*rstep + p*pstep
     int64_t a = (int64_t)(rows - 1) * rstep, b = (int64_t)(n - 1) * pstep;
     int64_t lo = yo + (a < 0 ? a : 0) + (b < 0 ? b : 0), hi = yo + (a > 0 ? a : 0) + (b > 0 ? b : 0);
-    need(lo * width, (hi + 1) * width, len);
+    k_need(lo * width, (hi + 1) * width, len);
 }
 
 // requant and finish: acc holds n positions of `rows` accumulator pairs, the per-row table (`per_row` bytes a row)
@@ -111,8 +111,8 @@ static void check_rows_out(span_t acc, int n, int rows, int r0, span_t table, in
     if (n < 0 || rows < 0 || r0 < 0) {
         bad();
     }
-    need_items(acc, 0, (int64_t)n * rows, 8);
-    need_items(table, r0, rows, per_row);
+    k_need_items(acc, 0, (int64_t)n * rows, 8);
+    k_need_items(table, r0, rows, per_row);
     check_out(yo, n, rows, rstep, pstep, width, y.n);
 }
 
@@ -126,9 +126,9 @@ static mp_obj_t requant(size_t n_args, const mp_obj_t *args) {
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(requant_obj, 9, 9, requant);
 
 static mp_obj_t absmax(mp_obj_t x_in, mp_obj_t xo_in, mp_obj_t n_in) {
-    span_t x = get_span(x_in, 0);
-    int xo = arg_int(xo_in), n = arg_int(n_in);
-    need_items(x, xo, (n > 0 ? n : 0), 4);
+    span_t x = k_span(x_in, 0);
+    int xo = k_int(xo_in), n = k_int(n_in);
+    k_need_items(x, xo, (n > 0 ? n : 0), 4);
     return mp_obj_new_int(k_absmax((const uint32_t *)x.p + xo, n));
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(absmax_obj, absmax);
@@ -139,9 +139,9 @@ static mp_obj_t quantize(size_t n_args, const mp_obj_t *args) {
     if (n < 0) {
         bad();
     }
-    need_items(x, xo, n, 4);
-    need(yo, (int64_t)yo + n, y.n);
-    need(4 * (int64_t)di, 4 * (int64_t)di + 4, d.n);
+    k_need_items(x, xo, n, 4);
+    k_need(yo, (int64_t)yo + n, y.n);
+    k_need(4 * (int64_t)di, 4 * (int64_t)di + 4, d.n);
     k_quantize((const uint32_t *)x.p + xo, n, y.p + yo, ((const uint32_t *)d.p)[di], I(7));
     return mp_const_none;
 }
@@ -153,18 +153,18 @@ static mp_obj_t maxpool(size_t n_args, const mp_obj_t *args) {
     if (planes < 0 || H < 0 || W < 0 || Ho < 0 || Wo < 0 || (width != 1 && width != 4)) {
         bad();
     }
-    need(0, (int64_t)planes * H * W * width, x.n);
-    need(0, (int64_t)planes * Ho * Wo * width, y.n);
-    need_items(fill, 0, width, 1);
+    k_need(0, (int64_t)planes * H * W * width, x.n);
+    k_need(0, (int64_t)planes * Ho * Wo * width, y.n);
+    k_need_items(fill, 0, width, 1);
     k_maxpool(x.p, y.p, planes, H, W, Ho, Wo, I(7), I(8), I(9), I(10), I(11), I(12), I(13), I(14), width, fill.p);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(maxpool_obj, 17, 17, maxpool);
 
 static mp_obj_t argmax(mp_obj_t x_in, mp_obj_t n_in) {
-    span_t x = get_span(x_in, 0);
-    int n = arg_int(n_in);
-    need_items(x, 0, (n > 0 ? n : 0), 4);
+    span_t x = k_span(x_in, 0);
+    int n = k_int(n_in);
+    k_need_items(x, 0, (n > 0 ? n : 0), 4);
     return mp_obj_new_int(k_argmax((const uint32_t *)x.p, n));
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(argmax_obj, argmax);
@@ -175,8 +175,8 @@ static const float *opt_floats(mp_obj_t o, int64_t count) {
     if (o == mp_const_none) {
         return NULL;
     }
-    span_t s = get_span(o, 0);
-    need_items(s, 0, count, 4);
+    span_t s = k_span(o, 0);
+    k_need_items(s, 0, count, 4);
     return (const float *)s.p;
 }
 
@@ -202,7 +202,7 @@ enum { G_C, G_H, G_W, G_G, G_KH, G_KW, G_HO, G_WO, G_SH, G_SW, G_PT, G_PL, G_DH,
 static mp_obj_t conv(size_t n_args, const mp_obj_t *args) {
     span_t xin = RD(0), gs = RD(1), xq = WR(2), w = RD(3), sx = WR(5), acc = WR(6), y = WR(7);
     int wo = I(4), yo = I(8);
-    need(0, 4 * G_N, gs.n);
+    k_need(0, 4 * G_N, gs.n);
     const int32_t *g = (const int32_t *)gs.p;
     int C = g[G_C], H = g[G_H], W = g[G_W], G = g[G_G], Ho = g[G_HO], Wo = g[G_WO], og = g[G_OG];
     if (G <= 0 || C < 0 || og < 0 || Ho < 0 || Wo < 0 || C % G || g[G_SH] < 1 || g[G_SW] < 1 || g[G_DH] < 1 ||
@@ -211,15 +211,15 @@ static mp_obj_t conv(size_t n_args, const mp_obj_t *args) {
     }
     int cg = C / G, hw = Ho * Wo, stride = g[G_STRIDE], asym = g[G_ASYM] ? 1 : 0, q8 = g[G_Q8] ? 1 : 0;
     // every group's rows lie within the weights; the last group's channels within xin
-    check_conv(xin, C - cg, cg, H, W, g[G_KH], g[G_KW], Wo, xq, w, wo, stride, g[G_HDR], g[G_CB], g[G_NB], g[G_B],
+    k_check_conv(xin, C - cg, cg, H, W, g[G_KH], g[G_KW], Wo, xq, w, wo, stride, g[G_HDR], g[G_CB], g[G_NB], g[G_B],
         g[G_K], og, sx, acc, asym, q8);
-    check_rows(w, wo, stride, g[G_HDR], g[G_CB], g[G_NB], g[G_B], g[G_K], 0, G * og, asym, q8);
+    k_check_rows(w, wo, stride, g[G_HDR], g[G_CB], g[G_NB], g[G_B], g[G_K], 0, G * og, asym, q8);
     int rq = args[9] != mp_const_none;
     const int32_t *table = NULL;
     const float *sc = NULL, *bias = NULL, *f = NULL;
     if (rq) {
         span_t t = RD(9);
-        need_items(t, 0, (int64_t)G * og, 28);
+        k_need_items(t, 0, (int64_t)G * og, 28);
         table = (const int32_t *)t.p;
         check_out(yo, hw, G * og, hw, 1, 1, y.n);
     } else {
@@ -292,8 +292,8 @@ static mp_obj_t act(size_t n_args, const mp_obj_t *args) {
     if (n < 0) {
         bad();
     }
-    need_items(x, xo, n, 4);
-    need_items(y, yo, n, 4);
+    k_need_items(x, xo, n, 4);
+    k_need_items(y, yo, n, 4);
     k_act_n((const float *)x.p + xo, (float *)y.p + yo, n, I(5), F(6), F(7));
     return mp_const_none;
 }
@@ -306,9 +306,9 @@ static mp_obj_t binary(size_t n_args, const mp_obj_t *args) {
     if (n < 0 || inner <= 0 || ns <= 0) {
         bad();
     }
-    need_items(big, 0, n, 4);
-    need_items(y, 0, n, 4);
-    need_items(small, 0, ns, 4);
+    k_need_items(big, 0, n, 4);
+    k_need_items(y, 0, n, 4);
+    k_need_items(small, 0, ns, 4);
     k_binary(I(0), (const float *)big.p, (const float *)small.p, (float *)y.p, n, inner, ns, I(7), I(8), F(9), F(10));
     return mp_const_none;
 }
@@ -321,8 +321,8 @@ static mp_obj_t softmax(size_t n_args, const mp_obj_t *args) {
     if (outer < 0 || n <= 0 || inner < 0) {
         bad();
     }
-    need_items(x, 0, outer * n * inner, 4);
-    need_items(y, 0, outer * n * inner, 4);
+    k_need_items(x, 0, outer * n * inner, 4);
+    k_need_items(y, 0, outer * n * inner, 4);
     k_softmax((const float *)x.p, (float *)y.p, outer, n, inner);
     return mp_const_none;
 }
@@ -335,9 +335,9 @@ static mp_obj_t layernorm(size_t n_args, const mp_obj_t *args) {
     if (rows < 0 || n <= 0) {
         bad();
     }
-    need_items(x, xo, (int64_t)rows * n, 4);
-    need_items(y, yo, (int64_t)rows * n, 4);
-    need_items(g, 0, n, 4);
+    k_need_items(x, xo, (int64_t)rows * n, 4);
+    k_need_items(y, yo, (int64_t)rows * n, 4);
+    k_need_items(g, 0, n, 4);
     const float *beta = opt_floats(args[5], n);
     k_layernorm((const float *)x.p + xo, rows, n, (const float *)g.p, beta, F(6), (float *)y.p + yo);
     return mp_const_none;
@@ -351,9 +351,9 @@ static mp_obj_t matmul(size_t n_args, const mp_obj_t *args) {
     if (M < 0 || K < 0 || N < 0) {
         bad();
     }
-    need_items(a, ao, (int64_t)M * K, 4);
-    need_items(b, bo, (int64_t)K * N, 4);
-    need_items(y, yo, (int64_t)M * N, 4);
+    k_need_items(a, ao, (int64_t)M * K, 4);
+    k_need_items(b, bo, (int64_t)K * N, 4);
+    k_need_items(y, yo, (int64_t)M * N, 4);
     k_matmul((const float *)a.p + ao, (const float *)b.p + bo, (float *)y.p + yo, M, K, N);
     return mp_const_none;
 }
@@ -367,8 +367,8 @@ static mp_obj_t gap(size_t n_args, const mp_obj_t *args) {
     if (planes < 0 || hw <= 0) {
         bad();
     }
-    need(0, (int64_t)planes * hw * (i8 ? 1 : 4), x.n);
-    need_items(y, 0, planes, 4);
+    k_need(0, (int64_t)planes * hw * (i8 ? 1 : 4), x.n);
+    k_need_items(y, 0, planes, 4);
     float *out = (float *)y.p;
     for (int p = 0; p < planes; p++) {
         if (i8) {
@@ -398,10 +398,10 @@ static mp_obj_t decode_row(size_t n_args, const mp_obj_t *args) {
     if (scheme < S_ASYM || scheme > S_Q8 || B < 1 || K < 0) {
         bad();
     }
-    int nb = (int)(((int64_t)K + B - 1) / B);
-    check_rows(w, wo, 0, hdr, cb, nb, B, K, 0, 1, scheme == S_ASYM, scheme == S_Q8);
-    need_rows(w, wo, 0, 0, 1, scheme == S_ASYM ? 4 : 2); // the row's fp16 scales
-    need(4 * (int64_t)yo, 4 * ((int64_t)yo + K), y.n);
+    int nb = K / B + (K % B != 0);
+    k_check_rows(w, wo, 0, hdr, cb, nb, B, K, 0, 1, scheme == S_ASYM, scheme == S_Q8);
+    k_need_rows(w, wo, 0, 0, 1, scheme == S_ASYM ? 4 : 2); // the row's fp16 scales
+    k_need(4 * (int64_t)yo, 4 * ((int64_t)yo + K), y.n);
     k_decode_row(w.p + wo, hdr, cb, B, K, scheme, (float *)y.p + yo);
     return mp_const_none;
 }
@@ -418,47 +418,50 @@ static mp_obj_t attention(size_t n_args, const mp_obj_t *args) {
         bad();
     }
     int64_t d = (int64_t)H * hd, pos = ((int64_t)li + 1) * C; // positions of the layers up to this one
-    need_items(kn, 0, d, 4);
-    need_items(vn, 0, d, 4);
-    need_items(q, 0, d, 4);
-    need_items(cv, 0, d, 4);
-    need_items(kc, 0, pos * d, 1);
-    need_items(vt, 0, ((int64_t)li + 1) * d * C, 1);
-    need_items(ks, 0, pos * H, 4);
-    need_items(vs, 0, pos * H, 4);
-    need_items(att, 0, (int64_t)n + 1, 4);
-    need_items(w8, 0, (int64_t)n + 1, 1);
-    need_items(q8, 0, hd, 1);
-    need_items(iacc, 0, (int64_t)(n + 1 > hd ? n + 1 : hd), 4);
+    k_need_items(kn, 0, d, 4);
+    k_need_items(vn, 0, d, 4);
+    k_need_items(q, 0, d, 4);
+    k_need_items(cv, 0, d, 4);
+    k_need_items(kc, 0, pos * d, 1);
+    k_need_items(vt, 0, ((int64_t)li + 1) * d * C, 1);
+    k_need_items(ks, 0, pos * H, 4);
+    k_need_items(vs, 0, pos * H, 4);
+    k_need_items(att, 0, (int64_t)n + 1, 4);
+    k_need_items(w8, 0, (int64_t)n + 1, 1);
+    k_need_items(q8, 0, hd, 1);
+    k_need_items(iacc, 0, (int64_t)(n + 1 > hd ? n + 1 : hd), 4);
     k_attention((const float *)kn.p, (const float *)vn.p, (const float *)q.p, kc.p, vt.p, (float *)ks.p,
         (float *)vs.p, (float *)att.p, q8.p, w8.p, (int32_t *)iacc.p, (float *)cv.p, li, n, C, H, hd, F(17));
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(attention_obj, 18, 18, attention);
 
+// the module's functions, once for both ways of building it
+#define KERNELS(X) X(block_sums) X(q4_rows) X(q8_rows) X(csr_rows) X(dot8) X(conv_row) X(requant) X(absmax) \
+    X(quantize) X(maxpool) X(argmax) X(finish) X(conv) X(act) X(binary) X(softmax) X(layernorm) X(matmul) X(gap) \
+    X(attention) X(decode_row)
+
+#ifdef HYPERION_BUILTIN
+// compiled into the firmware (micropython.mk, firmware/manifest.py): the builtin module hyperion_c
+#define ENTRY(f) { MP_ROM_QSTR(MP_QSTR_##f), MP_ROM_PTR(&f##_obj) },
+static const mp_rom_map_elem_t globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_hyperion_c) },
+    { MP_ROM_QSTR(MP_QSTR_PATH), MP_ROM_QSTR(MP_QSTR_c) },
+    KERNELS(ENTRY)
+};
+static MP_DEFINE_CONST_DICT(globals, globals_table);
+const mp_obj_module_t hyperion_c_module = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&globals,
+};
+MP_REGISTER_MODULE(MP_QSTR_hyperion_c, hyperion_c_module);
+#else
+// a dynamic native module: hyperion/kernels/c.mpy
+#define STORE(f) mp_store_global(MP_QSTR_##f, MP_OBJ_FROM_PTR(&f##_obj));
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
     mp_store_global(MP_QSTR_PATH, MP_OBJ_NEW_QSTR(MP_QSTR_c));
-    mp_store_global(MP_QSTR_block_sums, MP_OBJ_FROM_PTR(&block_sums_obj));
-    mp_store_global(MP_QSTR_q4_rows, MP_OBJ_FROM_PTR(&q4_rows_obj));
-    mp_store_global(MP_QSTR_q8_rows, MP_OBJ_FROM_PTR(&q8_rows_obj));
-    mp_store_global(MP_QSTR_csr_rows, MP_OBJ_FROM_PTR(&csr_rows_obj));
-    mp_store_global(MP_QSTR_dot8, MP_OBJ_FROM_PTR(&dot8_obj));
-    mp_store_global(MP_QSTR_conv_row, MP_OBJ_FROM_PTR(&conv_row_obj));
-    mp_store_global(MP_QSTR_requant, MP_OBJ_FROM_PTR(&requant_obj));
-    mp_store_global(MP_QSTR_absmax, MP_OBJ_FROM_PTR(&absmax_obj));
-    mp_store_global(MP_QSTR_quantize, MP_OBJ_FROM_PTR(&quantize_obj));
-    mp_store_global(MP_QSTR_maxpool, MP_OBJ_FROM_PTR(&maxpool_obj));
-    mp_store_global(MP_QSTR_argmax, MP_OBJ_FROM_PTR(&argmax_obj));
-    mp_store_global(MP_QSTR_finish, MP_OBJ_FROM_PTR(&finish_obj));
-    mp_store_global(MP_QSTR_conv, MP_OBJ_FROM_PTR(&conv_obj));
-    mp_store_global(MP_QSTR_act, MP_OBJ_FROM_PTR(&act_obj));
-    mp_store_global(MP_QSTR_binary, MP_OBJ_FROM_PTR(&binary_obj));
-    mp_store_global(MP_QSTR_softmax, MP_OBJ_FROM_PTR(&softmax_obj));
-    mp_store_global(MP_QSTR_layernorm, MP_OBJ_FROM_PTR(&layernorm_obj));
-    mp_store_global(MP_QSTR_matmul, MP_OBJ_FROM_PTR(&matmul_obj));
-    mp_store_global(MP_QSTR_gap, MP_OBJ_FROM_PTR(&gap_obj));
-    mp_store_global(MP_QSTR_attention, MP_OBJ_FROM_PTR(&attention_obj));
-    mp_store_global(MP_QSTR_decode_row, MP_OBJ_FROM_PTR(&decode_row_obj));
+    KERNELS(STORE)
     MP_DYNRUNTIME_INIT_EXIT
 }
+#endif

@@ -2,28 +2,28 @@
 // block sums and integer requantization. Same results as kernels/python.py, bit for bit.
 #include "kernels.h"
 
-span_t get_span(mp_obj_t o, int write) {
+span_t k_span(mp_obj_t o, int write) {
     mp_buffer_info_t b;
     mp_get_buffer_raise(o, &b, write ? MP_BUFFER_WRITE : MP_BUFFER_READ);
     span_t s = { (uint8_t *)b.buf, (int32_t)b.len };
     return s;
 }
 
-void need(int64_t lo, int64_t hi, int64_t n) {
+void k_need(int64_t lo, int64_t hi, int64_t n) {
     if (lo < 0 || hi > n || lo > hi) {
         mp_raise_ValueError(MP_ERROR_TEXT("kernel argument out of its buffer"));
     }
 }
 
-int arg_int(mp_obj_t o) {
+int k_int(mp_obj_t o) {
     return mp_obj_is_small_int(o) ? MP_OBJ_SMALL_INT_VALUE(o) : mp_obj_get_int(o);
 }
 
-void need_items(span_t s, int64_t off, int64_t n, int width) {
+void k_need_items(span_t s, int64_t off, int64_t n, int width) {
     if (n < 0) {
         n = 0;
     }
-    need(off * width, (off + n) * width, s.n);
+    k_need(off * width, (off + n) * width, s.n);
 }
 
 void k_block_sums(const uint8_t *xq, int K, int B, int nb, int32_t *sx) {
@@ -51,7 +51,7 @@ static inline int32_t dot_q8(const int8_t *q, const int32_t *x, int n) {
     return p;
 }
 
-void check_rows(span_t w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1, int asym,
+void k_check_rows(span_t w, int wo, int stride, int hdr, int cb, int nb, int B, int K, int r0, int r1, int asym,
     int q8) {
     if (hdr < 0 || cb < 0 || nb < 0 || B <= 0 || K < 0 || r0 < 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("kernel argument out of range"));
@@ -64,15 +64,15 @@ void check_rows(span_t w, int wo, int stride, int hdr, int cb, int nb, int B, in
     // the codes read: asym 6-bit codes, 3 bytes at (b >> 2) * 3 and at half = cb >> 1 past it; else one per block
     int64_t ncod = (asym && !q8) ? (nb ? (int64_t)((nb - 1) >> 2) * 3 + 3 + (cb >> 1) : 0) : nb;
     int64_t ext = hdr + (cb + data > ncod ? cb + data : ncod);
-    need_rows(w, wo, stride, r0, r1, ext);
+    k_need_rows(w, wo, stride, r0, r1, ext);
 }
 
-void need_rows(span_t s, int off, int stride, int r0, int r1, int64_t ext) {
+void k_need_rows(span_t s, int off, int stride, int r0, int r1, int64_t ext) {
     if (r1 <= r0 || ext <= 0) {
         return;
     }
     int64_t first = (int64_t)off + (int64_t)r0 * stride, last = (int64_t)off + (int64_t)(r1 - 1) * stride;
-    need(first < last ? first : last, (first < last ? last : first) + ext, s.n);
+    k_need(first < last ? first : last, (first < last ? last : first) + ext, s.n);
 }
 
 // The generic row loop for blocks wider than the stack chunk: unsigned activations, corrected by the codes' sum.
@@ -165,7 +165,7 @@ static inline int32_t block_q4(const uint8_t *q, const int32_t *x, int n) {
 #if defined(__ARM_ARCH_6M__)
 // Cortex-M0, blocks of 32 columns (the default), every row of a chunk in one loop: acc[2r] += the sum over the
 // row's nblk blocks of its scale code times the block's product. A block's 16 code bytes are unrolled (112
-// multiply-add instructions and 9 more); a row costs 25 more. A partial last block runs whole (its columns past K
+// multiply-add instructions and 14 more); a row costs 27 more. A partial last block runs whole (its columns past K
 // are zeros in x): cheaper than a second loop for its runs. The loop's state lives in st between rows.
 typedef struct {
     const uint8_t *q; // this row's first code byte of the chunk; the next row's is stride further
@@ -176,14 +176,16 @@ typedef struct {
     int32_t bytes; // 16 * blocks
     int32_t *acc; // this row's acc[2r]
     int32_t n; // rows left, at least 1
+    int32_t a; // (the loop's own: the row's sum, and where its codes end)
+    const uint8_t *end;
+    const int8_t *cr;
 } rows32_t;
 
 static void __attribute__((noinline)) rows32_q4(rows32_t *st) {
-    int32_t p, a;
+    int32_t p;
     uint32_t v;
-    const uint8_t *q, *end;
+    const uint8_t *q;
     const int32_t *x;
-    const int8_t *c;
     register int32_t x0 __asm__("r4"), xd __asm__("r5");
 #define HYQ_BYTE(i) \
     "ldrb %[v], [%[q], #" #i "]\n" \
@@ -193,54 +195,58 @@ static void __attribute__((noinline)) rows32_q4(rows32_t *st) {
     "lsrs %[v], %[v], #4\n" \
     "muls r5, %[v], r5\n" \
     "adds %[p], %[p], r5\n"
+    // 7 low registers (the M0 has 8, and GCC may keep one as a frame pointer): the rest of the state is in st
     __asm__ volatile (
         ".syntax unified\n"
         "2:\n" // a row
-        "mov r4, %[st]\n"
-        "ldr %[q], [r4, #0]\n"
-        "ldr %[x], [r4, #8]\n"
-        "ldr %[c], [r4, #12]\n"
-        "ldr %[v], [r4, #20]\n"
-        "add %[v], %[q]\n"
-        "mov %[end], %[v]\n"
-        "movs %[v], #0\n"
-        "mov %[a], %[v]\n"
+        "ldr %[q], [%[st], #0]\n"
+        "ldr %[x], [%[st], #8]\n"
+        "ldr r4, [%[st], #12]\n"
+        "str r4, [%[st], #40]\n"
+        "ldr r4, [%[st], #20]\n"
+        "adds r4, r4, %[q]\n"
+        "str r4, [%[st], #36]\n"
+        "movs r4, #0\n"
+        "str r4, [%[st], #32]\n"
         "1:\n" // a block
         "movs %[p], #0\n"
         HYQ_BYTE(0) HYQ_BYTE(1) HYQ_BYTE(2) HYQ_BYTE(3) HYQ_BYTE(4) HYQ_BYTE(5) HYQ_BYTE(6) HYQ_BYTE(7)
         HYQ_BYTE(8) HYQ_BYTE(9) HYQ_BYTE(10) HYQ_BYTE(11) HYQ_BYTE(12) HYQ_BYTE(13) HYQ_BYTE(14) HYQ_BYTE(15)
         "adds %[q], %[q], #16\n"
+        "ldr r5, [%[st], #40]\n" // the block's scale code
         "movs r4, #0\n"
-        "ldrsb r4, [%[c], r4]\n"
+        "ldrsb r4, [r5, r4]\n"
+        "adds r5, r5, #2\n"
+        "str r5, [%[st], #40]\n"
         "muls r4, %[p], r4\n"
-        "add %[a], r4\n"
-        "adds %[c], %[c], #2\n"
-        "cmp %[q], %[end]\n"
+        "ldr r5, [%[st], #32]\n"
+        "adds r5, r5, r4\n"
+        "str r5, [%[st], #32]\n"
+        "ldr r4, [%[st], #36]\n"
+        "cmp %[q], r4\n"
         "bne 1b\n"
-        "mov r4, %[st]\n" // the row's sum into acc, then the next row
-        "ldr r5, [r4, #24]\n"
-        "ldr %[p], [r5, #0]\n"
-        "add %[p], %[a]\n"
-        "str %[p], [r5, #0]\n"
-        "adds r5, r5, #8\n"
-        "str r5, [r4, #24]\n"
-        "ldr r5, [r4, #0]\n"
-        "ldr %[v], [r4, #4]\n"
-        "adds r5, r5, %[v]\n"
-        "str r5, [r4, #0]\n"
-        "ldr r5, [r4, #12]\n"
-        "ldr %[v], [r4, #16]\n"
-        "adds r5, r5, %[v]\n"
-        "str r5, [r4, #12]\n"
-        "ldr r5, [r4, #28]\n"
-        "subs r5, r5, #1\n"
-        "str r5, [r4, #28]\n"
+        "ldr r4, [%[st], #24]\n" // the row's sum into acc, then the next row
+        "ldr %[p], [r4, #0]\n"
+        "adds %[p], %[p], r5\n"
+        "str %[p], [r4, #0]\n"
+        "adds r4, r4, #8\n"
+        "str r4, [%[st], #24]\n"
+        "ldr r4, [%[st], #0]\n"
+        "ldr r5, [%[st], #4]\n"
+        "adds r4, r4, r5\n"
+        "str r4, [%[st], #0]\n"
+        "ldr r4, [%[st], #12]\n"
+        "ldr r5, [%[st], #16]\n"
+        "adds r4, r4, r5\n"
+        "str r4, [%[st], #12]\n"
+        "ldr r4, [%[st], #28]\n"
+        "subs r4, r4, #1\n"
+        "str r4, [%[st], #28]\n"
         "beq 3f\n"
         "b 2b\n" // (a conditional branch does not reach back over the unrolled block)
         "3:\n"
-        : [a] "=&r" (a), [p] "=&l" (p), [q] "=&l" (q), [x] "=&l" (x), [c] "=&l" (c), [v] "=&l" (v),
-          [end] "=&r" (end), "=&l" (x0), "=&l" (xd)
-        : [st] "r" (st)
+        : [p] "=&l" (p), [q] "=&l" (q), [x] "=&l" (x), [v] "=&l" (v), "=&l" (x0), "=&l" (xd)
+        : [st] "l" (st)
         : "cc", "memory");
 #undef HYQ_BYTE
 }

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from hyperion_host.errors import HyperionError
 from hyperion_host.files import write_atomic
+from hyperion import ARCH_NAMES
 from hyperion_host.paths import firmware_dir
 
 PIN = "1c3c201149"  # MicroPython master, Aug 2026 (v1.29.0-preview-731), .mpy 6.3
@@ -33,16 +34,18 @@ QEMU_PACKAGES = {"qemu-system-arm": "qemu-system-arm", "qemu-system-riscv32": "q
 # target -> how to build it and how QEMU runs it. romfs: (address, size) of the ROMFS partition QEMU loads.
 TARGETS = {
     "qemu-armv6m": {
-        "title": "Cortex-M0 (armv6m): the qemu port's MICROBIT board (nRF51) with 256 KB SRAM, 1 MB flash",
+        "title": "Cortex-M0 (armv6m): the qemu port's MICROBIT board (nRF51) with 256 KB SRAM, 2 MB flash",
         "port": "qemu", "board": "MICROBIT", "elf": "build-MICROBIT/firmware.elf", "mpy_arch": 4,
         # the port turns the native emitter off on nRF51; on, native .mpy code loads
         "make": ["CFLAGS_EXTRA=-DMICROPY_EMIT_THUMB=1 -DMICROPY_EMIT_INLINE_THUMB=1",
-                 "MICROPY_HW_ROMFS_PART0_START=0x00080000", "MICROPY_HW_ROMFS_PART0_SIZE=0x00080000"],
-        "romfs": (0x00080000, 0x00080000),
+                 "MICROPY_HW_ROMFS_PART0_START=0x00100000", "MICROPY_HW_ROMFS_PART0_SIZE=0x00080000"],
+        # ROMFS in the second MB: QEMU zero-fills the firmware's .bss at its load address in flash, which a
+        # frozen firmware's larger code pushes past 512 KB
+        "romfs": (0x00100000, 0x00080000),
         # the port's ticks assume a 25 MHz SysTick; QEMU's nRF51 runs it at 16 MHz: 1 "us" is 1562.5 instructions
         "clock": ("systick", 1562.5),
         "qemu": ["qemu-system-arm", "-machine", "microbit", "-global", "nrf51-soc.sram-size=262144",
-                 "-global", "nrf51-soc.flash-size=1048576", "-semihosting"],
+                 "-global", "nrf51-soc.flash-size=2097152", "-semihosting"],
         "tools": ARM_TOOLS,
     },
     "qemu-rv32": {
@@ -149,17 +152,29 @@ def missing_tools(what, tools):
         what, " and ".join(missing), " ".join(sorted(set(" ".join(missing.values()).split()))))
 
 
-def build(target, heap=None, log=None):
+def frozen_key():
+    """A hash of what a frozen firmware holds: firmware/manifest.py, the hyperion package, the C kernels."""
+    h = hashlib.sha256()
+    fw = firmware_dir()
+    for f in sorted([fw / "manifest.py"] + list((fw / "hyperion").rglob("*.py")) + list((fw / "native").iterdir())):
+        if f.is_file():
+            h.update(f.relative_to(fw).as_posix().encode() + f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def build(target, heap=None, log=None, frozen=False):
     """Path of the firmware for target (an .elf for QEMU, a binary for unix32), built if not cached.
-    heap: MICROPY_HEAP_SIZE in bytes for QEMU targets (the board the emulation stands in for)."""
+    heap: MICROPY_HEAP_SIZE in bytes for QEMU targets (the board the emulation stands in for). frozen: with
+    Hyperion frozen in and its C kernels compiled in (firmware/manifest.py)."""
     if target not in TARGETS:
         raise HyperionError("unknown firmware target '%s'; known: %s" % (target, ", ".join(TARGETS)))
     t = TARGETS[target]
     args = list(t["make"]) + ["FROZEN_MANIFEST="]  # the source has no micropython-lib to freeze
     if heap:
         args.append("MICROPY_HEAP_SIZE=%d" % heap)
-    key = hashlib.sha256(repr((target, args, str(source_origin()), PIN)).encode()).hexdigest()[:12]
-    out = builds_dir() / ("%s-%s" % (target, key)) / Path(t["elf"]).name
+    key = hashlib.sha256(repr((target, args, str(source_origin()), PIN, frozen and frozen_key())).encode())
+    name = target + ("-frozen" if frozen else "")
+    out = builds_dir() / ("%s-%s" % (name, key.hexdigest()[:12])) / Path(t["elf"]).name
     check_tools(target, build=not out.is_file())  # QEMU too: firmware that cannot run is of no use here
     if out.is_file():
         return out
@@ -168,6 +183,11 @@ def build(target, heap=None, log=None):
     try:
         _make(src / "mpy-cross", [], log)
         args += ["BOARD=" + t["board"]] if "board" in t else []
+        if frozen:  # no micropython-lib here: the manifest requires nothing from it, but make wants its README
+            (work / "mplib").mkdir()
+            (work / "mplib" / "README.md").write_text("")
+            args[args.index("FROZEN_MANIFEST=")] = "FROZEN_MANIFEST=" + str(firmware_dir() / "manifest.py")
+            args += ["MPY_LIB_DIR=" + str(work / "mplib"), "MPY_CROSS_FLAGS=-march=" + ARCH_NAMES[t["mpy_arch"]]]
         _make(src / "ports" / t["port"], args + ["BUILD=" + str(work / "build")], log, t.get("env"))
         built = work / "build" / Path(t["elf"]).name
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -111,9 +111,29 @@ def _find(name):
     return None, ""
 
 
+def builtin():
+    """The C kernels compiled into the firmware (the module hyperion_c: firmware/manifest.py), or None."""
+    try:
+        import hyperion_c
+
+        return hyperion_c
+    except ImportError:
+        return None
+
+
+def _c():
+    """The C kernels: built in (no RAM for their code) or hyperion/kernels/c.mpy."""
+    m = builtin()
+    if m is None:
+        from hyperion.kernels import c as m
+    return m
+
+
 def status():
     """(path, notice): the best native kernel path this board can run ('c', 'viper' or 'python'), and why not
     a better one where it cannot (a missing or wrong-arch module, no native code on this port)."""
+    if builtin() is not None:
+        return "c", ""
     a = arch()
     if a is None:
         return "python", "no native code emitter on this port: using bytecode kernels"
@@ -143,7 +163,7 @@ def available():
     notice = ""
     if sys.implementation.name == "micropython":
         native, notice = status()
-        if native != "python":
+        if native != "python" and arch() is not None:
             paths.insert(0, "viper")
         if native == "c":
             paths.insert(0, "c")
@@ -166,9 +186,7 @@ def select(pref):
         if pref == "viper" and path == "c":
             path, notice = "viper", ""
         if path == "c":
-            from hyperion.kernels import c
-
-            return c, ""
+            return _c(), ""
         if path == "viper":
             try:
                 from hyperion.kernels import viper

@@ -329,6 +329,9 @@ def profile(
     tokens: int = typer.Option(8, "--tokens", help="Language models: decoder steps to average over."),
     romfs_size: str | None = typer.Option(None, "--romfs-size", help="The board's ROMFS area, e.g. 1M, if it was "
                                           "flashed with a bigger one than `hyperion-host boards` lists."),
+    frozen: bool = typer.Option(False, "--frozen", help="On a firmware with Hyperion frozen in and its C kernels "
+                                "compiled in (firmware/manifest.py): the least heap. Default: the firmware package "
+                                "and the model in ROMFS, as `build --romfs` makes them."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ):
     """Count a model's instructions on a board's own core: QEMU with -icount runs it from a ROMFS bundle, with
@@ -339,11 +342,12 @@ def profile(
     from hyperion_host.boards import parse_size
 
     size = parse_size(romfs_size, minimum=4096) if romfs_size else None
-    r = run_profile(model, board, kernels=kernels, tokens=tokens, romfs_size=size, log=notice)
+    r = run_profile(model, board, kernels=kernels, tokens=tokens, romfs_size=size, log=notice, frozen=frozen)
     if as_json:
         print(json.dumps(r, indent=2))
         return
-    t = Table("#", "op", "name", "kernel", "instructions", "instr/MAC", title="%s on %s (%s)" % (model, r["board"], r["core"]))
+    t = Table("#", "op", "name", "kernel", "instructions", "instr/MAC", title="%s on %s (%s)%s" % (
+        model, r["board"], r["core"], ", frozen firmware" if frozen else ""))
     for i, o in enumerate(r["ops"]):
         t.add_row(str(i), o["op"], o["name"], o["kernel"], "{:,}".format(o["instructions"]),
                   "%.1f" % o["instructions_per_mac"] if o["instructions_per_mac"] else "")

@@ -57,9 +57,10 @@ def command(board, elf, romfs=None, icount=True, romfs_size=None):
     return cmd + ["-kernel", str(elf)]
 
 
-def firmware_for(board, log=None):
-    """The firmware .elf for board's emulated core, with the board's heap (built once, then cached)."""
-    return mpbuild.build(target_of(board), heap=board["vboard_heap"], log=log)
+def firmware_for(board, log=None, frozen=False):
+    """The firmware .elf for board's emulated core, with the board's heap (built once, then cached); frozen: with
+    Hyperion frozen in and its C kernels built in."""
+    return mpbuild.build(target_of(board), heap=board["vboard_heap"], log=log, frozen=frozen)
 
 
 def _die_with_parent():
@@ -76,9 +77,9 @@ def _die_with_parent():
 class Emulator:
     """A running QEMU board: `with Emulator(board, romfs=img) as emu: Board(emu.port)`."""
 
-    def __init__(self, board, romfs=None, icount=True, log=None, romfs_size=None):
+    def __init__(self, board, romfs=None, icount=True, log=None, romfs_size=None, frozen=False):
         self.board = board
-        self.cmd = command(board, firmware_for(board, log), romfs, icount, romfs_size)
+        self.cmd = command(board, firmware_for(board, log, frozen), romfs, icount, romfs_size)
         self.proc = None
         self.port = None
 

@@ -16,6 +16,7 @@ from hyperion_host.device.transport import Board, BoardExecError
 from hyperion_host.errors import HyperionError
 from hyperion_host.model.summary import model_summary
 from hyperion_host.ship.bundle import build_bundle
+from hyperion_host.ship.romfs import make_image
 
 MARK = "\x00HYQ-PROFILE "
 OOM = "\x00HYQ-OOM "
@@ -114,9 +115,10 @@ print(%(mark)r + repr((_per, _ops, _t1 - _t0 - _o, _t2 - _t1 - _o, _a1 - _a0, _a
 """
 
 
-def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, log=None):
+def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, log=None, frozen=False):
     """Profile a .hyq model on the emulated core of a board; returns the figures as a dict. romfs_size: the
-    board's ROMFS area in bytes, for a board flashed with a bigger one than boards/ gives."""
+    board's ROMFS area in bytes, for a board flashed with a bigger one than boards/ gives. frozen: on a firmware
+    with Hyperion frozen in and its C kernels compiled in (firmware/manifest.py), the ROMFS holding the model only."""
     board = get_board(board_name)
     target = qemu.target_of(board)
     model_path = Path(model_path)
@@ -133,7 +135,11 @@ def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, l
         kind, per_unit = mpbuild.TARGETS[target]["clock"]
         code = CLOCKS[kind] + SCRIPT % {"path": "/rom/models/" + model_path.name, "kernels": kernels, "test": test,
                          "tokens": tokens, "mark": MARK, "oom": OOM}
-        with qemu.Emulator(board, romfs=work / "bundle" / "romfs.img", log=log, romfs_size=romfs_size) as emu:
+        img = work / "bundle" / "romfs.img"
+        if frozen:  # the package is in the firmware: a copy in ROMFS would shadow it
+            img = work / "models.img"
+            img.write_bytes(make_image(work / "bundle", ["models"]))
+        with qemu.Emulator(board, romfs=img, log=log, romfs_size=romfs_size, frozen=frozen) as emu:
             out = []
             try:
                 with Board(emu.port, timeout=30) as b:
@@ -174,7 +180,7 @@ def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, l
         "clock": {"source": kind, "instructions_per_unit": per_unit},
         "heap": {"import": heap_import, "load": heap_load, "run": heap_run, "total": heap_import + heap_load + heap_run,
                  "free_after": free, "board_heap": board["vboard_heap"]},
-        "mode": mode, "parity": {"max_abs_diff": diff, "relative": diff / scale, "ok": diff <= test["tolerance"]},
+        "mode": mode, "frozen": frozen, "parity": {"max_abs_diff": diff, "relative": diff / scale, "ok": diff <= test["tolerance"]},
         "clock_hz": clock, "cycles_per_instruction": CPI,
         "estimated_ms": instructions * CPI / clock * 1000 if clock else None,
         "tokens_per_s": clock / (instructions * CPI) if clock and decoder else None,
