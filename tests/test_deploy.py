@@ -6,16 +6,19 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hyperion import ARCH_NAMES
+from hyperion_host import mpbuild
 from hyperion_host.boards import all_boards, get_board
 from hyperion_host.device.vboard import manager
 from hyperion_host.errors import HyperionError
 from hyperion_host.files import write_atomic
 from hyperion_host.firmware import mpy_arch
+from hyperion_host.paths import firmware_dir
 from hyperion_host.model.quantize import Options, quantize_model
 from hyperion_host.ship import deploy as dep
 from hyperion_host.ship import uf2
@@ -90,7 +93,17 @@ def test_firmware_recipe(tmp_path):
     text = (tmp_path / "b" / "firmware" / "BUILD.md").read_text()
     assert "make -C micropython/ports/rp2 BOARD=RPI_PICO" in text and "FROZEN_MANIFEST=" in text
     assert "USER_C_MODULES=" in text and "MICROPY_HW_ROMFS_BYTES" in text
-    assert 'package("hyperion"' in (tmp_path / "b" / "firmware" / "manifest.py").read_text()
+    # MicroPython's own manifest reader: the package is frozen and the C kernels are a C module
+    sys.path.insert(0, str(mpbuild.source_dir() / "tools"))
+    import manifestfile
+
+    (tmp_path / "board").mkdir()
+    (tmp_path / "board" / "manifest.py").write_text("")
+    m = manifestfile.ManifestFile(manifestfile.MODE_FREEZE, {"BOARD_DIR": str(tmp_path / "board")})
+    m.execute(str(tmp_path / "b" / "firmware" / "manifest.py"))
+    frozen = {f.target_path for f in m.files()}
+    assert {"hyperion/__init__.py", "hyperion/kernels/python.py", "hyperion/picol/interp.py"} <= frozen
+    assert [Path(c) for c in m.c_modules()] == [firmware_dir() / "native"]
 
 
 def _run_on_board(port, code):

@@ -114,6 +114,22 @@ def test_the_three_kernel_paths_run_on_the_emulated_core_and_c_is_fastest(board)
     assert r["viper"]["instructions"] > 3 * r["c"]["instructions"]  # and C beats viper's machine code
 
 
+@pytest.mark.parametrize("board", ["rp2040", "esp32c3"])
+def test_a_frozen_firmware_runs_the_builtin_c_kernels_in_less_heap(board):
+    """Hyperion frozen into the firmware with its C kernels compiled in (firmware/manifest.py): the ROMFS holds
+    only the model, load() picks the builtin kernels, and the results and the kernels' speed are those of the
+    .mpy build, with the package's and the kernels' code out of the heap."""
+    model = str(MODELS / "digits" / "digits.hyq")
+    frozen = profile_json(model, "--board", board, "--frozen")
+    mpy = profile_json(model, "--board", board, "--kernels", "c")
+    assert frozen["frozen"] and not mpy["frozen"]
+    for r in (frozen, mpy):
+        assert {o["kernel"] for o in r["ops"] if o["op"] in ("conv", "linear")} == {"c"}
+    assert frozen["parity"]["max_abs_diff"] <= 1e-3
+    assert frozen["instructions"] < 1.2 * mpy["instructions"]
+    assert frozen["heap"]["total"] < mpy["heap"]["total"] - 16384  # at least the C kernels' code
+
+
 @pytest.mark.parametrize("args, says", [
     (["--board", "nope"], "unknown board 'nope'"),
     (["--board", "esp32s3"], "has no emulated core"),

@@ -1,5 +1,6 @@
 """Build (or find cached) every MicroPython firmware the tests and benchmarks run on, from the pinned source:
-the emulated boards' QEMU firmware, each with its board's heap, the 32-bit unix port, and the C kernels
+the emulated boards' QEMU firmware, each with its board's heap (and again with Hyperion frozen in and the C
+kernels compiled in: firmware/manifest.py), the 32-bit unix port, and the C kernels
 (kernels/c.mpy) for every arch that has them: a missing cross compiler fails here, naming its Debian packages.
 
     .venv/bin/python tools/build_firmware.py                 # every core, for rp2040, esp32c3, rp2350 (`make firmware`)
@@ -29,6 +30,8 @@ def main(argv):
     try:
         for target, heap in sorted(jobs, key=str):
             print("%-13s %s" % (target, mpbuild.build(target, heap=heap)), flush=True)
+            if target != "unix32" and not argv:  # Hyperion frozen in, its C kernels built in (profile --frozen)
+                print("%-13s %s" % (target + " frozen", mpbuild.build(target, heap=heap, frozen=True)), flush=True)
         if not argv:
             for arch in natmod.ARCHS:
                 print("%-13s %s" % ("c " + arch, natmod.build(arch)), flush=True)

@@ -436,14 +436,34 @@ static mp_obj_t attention(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(attention_obj, 18, 18, attention);
 
-// the module's functions, once for both ways of building it
-#define KERNELS(X) X(block_sums) X(q4_rows) X(q8_rows) X(csr_rows) X(dot8) X(conv_row) X(requant) X(absmax) \
-    X(quantize) X(maxpool) X(argmax) X(finish) X(conv) X(act) X(binary) X(softmax) X(layernorm) X(matmul) X(gap) \
-    X(attention) X(decode_row)
+// the module's functions, once for both ways of building it (qstrs spelled out: the .mpy build finds them in
+// the source, not the preprocessed code)
+#define KERNELS(X) \
+    X(MP_QSTR_block_sums, block_sums_obj) \
+    X(MP_QSTR_q4_rows, q4_rows_obj) \
+    X(MP_QSTR_q8_rows, q8_rows_obj) \
+    X(MP_QSTR_csr_rows, csr_rows_obj) \
+    X(MP_QSTR_dot8, dot8_obj) \
+    X(MP_QSTR_conv_row, conv_row_obj) \
+    X(MP_QSTR_requant, requant_obj) \
+    X(MP_QSTR_absmax, absmax_obj) \
+    X(MP_QSTR_quantize, quantize_obj) \
+    X(MP_QSTR_maxpool, maxpool_obj) \
+    X(MP_QSTR_argmax, argmax_obj) \
+    X(MP_QSTR_finish, finish_obj) \
+    X(MP_QSTR_conv, conv_obj) \
+    X(MP_QSTR_act, act_obj) \
+    X(MP_QSTR_binary, binary_obj) \
+    X(MP_QSTR_softmax, softmax_obj) \
+    X(MP_QSTR_layernorm, layernorm_obj) \
+    X(MP_QSTR_matmul, matmul_obj) \
+    X(MP_QSTR_gap, gap_obj) \
+    X(MP_QSTR_attention, attention_obj) \
+    X(MP_QSTR_decode_row, decode_row_obj)
 
 #ifdef HYPERION_BUILTIN
 // compiled into the firmware (micropython.mk, firmware/manifest.py): the builtin module hyperion_c
-#define ENTRY(f) { MP_ROM_QSTR(MP_QSTR_##f), MP_ROM_PTR(&f##_obj) },
+#define ENTRY(q, f) { MP_ROM_QSTR(q), MP_ROM_PTR(&f) },
 static const mp_rom_map_elem_t globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_hyperion_c) },
     { MP_ROM_QSTR(MP_QSTR_PATH), MP_ROM_QSTR(MP_QSTR_c) },
@@ -457,7 +477,7 @@ const mp_obj_module_t hyperion_c_module = {
 MP_REGISTER_MODULE(MP_QSTR_hyperion_c, hyperion_c_module);
 #else
 // a dynamic native module: hyperion/kernels/c.mpy
-#define STORE(f) mp_store_global(MP_QSTR_##f, MP_OBJ_FROM_PTR(&f##_obj));
+#define STORE(q, f) mp_store_global(q, MP_OBJ_FROM_PTR(&f));
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
     mp_store_global(MP_QSTR_PATH, MP_OBJ_NEW_QSTR(MP_QSTR_c));

@@ -19,6 +19,7 @@ from hyperion_host.ship.profile import profile
 BOARDS = ("rp2040", "esp32c3", "rp2350")
 MODELS = ("digits", "kws", "tinylm", "cnn-no-calib")
 PATHS = ("c", "viper", "python")
+FROZEN = "c, frozen firmware"  # Hyperion frozen in, the C kernels compiled in: the model alone in ROMFS
 ROMFS = {"esp32c3": 1 << 20}  # the C3's standard romfs partition holds 128 KB: a 1 MB one for kws and tinylm
 ANCHORS = [
     {"board": "Cortex-M0+ (STM32G0, 64 MHz)", "model": "MLPerf Tiny int8, C (anchor)", "path": "C", "instructions": "",
@@ -63,19 +64,21 @@ def main():
             try:
                 r = {k: profile(path, board, kernels=k, tokens=4 if k != "python" else 2, romfs_size=size)
                      for k in PATHS}
+                r[FROZEN] = profile(path, board, kernels="c", tokens=4, romfs_size=size, frozen=True)
             except HyperionError as e:  # a model the board cannot hold: the row says why
                 rows.append({"board": board, "model": model, "path": "-", "instructions": "-",
                              "instr_per_mac": "-", "est_ms": "-", "tokens_per_s": "-",
                              "heap_kb": e.format_message().split(": ")[0], "x_over_bytecode": "-"})
                 continue
-            for k in PATHS:
+            for k in PATHS + (FROZEN,):
                 if not r[k]["parity"]["ok"]:
                     sys.exit("%s on %s with %s kernels: output out of tolerance" % (model, board, k))
                 rows.append(_row(board, model, k, r[k], r["python"] if k != "python" else None))
     notes = ("Instructions counted on emulated cores (QEMU -icount: deterministic; per token for tinylm: decoder "
              "steps after a prompt, sampling excluded). est_ms: at the board's clock from boards/ with one cycle "
              "per instruction, a lower bound (docs/emulation.md). heap_kb: live bytes after import + load + first "
-             "run on the board's heap, firmware and model in ROMFS. x_over_bytecode: the python kernel path's "
+             "run on the board's heap, firmware and model in ROMFS (frozen firmware: the model alone in ROMFS, the package "
+             "and the C kernels in the firmware's flash). x_over_bytecode: the python kernel path's "
              "instructions over this path's, in the same run. cnn-no-calib: tools/onnx_examples.cnn quantized "
              "with no --calib. Anchors are cycles on real boards, from their publications. Reproduce: `make bench` "
              "or `.venv/bin/python tools/bench/boards.py`.")

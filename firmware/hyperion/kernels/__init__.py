@@ -1,8 +1,9 @@
 """The integer (and a few float32) kernels of the runtime, one module per kernel path, and the choice of path.
 
 Paths (PATHS, best first where the board can run them; docs/runtime.md):
-    c       kernels/c.mpy: C (firmware/native/) built per arch as a dynamic native module (x64, x86, armv6m,
-            armv7emsp, rv32imc); it also has whole-op kernels the other paths run as Python glue (WHOLE_OP)
+    c       C (firmware/native/): the builtin module hyperion_c of a frozen firmware (firmware/manifest.py), else
+            kernels/c.mpy, built per arch as a dynamic native module (x64, x86, armv6m, armv7emsp, rv32imc); it
+            also has whole-op kernels the other paths run as Python glue (WHOLE_OP)
     viper   kernels/viper.py: @micropython.viper code, machine code from mpy-cross -march per arch
     python  kernels/python.py: the same functions as bytecode (CircuitPython, ports without a native emitter)
 A later path is one more module here with the same functions (kernels/ulab.py), its name added to PATHS and to

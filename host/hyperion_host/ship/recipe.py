@@ -1,13 +1,14 @@
-"""--firmware-recipe: a frozen manifest and the exact commands to build MicroPython with Hyperion and ulab
-frozen in and a ROMFS area, for users with their own toolchain (ESP-IDF or the Pico SDK's arm-none-eabi gcc)."""
+"""--firmware-recipe: a frozen manifest and the exact commands to build MicroPython with Hyperion frozen in (its
+C kernels compiled in: on the ESP32 too, whose xtensawin has no .mpy kernels), ulab and a ROMFS area, for users
+with their own toolchain (ESP-IDF or the Pico SDK's arm-none-eabi gcc)."""
 
 from pathlib import Path
 
 from hyperion_host.paths import firmware_dir
 
-MANIFEST = '''# Frozen-module manifest: MicroPython's own modules for the board, plus Hyperion.
+MANIFEST = '''# Frozen-module manifest: MicroPython's own modules for the board, plus Hyperion and its C kernels.
 include("$(BOARD_DIR)/manifest.py")
-package("hyperion", base_path="{fw}")
+include("{fw}/manifest.py")
 '''
 
 ROMFS_NOTES = {
@@ -23,8 +24,7 @@ ROMFS_NOTES = {
 def write_recipe(board, out_dir):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fw = "$(HYPERION_FIRMWARE)"
-    (out_dir / "manifest.py").write_text(MANIFEST.format(fw=fw))
+    fw = firmware_dir().as_posix()  # this installation's firmware/ (the manifest takes no other variables)
     port = board["mp_port"]
     variant = " BOARD_VARIANT=%s" % board["mp_variant"] if board.get("mp_variant") else ""
     ulab = board.get("firmware", {}).get("user_c_modules")
@@ -39,7 +39,6 @@ def write_recipe(board, out_dir):
         "make -C micropython/mpy-cross",
         "make -C micropython/ports/%s submodules BOARD=%s%s" % (port, board["mp_board"], variant) if port != "unix"
         else "",
-        "export HYPERION_FIRMWARE=%s" % firmware_dir(),
         "make -C micropython/ports/%s BOARD=%s%s \\" % (port, board["mp_board"], variant),
         "    FROZEN_MANIFEST=$PWD/manifest.py%s" % (" \\\n    USER_C_MODULES=$PWD/%s" % ulab if ulab else ""),
         "```",
