@@ -132,7 +132,7 @@ def test_reader_does_not_hold_the_weights_on_micropython(tmp_path, micropython):
         path = tmp_path / ("m%d.hyq" % k)
         write_atomic(path, blob)
         code = (
-            "import gc\nfrom hyperion import hyq\ngc.collect()\na = gc.mem_alloc()\n"
+            "import gc\nfrom hyperion import hyq, hyqcheck\ngc.collect()\na = gc.mem_alloc()\n"
             "m = hyq.open_model(%r)\ngc.collect()\nprint(gc.mem_alloc() - a)\n" % str(path)
         )
         r = micropython(code, heap=256 * 1024)

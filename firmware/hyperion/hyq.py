@@ -185,6 +185,13 @@ class Model:
          self.scratch_size, self.data_offset, self.data_size, self.header_crc) = struct.unpack(HEADER_FMT, hdr)
         if self.version != VERSION:
             raise FormatError("unsupported .hyq version %d (this reader reads %d)" % (self.version, VERSION))
+        f.seek(0, 2)
+        self.file_size = f.tell()
+        f.seek(HEADER_SIZE)
+        if HEADER_SIZE + self.table_size > self.data_offset:
+            raise FormatError("table_size %d runs past data_offset %d" % (self.table_size, self.data_offset))
+        if self.data_offset > self.file_size:
+            raise FormatError("file is truncated (%d bytes; its tables end at %d)" % (self.file_size, self.data_offset))
         table = f.read(self.table_size)
         if len(table) < self.table_size:
             raise FormatError("file is truncated (header tables)")
@@ -194,9 +201,17 @@ class Model:
             crc = _crc_stream(f, HEADER_SIZE + self.table_size, self.data_offset - HEADER_SIZE - self.table_size, crc)
             if crc != self.header_crc:
                 raise FormatError("header CRC mismatch: the file is corrupt")
-        self._parse_tables(table, n_in, n_out, n_t, n_n)
+        try:
+            self._parse_tables(table, n_in, n_out, n_t, n_n)
+        except (ValueError, IndexError, TypeError) as e:  # struct: a count that runs past the tables
+            if isinstance(e, FormatError):
+                raise
+            raise FormatError("the header tables are shorter than their counts say") from None
         if verify:
             self._check_size()
+            from hyperion.hyqcheck import check
+
+            check(self)
 
     def _parse_tables(self, t, n_in, n_out, n_t, n_n):
         pos = 0
@@ -210,6 +225,8 @@ class Model:
             v = struct.unpack_from(TENSOR_FMT, t, pos)
             pos += TENSOR_SIZE
             ndim = v[2]
+            if ndim > 4:
+                raise FormatError("tensor %d: %d dimensions (at most 4)" % (i, ndim))
             shape = tuple(v[4:4 + ndim])
             self.tensors[i] = Tensor(i, v[0], v[1], shape, v[3], v[8], v[9], v[10], v[11], v[12], numel(shape))
         self.nodes = [None] * n_n
@@ -232,17 +249,25 @@ class Model:
         for t in self.tensors:
             if t.kind != K_ACT and t.offset + t.nbytes > self.data_size:
                 raise FormatError("file is truncated or corrupt (tensor %d lies past the data)" % t.index)
-        self.f.seek(0, 2)
-        end = self.f.tell()
+        end = self.file_size
         if end < self.data_offset + self.data_size:
             raise FormatError("file is truncated (%d of %d bytes)" % (end, self.data_offset + self.data_size))
+        if end > self.data_offset + self.data_size:
+            raise FormatError("%d bytes after the data (the header gives the file's exact length)"
+                              % (end - self.data_offset - self.data_size))
 
     def meta(self):
         """The JSON metadata (names, labels, preprocessing) as a dict."""
         import json
 
         self.f.seek(self.meta_offset)
-        return json.loads(self.f.read(self.meta_size)) if self.meta_size else {}
+        try:
+            m = json.loads(self.f.read(self.meta_size)) if self.meta_size else {}
+        except (ValueError, RuntimeError):  # not JSON, or nested past the parser's depth
+            raise FormatError("the metadata is not valid JSON") from None
+        if not isinstance(m, dict):
+            raise FormatError("the metadata is not a JSON object")
+        return m
 
     def read_tensor(self, t, buf=None):
         """The bytes of a constant tensor, into buf (a bytearray/memoryview of at least t.nbytes) if given."""
