@@ -1,5 +1,6 @@
 """Boards, bundles, A/B deploy, fleet rollout, flash images and UF2 - on vboards and with esptool's own tools."""
 
+import hashlib
 import json
 import os
 import signal
@@ -356,6 +357,31 @@ def test_deploy_bad_input(tmp_path, hyq_models, vboard):
     build_bundle("rp2040", [hyq_models["mlp"]], b2, arch="x64")
     with serial.Serial(vboard.port, 115200, exclusive=True):
         assert_user_error(run_cli("deploy", str(b2), "--port", vboard.name), "busy")
+
+
+@pytest.mark.parametrize("path", ["../../main.py", "lib/../../../main.py", "/main.py", "main.py", "lib\\..\\x.py",
+                                  "models/./x.hyq", "lib//x.py", "models/a\x00.hyq"])
+def test_a_bundle_path_outside_its_slot_is_refused_before_the_board_is_touched(tmp_path, hyq_models, vboard, path):
+    """A crafted manifest.json (its SHA-256 right, so only the path is wrong) must not write outside the slot:
+    deploy refuses it with a one-line error and the board is as it was."""
+    b = tmp_path / "evil"
+    build_bundle("rp2040", [hyq_models["mlp"]], b, arch="x64")
+    man = json.loads((b / "manifest.json").read_text())
+    body = b"print('pwned')\n"
+    evil = tmp_path / "evil" / "payload.py"
+    evil.write_bytes(body)
+    man["files"].append({"path": path, "sha256": hashlib.sha256(body).hexdigest(), "size": len(body)})
+    (b / "manifest.json").write_text(json.dumps(man))
+    before = sorted(p.relative_to(vboard.fs_dir).as_posix() for p in vboard.fs_dir.rglob("*"))
+    assert_user_error(run_cli("deploy", str(b), "--port", vboard.name), "is not allowed")
+    assert sorted(p.relative_to(vboard.fs_dir).as_posix() for p in vboard.fs_dir.rglob("*")) == before
+    assert not (vboard.fs_dir / "main.py").exists() and not (vboard.fs_dir.parent / "main.py").exists()
+
+
+def test_a_model_name_that_cannot_be_a_board_path_is_refused_at_build(tmp_path, hyq_models):
+    odd = tmp_path / "my model?.hyq"
+    odd.write_bytes(Path(hyq_models["mlp"]).read_bytes())
+    assert_user_error(run_cli("build", "--board", "rp2040", "-m", str(odd), "-o", str(tmp_path / "b")), "is not allowed")
 
 
 def test_deploy_without_a_bundle_builds_one_for_the_board(tmp_path, hyq_models, vboard):

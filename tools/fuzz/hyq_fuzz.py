@@ -79,6 +79,43 @@ def mutate(blob, rng):
     return bytes(b)
 
 
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def build_corpus(d):
+    """Models that between them use every op kind the examples have: calibrated int8 chains with requantization
+    tables, float activations, q8 and sym weights, pruned (CSR) weights, a transformer (gather, matmul, softmax,
+    layernorm, transpose), and the shipped digits and kws models. Returns their paths."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import onnx_examples as models
+
+    from hyperion_host.files import write_atomic
+    from hyperion_host.model.onnx_import import import_onnx
+    from hyperion_host.model.quantize import Options, quantize_model
+
+    d = Path(d)
+    r = np.random.default_rng(3)
+    out = [ROOT / "models" / "digits" / "digits.hyq", ROOT / "models" / "kws" / "kws.hyq"]
+    cnn = models.cnn(d / "cnn.onnx", batch=1)
+    np.savez(d / "calib.npz", x=r.standard_normal((16, 1, 1, 8, 8)).astype(np.float32))
+    tf = models.transformer(d / "tf.onnx")
+    tfin = import_onnx(tf, ()).inputs[0]
+    np.savez(d / "tcalib.npz", **{tfin: r.integers(0, 64, (16, 1, 8)).astype(np.float32)})
+    for name, src, opts in (
+            ("cnn-calib", cnn, Options(calib=str(d / "calib.npz"))),
+            ("cnn-float", cnn, Options(act="float")),
+            ("cnn-q8", cnn, Options(bits=8)),
+            ("mlp-pruned", models.mlp(d / "mlp.onnx", k=64, hidden=64), Options(prune=0.5, scheme="sym")),
+            ("tf", tf, Options()),
+            ("tf-calib", tf, Options(calib=str(d / "tcalib.npz")))):
+        blob, _ = quantize_model(src, opts)
+        write_atomic(d / (name + ".hyq"), blob)
+        out.append(d / (name + ".hyq"))
+    return out
+
+
 def corpus(models):
     return [Path(p).read_bytes() for p in models]
 
@@ -130,14 +167,14 @@ def main():
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--kernels", default="c,viper,python")
-    ap.add_argument("models", nargs="*", default=["models/digits/digits.hyq", "models/kws/kws.hyq"])
+    ap.add_argument("models", nargs="*", help="the models to mutate (default: build_corpus's)")
     a = ap.parse_args()
     from hyperion_host.device.local import run_micropython
     from hyperion_host.firmware import cached_firmware
 
     rng = random.Random(a.seed)
-    blobs = corpus(a.models)
     work = Path(tempfile.mkdtemp(prefix="hyq-fuzz-"))
+    blobs = corpus(a.models or build_corpus(work))
     paths = []
     for i in range(a.count):
         p = work / ("m%05d.hyq" % i)

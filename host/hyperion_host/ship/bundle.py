@@ -6,6 +6,7 @@ a self-test per model), DIR/package.json (mip), and with --romfs DIR/romfs.img (
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -70,6 +71,7 @@ def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=Fal
     for m in models:
         if not Path(m).is_file():
             raise HyperionError("no such model file: %s" % m)
+        check_path("models/" + Path(m).name)  # the name it has on the board
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out_dir.parent))  # same filesystem: an atomic rename
     try:
@@ -118,16 +120,43 @@ def _write_mip_package(stage, manifest):
     (stage / "package.json").write_text(json.dumps(pkg, indent=1))
 
 
+# a bundle file's path: lib/... or models/..., segments of letters, digits and ._+- (no "..", no absolute path)
+_SEGMENT = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,99}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_path(path):
+    """path if it is a safe relative path for a bundle file (it lands under a board's slot), else HyperionError."""
+    parts = path.split("/") if isinstance(path, str) else []
+    if len(path or "") > 240 or len(parts) < 2 or parts[0] not in ("lib", "models") or \
+            not all(_SEGMENT.match(x) for x in parts[1:]):
+        raise HyperionError("bundle path %r is not allowed: files go under lib/ or models/, as plain names "
+                            "(no '..', no absolute paths)" % (path,))
+    return path
+
+
 def load_manifest(bundle_dir):
+    """A bundle's manifest.json, checked: its structure, every file's path (confined to the slot's lib/ and
+    models/) and every file's SHA-256. A crafted or changed bundle is a one-line HyperionError."""
     p = Path(bundle_dir) / MANIFEST
     try:
         m = json.loads(p.read_text())
     except OSError:
         raise HyperionError("%s is not a bundle (no manifest.json); make one with `hyperion-host build`"
                             % bundle_dir) from None
-    except ValueError:
+    except (ValueError, RecursionError):
         raise HyperionError("%s is corrupt; rebuild the bundle" % p) from None
-    for f in m.get("files", []):
+    files = m.get("files") if isinstance(m, dict) else None
+    if not isinstance(files, list) or not all(isinstance(m.get(k), str) for k in ("id", "version", "arch")) or \
+            not all(isinstance(f, dict) and isinstance(f.get("size"), int) and isinstance(f.get("sha256"), str)
+                    and _HEX64.match(f["sha256"]) for f in files):
+        raise HyperionError("%s is not a valid bundle manifest; rebuild the bundle" % p)
+    seen = set()
+    for f in files:
+        if check_path(f.get("path")) in seen:
+            raise HyperionError("bundle path %r is listed twice" % f["path"])
+        seen.add(f["path"])
+    for f in files:
         data = (Path(bundle_dir) / f["path"]).read_bytes() if (Path(bundle_dir) / f["path"]).is_file() else None
         if data is None or sha256(data) != f["sha256"]:
             raise HyperionError("bundle file %s is missing or changed since the build; rebuild the bundle" % f["path"])
