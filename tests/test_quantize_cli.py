@@ -192,3 +192,27 @@ def test_infer_on_micropython_and_on_a_vboard(cnn, tmp_path, vboard):
     assert (vboard.fs_dir / "models" / "cnn.hyq").read_bytes() == hyq.read_bytes()
     assert_user_error(run_cli("infer", str(hyq), "--input", str(d / "x0.npy"), "--kernels", "turbo"), "--kernels must be")
     assert_user_error(run_cli("infer", str(hyq), "--input", str(d / "x0.npy"), "--on", "mars"), "--on must be")
+
+
+def test_outputs_are_only_ever_regular_files(cnn, tmp_path):
+    """-o and --report onto a FIFO, a folder or into a missing folder: a one-line error, the special file left as
+    it was, and neither output written (the .hyq is not written when its --report cannot be)."""
+    import os
+    import stat
+
+    d, path = cnn
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    args = ("--input-shape", "x=1,1,8,8")
+    assert_user_error(run_cli("quantize", path, "-o", str(fifo), *args), "not a regular file")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert_user_error(run_cli("quantize", path, "-o", str(tmp_path), *args), "is a folder")
+    assert_user_error(run_cli("quantize", path, "-o", str(tmp_path / "no" / "m.hyq"), *args), "there is no folder")
+    out = tmp_path / "m.hyq"
+    assert_user_error(run_cli("quantize", path, "-o", str(out), "--report", str(tmp_path / "no" / "r.json"), *args),
+                      "there is no folder")
+    assert not out.exists()  # the model is written with its report or not at all
+    assert run_cli("quantize", path, "-o", str(out), *args).returncode == 0
+    assert_user_error(run_cli("infer", str(out), "-i", str(d / "x0.npy"), "-o", str(fifo)), "not a regular file")
+    assert_user_error(run_cli("infer", str(out), "-i", str(d / "x0.npy"), "-o", "/dev/null"), "not a regular file")
+    assert not list(tmp_path.glob("*.part"))

@@ -37,11 +37,14 @@ def quantize(
                                      "preprocessing)."),
 ):
     """Quantize an ONNX model to a 4-bit .hyq file, with a per-layer report of what was lost."""
-    from hyperion_host.files import write_atomic
+    from hyperion_host.files import check_output, write_atomic
     from hyperion_host.model.quantize import Options, quantize_model
 
     if output is None:
         output = model.with_suffix(".hyq")
+    for o in (output, report):  # both can be written, or neither is
+        if o is not None:
+            check_output(o)
     opts = Options(bits, block_size, scheme, act, str(calib) if calib else None, prune, keep_float or (),
                    input_shape or (), gptq=not no_gptq)
     if meta is not None:
@@ -85,9 +88,7 @@ def quantize(
                   "--calib SAMPLES.npz gives static scales and integer chains between layers, several times faster "
                   "on a board", highlight=False)
     if report:
-        from hyperion_host.files import write_atomic as w
-
-        w(report, json.dumps(rep, indent=2, default=_json).encode())
+        write_atomic(report, json.dumps(rep, indent=2, default=_json).encode())
 
 
 def _json(o):
@@ -126,12 +127,15 @@ def infer(
     repeat: int = typer.Option(1, "--repeat", help="Time the average of this many runs (MicroPython)."),
 ):
     """Run a .hyq model on an input: on the host, on local MicroPython, or on a board."""
-    from hyperion_host.files import write_atomic
+    from hyperion_host.files import check_output, write_atomic
     from hyperion_host.model.hyqfile import load_program
 
     if on not in ("host", "micropython"):
         raise HyperionError("--on must be host or micropython (use --port to run on a board)")
     _check_kernels(kernels)
+    for o in (output, stats_json):  # before the work, and both or neither
+        if o is not None:
+            check_output(o)
     prog, _ = load_program(str(model))
     from hyperion_host.model.samples import load_inputs
 
