@@ -80,6 +80,61 @@ def test_run_local_output_is_live(tmp_path):
     assert seen_after < 1.2, seen_after
 
 
+@pytest.mark.parametrize("where", ["local", "vboard"])
+def test_a_runaway_script_stops_at_its_time_limit(tmp_path, start_vboard, where):
+    """`while 1 {}` (an empty body still counts) and a busy loop stop at --timeout with a Tcl error, exit 1."""
+    vboard = start_vboard() if where == "vboard" else None
+    for body in ("while 1 {}", "set i 0\nwhile 1 {incr i}"):
+        f = tmp_path / "spin.tcl"
+        f.write_text("puts start\n" + body + "\n")
+        t0 = time.monotonic()
+        p = run_cli("script", "run", str(f), "--timeout", "1",
+                    *(["--local"] if where == "local" else ["--port", vboard.name]))
+        assert p.returncode == 1 and p.stdout == "start\n", p
+        assert "time limit exceeded (1.0 s)" in p.stderr and "Traceback" not in p.stderr, p.stderr
+        assert time.monotonic() - t0 < 30
+
+
+def test_script_run_local_dies_with_its_parent(tmp_path):
+    """SIGTERM to `script run --local` leaves no MicroPython running."""
+    import signal
+
+    f = tmp_path / "spin.tcl"
+    f.write_text("puts go\nwhile 1 {}\n")
+    proc = subprocess.Popen([os.path.join(BIN, "hyperion-host"), "script", "run", str(f), "--local", "--timeout", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"go\n"
+    kids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert kids
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(os.path.exists("/proc/%s" % k) for k in kids):
+        time.sleep(0.1)
+    assert not any(os.path.exists("/proc/%s" % k) for k in kids)
+
+
+def test_tcl_scripts_cannot_escape_as_python_errors(tmp_path):
+    """Huge widths, indices past a machine word, huge powers and deep nesting: Tcl errors `catch` sees, quickly."""
+    f = tmp_path / "x.tcl"
+    f.write_text("\n".join([
+        "puts [catch {format %1000000000d 1}]",
+        "puts [catch {lrange {a b} 0 99999999999999999999}]",
+        "puts [catch {after 99999999999999999999}]",
+        "puts \"[catch {expr {2**800000}} m] $m\"",
+        "set s [string repeat \\{ 20000][string repeat \\} 20000]",
+        "puts \"[catch {eval \"set x $s\"} m] $m\"",
+    ]) + "\n")
+    t0 = time.monotonic()
+    p = run_cli("script", "run", str(f), "--local")
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p
+    assert p.stdout.splitlines() == ["1", "1", "1", "1 exponent too large", "1 braces nested more than 1000 deep"]
+    f.write_text("set x " + "{" * 100000 + "}" * 100000 + "\n")  # in the script itself: a parse error
+    p = run_cli("script", "run", str(f), "--local")
+    assert p.returncode == 1 and p.stderr == "braces nested more than 1000 deep\n", p
+    assert time.monotonic() - t0 < 20
+
+
 def test_run_errors_are_one_line(tmp_path, vboard):
     assert_user_error(run_cli("script", "run", str(tmp_path / "missing.tcl"), "--local"), "cannot read",
                       "missing.tcl")

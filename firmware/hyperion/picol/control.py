@@ -1,6 +1,6 @@
 # Picol's control and variable commands: set, unset, incr, append, if, while, for, foreach, break,
 # continue, proc, return, error, catch, eval, uplevel, upvar, global, expr, after, rename, subst, switch.
-from .errors import TclError, _Break, _Code, _complete, _Continue, _Return
+from .errors import TclError, _Break, _Code, _complete, _Continue, _py_error, _Return
 from .interp import _BUILTINS, _DELETED, Proc, _getindex, _splitname, _wrong
 from .parser import _backslash, _compile, _parse, _PErr, _var
 from .values import _concat, _nstr, _toint, glob_match, split_list, tonum
@@ -250,6 +250,9 @@ def c_catch(it, argv):
     except _Code as e:
         r = e.value
         code = e.code
+    except (MemoryError, OverflowError) as e:  # a Tcl error, as the top-level eval makes it
+        r = _py_error(e)
+        code = 1
     if n >= 3:
         b, i = _splitname(argv[2])
         it._set(b, i, r)

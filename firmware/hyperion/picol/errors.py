@@ -42,3 +42,11 @@ def _complete(code, value):
     if code == 4:
         raise _Continue()
     raise _Code(code, value)
+
+
+def _py_error(e):
+    """The Tcl error message for a Python MemoryError or OverflowError out of a command (a huge format width, an
+    index past a machine word): scripts see a Tcl error, never a Python traceback."""
+    if isinstance(e, MemoryError):
+        return "not enough memory (%s)" % (str(e) or "MemoryError")
+    return "integer value too large to represent"

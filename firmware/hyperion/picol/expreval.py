@@ -29,7 +29,8 @@ def _pow(a, b):
             if a == -1:
                 return -1 if b & 1 else 1
             return 0
-        if a not in (0, 1, -1) and (b > 0x7FFFFFFF or b * len("%x" % abs(a)) > 1 << 22):
+        # at most 64 Kbit results: a bignum power is slow on a board (2**800000 took over a minute)
+        if a not in (0, 1, -1) and (b > 0x7FFFFFFF or b * len("%x" % abs(a)) > 1 << 14):
             raise TclError("exponent too large")
         return a ** b
     a = _f(a)

@@ -3,7 +3,20 @@
 # modules (control, io, info, strings, fmt, lists); the package's __init__ fills _BUILTINS from them.
 import sys
 
-from .errors import TclError, _Break, _Code, _complete, _Continue, _Return
+try:
+    from time import ticks_diff, ticks_ms
+except ImportError:  # CPython (the host imports Picol too)
+    from time import monotonic as _mono
+
+    def ticks_ms():
+        return int(_mono() * 1000)
+
+    def ticks_diff(a, b):
+        return a - b
+
+CHECK = 1000  # commands between looks at the clock (and at the step budget)
+
+from .errors import TclError, _Break, _Code, _complete, _Continue, _py_error, _Return
 from .expreval import _ev
 from .exprparse import _ecompile
 from .parser import _Bad, _compile
@@ -106,11 +119,15 @@ class Interp:
 
     maxdepth = 1000  # nested evaluations (procs, eval, uplevel) before "too many nested evaluations"
     limit = 0  # if > 0: at most this many commands per top-level eval (for untrusted or random scripts)
+    timeout = 0  # if > 0: seconds a top-level eval may take ("time limit exceeded" after)
 
     def __init__(self):
         self.frames = [{}]
         self.cmds = None
         self.depth = 0
+        self.steps = CHECK
+        self.left = -1
+        self.t0 = 0
 
     # -- public API --
     def eval(self, script):
@@ -118,8 +135,9 @@ class Interp:
         if self.depth:
             return self._evals(script)
         self.depth = 1
-        if self.limit:
-            self.steps = self.limit
+        self.left = self.limit if self.limit > 0 else -1  # the step budget: -1 is none
+        self.t0 = ticks_ms()
+        self._grant()
         try:
             return self._run(_compile(script))
         except _Return as r:
@@ -143,6 +161,8 @@ class Interp:
             if "recursion" in str(e):
                 raise TclError("too many nested evaluations (infinite loop?)") from None
             raise
+        except (MemoryError, OverflowError) as e:
+            raise TclError(_py_error(e)) from None
         finally:
             self.depth = 0
             del self.frames[1:]
@@ -210,6 +230,9 @@ class Interp:
             self.depth = d
 
     def _run(self, cmds):
+        self.steps -= 1  # a script (a loop's body) is a step too, so an empty loop still meets the limits
+        if self.steps < 0:
+            self._tick()
         r = ""
         for cmd in cmds:
             t = type(cmd)
@@ -241,15 +264,27 @@ class Interp:
                 fn = _BUILTINS.get(name)
             if fn is None or fn is _DELETED:
                 raise TclError('invalid command name "%s"' % name)
-            if self.limit:
+            self.steps -= 1
+            if self.steps < 0:
                 self._tick()
             r = fn(self, argv)
         return r
 
+    def _grant(self):
+        """The steps to the next _tick: CHECK, or what is left of the budget."""
+        n = CHECK if self.left < 0 or self.left > CHECK else self.left
+        if self.left >= 0:
+            self.left -= n
+        self.steps = n
+
     def _tick(self):
-        self.steps -= 1
-        if self.steps < 0:
+        """The granted steps are used: stop at the step budget or the time limit, else grant more."""
+        if self.left == 0:
             raise TclError("step limit exceeded")
+        if self.timeout and ticks_diff(ticks_ms(), self.t0) > self.timeout * 1000:
+            raise TclError("time limit exceeded (%s s)" % self.timeout)
+        self._grant()
+        self.steps -= 1
 
     def _call(self, argv):
         name = argv[0]

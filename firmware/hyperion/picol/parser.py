@@ -197,6 +197,9 @@ def _subst_until(s, i, n, close, bracket):
     return parts, i
 
 
+MAX_BRACES = 1000  # brace nesting (MicroPython indexes a str in O(n): deep nesting in a long script is slow)
+
+
 def _braces(s, i, n, hint):
     """The text of {..} at s[i]; returns (text, index after '}'). Backslash-newline becomes a space."""
     start = i
@@ -208,6 +211,8 @@ def _braces(s, i, n, hint):
         c = s[i]
         if c == "{":
             level += 1
+            if level > MAX_BRACES:
+                raise _PErr("braces nested more than %d deep" % MAX_BRACES, i, 0)
         elif c == "}":
             level -= 1
             if level == 0:

@@ -14,16 +14,21 @@ script_app = typer.Typer(help="Tcl scripts (Picol) on a board, a vboard or the l
 def run(file: Path = typer.Argument(..., help="A .tcl script."),
         port: str | None = PortOpt,
         local: bool = typer.Option(False, "--local", help="Run on the local MicroPython unix port, not a board."),
-        no_reset: bool = typer.Option(False, "--no-reset", help="Do not soft-reset the board first.")):
+        no_reset: bool = typer.Option(False, "--no-reset", help="Do not soft-reset the board first."),
+        timeout: float = typer.Option(300, "--timeout", help="Seconds the script may run (0: no limit); then the "
+                                      "Tcl error \"time limit exceeded\", exit status 1.")):
     """Run a Tcl script on the board, streaming its output; a Tcl error goes to stderr with exit status 1."""
     from hyperion_host.device import script
 
     if local and port:
         raise HyperionError("give either --port or --local, not both")
+    if timeout < 0:
+        raise HyperionError("--timeout must be 0 (no limit) or more seconds")
     if local:
-        code = script.run_local(file)
+        code = script.run_local(file, timeout=timeout)
     else:
-        code = script.run_on_board(port, script.read_script(file), no_reset=no_reset, notice=notice)
+        code = script.run_on_board(port, script.read_script(file), no_reset=no_reset, notice=notice,
+                                   timeout=timeout)
     raise typer.Exit(code)
 
 

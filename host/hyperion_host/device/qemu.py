@@ -14,6 +14,7 @@ import time
 from hyperion_host import mpbuild
 from hyperion_host.boards import all_boards
 from hyperion_host.errors import HyperionError
+from hyperion_host.procs import die_with_parent
 
 START_TIMEOUT = 30.0
 
@@ -63,17 +64,6 @@ def firmware_for(board, log=None, frozen=False):
     return mpbuild.build(target_of(board), heap=board["vboard_heap"], log=log, frozen=frozen)
 
 
-def _die_with_parent():
-    """In the child, before exec: on Linux, QEMU gets SIGKILL when the process that started it dies (a killed
-    `profile` or vboard supervisor must not leave an emulated core running)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
-    except (OSError, AttributeError):
-        pass
-
-
 class Emulator:
     """A running QEMU board: `with Emulator(board, romfs=img) as emu: Board(emu.port)`."""
 
@@ -85,7 +75,7 @@ class Emulator:
 
     def start(self, timeout=START_TIMEOUT):
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
+                                     stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
         self.port = wait_for_pty(self.proc, timeout)
         return self
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from hyperion_host import firmware
 from hyperion_host.errors import HyperionError
 from hyperion_host.paths import firmware_dir, home
+from hyperion_host.procs import die_with_parent
 
 # what Picol needs on the board (hyperion.load is optional): module paths under hyperion/, without .mpy
 MODULES = tuple(firmware.modules("picol"))
@@ -49,6 +50,7 @@ LOCAL_RUNNER = """\
 import sys
 from hyperion.picol import Interp, TclError, board
 _it = board.install(Interp())
+_it.timeout = %(timeout)r
 with open(%(path)r) as _f:
     _src = _f.read()
 try:
@@ -210,8 +212,9 @@ def sync_firmware(board, notice=None):
     return copied
 
 
-def run_on_board(port, script, no_reset=False, out=None, err=None, notice=None):
-    """Run Tcl source on a board, streaming its output. Returns the exit status (1 after a Tcl error)."""
+def run_on_board(port, script, no_reset=False, out=None, err=None, notice=None, timeout=0):
+    """Run Tcl source on a board, streaming its output. Returns the exit status (1 after a Tcl error).
+    timeout: seconds the script may run on the board (0: no limit), then the Tcl error "time limit exceeded"."""
     from hyperion_host.device.transport import Board, BoardExecError, resolve_port
 
     demux = Demux(out or _writer(sys.stdout), err or _writer(sys.stderr))
@@ -219,7 +222,7 @@ def run_on_board(port, script, no_reset=False, out=None, err=None, notice=None):
         sync_firmware(b, notice)
         free = setup(b)
         try:
-            exec_stream(b, "_hy_eval(%r, False)\n" % script, demux.feed)
+            exec_stream(b, "_hy_it.timeout = %r\n_hy_eval(%r, False)\n" % (timeout, script), demux.feed)
         except BoardExecError as e:
             demux.flush()
             if "MemoryError" in e.traceback:
@@ -252,16 +255,17 @@ def setup(board):
 
 # -- the local unix port ---------------------------------------------------------------------------
 
-def run_local(path, out=None, err=None):
-    """Run a .tcl file on the local MicroPython unix port, streaming its output. Returns the exit status."""
+def run_local(path, out=None, err=None, timeout=0):
+    """Run a .tcl file on the local MicroPython unix port, streaming its output. Returns the exit status.
+    MicroPython dies with this process (a SIGTERM here must not leave it running)."""
     from hyperion_host.device.local import micropython_path
 
     read_script(path)  # a clear error before starting MicroPython
     env = dict(os.environ)
     env["MICROPYPATH"] = os.pathsep.join([str(firmware_dir()), ".frozen"])
-    code = LOCAL_RUNNER % {"path": str(Path(path).resolve())}
+    code = LOCAL_RUNNER % {"path": str(Path(path).resolve()), "timeout": timeout}
     p = subprocess.Popen([micropython_path(), "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=env)
+                         env=env, preexec_fn=die_with_parent)
     out = out or _writer(sys.stdout)
     err = err or _writer(sys.stderr)
     import threading
