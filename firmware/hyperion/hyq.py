@@ -13,6 +13,8 @@ try:
 except ImportError:  # ports built without binascii.crc32
     crc32 = None
 
+_StructError = getattr(struct, "error", ValueError)  # CPython's struct.error; MicroPython raises ValueError
+
 MAGIC = b"HYQ1"
 VERSION = 2
 
@@ -203,7 +205,7 @@ class Model:
                 raise FormatError("header CRC mismatch: the file is corrupt")
         try:
             self._parse_tables(table, n_in, n_out, n_t, n_n)
-        except (ValueError, IndexError, TypeError) as e:  # struct: a count that runs past the tables
+        except (ValueError, IndexError, TypeError, _StructError) as e:  # a count that runs past the tables
             if isinstance(e, FormatError):
                 raise
             raise FormatError("the header tables are shorter than their counts say") from None
@@ -214,6 +216,8 @@ class Model:
             check(self)
 
     def _parse_tables(self, t, n_in, n_out, n_t, n_n):
+        if 2 * (n_in + n_out) + TENSOR_SIZE * n_t + NODE_SIZE * n_n > len(t):  # before a list is sized by them
+            raise FormatError("%d tensors and %d nodes do not fit table_size %d" % (n_t, n_n, len(t)))
         pos = 0
         self.inputs = list(struct.unpack_from("<%dH" % n_in, t, pos))
         pos += 2 * n_in

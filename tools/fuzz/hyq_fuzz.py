@@ -189,19 +189,24 @@ def main():
                              lambda code, **kw: run_micropython(code, firmware=fw, **kw))
             got.update({s + i: o for i, o in part.items()})
         total[k] = got
-    host = {i: run_host(p) for i, p in enumerate(paths)}
-    kinds = {}
-    for k, got in list(total.items()) + [("host", host)]:
-        f = findings(got)
-        ok = sum(1 for o in got.values() if o == "ok")
-        fmt = sum(1 for o in got.values() if o.startswith("format"))
-        mem = sum(1 for o in got.values() if o.startswith("memory"))
-        kinds[k] = f
-        print("%-7s %d files: %d ran, %d FormatError, %d out of memory, %d findings" % (k, len(got), ok, fmt, mem,
-                                                                                    len(f)))
-        for i, o in sorted(f.items())[:10]:
-            print("   %s: %s" % (paths[i].name if i >= 0 else "?", o))
-    sys.exit(1 if any(kinds.values()) else 0)
+        report(k, got, paths)
+    import resource  # the host runtime on a crafted file must not take the machine's memory: 4 GB here
+
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    total["host"] = {i: run_host(p) for i, p in enumerate(paths)}
+    report("host", total["host"], paths)
+    sys.exit(1 if any(findings(got) for got in total.values()) else 0)
+
+
+def report(k, got, paths):
+    f = findings(got)
+    ok = sum(1 for o in got.values() if o == "ok")
+    fmt = sum(1 for o in got.values() if o.startswith("format"))
+    mem = sum(1 for o in got.values() if o.startswith("memory"))
+    print("%-7s %d files: %d ran, %d FormatError, %d out of memory, %d findings" % (k, len(got), ok, fmt, mem,
+                                                                                len(f)), flush=True)
+    for i, o in sorted(f.items())[:10]:
+        print("   %s: %s" % (paths[i].name if i >= 0 else "?", o), flush=True)
 
 
 if __name__ == "__main__":

@@ -188,12 +188,17 @@ def load_program(path, verify=True):
     """A .hyq file -> Program for the host runtime, plus the reader's Model."""
     m = open_hyq(path, verify)
     try:
-        meta = m.meta()
+        try:
+            meta = m.meta()
+        except hyq.FormatError as e:
+            raise HyperionError("%s: %s" % (path, e)) from None
         names = {}
-        for i in m.inputs:
-            names[i] = meta["input_names"][m.inputs.index(i)]
-        for i in m.outputs:
-            names[i] = meta["output_names"][m.outputs.index(i)]
+        for key, ids in (("input_names", m.inputs), ("output_names", m.outputs)):
+            given = meta.get(key)
+            for k, i in enumerate(ids):  # the metadata's names where they are strings, one per tensor, unique
+                v = given[k] if isinstance(given, list) and k < len(given) else None
+                if isinstance(v, str) and v not in names.values() and not (v[:1] == "t" and v[1:].isdigit()):
+                    names[i] = v
         name = lambda i: names.get(i, "t%d" % i)  # noqa: E731
         consts, shapes, scales, dtypes = {}, {}, {}, {}
         for t in m.tensors:
