@@ -119,6 +119,9 @@ def test_generate_greedy_matches_the_host_runtime_and_streams_progress(relay, mo
             assert q["text"] != r["text"]
             bad = await c.call_tool("generate", {"model": "lm", "prompt": "x", "top_p": 0})
             assert bad.is_error and "top_p" in bad.content[0].text
+            # a million tokens is refused at once (limits.max_tokens), not generated for a client that is gone
+            big = await c.call_tool("generate", {"model": "lm", "prompt": "x", "max_tokens": 1000000})
+            assert big.is_error and "over this relay's limit of 1024 tokens" in big.content[0].text
     run(main)
 
 

@@ -78,6 +78,7 @@ SCHEMA = {
         "board_lock_timeout": (_pos_num, "a positive number of seconds", 10),
         "infer_timeout": (_pos_num, "a positive number of seconds", 30),
         "max_body": (_pos_int, "a positive number of bytes", 4 * 1024 * 1024),
+        "max_tokens": (_pos_int, "a positive number of tokens a generate call may ask for", 1024),
     },
     "security": {
         "dns_rebinding_protection": (lambda v: v is None or isinstance(v, bool), "true or false", None),
@@ -92,7 +93,7 @@ SCHEMA = {
 
 # Picked up by a running relay when the config file changes or on SIGHUP (the keys file is always re-read).
 RELOADABLE = {("limits", k) for k in ("per_key", "per_ip", "window", "board_timeout", "board_lock_timeout",
-                                      "infer_timeout")} | {("server", "maintenance")}
+                                      "infer_timeout", "max_tokens")} | {("server", "maintenance")}
 
 
 def defaults():

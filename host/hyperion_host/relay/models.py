@@ -209,7 +209,8 @@ class Generator:
     a seed gives the same choices as on a board. `stop` ends the text (it is not included)."""
 
     def __init__(self, entry, prompt, max_tokens=32, temperature=0.0, top_k=0, seed=None, stop=None, top_p=1.0,
-                 repetition_penalty=1.0):
+                 repetition_penalty=1.0, limit=None):
+        """limit: the most max_tokens may be (the relay's limits.max_tokens)."""
         from hyperion import text
 
         check_text_model(entry)
@@ -221,6 +222,9 @@ class Generator:
         self.tokens = list(prompt.encode("utf-8")) or [10]
         self.new = []
         self.max_tokens = max(0, int(max_tokens))
+        if limit is not None and self.max_tokens > limit:
+            raise ModelError("max_tokens %d is over this relay's limit of %d tokens (limits.max_tokens)"
+                             % (self.max_tokens, limit))
         try:
             self.sampler = text.Sampler(float(temperature), int(top_k or 0), float(top_p), float(repetition_penalty),
                                         seed)

@@ -214,7 +214,7 @@ class Relay:
                 e = self.models.get(req["model"])
                 g = M.Generator(e, req["prompt"], req.get("max_tokens", 32), req.get("temperature", 0.0),
                                 req.get("top_k", 0), req.get("seed"), req.get("stop"), req.get("top_p", 1.0),
-                                req.get("repetition_penalty", 1.0))
+                                req.get("repetition_penalty", 1.0), limit=self.cfg["limits"]["max_tokens"])
                 import codecs
 
                 dec = codecs.getincrementaldecoder("utf-8")("replace")

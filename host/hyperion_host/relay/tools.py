@@ -155,7 +155,8 @@ def build(relay):
         Each token is also sent as a progress notification where the transport carries them."""
         async def fn():
             e = relay.models.get(model)
-            g = M.Generator(e, prompt, max_tokens, temperature, top_k, seed, stop, top_p, repetition_penalty)
+            g = M.Generator(e, prompt, max_tokens, temperature, top_k, seed, stop, top_p, repetition_penalty,
+                            limit=relay.cfg["limits"]["max_tokens"])
             dec = codecs.getincrementaldecoder("utf-8")("replace")
             t0 = time.perf_counter()
             while not g.done:
