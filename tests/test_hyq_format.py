@@ -132,7 +132,7 @@ def test_reader_does_not_hold_the_weights_on_micropython(tmp_path, micropython):
         path = tmp_path / ("m%d.hyq" % k)
         write_atomic(path, blob)
         code = (
-            "import gc\nfrom hyperion import hyq, hyqcheck\ngc.collect()\na = gc.mem_alloc()\n"
+            "import gc\nfrom hyperion import hyq\ngc.collect()\na = gc.mem_alloc()\n"
             "m = hyq.open_model(%r)\ngc.collect()\nprint(gc.mem_alloc() - a)\n" % str(path)
         )
         r = micropython(code, heap=256 * 1024)
@@ -140,7 +140,8 @@ def test_reader_does_not_hold_the_weights_on_micropython(tmp_path, micropython):
         held[len(blob)] = int(r.stdout.strip())
     (small, h_small), (big, h_big) = sorted(held.items())
     assert big > 8 * small
-    assert h_big <= h_small + 64 and h_big < 4096, held
+    # (what stays is the tables, and the qstrs of the structure check's names, interned once per interpreter)
+    assert h_big <= h_small + 64 and h_big < 8192, held
 
 
 def test_micropython_reader_rejects_a_corrupt_file(cnn_hyq, tmp_path, micropython):

@@ -165,6 +165,24 @@ Tensor = namedtuple("Tensor", ("index", "kind", "dtype", "shape", "qparam", "off
 Node = namedtuple("Node", ("op", "inputs", "outputs", "iattrs", "fattrs"))
 
 
+def _check(model):
+    """hyqcheck.check(model), its module dropped after: it runs once per load, and a board needs the RAM."""
+    import sys
+
+    from hyperion import hyqcheck
+
+    try:
+        hyqcheck.check(model)
+    finally:
+        sys.modules.pop("hyperion.hyqcheck", None)
+        pkg = sys.modules.get("hyperion")
+        if pkg is not None and getattr(pkg, "hyqcheck", None) is hyqcheck:
+            try:
+                delattr(pkg, "hyqcheck")
+            except (AttributeError, TypeError):
+                pass
+
+
 def numel(shape):
     n = 1
     for d in shape:
@@ -211,9 +229,7 @@ class Model:
             raise FormatError("the header tables are shorter than their counts say") from None
         if verify:
             self._check_size()
-            from hyperion.hyqcheck import check
-
-            check(self)
+            _check(self)
 
     def _parse_tables(self, t, n_in, n_out, n_t, n_n):
         if 2 * (n_in + n_out) + TENSOR_SIZE * n_t + NODE_SIZE * n_n > len(t):  # before a list is sized by them
