@@ -6,6 +6,7 @@ import signal
 import stat
 import time
 
+import pytest
 import serial
 
 from hyperion_host.boards import get_board
@@ -54,6 +55,54 @@ def test_filesystem_is_the_vboards_own_directory(vboard):
     names = eval(p.stdout.strip())
     assert "marker.txt" in names
     assert "usr" not in names and "proc" not in names  # not the host's root
+
+
+ESCAPES = """
+import os, vfs
+r = []
+try:
+    open('/../../../etc/passwd').read()
+    r.append('read /etc/passwd')
+except OSError:
+    pass
+os.system('echo x > /tmp/%(probe)s; echo x > %(home)s/%(probe)s; echo x > /board/shell.txt')
+vfs.mount(vfs.VfsPosix('/'), '/host')
+seen = os.listdir('/host')
+for d in ('etc', 'home', 'proc', 'var'):
+    if d in seen:
+        r.append('sees /' + d)
+if 'main' in os.listdir('/host/work') and 'README.md' in os.listdir('/host/work/main'):
+    r.append('sees the repository')
+print('ESCAPES', r)
+"""
+
+
+def test_code_on_a_vboard_cannot_reach_this_computer(vboard, tmp_path):
+    """The interpreter runs under bubblewrap (installed by `make test`'s sysdeps; no skip when it is missing):
+    `..` paths, os.system and mounting the host's `/` all stay inside the sandbox, whose only writable folder
+    is the vboard's own."""
+    probe = "hyq-probe-%d" % os.getpid()
+    info = manager.VBoard(vboard.name).run_info()
+    assert info["sandboxed"], "bubblewrap is missing or cannot run here: sudo apt-get install bubblewrap"
+    p = mpremote("connect", vboard.port, "exec", ESCAPES % {"probe": probe, "home": str(tmp_path)})
+    assert p.returncode == 0, p.stderr
+    assert "ESCAPES []" in p.stdout, p.stdout
+    assert not os.path.exists("/tmp/" + probe) and not (tmp_path / probe).exists()
+    assert (vboard.fs_dir / "shell.txt").read_text() == "x\n"  # its own folder: the one place it writes
+    (vboard.fs_dir / "shell.txt").unlink()
+
+
+def test_the_relay_refuses_a_vboard_that_is_not_sandboxed(monkeypatch):
+    from hyperion_host.relay.boards import BoardPool
+
+    vb = manager.start("t-nosbx", heap=None)
+    try:
+        info = vb.run_info()
+        (vb.dir / "run.json").write_text(json.dumps(dict(info, sandboxed=False)))
+        with pytest.raises(Exception, match="not sandboxed"):
+            BoardPool(["t-nosbx"])
+    finally:
+        manager.stop("t-nosbx", erase=True)
 
 
 def test_soft_reset_clears_state_and_restarts(vboard):

@@ -97,9 +97,17 @@ class BoardPool:
         self.timeout = timeout
         self.lock_timeout = lock_timeout
         self.slots = {}
+        from hyperion_host.device.vboard import manager
+
         for spec in specs:
             port = resolve_port(spec)
             name = spec if "/" not in spec else os.path.basename(spec)
+            for vb in manager.running():  # a vboard the relay serves must be sandboxed (docs/security.md)
+                info = vb.run_info() or {}
+                if info.get("port") == port and not info.get("emulated") and not info.get("sandboxed"):
+                    raise HyperionError("vboard '%s' is not sandboxed (bubblewrap is missing or cannot run here): "
+                                        "serving it would give relay clients a shell on this computer; install "
+                                        "bubblewrap and restart the vboard" % vb.name)
             if name in self.slots:
                 raise HyperionError("board '%s' is given twice" % name)
             self.slots[name] = Slot(name, port)

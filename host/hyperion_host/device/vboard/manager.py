@@ -151,8 +151,12 @@ def start(name, board=None, heap=None, timeout=15.0, notice=None, emulate=False,
     (vb.dir / "board.json").write_text(
         json.dumps({"name": name, "board": b["name"], "heap": heap_bytes})
     )
-    return _launch(vb, [sys.executable, "-m", "hyperion_host.device.vboard.supervisor", "--micropython", mp,
-                        "--state-dir", str(vb.dir), "--heap", str(heap_bytes)], timeout)
+    vb = _launch(vb, [sys.executable, "-m", "hyperion_host.device.vboard.supervisor", "--micropython", mp,
+                      "--state-dir", str(vb.dir), "--heap", str(heap_bytes)], timeout)
+    if notice and not (vb.run_info() or {}).get("sandboxed"):
+        notice("vboard '%s' is not sandboxed (bubblewrap is missing or cannot run here): code on it runs as you on "
+               "this computer; install it with: sudo apt-get install bubblewrap" % name)
+    return vb
 
 
 def _launch(vb, argv, timeout):

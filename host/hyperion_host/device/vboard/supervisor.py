@@ -10,7 +10,10 @@ It relays bytes between them and adds what a board does and the unix port does n
 - Ctrl-C while code runs becomes SIGINT (the unix port only takes KeyboardInterrupt from a signal);
 - a killed or crashed interpreter is restarted (like a board's watchdog reset);
 - `\\n` becomes `\\r\\n`, as a board's cooked stdout does;
-- the filesystem is the vboard's own directory, mounted at `/`, and the heap size is the board's.
+- the filesystem is the vboard's own directory, mounted at `/`, and the heap size is the board's;
+- the interpreter runs in a bubblewrap sandbox (`sandbox_argv`): its folder is the only one it can write, the
+  system and the Python installation are read-only, there is no network, no /proc and no other user file.
+  Code on a vboard (`os.system`, `..` paths, mounting the host's `/`) therefore stays in it.
 """
 
 import argparse
@@ -52,6 +55,62 @@ del _hy_run, vfs, os, sys
 """
 
 
+BOARD_DIR = "/board"  # where the vboard's folder is inside the sandbox
+
+
+def sandbox_argv(fs_dir, argv):
+    """argv run by bubblewrap: the vboard folder at /board (read-write), /usr, the Python installation and the
+    interpreter's own files read-only, nothing else of the host (no /home, /etc, /proc, /tmp, no network).
+    None if bubblewrap is missing or cannot make namespaces here."""
+    import shutil
+
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return None
+    a = [bwrap, "--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--new-session",
+         "--ro-bind", "/usr", "/usr", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", str(fs_dir), BOARD_DIR,
+         "--chdir", BOARD_DIR, "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", BOARD_DIR]
+    for d in ("/bin", "/lib", "/lib32", "/lib64", "/sbin"):  # merged-/usr symlinks, or the real folders
+        if os.path.islink(d):
+            a += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            a += ["--ro-bind", d, d]
+    seen = set()
+    for p in (sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(argv[0])),
+              os.path.dirname(os.path.abspath(argv[0]))):
+        p = os.path.realpath(p)
+        if p not in seen and not p.startswith("/usr/"):
+            seen.add(p)
+            a += ["--ro-bind", p, p]
+    return a + ["--"] + list(argv)
+
+
+def sandbox_works():
+    """True if bubblewrap is installed and runs a command here (it needs user namespaces, or root)."""
+    argv = sandbox_argv("/tmp", ["/usr/bin/true"]) if os.path.isdir("/tmp") else None
+    if argv is None:
+        return False
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _child(pid, timeout=5.0):
+    """The pid of pid's only child (the interpreter under bubblewrap), waiting for it to start."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                kids = f.read().split()
+        except OSError:
+            kids = []
+        if kids:
+            return int(kids[0])
+        time.sleep(0.01)
+    return pid
+
+
 def write_json_atomic(path, data):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -60,8 +119,11 @@ def write_json_atomic(path, data):
 
 
 class Supervisor:
-    def __init__(self, micropython, state_dir, fs_dir, heap, log=sys.stderr):
+    def __init__(self, micropython, state_dir, fs_dir, heap, log=sys.stderr, sandbox=None):
+        """sandbox: run the interpreter under bubblewrap (True), not (False), or where bubblewrap works (None)."""
         self.micropython = micropython
+        self.sandbox = sandbox_works() if sandbox is None else sandbox
+        self.interp_pid = None
         self.state_dir = state_dir
         self.fs_dir = fs_dir
         self.heap = heap
@@ -115,14 +177,18 @@ class Supervisor:
     def start_interpreter(self, raw):
         master, slave = pty.openpty()
         tty.setraw(slave)
-        code = BOOT_CODE % {"fs": self.fs_dir, "raw": raw}
+        argv = [self.micropython, "-X", "heapsize=%d" % self.heap, "-i", "-c", None]
+        boxed = sandbox_argv(self.fs_dir, argv) if self.sandbox else None
+        argv[-1] = BOOT_CODE % {"fs": BOARD_DIR if boxed else self.fs_dir, "raw": raw}
+        if boxed:
+            boxed[-1] = argv[-1]
         env = dict(os.environ)
         env.pop("MICROPYPATH", None)
         self.proc = subprocess.Popen(
-            [self.micropython, "-X", "heapsize=%d" % self.heap, "-i", "-c", code],
-            stdin=slave, stdout=slave, stderr=slave, close_fds=True, start_new_session=True,
+            boxed or argv, stdin=slave, stdout=slave, stderr=slave, close_fds=True, start_new_session=True,
             cwd=self.fs_dir, env=env,
         )
+        self.interp_pid = _child(self.proc.pid) if boxed else self.proc.pid
         os.close(slave)
         self.interp_fd = master
         os.set_blocking(master, False)
@@ -137,9 +203,9 @@ class Supervisor:
         """True when the interpreter runs code and has its SIGINT handler installed (MicroPython installs it
         only while executing and restores the default, which kills the process, at the prompt)."""
         try:
-            with open("/proc/%d/syscall" % self.proc.pid) as f:
+            with open("/proc/%d/syscall" % self.interp_pid) as f:
                 fields = f.read().split()
-            with open("/proc/%d/status" % self.proc.pid) as f:
+            with open("/proc/%d/status" % self.interp_pid) as f:
                 caught = [line for line in f if line.startswith("SigCgt:")]
         except OSError:
             return False
@@ -207,7 +273,7 @@ class Supervisor:
     def save_state(self):
         write_json_atomic(
             os.path.join(self.state_dir, "run.json"),
-            {"pid": os.getpid(), "interp_pid": self.proc.pid, "port": self.port,
+            {"pid": os.getpid(), "interp_pid": self.interp_pid, "port": self.port, "sandboxed": self.sandbox,
              "restarts": self.restarts},
         )
 
@@ -229,7 +295,7 @@ class Supervisor:
             # A board takes Ctrl-C out of the stream while code runs and raises KeyboardInterrupt.
             data = data.replace(b"\x03", b"")
             self.sigint_at = time.monotonic()
-            self.proc.send_signal(signal.SIGINT)
+            os.kill(self.interp_pid, signal.SIGINT)
         if data and self.interp_fd is not None:
             os.write(self.interp_fd, data)
 
