@@ -15,7 +15,8 @@ LONG_FILES = {}  # path -> reason: a reviewed exception to MAX_LINES (none today
 
 # host layers, bottom up: a module may import its own layer and the ones listed for it (plus `hyperion`, the
 # firmware package, which the host reuses)
-BASE = {"hyperion_host", "hyperion_host.errors", "hyperion_host.paths", "hyperion_host.files", "hyperion_host._lazy"}
+BASE = {"hyperion_host", "hyperion_host.errors", "hyperion_host.paths", "hyperion_host.files", "hyperion_host._lazy",
+        "hyperion_host.procs"}
 CORE = {"hyperion_host.boards", "hyperion_host.firmware", "hyperion_host.mpbuild", "hyperion_host.natmod"}
 ALLOWED = {
     "base": {"base"},

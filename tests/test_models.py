@@ -46,7 +46,8 @@ def test_digits_on_micropython_matches_the_host(micropython):
     ) % (str(d / "digits.hyq"), "/tmp/_digits_raw.bin", "/tmp/_digits_big.bin", len(x))
     Path("/tmp/_digits_raw.bin").write_bytes(raw)
     Path("/tmp/_digits_big.bin").write_bytes(big)
-    r = micropython(code, firmware=cached_firmware("x64"), heap=256 * 1024)
+    # the test's own 150 KB of images share the heap (x64 objects: twice a board's words)
+    r = micropython(code, firmware=cached_firmware("x64"), heap=384 * 1024)
     assert r.ok, r
     rows = [line.split() for line in r.stdout.strip().splitlines()]
     board = np.array([[float(v) for v in row[:10]] for row in rows])

@@ -165,24 +165,6 @@ Tensor = namedtuple("Tensor", ("index", "kind", "dtype", "shape", "qparam", "off
 Node = namedtuple("Node", ("op", "inputs", "outputs", "iattrs", "fattrs"))
 
 
-def _check(model):
-    """hyqcheck.check(model), its module dropped after: it runs once per load, and a board needs the RAM."""
-    import sys
-
-    from hyperion import hyqcheck
-
-    try:
-        hyqcheck.check(model)
-    finally:
-        sys.modules.pop("hyperion.hyqcheck", None)
-        pkg = sys.modules.get("hyperion")
-        if pkg is not None and getattr(pkg, "hyqcheck", None) is hyqcheck:
-            try:
-                delattr(pkg, "hyqcheck")
-            except (AttributeError, TypeError):
-                pass
-
-
 def numel(shape):
     n = 1
     for d in shape:
@@ -193,7 +175,8 @@ def numel(shape):
 class Model:
     """A parsed .hyq header. `f` is an open binary file (or any object with seek/readinto/read).
 
-    Raises FormatError with a one-line reason for anything that is not a valid .hyq."""
+    Raises FormatError with a one-line reason for anything that is not a valid .hyq: its magic, version, CRCs
+    and sizes here; its structure in hyperion.hyqcheck.check (which the runtime and the host reader run)."""
 
     def __init__(self, f, verify=True):
         self.f = f
@@ -229,7 +212,6 @@ class Model:
             raise FormatError("the header tables are shorter than their counts say") from None
         if verify:
             self._check_size()
-            _check(self)
 
     def _parse_tables(self, t, n_in, n_out, n_t, n_n):
         if 2 * (n_in + n_out) + TENSOR_SIZE * n_t + NODE_SIZE * n_n > len(t):  # before a list is sized by them

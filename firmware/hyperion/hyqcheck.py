@@ -1,5 +1,6 @@
 # The .hyq structure check: every count, dimension, offset, stride, window and group of a parsed file against
-# the header, the arenas and the op it serves, before anything runs (hyq.Model calls check() when it verifies).
+# the header, the arenas and the op it serves, before anything runs (the runtime's Model and the host's reader
+# run it after hyq.Model has parsed the file).
 # The kernels (viper and C) trust their arguments, so a file that passes here cannot make them read or write
 # outside a buffer; a file that does not raises hyq.FormatError naming the field. Runs on MicroPython and CPython.
 from hyperion.hyq import (D_I8, FATTRS, IATTRS, K_ACT, K_CSR4, K_F32, K_I32, K_Q4, K_Q8, OPS, RQ_COLS, S_Q8,
@@ -186,8 +187,9 @@ def _node(h, k, nd):
         ax, start, step = a["axis"], a["start"], a["step"]
         if ax < 0 or ax >= len(x.shape) or len(y.shape) != len(x.shape) or x.dtype != y.dtype:
             _bad(w, "axis %d of %s -> %s" % (ax, x.shape, y.shape))
-        cnt = y.shape[ax]
-        if start < 0 or step < 1 or start + (cnt - 1) * step >= x.shape[ax] or \
+        cnt, n = y.shape[ax], x.shape[ax]
+        last = start + (cnt - 1) * step  # steps may be negative (a reversed slice), never 0
+        if step == 0 or not 0 <= start < n or not 0 <= last < n or \
                 any(x.shape[i] != y.shape[i] for i in range(len(x.shape)) if i != ax):
             _bad(w, "start %d, step %d, %d of %s" % (start, step, cnt, x.shape))
 
@@ -245,6 +247,22 @@ def _gather(w, ts, y, ax):
         _bad(w, "table %s, axis %d" % (tt.shape, ax))
     if y.size != tt.size // tt.shape[ax] * it.size:
         _bad(w, "%d indices of %s into %d values" % (it.size, tt.shape, y.size))
+
+
+def check_once(h):
+    """check(h), then this module dropped from sys.modules: it runs once per load, and a board needs the RAM."""
+    import sys
+
+    try:
+        check(h)
+    finally:
+        sys.modules.pop("hyperion.hyqcheck", None)
+        pkg = sys.modules.get("hyperion")
+        if pkg is not None and getattr(pkg, "hyqcheck", None) is not None:
+            try:
+                delattr(pkg, "hyqcheck")
+            except (AttributeError, TypeError):
+                pass
 
 
 def check(h):

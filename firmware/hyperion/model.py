@@ -28,6 +28,9 @@ class Model:
         try:
             self.h = hyq.Model(f, verify)
             if verify:
+                from hyperion.hyqcheck import check_once
+
+                check_once(self.h)
                 self.h.verify_tensors()
         except Exception:
             f.close()

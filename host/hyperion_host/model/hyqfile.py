@@ -9,7 +9,7 @@ import struct
 
 import numpy as np
 
-from hyperion import hyq
+from hyperion import hyq, hyqcheck
 from hyperion_host.errors import HyperionError
 from hyperion_host.model.plan import plan_arena
 from hyperion_host.model.reference import Program
@@ -164,7 +164,14 @@ def _iattrs(op, code, attrs):
 def open_hyq(path, verify=True):
     """Open a .hyq with the firmware reader; errors become one-line HyperionErrors."""
     try:
-        return hyq.open_model(path, verify)
+        m = hyq.open_model(path, verify)
+        if verify:
+            try:
+                hyqcheck.check(m)
+            except BaseException:
+                m.f.close()
+                raise
+        return m
     except OSError as e:
         raise HyperionError("cannot read %s: %s" % (path, e.strerror)) from None
     except (hyq.FormatError, struct.error) as e:
