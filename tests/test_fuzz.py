@@ -55,3 +55,24 @@ def test_every_corpus_model_passes_the_check_and_runs(corpus, micropython):
     """The check refuses no valid model (the corpus unmutated)."""
     got = hyq_fuzz.run_board(corpus, "c", lambda code, **kw: micropython(code, firmware=cached_firmware("x64"), **kw))
     assert set(got.values()) == {"ok"}, got
+
+
+def test_a_crafted_model_does_not_stop_the_relay(tmp_path):
+    """serve --models with files whose CRC is right but whose structure is not: the relay starts, serves the
+    good model and names each bad file's fault in one line."""
+    import shutil
+
+    from hyperion_host.relay.models import ModelStore
+
+    shutil.copy(ROOT / "models" / "digits" / "digits.hyq", tmp_path / "good.hyq")
+    rng = random.Random(5)
+    blob = (ROOT / "models" / "digits" / "digits.hyq").read_bytes()
+    bad = 0
+    for i in range(40):
+        m = hyq_fuzz.mutate(blob, rng)
+        p = tmp_path / ("bad%02d.hyq" % i)
+        p.write_bytes(m)
+        bad += hyq_fuzz.run_host(p).startswith("format")
+    store = ModelStore(str(tmp_path))
+    assert "good" in store.models and bad > 20
+    assert len(store.errors) >= bad and all("\n" not in e for e in store.errors.values())
