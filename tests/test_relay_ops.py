@@ -55,6 +55,30 @@ def test_health_monitoring_and_metrics(models_dir, vboard):
         assert r.status_code == 503 and not r.json()["ready"] and "broken" in r.json()["models"]["errors"]
 
 
+def test_deeply_nested_json_is_a_400_not_a_500_and_keeps_the_websocket(models_dir):
+    """5000-deep JSON in an MCP POST (both protocol eras) and on /ws/generate: a clear error, the relay and
+    the socket stay up."""
+    from test_relay_common import META, MODERN
+
+    deep = "[" * 5000 + "]" * 5000
+    with serve(models_dir) as s:
+        for version in (MODERN, "2025-11-25"):
+            h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+                 "MCP-Protocol-Version": version}
+            if version == MODERN:
+                h.update({"Mcp-Method": "tools/call", "Mcp-Name": "list_models"})
+            body = '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_models", ' \
+                   '"arguments": {"x": %s}, "_meta": %s}}' % (deep, json.dumps(META))
+            r = httpx.post(s.url, content=body, headers=h, timeout=30)
+            assert r.status_code == 400 and "nested more than 64 deep" in r.text, (version, r.status_code, r.text)
+        assert mcp_post(s.url, "list_models", {}).status_code == 200  # still serving
+        with ws_connect(s.base.replace("http", "ws") + "/ws/generate") as ws:
+            ws.send(deep)
+            assert "nested at most 64 deep" in json.loads(ws.recv())["error"]
+            ws.send(json.dumps({"model": "lm", "prompt": "Hi", "max_tokens": 1}))
+            assert json.loads(ws.recv())["index"] == 0  # the same socket still answers
+
+
 def test_websocket_streams_tokens(models_dir):
     prog, _ = load_program(str(models_dir / "lm.hyq"))
     with serve(models_dir) as s:

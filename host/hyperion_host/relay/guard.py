@@ -2,6 +2,7 @@
 (DNS-rebinding protection) and maintenance mode; it counts every request for monitoring."""
 
 import json
+import re
 import time
 from urllib.parse import parse_qs
 
@@ -38,6 +39,25 @@ async def _reject(scope, receive, send, r, route):
     headers.append((b"content-length", str(len(data)).encode()))
     await send({"type": "http.response.start", "status": r.status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
+
+
+MAX_DEPTH = 64  # JSON nesting a request may have: deep enough for any tensor, far from the parsers' recursion limit
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+
+
+def json_depth(body):
+    """The deepest [ / { nesting of a JSON text (bytes), strings skipped; cheap enough for any body the size
+    limit lets in, and needs no recursion."""
+    depth = top = 0
+    for c in _STRINGS.sub(b"", body).translate(None, _NOT_BRACKETS):
+        if c == 91 or c == 123:
+            depth += 1
+            if depth > top:
+                top = depth
+        else:
+            depth -= 1
+    return top
 
 
 class Reject(Exception):
@@ -159,12 +179,9 @@ class Guard:
         await send({"type": "http.response.body", "body": body})
 
     async def _mcp_target(self, scope, receive, h):
-        """(method, tool name, receive) of an MCP POST. A 2026-07-28 request names them in its Mcp-Method and
-        Mcp-Name headers, which the SDK checks against the body before dispatch; other requests are read."""
-        pv = h.get(b"mcp-protocol-version")
-        if pv is not None and pv not in HANDSHAKE_PROTOCOL_VERSIONS:
-            method, name = h.get(b"mcp-method"), decode_header_value(h.get(b"mcp-name"))
-            return method, name, role_for_tool(name) if method == "tools/call" else "viewer", receive
+        """(method, tool name, role needed, receive) of an MCP POST. The body is read (within limits.max_body and
+        MAX_DEPTH) and replayed to the app. A 2026-07-28 request names the method and tool in its Mcp-Method and
+        Mcp-Name headers, which the SDK checks against the body before dispatch; others are read from it."""
         if scope["method"] != "POST":
             return None, None, "viewer", receive
         chunks, size, limit = [], 0, self.relay.cfg["limits"]["max_body"]
@@ -179,6 +196,8 @@ class Guard:
             if not m.get("more_body"):
                 break
         body = b"".join(chunks)
+        if json_depth(body) > MAX_DEPTH:  # the parsers behind would recurse past their limit: a 500
+            raise Reject(400, "too_deep", "request JSON is nested more than %d deep" % MAX_DEPTH)
         sent = False
 
         async def replay():
@@ -188,6 +207,10 @@ class Guard:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
+        pv = h.get(b"mcp-protocol-version")
+        if pv is not None and pv not in HANDSHAKE_PROTOCOL_VERSIONS:  # 2026-07-28: the headers name them
+            method, name = h.get(b"mcp-method"), decode_header_value(h.get(b"mcp-name"))
+            return method, name, role_for_tool(name) if method == "tools/call" else "viewer", replay
         method, tool, needed = None, None, "viewer"
         try:
             d = json.loads(body)

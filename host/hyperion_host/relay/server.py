@@ -34,7 +34,7 @@ from hyperion_host.relay import models as M
 from hyperion_host.relay import tools
 from hyperion_host.relay.auth import AuditLog, KeyStore, RateLimiter
 from hyperion_host.relay.boards import BoardPool
-from hyperion_host.relay.guard import Guard
+from hyperion_host.relay.guard import MAX_DEPTH, Guard, json_depth
 from hyperion_host.relay.monitoring import Monitor
 
 RELOAD_POLL = 1.0  # seconds between checks of the config and keys files
@@ -199,11 +199,19 @@ class Relay:
         await ws.accept()
         while True:
             try:
-                req = await ws.receive_json()
+                text = await ws.receive_text()
             except WebSocketDisconnect:
                 return
             except (ValueError, KeyError):
                 await ws.send_json({"error": "send one JSON object per request"})
+                continue
+            try:
+                if json_depth(text.encode()) > MAX_DEPTH:
+                    raise ValueError
+                req = json.loads(text)
+            except ValueError:
+                await ws.send_json({"error": "send one JSON object per request (nested at most %d deep)"
+                                    % MAX_DEPTH})
                 continue
             t0 = time.perf_counter()
             ok, err = True, None
