@@ -216,3 +216,15 @@ def test_outputs_are_only_ever_regular_files(cnn, tmp_path):
     assert_user_error(run_cli("infer", str(out), "-i", str(d / "x0.npy"), "-o", str(fifo)), "not a regular file")
     assert_user_error(run_cli("infer", str(out), "-i", str(d / "x0.npy"), "-o", "/dev/null"), "not a regular file")
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_an_input_shape_that_contradicts_the_model_is_refused(cnn, tmp_path):
+    """The model's fixed dimensions cannot be overridden (1 input channel, 8x8 through its Gemm): a one-line
+    error and no file, where the board used to answer wrongly with exit 0."""
+    d, path = cnn
+    out = tmp_path / "m.hyq"
+    for shape in ("x=1,2,8,8", "x=1,1,8", "x=1,1,8,8,1"):
+        assert_user_error(run_cli("quantize", path, "-o", str(out), "--input-shape", shape),
+                          "does not fit the model's input [N,1,8,8]")
+        assert not out.exists()
+    assert run_cli("quantize", path, "-o", str(out), "--input-shape", "x=3,1,8,8").returncode == 0  # N is free

@@ -94,6 +94,12 @@ def fix_input_shapes(model, shapes):
         dims = inp.type.tensor_type.shape.dim
         want = shapes.get(inp.name)
         if want is not None:
+            fixed = [(k, d.dim_value) for k, d in enumerate(dims) if d.HasField("dim_value") and d.dim_value > 0]
+            if dims and (len(want) != len(dims) or any(want[k] != v for k, v in fixed)):
+                shown = ",".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims)
+                raise HyperionError("--input-shape %s=%s does not fit the model's input [%s]: only its named "
+                                    "(dynamic) dimensions can be chosen" % (inp.name, ",".join(map(str, want)),
+                                                                          shown))
             del dims[:]
             for d in want:
                 dims.add().dim_value = d

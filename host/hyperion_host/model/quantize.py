@@ -99,6 +99,20 @@ def weight_ops(g):
     return out
 
 
+def check_blob(blob):
+    """The board's structure check on a file about to be written: a shape that --input-shape or the graph made
+    inconsistent with the weights is an error here, not a wrong answer on the board."""
+    import io
+
+    from hyperion import hyq, hyqcheck
+
+    try:
+        hyqcheck.check(hyq.Model(io.BytesIO(blob)))
+    except hyq.FormatError as e:
+        raise HyperionError("the quantized model is inconsistent (%s): check --input-shape against the "
+                            "model's layers" % e) from None
+
+
 def quantize_model(onnx_path, opts, progress=None):
     """Returns (hyq bytes, report dict). progress(done, total, name) is called per weight tensor."""
     g = import_onnx(onnx_path, opts.input_shapes)
@@ -189,6 +203,7 @@ def quantize_model(onnx_path, opts, progress=None):
     from hyperion_host.model.hyqfile import encode
 
     blob = encode(prog)
+    check_blob(blob)
     report = {"layers": layers, "file_bytes": len(blob),
               "fp32_bytes": int(sum(v.const.size * 4 for v in g.values.values() if v.const is not None
                                     and v.const.dtype.kind == "f")),
