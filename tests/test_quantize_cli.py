@@ -228,3 +228,30 @@ def test_an_input_shape_that_contradicts_the_model_is_refused(cnn, tmp_path):
                           "does not fit the model's input [N,1,8,8]")
         assert not out.exists()
     assert run_cli("quantize", path, "-o", str(out), "--input-shape", "x=3,1,8,8").returncode == 0  # N is free
+
+
+def test_nan_and_infinite_inputs_are_refused_on_the_host_and_on_micropython(cnn, tmp_path):
+    """The same rule everywhere: refused by default with a one-line error, run with --allow-nonfinite."""
+    d, path = cnn
+    out = tmp_path / "m.hyq"
+    assert run_cli("quantize", path, "-o", str(out), "--input-shape", "x=1,1,8,8").returncode == 0
+    x = np.load(d / "x0.npy")
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[0, 0, 3, 4] = bad
+        np.save(tmp_path / "bad.npy", y)
+        for on in ("host", "micropython"):
+            assert_user_error(run_cli("infer", str(out), "-i", str(tmp_path / "bad.npy"), "--on", on),
+                              "holds NaN or infinity", "--allow-nonfinite")
+    p = run_cli("infer", str(out), "-i", str(tmp_path / "bad.npy"), "--on", "micropython", "--allow-nonfinite")
+    assert p.returncode == 0, p.stderr
+    # the board runtime's own check, for every kernel path (a script that skips the host)
+    from hyperion_host.device.local import run_micropython
+    from hyperion_host.firmware import cached_firmware
+
+    code = ("import hyperion, array\nm = hyperion.load(%r, kernels=K)\nx = array.array('f', [0.5] * 64)\n"
+            "x[7] = float('nan')\ntry:\n    m.run(x)\nexcept ValueError as e:\n    print('refused', e)\n"
+            "m.allow_nonfinite = True\nm.run(x)\nprint('ran')\n" % str(out))
+    for k in ("c", "viper", "python"):
+        r = run_micropython("K = %r\n" % k + code, firmware=cached_firmware("x64"))
+        assert "refused input 0 holds NaN or infinity (value 7)" in r.stdout and "ran" in r.stdout, (k, r)

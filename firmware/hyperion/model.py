@@ -17,8 +17,20 @@ WBUF_CHUNK = 4096
 EAGER_ARENA = 32768
 
 
+def _nonfinite(x, n):
+    """The index of the first NaN or infinity in x[0:n], or -1 (the bytecode of kernels' nonfinite)."""
+    for i in range(n):
+        v = x[i]
+        if v != v or v - v != 0.0:
+            return i
+    return -1
+
+
 class Model:
-    """A loaded .hyq model. Use hyperion.load(); run(x) returns the outputs."""
+    """A loaded .hyq model. Use hyperion.load(); run(x) returns the outputs. Inputs with NaN or infinity are
+    refused unless allow_nonfinite is set."""
+
+    allow_nonfinite = False
 
     def __init__(self, path, kernels=None, mode="auto", verify=True):
         # kernels: a kernel module (hyperion.kernels.select); None: the best this board runs
@@ -190,6 +202,12 @@ class Model:
         dst = self.view(t.index)
         for i in range(want):
             dst[i] = x[i]
+        if not self.allow_nonfinite:  # the host's rule too (hyperion-host infer): refused unless asked for
+            f = getattr(self.k, "nonfinite", None)
+            bad = f(dst, want) if f is not None else _nonfinite(dst, want)
+            if bad >= 0:
+                raise ValueError("input %d holds NaN or infinity (value %d); set model.allow_nonfinite = True to "
+                                 "run it anyway" % (n, bad))
 
     def run(self, x=None, stats=None, clock=None):
         """Run the model on x (or on inputs set with set_input). Returns the output as array('f'), or a tuple

@@ -226,6 +226,16 @@ void k_quantize(const uint32_t *x, int n, uint8_t *y, uint32_t db, int32_t mul) 
     }
 }
 
+// the index of the first NaN or infinity among x[0..n) (exponent bits all ones), or -1
+mp_int_t k_nonfinite(const uint32_t *x, int n) {
+    for (int i = 0; i < n; i++) {
+        if ((x[i] & 0x7F800000) == 0x7F800000) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 mp_int_t k_argmax(const uint32_t *x, int n) {
     mp_int_t bi = 0;
     int32_t best = 0;

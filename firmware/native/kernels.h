@@ -114,6 +114,7 @@ void k_finish(const int32_t *acc, int n, int rows, const float *sc, int r0, floa
 mp_int_t k_absmax(const uint32_t *x, int n);
 void k_quantize(const uint32_t *x, int n, uint8_t *y, uint32_t db, int32_t mul);
 mp_int_t k_argmax(const uint32_t *x, int n);
+mp_int_t k_nonfinite(const uint32_t *x, int n);
 void k_act_n(const float *x, float *y, int n, int act, float p0, float p1);
 void k_binary(int kind, const float *big, const float *small, float *y, int n, int inner, int ns, int rev, int act,
     float p0, float p1);

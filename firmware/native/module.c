@@ -169,6 +169,15 @@ static mp_obj_t argmax(mp_obj_t x_in, mp_obj_t n_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(argmax_obj, argmax);
 
+// nonfinite(x, n) -> the index of the first NaN or infinity among the float32 x[0:n], or -1
+static mp_obj_t nonfinite(mp_obj_t x_in, mp_obj_t n_in) {
+    span_t x = k_span(x_in, 0);
+    int n = k_int(n_in);
+    k_need_items(x, 0, n > 0 ? n : 0, 4);
+    return mp_obj_new_int(k_nonfinite((const uint32_t *)x.p, n));
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(nonfinite_obj, nonfinite);
+
 // -- whole-op kernels (this path only) ------------------------------------------------------------------------
 
 static const float *opt_floats(mp_obj_t o, int64_t count) {
@@ -459,7 +468,8 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(attention_obj, 18, 18, attention);
     X(MP_QSTR_matmul, matmul_obj) \
     X(MP_QSTR_gap, gap_obj) \
     X(MP_QSTR_attention, attention_obj) \
-    X(MP_QSTR_decode_row, decode_row_obj)
+    X(MP_QSTR_decode_row, decode_row_obj) \
+    X(MP_QSTR_nonfinite, nonfinite_obj)
 
 #ifdef HYPERION_BUILTIN
 // compiled into the firmware (micropython.mk, firmware/manifest.py): the builtin module hyperion_c

@@ -52,10 +52,11 @@ own Python loop (float results within float32 rounding of the loop's; int8 resul
     attention(kn, vn, q, kc, vt, ks, vs, att, q8, w8, iacc, cv, li, n, C, H, hd, inv_sqrt)   one token of the
                                               decoder's attention over its int8 KV cache (lm.Decoder.step)
     decode_row(w, wo, hdr, cb, B, K, scheme, y, yo)   one q4/q8 row as floats (embeddings, layers._dequant_row)
+    nonfinite(x, n) -> i                      the first NaN or infinity among float32 x[0:n], or -1 (set_input)
 """
 import sys
 
-WHOLE_OP = ("conv", "finish", "act", "binary", "softmax", "layernorm", "matmul", "gap", "attention", "decode_row")
+WHOLE_OP = ("conv", "finish", "act", "binary", "softmax", "layernorm", "matmul", "gap", "attention", "decode_row", "nonfinite")
 PATHS = ("c", "viper", "python")  # the paths built; "ulab" is accepted and runs "python" (not built yet)
 
 # Index = the native arch number in sys.implementation._mpy (bits 10..13),

@@ -193,6 +193,8 @@ def quantize(x, xo, n, y, yo, d, di, mul):
             y[yo + i] = 255
         elif v <= -127.0:
             y[yo + i] = 1
+        elif v != v:  # NaN (model.allow_nonfinite): its bits saturate by their sign, as in the viper and C kernels
+            y[yo + i] = 1 if struct.unpack_from("<I", x, 4 * (xo + i))[0] >> 31 else 255
         else:
             f = v + 128.5
             q = int(f)  # > 0 here: truncation is floor

@@ -125,6 +125,8 @@ def infer(
     stats: bool = typer.Option(False, "--stats", help="Print latency, peak heap and the kernel path."),
     stats_json: Path | None = typer.Option(None, "--stats-json", help="Write latency_us, peak_heap_bytes, kernels as JSON."),
     repeat: int = typer.Option(1, "--repeat", help="Time the average of this many runs (MicroPython)."),
+    allow_nonfinite: bool = typer.Option(False, "--allow-nonfinite", help="Run inputs that hold NaN or infinity "
+                                         "(refused by default, on the host and on boards alike)."),
 ):
     """Run a .hyq model on an input: on the host, on local MicroPython, or on a board."""
     from hyperion_host.files import check_output, write_atomic
@@ -144,6 +146,10 @@ def infer(
         want = tuple(prog.shapes[name])
         if np.asarray(feeds[name]).size != int(np.prod(want)):
             raise HyperionError("input '%s' has shape %s; the model expects %s" % (name, np.shape(feeds[name]), want))
+        a = np.asarray(feeds[name])
+        if not allow_nonfinite and a.dtype.kind in "fc" and not np.isfinite(a).all():
+            raise HyperionError("input '%s' holds NaN or infinity (first at flat index %d); pass --allow-nonfinite "
+                                "to run it anyway" % (name, int(np.flatnonzero(~np.isfinite(a))[0])))
     st = None
     if port is not None or on == "micropython":
         from hyperion_host.device import infer as board_run
@@ -151,9 +157,11 @@ def infer(
         ins = [np.asarray(feeds[n], np.float32) for n in prog.inputs]
         shapes = [tuple(prog.shapes[n]) for n in prog.outputs]
         if port is not None:
-            arrays, st = board_run.run_on_board(port, str(model), ins, shapes, kernels, repeat)
+            arrays, st = board_run.run_on_board(port, str(model), ins, shapes, kernels, repeat,
+                                                allow_nonfinite=allow_nonfinite)
         else:
-            arrays, st = board_run.run_local(str(model), ins, shapes, kernels, repeat=repeat)
+            arrays, st = board_run.run_local(str(model), ins, shapes, kernels, repeat=repeat,
+                                             allow_nonfinite=allow_nonfinite)
         res = dict(zip(prog.outputs, arrays))
     else:
         import time

@@ -35,6 +35,7 @@ if _th:
     gc.threshold(1024)
 _t0 = time.ticks_us()
 _m = hyperion.load(%(path)r, kernels=%(kernels)r)
+_m.allow_nonfinite = %(nonfinite)r
 _load_us = time.ticks_diff(time.ticks_us(), _t0)
 for _i in range(len(_xs)):
     _m.set_input(_xs[_i], _i)
@@ -52,9 +53,10 @@ print(%(mark)r + repr(([bytes(a) for a in _y], _us, _load_us, _peak, _info['kern
 """
 
 
-def _script(board_path, inputs, kernels, repeat):
+def _script(board_path, inputs, kernels, repeat, nonfinite=False):
     raw = [np.ascontiguousarray(a, "<f4").tobytes() for a in inputs]
-    return SCRIPT % {"path": board_path, "kernels": kernels, "inputs": raw, "repeat": max(1, repeat), "mark": RESULT}
+    return SCRIPT % {"path": board_path, "kernels": kernels, "inputs": raw, "repeat": max(1, repeat), "mark": RESULT,
+                     "nonfinite": bool(nonfinite)}
 
 
 def _parse(text, out_shapes):
@@ -67,12 +69,13 @@ def _parse(text, out_shapes):
     raise HyperionError("the board printed no result:\n" + text.strip()[-800:])
 
 
-def run_local(model_path, inputs, out_shapes, kernels="auto", heap=None, repeat=1):
+def run_local(model_path, inputs, out_shapes, kernels="auto", heap=None, repeat=1, allow_nonfinite=False):
     """On the local MicroPython unix port."""
     from hyperion_host.device.local import run_micropython
     from hyperion_host.firmware import cached_firmware
 
-    r = run_micropython(_script(os.path.abspath(model_path), inputs, kernels, repeat), heap=heap, timeout=600,
+    r = run_micropython(_script(os.path.abspath(model_path), inputs, kernels, repeat, allow_nonfinite), heap=heap,
+                        timeout=600,
                         firmware=cached_firmware("x64"))
     if not r.ok:
         raise HyperionError(_board_error(r.stderr or r.stdout))
@@ -133,7 +136,7 @@ def install(b, ident, model_path):
     return "models/" + os.path.basename(model_path)
 
 
-def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1):
+def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1, allow_nonfinite=False):
     """On a board or vboard: installs the firmware and the model where missing or changed, then runs."""
     from hyperion_host.device.transport import Board, BoardExecError, resolve_port
 
@@ -143,7 +146,8 @@ def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1)
         speed = speed_of(ident)
         out = []
         try:
-            b.exec(_script(remote, inputs, kernels, repeat), stream=lambda d: out.append(d), timeout=600)
+            b.exec(_script(remote, inputs, kernels, repeat, allow_nonfinite), stream=lambda d: out.append(d),
+                   timeout=600)
         except BoardExecError as e:
             raise HyperionError(_board_error(e.traceback)) from None
     arrays, st = _parse(b"".join(out).decode(errors="replace").replace("\x04", ""), out_shapes)

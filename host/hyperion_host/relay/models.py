@@ -151,6 +151,8 @@ def decode_input(entry, input=None, data=None, dtype="float32", shape=None):
         if a.size != int(np.prod(want)):
             raise ModelError("input '%s' has %d values (shape %s); model '%s' expects shape %s (%d values)"
                              % (n, a.size, tuple(a.shape), entry.name, list(want), int(np.prod(want))))
+        if a.dtype.kind in "fc" and not np.isfinite(a).all():  # the boards' rule (Model.allow_nonfinite)
+            raise ModelError("input '%s' holds NaN or infinity" % n)
         out[n] = a.reshape(want)
     return out
 
