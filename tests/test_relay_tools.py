@@ -125,6 +125,28 @@ def test_generate_greedy_matches_the_host_runtime_and_streams_progress(relay, mo
     run(main)
 
 
+def test_an_unforeseen_tool_fault_is_answered_audited_and_counted(relay, monkeypatch):
+    """An exception no tool expects (here from the runtime) is an error result, not a dropped request, and it
+    shows in the audit log and the per-tool error counters."""
+    from hyperion_host.relay import models as M
+
+    def boom(entry, feeds):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(M, "run", boom)
+    seen = []
+    monkeypatch.setattr(relay.audit, "write", lambda **rec: seen.append(rec))
+    before = relay.monitor.snapshot()["tools"].get("infer", {}).get("errors", 0)
+
+    async def main():
+        async with Client(relay.mcp) as c:
+            r = await c.call_tool("infer", {"model": "mlp", "input": [[0.1] * 16]})
+            assert r.is_error and "internal error in infer (RuntimeError: boom)" in r.content[0].text
+    run(main)
+    assert relay.monitor.snapshot()["tools"]["infer"]["errors"] == before + 1
+    assert seen and seen[-1]["tool"] == "infer" and seen[-1]["outcome"] == "error" and "boom" in seen[-1]["error"]
+
+
 # -- over real HTTP: every tool, both eras ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])

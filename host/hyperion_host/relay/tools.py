@@ -94,6 +94,10 @@ def build(relay):
             except HyperionError as e:
                 msg = e.format_message()
                 res, ok = error_result(msg), False
+            except Exception as e:  # noqa: BLE001 - a fault the tool did not foresee: answered, audited, counted
+                msg = "internal error in %s (%s: %s)" % (tool, type(e).__name__, str(e).splitlines()[0][:200]
+                                                          if str(e) else "")
+                res, ok = error_result(msg), False
         dt = time.perf_counter() - t0
         relay.monitor.tool(tool, ok, dt, board)
         rec = {"key": ident.key_id, "ip": ident.ip, "tool": tool, "outcome": "ok" if ok else "error",
