@@ -119,6 +119,19 @@ static void rows_wide(const uint8_t *w, int wo, int stride, int hdr, int cb, int
     }
 }
 
+#if defined(__ARM_ARCH_6M__)
+// Cortex-M0: one code byte v (two nibbles) against its column pair (x0, x1 - 16*x0), loaded by one ldm into r4,
+// r5: v*x0 + (v >> 4)*(x1 - 16*x0) into p, 7 instructions for 2 MACs (the asm loops below)
+#define HYQ_BYTE(i) \
+    "ldrb %[v], [%[q], #" #i "]\n" \
+    "ldmia %[x]!, {r4, r5}\n" \
+    "muls r4, %[v], r4\n" \
+    "adds %[p], %[p], r4\n" \
+    "lsrs %[v], %[v], #4\n" \
+    "muls r5, %[v], r5\n" \
+    "adds %[p], %[p], r5\n"
+#endif
+
 // The q4 product of one block of `n` runs of 8 columns (4 code bytes each) with column pairs (x0, d = x1 - 16*x0):
 // for a byte v holding the codes lo (low nibble) and hi, lo*x0 + hi*x1 = v*x0 + hi*d, two multiplies and no nibble
 // mask. An odd last column has x1 = 0, so hi*d cancels the high nibble in v*x0 whatever that padding holds.
@@ -129,14 +142,6 @@ static inline int32_t block_q4(const uint8_t *q, const int32_t *x, int n) {
     // schedule of the C below spills to the stack and spends 11
     register int32_t x0 __asm__("r4"), xd __asm__("r5");
     uint32_t v;
-#define HYQ_BYTE(i) \
-    "ldrb %[v], [%[q], #" #i "]\n" \
-    "ldmia %[x]!, {r4, r5}\n" \
-    "muls r4, %[v], r4\n" \
-    "adds %[p], %[p], r4\n" \
-    "lsrs %[v], %[v], #4\n" \
-    "muls r5, %[v], r5\n" \
-    "adds %[p], %[p], r5\n"
     __asm__ volatile (
         ".syntax unified\n"
         "1:\n"
@@ -147,7 +152,6 @@ static inline int32_t block_q4(const uint8_t *q, const int32_t *x, int n) {
         : [p] "+l" (p), [q] "+l" (q), [x] "+l" (x), [n] "+l" (n), [v] "=&l" (v), "=&l" (x0), "=&l" (xd)
         :
         : "cc", "memory");
-#undef HYQ_BYTE
 #else
     do {
         uint32_t v0 = q[0], v1 = q[1], v2 = q[2], v3 = q[3];
@@ -187,14 +191,6 @@ static void __attribute__((noinline)) rows32_q4(rows32_t *st) {
     const uint8_t *q;
     const int32_t *x;
     register int32_t x0 __asm__("r4"), xd __asm__("r5");
-#define HYQ_BYTE(i) \
-    "ldrb %[v], [%[q], #" #i "]\n" \
-    "ldmia %[x]!, {r4, r5}\n" \
-    "muls r4, %[v], r4\n" \
-    "adds %[p], %[p], r4\n" \
-    "lsrs %[v], %[v], #4\n" \
-    "muls r5, %[v], r5\n" \
-    "adds %[p], %[p], r5\n"
     // 7 low registers (the M0 has 8, and GCC may keep one as a frame pointer): the rest of the state is in st
     __asm__ volatile (
         ".syntax unified\n"
@@ -248,7 +244,6 @@ static void __attribute__((noinline)) rows32_q4(rows32_t *st) {
         : [p] "=&l" (p), [q] "=&l" (q), [x] "=&l" (x), [v] "=&l" (v), "=&l" (x0), "=&l" (xd)
         : [st] "l" (st)
         : "cc", "memory");
-#undef HYQ_BYTE
 }
 #endif
 
