@@ -12,7 +12,8 @@ It relays bytes between them and adds what a board does and the unix port does n
 - `\\n` becomes `\\r\\n`, as a board's cooked stdout does;
 - the filesystem is the vboard's own directory, mounted at `/`, and the heap size is the board's;
 - the interpreter runs in a bubblewrap sandbox (`sandbox_argv`): its folder is the only one it can write, the
-  system and the Python installation are read-only, there is no network, no /proc and no other user file.
+  system and the Python installation are read-only, there is no /proc and no other user file (the network
+  is shared, as a WiFi board's).
   Code on a vboard (`os.system`, `..` paths, mounting the host's `/`) therefore stays in it.
 """
 
@@ -60,14 +61,15 @@ BOARD_DIR = "/board"  # where the vboard's folder is inside the sandbox
 
 def sandbox_argv(fs_dir, argv):
     """argv run by bubblewrap: the vboard folder at /board (read-write), /usr, the Python installation and the
-    interpreter's own files read-only, nothing else of the host (no /home, /etc, /proc, /tmp, no network).
+    interpreter's own files read-only, nothing else of the host's files (no /home, /etc, /proc, /tmp). The
+    network is shared, as a WiFi board's: a pico_w vboard reaches a relay (hyperion.Runtime) like the board.
     None if bubblewrap is missing or cannot make namespaces here."""
     import shutil
 
     bwrap = shutil.which("bwrap")
     if not bwrap:
         return None
-    a = [bwrap, "--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--new-session",
+    a = [bwrap, "--die-with-parent", "--unshare-ipc", "--unshare-uts", "--new-session",
          "--ro-bind", "/usr", "/usr", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", str(fs_dir), BOARD_DIR,
          "--chdir", BOARD_DIR, "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", BOARD_DIR]
     for d in ("/bin", "/lib", "/lib32", "/lib64", "/sbin"):  # merged-/usr symlinks, or the real folders
