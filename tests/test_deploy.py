@@ -19,8 +19,8 @@ from hyperion_host.device.vboard import manager
 from hyperion_host.errors import HyperionError
 from hyperion_host.files import write_atomic
 from hyperion_host.firmware import mpy_arch
-from hyperion_host.paths import firmware_dir
 from hyperion_host.model.quantize import Options, quantize_model
+from hyperion_host.paths import firmware_dir
 from hyperion_host.ship import deploy as dep
 from hyperion_host.ship import uf2
 from hyperion_host.ship.bundle import build_bundle, load_manifest

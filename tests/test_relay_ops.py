@@ -3,6 +3,7 @@ WebSocket, the stdio transport (the SDK's stdio client against a real `hyperion-
 serving with several workers."""
 
 import json
+import time
 import os
 import sys
 
@@ -77,6 +78,24 @@ def test_deeply_nested_json_is_a_400_not_a_500_and_keeps_the_websocket(models_di
             assert "nested at most 64 deep" in json.loads(ws.recv())["error"]
             ws.send(json.dumps({"model": "lm", "prompt": "Hi", "max_tokens": 1}))
             assert json.loads(ws.recv())["index"] == 0  # the same socket still answers
+
+
+def test_a_client_that_sends_its_body_slowly_is_cut_off(models_dir):
+    """A slowloris: headers, then a body that never comes. limits.read_timeout answers 408 and frees the
+    connection; limits.idle_timeout and max_connections reach uvicorn."""
+    import socket
+
+    with serve(models_dir, limits__read_timeout=1, limits__idle_timeout=2, limits__max_connections=8) as s:
+        assert s.config.timeout_keep_alive == 2 and s.config.limit_concurrency == 8
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        c.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100\r\n\r\n{\"jsonrpc\"")
+        t0 = time.monotonic()
+        reply = c.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 408") and b"did not arrive within 1" in reply, reply
+        assert time.monotonic() - t0 < 5
+        c.close()
+        assert mcp_post(s.url, "list_models", {}).status_code == 200  # the relay still serves
 
 
 def test_websocket_streams_tokens(models_dir):

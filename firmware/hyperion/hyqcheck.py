@@ -3,8 +3,24 @@
 # run it after hyq.Model has parsed the file).
 # The kernels (viper and C) trust their arguments, so a file that passes here cannot make them read or write
 # outside a buffer; a file that does not raises hyq.FormatError naming the field. Runs on MicroPython and CPython.
-from hyperion.hyq import (D_I8, FATTRS, IATTRS, K_ACT, K_CSR4, K_F32, K_I32, K_Q4, K_Q8, OPS, RQ_COLS, S_Q8,
-                          FormatError, csr_layout, numel, q4_layout)
+from hyperion.hyq import (
+    D_I8,
+    FATTRS,
+    IATTRS,
+    K_ACT,
+    K_CSR4,
+    K_F32,
+    K_I32,
+    K_Q4,
+    K_Q8,
+    OPS,
+    RQ_COLS,
+    S_Q8,
+    FormatError,
+    csr_layout,
+    numel,
+    q4_layout,
+)
 
 MAX_DIM = 1 << 24  # a dimension; a tensor holds at most MAX_SIZE elements (32-bit kernel arguments stay exact)
 MAX_SIZE = 1 << 28

@@ -205,7 +205,7 @@ class Decoder:
         if self.n >= self.ctx:
             raise ValueError("the context of %d tokens is full; reset() first" % self.ctx)
         k = self.m.k
-        d, H, hd, C, n = self.d, self.H, self.hd, self.ctx, self.n
+        H, hd, C, n = self.H, self.hd, self.ctx, self.n
         x, h, q, kv, cv, att = self.x, self.h, self.q, self.kv, self.cv, self.att
         kc, vt, ks, vs, q8, w8, iacc = self.kc, self.vt, self.ks, self.vs, self.q8, self.w8, self.iacc
         self._embed(tok)

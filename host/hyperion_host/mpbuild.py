@@ -16,9 +16,9 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+from hyperion import ARCH_NAMES
 from hyperion_host.errors import HyperionError
 from hyperion_host.files import write_atomic
-from hyperion import ARCH_NAMES
 from hyperion_host.paths import firmware_dir
 
 PIN = "1c3c201149"  # MicroPython master, Aug 2026 (v1.29.0-preview-731), .mpy 6.3

@@ -89,11 +89,11 @@ def build_corpus(d):
     import numpy as np
 
     sys.path.insert(0, str(ROOT / "tools"))
-    import onnx_examples as models
-
     from hyperion_host.files import write_atomic
     from hyperion_host.model.onnx_import import import_onnx
     from hyperion_host.model.quantize import Options, quantize_model
+
+    import onnx_examples as models
 
     d = Path(d)
     r = np.random.default_rng(3)

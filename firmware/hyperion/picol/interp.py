@@ -3,6 +3,12 @@
 # modules (control, io, info, strings, fmt, lists); the package's __init__ fills _BUILTINS from them.
 import sys
 
+from .errors import TclError, _Break, _Code, _complete, _Continue, _py_error, _Return
+from .expreval import _ev
+from .exprparse import _ecompile
+from .parser import _Bad, _compile
+from .values import _cond, _nstr, _tstr, mklist, split_list, tonum
+
 try:
     from time import ticks_diff, ticks_ms
 except ImportError:  # CPython (the host imports Picol too)
@@ -15,12 +21,6 @@ except ImportError:  # CPython (the host imports Picol too)
         return a - b
 
 CHECK = 1000  # commands between looks at the clock (and at the step budget)
-
-from .errors import TclError, _Break, _Code, _complete, _Continue, _py_error, _Return
-from .expreval import _ev
-from .exprparse import _ecompile
-from .parser import _Bad, _compile
-from .values import _cond, _nstr, _tstr, mklist, split_list, tonum
 
 # -- the interpreter -------------------------------------------------------------------------------
 

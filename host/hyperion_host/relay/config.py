@@ -79,6 +79,9 @@ SCHEMA = {
         "infer_timeout": (_pos_num, "a positive number of seconds", 30),
         "max_body": (_pos_int, "a positive number of bytes", 4 * 1024 * 1024),
         "max_tokens": (_pos_int, "a positive number of tokens a generate call may ask for", 1024),
+        "read_timeout": (_pos_num, "a positive number of seconds a request body may take to arrive", 30),
+        "idle_timeout": (_pos_num, "a positive number of seconds a kept-alive connection may stay idle", 15),
+        "max_connections": (_pos_int, "a positive number of connections served at once (503 beyond)", 256),
     },
     "security": {
         "dns_rebinding_protection": (lambda v: v is None or isinstance(v, bool), "true or false", None),
@@ -93,7 +96,7 @@ SCHEMA = {
 
 # Picked up by a running relay when the config file changes or on SIGHUP (the keys file is always re-read).
 RELOADABLE = {("limits", k) for k in ("per_key", "per_ip", "window", "board_timeout", "board_lock_timeout",
-                                      "infer_timeout", "max_tokens")} | {("server", "maintenance")}
+                                      "infer_timeout", "max_tokens", "read_timeout")} | {("server", "maintenance")}
 
 
 def defaults():

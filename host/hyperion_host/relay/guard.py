@@ -6,6 +6,7 @@ import re
 import time
 from urllib.parse import parse_qs
 
+import anyio
 from mcp.shared.inbound import decode_header_value
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
@@ -185,8 +186,14 @@ class Guard:
         if scope["method"] != "POST":
             return None, None, "viewer", receive
         chunks, size, limit = [], 0, self.relay.cfg["limits"]["max_body"]
+        deadline = anyio.current_time() + self.relay.cfg["limits"]["read_timeout"]
         while True:
-            m = await receive()
+            try:  # a client that sends its body slowly, or not at all, is cut off (a slowloris)
+                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                    m = await receive()
+            except TimeoutError:
+                raise Reject(408, "read_timeout", "the request body did not arrive within %ss"
+                             % self.relay.cfg["limits"]["read_timeout"]) from None
             if m["type"] != "http.request":
                 break
             chunks.append(m.get("body", b""))

@@ -287,10 +287,11 @@ def check_auth_policy(cfg):
 def uvicorn_config(app, cfg, **kw):
     import uvicorn
 
-    s = cfg["server"]
+    s, lim = cfg["server"], cfg["limits"]
     return uvicorn.Config(app, host=s["host"], port=s["port"], log_level="warning", access_log=False,
                           ssl_certfile=s["tls_cert"], ssl_keyfile=s["tls_key"], lifespan="on",
-                          timeout_graceful_shutdown=3, **kw)
+                          timeout_graceful_shutdown=3, timeout_keep_alive=lim["idle_timeout"],
+                          limit_concurrency=lim["max_connections"], **kw)
 
 
 def check_tls(cfg):
