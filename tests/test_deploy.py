@@ -359,6 +359,30 @@ def test_deploy_bad_input(tmp_path, hyq_models, vboard):
         assert_user_error(run_cli("deploy", str(b2), "--port", vboard.name), "busy")
 
 
+@pytest.mark.parametrize("after", ["_mkdirs", "_rm(", "for d in"])
+def test_a_board_that_restarts_mid_deploy_is_one_clear_error(tmp_path, hyq_models, start_vboard, monkeypatch, after):
+    """The interpreter dies (SIGKILL) right after one of deploy's board calls: a one-line error naming the
+    restart, no NameError traceback, and the board still boots what it booted before."""
+    vb = start_vboard()
+    b = tmp_path / "b"
+    build_bundle("rp2040", [hyq_models["mlp"]], b, arch="x64")
+    orig = dep.Session.exec
+
+    def exec_then_die(self, code, timeout=60):
+        r = orig(self, code, timeout)
+        if code.startswith(after):
+            os.kill(vb.interp_pid, signal.SIGKILL)
+        return r
+
+    monkeypatch.setattr(dep.Session, "exec", exec_then_die)
+    with pytest.raises(HyperionError, match="restarted in the middle of the deploy; the active slot is untouched"):
+        dep.deploy(vb.name, str(b))
+    monkeypatch.undo()
+    assert dep.status(vb.name).get("active") in (None, "")  # no slot was switched to
+    r = dep.deploy(vb.name, str(b))  # and it goes through when run again
+    assert r["changed"] and r["slot"] == "a"
+
+
 @pytest.mark.parametrize("path", ["../../main.py", "lib/../../../main.py", "/main.py", "main.py", "lib\\..\\x.py",
                                   "models/./x.hyq", "lib//x.py", "models/a\x00.hyq"])
 def test_a_bundle_path_outside_its_slot_is_refused_before_the_board_is_touched(tmp_path, hyq_models, vboard, path):

@@ -3,9 +3,9 @@ WebSocket, the stdio transport (the SDK's stdio client against a real `hyperion-
 serving with several workers."""
 
 import json
-import time
 import os
 import sys
+import time
 
 import anyio
 import httpx

@@ -156,10 +156,25 @@ class Session:
         self.board.close()
 
     def eval(self, expr):
-        return self.board.eval(expr)
+        try:
+            return self.board.eval(expr)
+        except BoardExecError as e:
+            self._restarted(e)
+            raise
 
     def exec(self, code, timeout=60):
-        return self.board.exec(code, timeout=timeout)
+        try:
+            return self.board.exec(code, timeout=timeout)
+        except BoardExecError as e:
+            self._restarted(e)
+            raise
+
+    def _restarted(self, e):
+        """A helper of this session gone from the board means its interpreter restarted under us (a crash, a
+        watchdog, a power glitch): one clear error; the slot switch has not happened, so the old slot boots."""
+        if "NameError" in e.traceback and "'_" in e.traceback:
+            raise DeployError("the board on %s restarted in the middle of the deploy; the active slot is untouched: "
+                              "run the deploy again" % self.port) from None
 
     def state(self):
         return self.eval("_state()")
