@@ -273,16 +273,19 @@ static int32_t blocks_q8(const int8_t *q, const int32_t *x, const int8_t *cc, in
     return a;
 }
 
+// blocks b0..b0+n-1 of a row's scale codes (cod: where its codes start) as int8 pairs (sc, mc) into out
+static void block_codes(const uint8_t *cod, int b0, int n, int half, int asym, int8_t *out) {
+    for (int j = 0; j < n; j++, out += 2) {
+        int32_t sc, mc;
+        codes(cod, b0 + j, half, asym, &sc, &mc);
+        out[0] = (int8_t)sc;
+        out[1] = (int8_t)mc;
+    }
+}
+
 void k_row_codes(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, int r0, int r1, int asym, int8_t *cc) {
-    int half = cb >> 1;
-    for (int r = r0; r < r1; r++) {
-        const uint8_t *cod = w + wo + r * stride + hdr;
-        for (int b = 0; b < nb; b++, cc += 2) {
-            int32_t sc, mc;
-            codes(cod, b, half, asym, &sc, &mc);
-            cc[0] = (int8_t)sc;
-            cc[1] = (int8_t)mc;
-        }
+    for (int r = r0; r < r1; r++, cc += 2 * nb) {
+        block_codes(w + wo + r * stride + hdr, 0, nb, cb >> 1, asym, cc);
     }
 }
 
@@ -343,13 +346,7 @@ static void rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, 
                 } else {
                     cst = 2 * nbk;
                     for (int r = ra; r < rb; r++) {
-                        const uint8_t *cod = w + wo + r * stride + hdr;
-                        for (int j = 0; j < nbk; j++) {
-                            int32_t sc, mc;
-                            codes(cod, b0 + j, half, asym, &sc, &mc);
-                            ccl[(r - ra) * cst + 2 * j] = (int8_t)sc;
-                            ccl[(r - ra) * cst + 2 * j + 1] = (int8_t)mc;
-                        }
+                        block_codes(w + wo + r * stride + hdr, b0, nbk, half, asym, ccl + (r - ra) * cst);
                     }
                     c = ccl;
                 }
@@ -377,12 +374,7 @@ static void rows(const uint8_t *w, int wo, int stride, int hdr, int cb, int nb, 
             if (cc) {
                 c = cc + 2 * ((r - r0) * nb + b0);
             } else { // this row's codes for the chunk's blocks
-                for (int j = 0; j < nbk; j++) {
-                    int32_t sc, mc;
-                    codes(cod, b0 + j, half, asym && !q8, &sc, &mc);
-                    ccl[2 * j] = (int8_t)sc;
-                    ccl[2 * j + 1] = (int8_t)mc;
-                }
+                block_codes(cod, b0, nbk, half, asym && !q8, ccl);
                 c = ccl;
             }
             int32_t a1, t = 0;

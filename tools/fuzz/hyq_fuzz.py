@@ -130,8 +130,8 @@ def run_board(paths, kernels, micropython, heap=2 << 20, timeout=600):
         if ln.startswith("FILE "):
             current = int(ln.split()[1])
         elif ln.startswith("RESULT "):
-            _, i, kind = ln.split(" ", 3)[:3]
-            out[int(i)] = ln.split(" ", 2)[2]
+            _, i, outcome = ln.split(" ", 2)
+            out[int(i)] = outcome
             current = None
     if current is not None or "DONE" not in r.stdout:
         out[current if current is not None else -1] = "CRASH exit %s: %s" % (r.returncode, (r.stderr or "")[-300:])
