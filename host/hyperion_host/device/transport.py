@@ -18,6 +18,11 @@ from hyperion import arch_from_mpy
 from hyperion_host.device.vboard import manager
 from hyperion_host.errors import HyperionError
 
+# Every read from a board has a deadline: a byte the board must send at once (the raw REPL's "OK", raw-paste flow
+# control) within BYTE_DEADLINE seconds, and output within an exec's own timeout. pyserial's read timeout is what
+# also bounds mpremote's waits on a pty (a vboard), where it reads without polling first.
+BYTE_DEADLINE = 5
+
 IDENTIFY_CODE = (
     "import sys\n"
     "i=sys.implementation\n"
@@ -137,7 +142,7 @@ class Board:
     def __init__(self, port, soft_reset=True, timeout=10):
         self.port = port
         try:
-            self.transport = SerialTransport(port, baudrate=115200)
+            self.transport = SerialTransport(port, baudrate=115200, timeout=BYTE_DEADLINE)
         except TransportError as e:
             msg = str(e)
             if os.path.exists(port):
@@ -171,14 +176,15 @@ class Board:
         self.transport = None
 
     def exec(self, code, stream=None, timeout=None):
-        """Run code on the board. Output is returned, or passed to stream(bytes) as it comes.
+        """Run code on the board. Output is returned, or passed to stream(bytes) as it comes; timeout: the most
+        seconds without output (None: wait as long as the code runs, for a user's own program).
         Raises BoardExecError with the board's traceback if the code raised."""
         t = self.transport
         try:
             t.exec_raw_no_follow(code)
             out, err = t.follow(timeout, data_consumer=stream)
         except TransportError as e:
-            raise DeviceError("lost the REPL on %s: %s" % (self.port, e)) from None
+            raise DeviceError("the board on %s stopped answering (%s)" % (self.port, e)) from None
         except (serial.SerialException, OSError) as e:
             raise DeviceError("lost the connection to %s (%s); is the board still connected?"
                               % (self.port, str(e).split("(")[0].strip() or "I/O error")) from None
@@ -227,7 +233,10 @@ class Board:
             raise DeviceError("cannot list ':%s' on the board: %s" % (path, e.format_message())) from None
 
     def isdir(self, path):
-        return self.transport.fs_isdir(path)
+        try:
+            return self.transport.fs_isdir(path)
+        except TransportError as e:
+            raise DeviceError("the board on %s stopped answering (%s)" % (self.port, e)) from None
 
     def read_file(self, path):
         try:
@@ -239,6 +248,9 @@ class Board:
             raise DeviceError("cannot read ':%s' on the board: %s" % (path, os.strerror(e.errno))) from None
         except TransportExecError as e:
             raise DeviceError("cannot read ':%s' on the board: %s" % (path, _last_line(e))) from None
+        except TransportError as e:
+            raise DeviceError("the board on %s stopped answering while reading ':%s' (%s)" % (self.port, path, e)) \
+                from None
 
     def write_file(self, path, data, progress=None):
         try:
@@ -252,6 +264,9 @@ class Board:
             raise DeviceError("cannot write ':%s' on the board: %s%s" % (path, os.strerror(e.errno), hint)) from None
         except TransportExecError as e:
             raise DeviceError("cannot write ':%s' on the board: %s" % (path, _last_line(e))) from None
+        except TransportError as e:
+            raise DeviceError("the board on %s stopped answering while writing ':%s' (%s)" % (self.port, path, e)) \
+                from None
 
 
 def _last_line(e):

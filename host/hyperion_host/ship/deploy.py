@@ -147,7 +147,7 @@ class Session:
         self.port = resolve_port(port)
         self.board = Board(self.port, soft_reset=soft_reset)
         try:
-            self.board.exec(HELPERS)
+            self.board.exec(HELPERS, timeout=30)
         except Exception:
             self.board.close()
             raise
@@ -189,6 +189,17 @@ def _other(slot):
 
 def deploy(port, bundle_dir, progress=None, health_timeout=120):
     """Install bundle_dir on the board at port. Returns a dict describing what happened."""
+    phase = ["copy"]
+    try:
+        return _deploy(port, bundle_dir, progress, health_timeout, phase)
+    except DeviceError as e:  # the board stopped answering or went away: every read has a deadline
+        if phase[0] == "copy":
+            raise DeployError("%s; the active slot is untouched: run the deploy again" % e.format_message()) from None
+        raise DeployError("%s, while switching slots; the board boots either the new slot or the previous one (both "
+                          "complete): see `hyperion-host status`" % e.format_message()) from None
+
+
+def _deploy(port, bundle_dir, progress, health_timeout, phase):
     manifest = load_manifest(bundle_dir)
     t0 = time.monotonic()
     quick = _quick_state(port)
@@ -259,6 +270,7 @@ def deploy(port, bundle_dir, progress=None, health_timeout=120):
             raise DeployError("health check failed on %s (%s); the board stays on slot %s"
                               % (s.port, health["summary"], active or "none"))
         s = Session(s.port, soft_reset=False)
+        phase[0] = "switch"
         s.exec("_switch(%r)" % target)
         s.close()
         booted = verify_boot(s.port)
