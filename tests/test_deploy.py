@@ -376,7 +376,8 @@ def test_a_board_that_restarts_mid_deploy_is_one_clear_error(tmp_path, hyq_model
 
     monkeypatch.setattr(dep.Session, "exec", exec_then_die)
     # a board back within the byte deadline is seen to have restarted; a slower one as having stopped answering
-    with pytest.raises(HyperionError, match="(restarted in the middle of the deploy|stopped answering).* the active slot is untouched"):
+    with pytest.raises(HyperionError, match="(restarted in the middle of the deploy|stopped answering).* the active "
+                                            "slot is untouched"):
         dep.deploy(vb.name, str(b))
     monkeypatch.undo()
     assert dep.status(vb.name).get("active") in (None, "")  # no slot was switched to
