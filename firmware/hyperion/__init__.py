@@ -144,9 +144,10 @@ def kernel_status():
     return kernels.status()
 
 
-def load(path_or_name, kernels=None, mode=None, verify=True):
+def load(path_or_name, kernels=None, mode=None, verify=True, key=None):
     """Load a .hyq model by path, or by name from /rom/models, /models or the current directory.
-    kernels: 'auto' (native when possible), 'viper' or 'python'; mode: 'auto', 'rom' (in place) or 'stream'."""
+    kernels: 'auto' (native when possible), 'viper' or 'python'; mode: 'auto', 'rom' (in place) or 'stream';
+    key: an encrypted model's key (32 bytes; by default the board's key folder, /hyperion-keys, has it)."""
     import gc
 
     from hyperion import model
@@ -165,7 +166,7 @@ def load(path_or_name, kernels=None, mode=None, verify=True):
         k, notice = select(kernels)
         if notice:
             print("hyperion: " + notice)
-        return model.Model(path, kernels=k, mode=mode, verify=verify)
+        return model.Model(path, kernels=k, mode=mode, verify=verify, key=key)
     except MemoryError as e:
         if isinstance(e, OutOfMemory):
             raise
@@ -178,7 +179,7 @@ def _model_need(path):
         from hyperion import hyq
 
         with open(path, "rb") as f:
-            m = hyq.Model(f, False)
+            m = hyq.Model(f, False, decrypt=False)
             # arenas, the weight buffer, and the parsed tables (objects take several times their file bytes)
             return m.arena_size + m.arena8_size + m.scratch_size + 8 * m.table_size
     except Exception:

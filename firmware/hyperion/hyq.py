@@ -108,6 +108,11 @@ class FormatError(ValueError):
     pass
 
 
+# Header flags
+F_ENCRYPTED = 1  # the data section is AES-256-CTR encrypted; a trailer (nonce, key id, HMAC-SHA256) follows it
+ENC_TRAILER = 48
+
+
 def block_size(qparam):
     return 32 << (qparam & 0x0F)
 
@@ -178,8 +183,11 @@ class Model:
     Raises FormatError with a one-line reason for anything that is not a valid .hyq: its magic, version, CRCs
     and sizes here; its structure in hyperion.hyqcheck.check (which the runtime and the host reader run)."""
 
-    def __init__(self, f, verify=True):
+    def __init__(self, f, verify=True, key=None, k=None, decrypt=True):
+        # An encrypted model: key is its key (32 bytes; None: from the board's key folder, crypt.find_key), k the
+        # kernel module that decrypts (None: the board's best); decrypt=False reads its tables only (no key needed)
         self.f = f
+        self.ctr = None
         f.seek(0)
         hdr = f.read(HEADER_SIZE)
         if len(hdr) < HEADER_SIZE or hdr[:4] != MAGIC:
@@ -210,8 +218,47 @@ class Model:
             if isinstance(e, FormatError):
                 raise
             raise FormatError("the header tables are shorter than their counts say") from None
-        if verify:
+        if self.flags & ~F_ENCRYPTED:
+            raise FormatError("unknown header flags 0x%x (file needs a newer Hyperion)" % self.flags)
+        if verify or self.flags & F_ENCRYPTED:
             self._check_size()
+        if self.flags & F_ENCRYPTED and decrypt:
+            self._open_encrypted(key, k)
+
+    def _open_encrypted(self, key, k):
+        """Check the file's MAC with its key (a wrong key and a changed byte fail alike), then set up the
+        keystream read_tensor decrypts with. The trailer after the data: nonce (8 bytes), key id (8), MAC (32)."""
+        from hyperion import crypt
+
+        end = self.data_offset + self.data_size
+        self.f.seek(end)
+        trailer = self.f.read(ENC_TRAILER)
+        if len(trailer) != ENC_TRAILER:
+            raise FormatError("file is truncated (the encryption trailer)")
+        kid = "%016x" % struct.unpack(">Q", trailer[8:16])[0]
+        if key is None:
+            key = crypt.find_key(kid)
+            if key is None:
+                raise FormatError("the model is encrypted with key %s, which this board does not have (provision it "
+                                  "with `hyperion-host deploy --model-key KEYFILE`)" % kid)
+        elif crypt.key_id(key) != kid:
+            raise FormatError("the model is encrypted with key %s, not with the key given (%s)"
+                              % (kid, crypt.key_id(key)))
+        aes_key, mac_key = crypt.model_keys(key)
+        mac = crypt.Hmac(mac_key)
+        chunk = bytearray(512)
+        self.f.seek(0)
+        left = end + 16  # the MAC covers the nonce and the key id too
+        while left >= 512:  # whole chunks: no slice objects
+            if self.f.readinto(chunk) != 512:
+                raise FormatError("file is truncated")
+            mac.update(chunk)
+            left -= 512
+        if left:
+            mac.update(self.f.read(left))
+        if not crypt.same(mac.digest(), trailer[16:]):
+            raise FormatError("authentication failed: the file was changed after encryption, or the key is wrong")
+        self.ctr = crypt.Ctr(aes_key, trailer[:8], k)
 
     def _parse_tables(self, t, n_in, n_out, n_t, n_n):
         if 2 * (n_in + n_out) + TENSOR_SIZE * n_t + NODE_SIZE * n_n > len(t):  # before a list is sized by them
@@ -251,7 +298,7 @@ class Model:
         for t in self.tensors:
             if t.kind != K_ACT and t.offset + t.nbytes > self.data_size:
                 raise FormatError("file is truncated or corrupt (tensor %d lies past the data)" % t.index)
-        end = self.file_size
+        end = self.file_size - (ENC_TRAILER if self.flags & F_ENCRYPTED else 0)  # an encrypted file's trailer
         if end < self.data_offset + self.data_size:
             raise FormatError("file is truncated (%d of %d bytes)" % (end, self.data_offset + self.data_size))
         if end > self.data_offset + self.data_size:
@@ -273,8 +320,12 @@ class Model:
 
     def read_tensor(self, t, buf=None):
         """The bytes of a constant tensor, into buf (a bytearray/memoryview of at least t.nbytes) if given."""
+        if self.ctr is None and self.flags & F_ENCRYPTED:
+            raise FormatError("the model is encrypted and was opened without its key")
         self.f.seek(self.data_offset + t.offset)
         if buf is None:
+            if self.ctr is not None:  # decrypted in the one buffer it is read into
+                return self.read_at(t.offset, bytearray(t.nbytes), t.nbytes)
             data = self.f.read(t.nbytes)
             if len(data) != t.nbytes:
                 raise FormatError("file is truncated (tensor %d)" % t.index)
@@ -282,7 +333,21 @@ class Model:
         mv = memoryview(buf)[: t.nbytes]  # (a typed view of exactly the tensor is whole either way)
         if self.f.readinto(mv) != t.nbytes:
             raise FormatError("file is truncated (tensor %d)" % t.index)
+        if self.ctr is not None:  # decrypted where it was read: no second buffer
+            self.ctr.xor(buf, t.nbytes, t.offset)
         return mv
+
+    def read_at(self, pos, buf, n):
+        """n bytes of the data section from pos on into buf (exactly n bytes long: a bytearray, an array or a
+        memoryview), decrypted if the model is encrypted: streamed rows read through here."""
+        if self.ctr is None and self.flags & F_ENCRYPTED:
+            raise FormatError("the model is encrypted and was opened without its key")
+        self.f.seek(self.data_offset + pos)
+        if self.f.readinto(buf) != n:
+            raise FormatError("file is truncated (data at %d)" % pos)
+        if self.ctr is not None:
+            self.ctr.xor(buf, n, pos)
+        return buf
 
     def verify_tensors(self):
         """Check every tensor's CRC32, streaming (never more than 512 bytes in RAM)."""
@@ -296,11 +361,12 @@ class Model:
                 raise FormatError("CRC mismatch in tensor %d: the file is corrupt" % t.index)
 
 
-def open_model(path, verify=True):
-    """Open and check a .hyq file: header CRC, sizes and (if verify) every tensor's CRC."""
+def open_model(path, verify=True, key=None, decrypt=True):
+    """Open and check a .hyq file: header CRC, sizes and (if verify) every tensor's CRC; an encrypted one's MAC
+    with its key (see Model)."""
     f = open(path, "rb")
     try:
-        m = Model(f, verify)
+        m = Model(f, verify, key, None, decrypt)
         if verify:
             m.verify_tensors()
     except Exception:

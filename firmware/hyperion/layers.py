@@ -144,14 +144,11 @@ def _q_rows(m, t, xq, K):
     sc = m.rowscales.get(t.index)
     fill = sc is None
     per = len(m.wbuf) // stride
-    f = m._f
     m.loaded = -1
     wb = memoryview(m.wbuf)
     for r0 in range(0, rows, per):
         r1 = min(rows, r0 + per)
-        f.seek(m.h.data_offset + t.offset + r0 * stride)
-        if f.readinto(wb[: (r1 - r0) * stride]) != (r1 - r0) * stride:
-            raise hyq.FormatError("file is truncated (tensor %d)" % t.index)
+        m.h.read_at(t.offset + r0 * stride, wb[: (r1 - r0) * stride], (r1 - r0) * stride)
         kern(m.wbuf, -r0 * stride, stride, hdr, cb, nb, B, K, r0, r1, xq, m.sx, m.acc, asym)
         if fill:
             sc = _fill_scales(sc, t, m.wbuf, -r0 * stride, stride, r0, r1)
@@ -471,9 +468,7 @@ def _dequant_row(m, t, row, y, yo):
     else:
         if m.wbuf is None or len(m.wbuf) < stride:
             m.wbuf = bytearray(max(stride, len(m.wbuf) if m.wbuf else 0))
-        f = m._f
-        f.seek(m.h.data_offset + t.offset + row * stride)
-        f.readinto(memoryview(m.wbuf)[:stride])
+        m.h.read_at(t.offset + row * stride, memoryview(m.wbuf)[:stride], stride)
         m.loaded = -1
         buf, off = m.wbuf, 0
     dec = getattr(m.k, "decode_row", None)

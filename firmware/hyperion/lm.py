@@ -150,8 +150,7 @@ class Decoder:
             layers._dequant_row(m, self.emb, tok, x, 0)
         pos = m.consts.get(self.pos.index)
         if pos is None:  # streamed: one row from the file
-            m._f.seek(m.h.data_offset + self.pos.offset + 4 * d * self.n)
-            m._f.readinto(self.prow)
+            m.h.read_at(self.pos.offset + 4 * d * self.n, self.prow, 4 * d)
             pos, o = self.prow, 0
         else:
             o = d * self.n

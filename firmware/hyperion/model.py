@@ -32,13 +32,15 @@ class Model:
 
     allow_nonfinite = False
 
-    def __init__(self, path, kernels=None, mode="auto", verify=True):
-        # kernels: a kernel module (hyperion.kernels.select); None: the best this board runs
+    def __init__(self, path, kernels=None, mode="auto", verify=True, key=None):
+        # kernels: a kernel module (hyperion.kernels.select); None: the best this board runs. key: an encrypted
+        # model's key (None: the board's key folder)
         self.path = path
+        self.k = kernels or select("auto")[0]
         f = open(path, "rb")
         self._f = f
         try:
-            self.h = hyq.Model(f, verify)
+            self.h = hyq.Model(f, verify, key, self.k)
             if verify:
                 from hyperion.hyqcheck import check_once
 
@@ -48,7 +50,10 @@ class Model:
             f.close()
             raise
         self.mapped = None
-        if mode in ("auto", "rom"):
+        if self.h.ctr is not None and mode == "rom":
+            f.close()
+            raise ValueError("mode='rom' runs weights in place, but %s is encrypted: it streams them" % path)
+        if mode in ("auto", "rom") and self.h.ctr is None:  # encrypted weights are decrypted as they stream
             try:
                 self.mapped = memoryview(f)  # ROMFS files are memory: weights used in place
             except TypeError:
@@ -56,7 +61,6 @@ class Model:
                     f.close()
                     raise ValueError("mode='rom' needs a memory-mapped file (ROMFS); %s is not" % path)
         self.mode = "rom" if self.mapped is not None else "stream"
-        self.k = kernels or select("auto")[0]
         h = self.h
         self._meta = None
         # activations: small arenas now, before the buffers below, so they lie in one piece low in the heap;

@@ -445,6 +445,46 @@ static mp_obj_t attention(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(attention_obj, 18, 18, attention);
 
+// ctr_fill(ctr, nb, counter): blocks i < nb of ctr (16 bytes each) get counter + i, big-endian, in bytes 12..15
+// (the AES-CTR counter blocks of an encrypted model; hyperion/crypt.py)
+static mp_obj_t ctr_fill(mp_obj_t c_in, mp_obj_t nb_in, mp_obj_t n_in) {
+    span_t c = k_span(c_in, 1);
+    int nb = k_int(nb_in);
+    uint32_t n = (uint32_t)k_int(n_in);
+    if (nb < 0) {
+        bad();
+    }
+    k_need_items(c, 0, (int64_t)nb * 16, 1);
+    for (int i = 0; i < nb; i++) {
+        uint8_t *p = (uint8_t *)c.p + 16 * i + 12;
+        uint32_t v = n + (uint32_t)i;
+        p[0] = (uint8_t)(v >> 24);
+        p[1] = (uint8_t)(v >> 16);
+        p[2] = (uint8_t)(v >> 8);
+        p[3] = (uint8_t)v;
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(ctr_fill_obj, ctr_fill);
+
+// xor(y, yo, ks, ko, n): y[yo + i] ^= ks[ko + i] for i < n (a keystream onto data, in place)
+static mp_obj_t xor_bytes(size_t n_args, const mp_obj_t *args) {
+    span_t y = WR(0), ks = RD(2);
+    int yo = I(1), ko = I(3), n = I(4);
+    if (yo < 0 || ko < 0 || n < 0) {
+        bad();
+    }
+    k_need_items(y, yo, n, 1);
+    k_need_items(ks, ko, n, 1);
+    uint8_t *d = (uint8_t *)y.p + yo;
+    const uint8_t *s = (const uint8_t *)ks.p + ko;
+    for (int i = 0; i < n; i++) {
+        d[i] ^= s[i];
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(xor_obj, 5, 5, xor_bytes);
+
 // the module's functions, once for both ways of building it (qstrs spelled out: the .mpy build finds them in
 // the source, not the preprocessed code)
 #define KERNELS(X) \
@@ -469,7 +509,9 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(attention_obj, 18, 18, attention);
     X(MP_QSTR_gap, gap_obj) \
     X(MP_QSTR_attention, attention_obj) \
     X(MP_QSTR_decode_row, decode_row_obj) \
-    X(MP_QSTR_nonfinite, nonfinite_obj)
+    X(MP_QSTR_nonfinite, nonfinite_obj) \
+    X(MP_QSTR_ctr_fill, ctr_fill_obj) \
+    X(MP_QSTR_xor, xor_obj)
 
 #ifdef HYPERION_BUILTIN
 // compiled into the firmware (micropython.mk, firmware/manifest.py): the builtin module hyperion_c

@@ -41,6 +41,9 @@ results are identical across paths, tested by tests/test_kernels.py):
     maxpool(x, y, planes, H, W, Ho, Wo, kh, kw, sh, sw, pt, pl, dh, dw, width, fill)   items of width 1 (int8)
                                               or 4 (float32) bytes; fill[0] where a window holds no input
     argmax(x, n) -> i                         the first index of the largest float32 of x[0:n]
+    ctr_fill(ctr, nb, counter)                blocks i < nb of ctr (16 bytes each) get counter + i, big-endian, in
+                                              bytes 12..15: AES-CTR counter blocks (hyperion/crypt.py)
+    xor(y, yo, ks, ko, n)                     y[yo + i] ^= ks[ko + i] for i < n: a keystream onto data, in place
 
 Whole-op kernels (WHOLE_OP): a path may also have these; where it does, the op glue calls them instead of its
 own Python loop (float results within float32 rounding of the loop's; int8 results identical):

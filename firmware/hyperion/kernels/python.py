@@ -258,3 +258,20 @@ def argmax(x, n):
         if x[i] > x[best]:
             best = i
     return best
+
+
+def ctr_fill(ctr, nb, counter):
+    """Blocks i < nb of ctr (16 bytes each) get counter + i, big-endian, in bytes 12..15 (AES-CTR counters)."""
+    for i in range(nb):
+        v = counter + i
+        o = 16 * i + 12
+        ctr[o] = (v >> 24) & 255
+        ctr[o + 1] = (v >> 16) & 255
+        ctr[o + 2] = (v >> 8) & 255
+        ctr[o + 3] = v & 255
+
+
+def xor(y, yo, ks, ko, n):
+    """y[yo + i] ^= ks[ko + i] for i < n."""
+    for i in range(n):
+        y[yo + i] ^= ks[ko + i]

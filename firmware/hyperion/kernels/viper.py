@@ -430,3 +430,24 @@ def argmax(x: ptr32, n: int) -> int:
             bi = i
         i += 1
     return bi
+
+
+@micropython.viper
+def ctr_fill(ctr: ptr8, nb: int, counter: int):
+    i = 0
+    while i < nb:
+        v = counter + i
+        o = 16 * i + 12
+        ctr[o] = (v >> 24) & 255
+        ctr[o + 1] = (v >> 16) & 255
+        ctr[o + 2] = (v >> 8) & 255
+        ctr[o + 3] = v & 255
+        i += 1
+
+
+@micropython.viper
+def xor(y: ptr8, yo: int, ks: ptr8, ko: int, n: int):
+    i = 0
+    while i < n:
+        y[yo + i] = y[yo + i] ^ ks[ko + i]
+        i += 1

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from hyperion_host.cli.app import err, notice, out
 from hyperion_host.errors import HyperionError
+from hyperion_host.keys import key_id, read_key
 
 PROGRESS_MIN_WEIGHTS = 200_000
 
@@ -35,6 +36,8 @@ def quantize(
     no_gptq: bool = typer.Option(False, "--no-gptq", help="With --calib, skip GPTQ error feedback."),
     meta: Path | None = typer.Option(None, "--meta", help="JSON object merged into the model's metadata (labels, "
                                      "preprocessing)."),
+    encrypt: Path | None = typer.Option(None, "--encrypt", help="Encrypt the weights with this key file "
+                                        "(AES-256-CTR + HMAC-SHA256; `hyperion-host keys new KEYFILE`)."),
 ):
     """Quantize an ONNX model to a 4-bit .hyq file, with a per-layer report of what was lost."""
     from hyperion_host.files import check_output, write_atomic
@@ -45,6 +48,7 @@ def quantize(
     for o in (output, report):  # both can be written, or neither is
         if o is not None:
             check_output(o)
+    key = read_key(encrypt) if encrypt is not None else None
     opts = Options(bits, block_size, scheme, act, str(calib) if calib else None, prune, keep_float or (),
                    input_shape or (), gptq=not no_gptq)
     if meta is not None:
@@ -72,6 +76,10 @@ def quantize(
     finally:
         if task is not None:
             bar.stop()
+    if key is not None:
+        from hyperion_host.model.encrypt import encrypt_blob
+
+        blob = encrypt_blob(blob, key)
     write_atomic(output, blob)
     t = Table("layer", "op", "shape", "format", "fp32", "quantized", "bits/w", "weight SQNR dB", title=str(output))
     for e in rep["layers"]:
@@ -127,6 +135,8 @@ def infer(
     repeat: int = typer.Option(1, "--repeat", help="Time the average of this many runs (MicroPython)."),
     allow_nonfinite: bool = typer.Option(False, "--allow-nonfinite", help="Run inputs that hold NaN or infinity "
                                          "(refused by default, on the host and on boards alike)."),
+    model_key: Path | None = typer.Option(None, "--model-key", help="The key file of an encrypted model (a board "
+                                          "uses it for this run; `deploy --model-key` installs it for good)."),
 ):
     """Run a .hyq model on an input: on the host, on local MicroPython, or on a board."""
     from hyperion_host.files import check_output, write_atomic
@@ -138,7 +148,8 @@ def infer(
     for o in (output, stats_json):  # before the work, and both or neither
         if o is not None:
             check_output(o)
-    prog, _ = load_program(str(model))
+    key = read_key(model_key) if model_key is not None else None
+    prog, _ = load_program(str(model), key=key)
     from hyperion_host.model.samples import load_inputs
 
     feeds = load_inputs(input, prog)
@@ -158,10 +169,10 @@ def infer(
         shapes = [tuple(prog.shapes[n]) for n in prog.outputs]
         if port is not None:
             arrays, st = board_run.run_on_board(port, str(model), ins, shapes, kernels, repeat,
-                                                allow_nonfinite=allow_nonfinite)
+                                                allow_nonfinite=allow_nonfinite, key=key)
         else:
             arrays, st = board_run.run_local(str(model), ins, shapes, kernels, repeat=repeat,
-                                             allow_nonfinite=allow_nonfinite)
+                                             allow_nonfinite=allow_nonfinite, key=key)
         res = dict(zip(prog.outputs, arrays))
     else:
         import time
@@ -200,11 +211,12 @@ def infer(
 
 
 def inspect(model: Path = typer.Argument(..., help="A .hyq model."),
-            as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+            as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+            model_key: Path | None = typer.Option(None, "--model-key", help="The key file of an encrypted model.")):
     """Show a .hyq model: ops, tensors, bits per weight, sizes, arena size and MACs."""
     from hyperion_host.model.summary import model_summary
 
-    s = model_summary(model)
+    s = model_summary(model, read_key(model_key) if model_key is not None else None)
     if as_json:
         print(json.dumps(s, indent=2))
         return
@@ -377,8 +389,33 @@ def profile(
         raise typer.Exit(1)
 
 
+def encrypt(
+    model: Path = typer.Argument(..., help="A .hyq model (plain, or encrypted with --old-key)."),
+    key: Path = typer.Option(..., "--key", help="The key file to encrypt with (`hyperion-host keys new KEYFILE`)."),
+    output: Path = typer.Option(..., "-o", "--output", help="The encrypted .hyq to write."),
+    old_key: Path | None = typer.Option(None, "--old-key", help="MODEL's key, to re-encrypt it with --key "
+                                        "(key rotation)."),
+):
+    """Encrypt a model's weights (AES-256-CTR, authenticated with HMAC-SHA256); boards decrypt as they stream."""
+    from hyperion_host.files import check_output, write_atomic
+    from hyperion_host.model.encrypt import decrypt_blob, encrypt_blob
+
+    check_output(output)
+    new = read_key(key)
+    try:
+        blob = model.read_bytes()
+    except OSError as e:
+        raise HyperionError("cannot read %s: %s" % (model, e.strerror)) from None
+    if old_key is not None:
+        blob = decrypt_blob(blob, read_key(old_key))
+    blob = encrypt_blob(blob, new)
+    write_atomic(output, blob)
+    out.print("wrote %s: encrypted with key %s (%d bytes)" % (output, key_id(new), len(blob)), highlight=False)
+
+
 def register(app):
     app.command("build-kernels")(build_kernels)
+    app.command()(encrypt)
     app.command()(profile)
     app.command()(quantize)
     app.command()(infer)

@@ -8,6 +8,11 @@ from rich.table import Table
 
 from hyperion_host.cli.app import PortOpt, err, notice, out
 from hyperion_host.errors import HyperionError
+from hyperion_host.keys import read_key
+
+ModelKeyOpt = typer.Option(None, "--model-key", help="Key file of encrypted models (repeatable): their self-tests "
+                           "run on the host.")
+SignKeyOpt = typer.Option(None, "--sign-key", help="Fleet key file: sign the bundle (manifest.sig).")
 
 
 def build(
@@ -18,12 +23,15 @@ def build(
     romfs: bool = typer.Option(False, "--romfs", help="Also write romfs.img (firmware and models, for vfs.VfsRom)."),
     firmware_recipe: bool = typer.Option(False, "--firmware-recipe", help="Also write a frozen-firmware recipe."),
     version: str | None = typer.Option(None, "--version", help="Bundle version (default: Hyperion's)."),
+    model_key: list[Path] | None = ModelKeyOpt,
+    sign_key: Path | None = SignKeyOpt,
 ):
     """Build a bundle for a board: firmware .mpy for its arch, models, manifest (sha256), mip package."""
     from hyperion_host.ship.bundle import build_bundle
 
     m = build_bundle(board, [str(p) for p in model or ()], out_dir, arch=arch, romfs=romfs, recipe=firmware_recipe,
-                     version=version, log=notice)
+                     version=version, log=notice, model_keys=[read_key(k) for k in model_key or ()],
+                     sign_key=read_key(sign_key) if sign_key else None)
     size = sum(f["size"] for f in m["files"])
     out.print("bundle %s: board %s, arch %s, %d files, %d bytes, id %s" % (out_dir, m["board"], m["arch"],
                                                                            len(m["files"]), size, m["id"]),
@@ -32,13 +40,22 @@ def build(
 
 def deploy(bundle: Path | None = typer.Argument(None, help="Bundle directory (default: build one for the board)."),
            port: str | None = PortOpt,
-           model: list[Path] | None = typer.Option(None, "--model", "-m", help="Models, when building on the fly.")):
+           model: list[Path] | None = typer.Option(None, "--model", "-m", help="Models, when building on the fly."),
+           model_key: list[Path] | None = typer.Option(None, "--model-key", help="Key file of encrypted models "
+                                                       "(repeatable): installed on the board, outside the slots."),
+           sign_key: Path | None = typer.Option(None, "--sign-key", help="Fleet key file the bundle must be signed "
+                                                "with; a board without a fleet key is given this one."),
+           rotate_from: Path | None = typer.Option(None, "--rotate-from", help="A fleet key the board has: installs "
+                                                   "--sign-key beside it (key rotation).")):
     """Install a bundle on a board: changed files only, into the inactive slot, health-checked, then switched."""
     from hyperion_host.ship import deploy as dep
 
+    mkeys = [read_key(k) for k in model_key or ()]
+    skey = read_key(sign_key) if sign_key else None
     if bundle is None:
-        bundle = _bundle_for_port(port, model or ())
-    res = dep.deploy(port, str(bundle), progress=lambda p: err.print("  wrote " + p, highlight=False))
+        bundle = _bundle_for_port(port, model or (), mkeys, skey)
+    res = dep.deploy(port, str(bundle), progress=lambda p: err.print("  wrote " + p, highlight=False),
+                     model_keys=mkeys, sign_key=skey, rotate_from=read_key(rotate_from) if rotate_from else None)
     if not res["changed"]:
         out.print("%s already runs bundle %s (version %s, slot %s): nothing to do" % (
             res["port"], bundle, res["version"], res["slot"]), highlight=False)
@@ -49,7 +66,7 @@ def deploy(bundle: Path | None = typer.Argument(None, help="Bundle directory (de
                           res["seconds"]), highlight=False)
 
 
-def _bundle_for_port(port, models):
+def _bundle_for_port(port, models, model_keys=(), sign_key=None):
     """Build (cached) a bundle matching the board's arch."""
     import hashlib
 
@@ -64,10 +81,10 @@ def _bundle_for_port(port, models):
     vb = [v for v in manager.running() if v.port == dev]
     board = vb[0].config().get("board", "unix") if vb else {"x64": "unix", "armv6m": "rp2040", "armv7emsp": "rp2350",
                                                             "xtensawin": "esp32s3", "rv32imc": "esp32c3"}.get(arch, "unix")
-    key = hashlib.sha256(("%s %s " % (board, arch) + " ".join(
+    key = hashlib.sha256(("%s %s %s " % (board, arch, sign_key.hex() if sign_key else "") + " ".join(
         hashlib.sha256(Path(m).read_bytes()).hexdigest() for m in models)).encode()).hexdigest()[:12]
     out_dir = home() / "cache" / ("bundle-%s-%s-%s" % (board, arch, key))
-    build_bundle(board, [str(m) for m in models], out_dir, arch=arch)
+    build_bundle(board, [str(m) for m in models], out_dir, arch=arch, model_keys=model_keys, sign_key=sign_key)
     return out_dir
 
 

@@ -34,7 +34,7 @@ _th = hasattr(gc, 'threshold')
 if _th:
     gc.threshold(1024)
 _t0 = time.ticks_us()
-_m = hyperion.load(%(path)r, kernels=%(kernels)r)
+_m = hyperion.load(%(path)r, kernels=%(kernels)r, key=%(key)r)
 _m.allow_nonfinite = %(nonfinite)r
 _load_us = time.ticks_diff(time.ticks_us(), _t0)
 for _i in range(len(_xs)):
@@ -53,10 +53,11 @@ print(%(mark)r + repr(([bytes(a) for a in _y], _us, _load_us, _peak, _info['kern
 """
 
 
-def _script(board_path, inputs, kernels, repeat, nonfinite=False):
+def _script(board_path, inputs, kernels, repeat, nonfinite=False, key=None):
+    # key: an encrypted model's, used for this run only (a board keeps keys that deploy --model-key installs)
     raw = [np.ascontiguousarray(a, "<f4").tobytes() for a in inputs]
     return SCRIPT % {"path": board_path, "kernels": kernels, "inputs": raw, "repeat": max(1, repeat), "mark": RESULT,
-                     "nonfinite": bool(nonfinite)}
+                     "nonfinite": bool(nonfinite), "key": key}
 
 
 def _parse(text, out_shapes):
@@ -69,12 +70,12 @@ def _parse(text, out_shapes):
     raise HyperionError("the board printed no result:\n" + text.strip()[-800:])
 
 
-def run_local(model_path, inputs, out_shapes, kernels="auto", heap=None, repeat=1, allow_nonfinite=False):
+def run_local(model_path, inputs, out_shapes, kernels="auto", heap=None, repeat=1, allow_nonfinite=False, key=None):
     """On the local MicroPython unix port."""
     from hyperion_host.device.local import run_micropython
     from hyperion_host.firmware import cached_firmware
 
-    r = run_micropython(_script(os.path.abspath(model_path), inputs, kernels, repeat, allow_nonfinite), heap=heap,
+    r = run_micropython(_script(os.path.abspath(model_path), inputs, kernels, repeat, allow_nonfinite, key), heap=heap,
                         timeout=600,
                         firmware=cached_firmware("x64"))
     if not r.ok:
@@ -136,7 +137,7 @@ def install(b, ident, model_path):
     return "models/" + os.path.basename(model_path)
 
 
-def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1, allow_nonfinite=False):
+def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1, allow_nonfinite=False, key=None):
     """On a board or vboard: installs the firmware and the model where missing or changed, then runs."""
     from hyperion_host.device.transport import Board, BoardExecError, resolve_port
 
@@ -146,7 +147,7 @@ def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1,
         speed = speed_of(ident)
         out = []
         try:
-            b.exec(_script(remote, inputs, kernels, repeat, allow_nonfinite), stream=lambda d: out.append(d),
+            b.exec(_script(remote, inputs, kernels, repeat, allow_nonfinite, key), stream=lambda d: out.append(d),
                    timeout=600)
         except BoardExecError as e:
             raise HyperionError(_board_error(e.traceback)) from None

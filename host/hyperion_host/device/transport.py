@@ -192,8 +192,8 @@ class Board:
             raise BoardExecError(err.decode(errors="replace"))
         return out if stream is None else b""
 
-    def eval(self, expr):
-        out = self.exec("print(repr(%s))" % expr, timeout=10)
+    def eval(self, expr, timeout=10):
+        out = self.exec("print(repr(%s))" % expr, timeout=timeout)
         return ast.literal_eval(out.decode().strip())
 
     def identify(self):

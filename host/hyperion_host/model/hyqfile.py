@@ -161,10 +161,16 @@ def _iattrs(op, code, attrs):
 
 # -- loading ---------------------------------------------------------------------------------------------
 
-def open_hyq(path, verify=True):
-    """Open a .hyq with the firmware reader; errors become one-line HyperionErrors."""
+def open_hyq(path, verify=True, key=None, decrypt=True):
+    """Open a .hyq with the firmware reader; errors become one-line HyperionErrors. key: an encrypted model's
+    (32 bytes); decrypt=False opens its tables only."""
+    if key is None and decrypt and _encrypted(path):
+        from hyperion_host.model.encrypt import model_key_id
+
+        raise HyperionError("%s is encrypted with key %s: this needs its key file (--model-key)"
+                            % (path, model_key_id(path)))
     try:
-        m = hyq.open_model(path, verify)
+        m = hyq.open_model(path, verify, key, decrypt)
         if verify:
             try:
                 hyqcheck.check(m)
@@ -176,6 +182,15 @@ def open_hyq(path, verify=True):
         raise HyperionError("cannot read %s: %s" % (path, e.strerror)) from None
     except (hyq.FormatError, struct.error) as e:
         raise HyperionError("%s: %s" % (path, e if str(e) else "corrupt file")) from None
+
+
+def _encrypted(path):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    return len(head) == 8 and head[:4] == hyq.MAGIC and struct.unpack_from("<H", head, 6)[0] & hyq.F_ENCRYPTED
 
 
 def decode_tensor(m, t):
@@ -191,9 +206,9 @@ def decode_tensor(m, t):
     raise HyperionError("tensor %d has unknown kind %d" % (t.index, t.kind))
 
 
-def load_program(path, verify=True):
-    """A .hyq file -> Program for the host runtime, plus the reader's Model."""
-    m = open_hyq(path, verify)
+def load_program(path, verify=True, key=None):
+    """A .hyq file -> Program for the host runtime, plus the reader's Model. key: an encrypted model's."""
+    m = open_hyq(path, verify, key)
     try:
         try:
             meta = m.meta()

@@ -10,9 +10,9 @@ from hyperion_host.model.hyqfile import load_program
 from hyperion_host.model.weights import CSRWeight, QuantizedWeight
 
 
-def model_summary(path):
-    """Ops, tensors, sizes, arena and MACs of a .hyq (the data `inspect` shows)."""
-    prog, m = load_program(str(path))
+def model_summary(path, key=None):
+    """Ops, tensors, sizes, arena and MACs of a .hyq (the data `inspect` shows); key: an encrypted model's."""
+    prog, m = load_program(str(path), key=key)
     ops = []
     macs_total = 0
     for op, ins, outs, attrs in prog.ops:

@@ -20,15 +20,16 @@ from hyperion_host.firmware import compile_firmware
 from hyperion_host.model.hyqfile import load_program
 
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"  # {"alg", "key_id", "mac"}: HMAC-SHA256 of manifest.json's bytes with the fleet key
 
 
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def self_test(model_path):
+def self_test(model_path, key=None):
     """A fixed input and the host runtime's output for it: what the board must reproduce (tolerance)."""
-    prog, _ = load_program(str(model_path))
+    prog, _ = load_program(str(model_path), key=key)
     if (prog.meta.get("text") or {}).get("decoder"):
         return _decoder_self_test(prog)
     inputs = []
@@ -60,18 +61,68 @@ def _decoder_self_test(prog):
     return {"tokens": tokens, "expected": [float(v) for v in y], "tolerance": 0.1 * max(1.0, float(np.abs(y).max()))}
 
 
+def sign(manifest_bytes, key):
+    """manifest.sig's content for a manifest signed with a fleet key."""
+    from hyperion import crypt
+
+    return {"alg": "hmac-sha256", "key_id": crypt.key_id(key),
+            "mac": crypt.hmac_sha256(crypt.signing_key(key), manifest_bytes).hex()}
+
+
+def check_signature(bundle_dir, key):
+    """HyperionError unless the bundle is signed with key (the fleet key deploy was given)."""
+    from hyperion import crypt
+
+    sig = load_signature(bundle_dir)
+    if sig is None:
+        raise HyperionError("bundle %s is not signed; build it with `--sign-key`" % bundle_dir)
+    if sig["key_id"] != crypt.key_id(key):
+        raise HyperionError("bundle %s is signed with key %s, not with the key given (%s)"
+                            % (bundle_dir, sig["key_id"], crypt.key_id(key)))
+    mac = crypt.hmac_sha256(crypt.signing_key(key), (Path(bundle_dir) / MANIFEST).read_bytes())
+    if not crypt.same(mac, bytes.fromhex(sig["mac"])):
+        raise HyperionError("bundle %s: its signature does not match its manifest (changed since it was signed)"
+                            % bundle_dir)
+
+
+def load_signature(bundle_dir):
+    """manifest.sig checked for structure, or None when the bundle is unsigned."""
+    p = Path(bundle_dir) / SIGNATURE
+    if not p.exists():
+        return None
+    try:
+        sig = json.loads(p.read_text())
+    except (OSError, ValueError, RecursionError):
+        sig = None
+    if not isinstance(sig, dict) or sig.get("alg") != "hmac-sha256" or not isinstance(sig.get("key_id"), str) or \
+            not re.match(r"^[0-9a-f]{16}$", sig["key_id"]) or not isinstance(sig.get("mac"), str) or \
+            not _HEX64.match(sig["mac"]):
+        raise HyperionError("%s is not a valid signature file; rebuild the bundle" % p)
+    return sig
+
+
 def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=False, version=None, log=None,
-                 part="all"):
+                 part="all", model_keys=(), sign_key=None):
     """Write a bundle; returns its manifest. `arch` overrides the board's (a vboard runs x64). log(text) hears
     why the bundle has no C kernels when it has none (the board then runs the viper kernels). part: the firmware
-    modules it carries (firmware.modules: 'all', or 'runtime' without Picol)."""
+    modules it carries (firmware.modules: 'all', or 'runtime' without Picol). model_keys: the keys of encrypted
+    models (their self-tests run on the host); sign_key: the fleet key that signs the manifest (manifest.sig)."""
+    from hyperion import crypt
+    from hyperion_host.model.encrypt import model_key_id
+
     board = get_board(board_name)
     arch = arch or board["arch"]
     out_dir = Path(out_dir)
+    keys = {crypt.key_id(k): k for k in model_keys}
+    model_key = {}
     for m in models:
         if not Path(m).is_file():
             raise HyperionError("no such model file: %s" % m)
         check_path("models/" + Path(m).name)  # the name it has on the board
+        kid = model_key_id(m)
+        if kid is not None and kid not in keys:
+            raise HyperionError("%s is encrypted with key %s: give its key file with --model-key" % (m, kid))
+        model_key[m] = keys.get(kid)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out_dir.parent))  # same filesystem: an atomic rename
     try:
@@ -84,16 +135,19 @@ def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=Fal
         for m in models:
             dst = mdir / Path(m).name
             shutil.copyfile(m, dst)
-            tests[dst.stem] = self_test(dst)
+            tests[dst.stem] = self_test(dst, model_key[m])
         files = []
         for p in sorted(stage.rglob("*")):
             if p.is_file():
                 data = p.read_bytes()
                 files.append({"path": p.relative_to(stage).as_posix(), "sha256": sha256(data), "size": len(data)})
         manifest = {"format": 1, "version": version or __version__, "board": board["name"], "arch": arch,
-                    "files": files, "self_tests": tests}
+                    "files": files, "self_tests": tests,
+                    "model_keys": sorted({crypt.key_id(k) for k in model_key.values() if k is not None})}
         manifest["id"] = sha256(json.dumps(files, sort_keys=True).encode())[:16]
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        if sign_key is not None:
+            (stage / SIGNATURE).write_text(json.dumps(sign((stage / MANIFEST).read_bytes(), sign_key)))
         _write_mip_package(stage, manifest)
         if romfs:
             from hyperion_host.ship.romfs import make_image
@@ -156,6 +210,10 @@ def load_manifest(bundle_dir):
         if check_path(f.get("path")) in seen:
             raise HyperionError("bundle path %r is listed twice" % f["path"])
         seen.add(f["path"])
+    keys = m.get("model_keys", [])
+    if not isinstance(keys, list) or not all(isinstance(k, str) and re.match(r"^[0-9a-f]{16}$", k) for k in keys):
+        raise HyperionError("%s is not a valid bundle manifest (model_keys); rebuild the bundle" % p)
+    load_signature(bundle_dir)
     for f in files:
         data = (Path(bundle_dir) / f["path"]).read_bytes() if (Path(bundle_dir) / f["path"]).is_file() else None
         if data is None or sha256(data) != f["sha256"]:

@@ -15,16 +15,19 @@ import json
 import time
 from pathlib import Path
 
+from hyperion import crypt
 from hyperion_host.device.transport import Board, BoardExecError, DeviceError, resolve_port, same_content
 from hyperion_host.errors import HyperionError
 from hyperion_host.paths import firmware_dir
-from hyperion_host.ship.bundle import MANIFEST, load_manifest
+from hyperion_host.ship.bundle import MANIFEST, SIGNATURE, check_signature, load_manifest, load_signature
 
 ROOT = "/hyperion-ab"
 SLOTS = ("a", "b")
+KEYS = "/hyperion-keys"  # outside the slots: <id>.key (model keys), fleet-<id>.key (bundle signing keys)
 
 HELPERS = """
 import os, json
+from binascii import hexlify
 def _read(p):
     try:
         with open(p) as f:
@@ -37,7 +40,8 @@ def _manifest(s):
         m = json.loads(t) if t else None
     except ValueError:
         return None
-    return {'id': m.get('id'), 'version': m.get('version'), 'board': m.get('board'), 'arch': m.get('arch')} if m else None
+    return {'id': m.get('id'), 'version': m.get('version'), 'board': m.get('board'), 'arch': m.get('arch'),
+            'model_keys': m.get('model_keys', [])} if m else None
 def _state():
     a = _read('%(root)s/active')
     if a is None:
@@ -71,7 +75,68 @@ def _rm(p):
         os.remove(p)
     except OSError:
         pass
+def _readb(p):
+    try:
+        with open(p, 'rb') as f:
+            return f.read()
+    except OSError:
+        return None
+def _keys(prefix):
+    try:
+        return [n[len(prefix):-4] for n in os.listdir('%(keys)s') if n.startswith(prefix) and n.endswith('.key')
+                and len(n) == len(prefix) + 20]
+    except OSError:
+        return []
+def _sha(p):
+    h = hashlib.sha256()
+    b = bytearray(512)
+    try:
+        with open(p, 'rb') as f:
+            while True:
+                n = f.readinto(b)
+                if not n:
+                    break
+                h.update(memoryview(b)[:n])
+    except OSError:
+        return None
+    return hexlify(h.digest()).decode()
+def _verify(s):
+    # why slot s may not boot, or None: every file as its manifest says, and the manifest signed with one of the
+    # board's fleet keys when it has any (this code comes from the host; the keys and the slot from the board)
+    base = '%(root)s/' + s
+    man = _readb(base + '/manifest.json')
+    if man is None:
+        return 'slot %%s holds no complete bundle' %% s
+    ids = _keys('fleet-')
+    if ids:
+        try:
+            sig = json.loads(_read(base + '/manifest.sig') or 'null')
+        except ValueError:
+            sig = None
+        kid = sig.get('key_id') if isinstance(sig, dict) else None
+        if kid is None:
+            return 'the bundle is not signed, and this board takes only bundles signed with its fleet key (%%s)' %% ', '.join(ids)
+        if kid not in ids:
+            return 'the bundle is signed with key %%s, not with a fleet key of this board (%%s)' %% (kid, ', '.join(ids))
+        try:
+            key = parse_key(_read('%(keys)s/fleet-' + kid + '.key') or '')
+            ok = same(hmac_sha256(signing_key(key), man), unhexlify(sig.get('mac') or ''))
+        except ValueError:
+            ok = False
+        if not ok:
+            return 'the bundle signature does not match its manifest'
+    try:
+        files = json.loads(man)['files']
+    except (ValueError, KeyError, TypeError):
+        return 'slot %%s has a corrupt manifest' %% s
+    for f in files:
+        if _sha(base + '/' + f['path']) != f['sha256']:
+            return 'file %%s on the board does not match the manifest' %% f['path']
+    return None
 def _switch(s):
+    why = _verify(s)
+    if why:
+        return why
     # relative names from / : the unix port's VfsPosix mis-resolves absolute rename targets
     os.chdir('/')
     with open('%(rel)s/active.tmp', 'w') as f:
@@ -81,7 +146,7 @@ def _switch(s):
     except OSError:
         _rm('%(rel)s/active')
         os.rename('%(rel)s/active.tmp', '%(rel)s/active')
-""" % {"root": ROOT, "rel": ROOT.lstrip("/")}
+""" % {"root": ROOT, "rel": ROOT.lstrip("/"), "keys": KEYS}
 
 HEALTH = """
 import sys, json, array, gc, binascii
@@ -122,6 +187,10 @@ class DeployError(HyperionError):
     pass
 
 
+def crypt_source():
+    return (firmware_dir() / "hyperion" / "crypt.py").read_text()
+
+
 BOOT_LINE = "import hyperion_ab  # Hyperion A/B slots"
 
 
@@ -147,7 +216,8 @@ class Session:
         self.port = resolve_port(port)
         self.board = Board(self.port, soft_reset=soft_reset)
         try:
-            self.board.exec(HELPERS, timeout=30)
+            # the board checks signatures with the firmware's own HMAC (hyperion/crypt.py), sent with the helpers
+            self.board.exec(crypt_source() + HELPERS, timeout=30)
         except Exception:
             self.board.close()
             raise
@@ -155,9 +225,9 @@ class Session:
     def close(self):
         self.board.close()
 
-    def eval(self, expr):
+    def eval(self, expr, timeout=10):
         try:
-            return self.board.eval(expr)
+            return self.board.eval(expr, timeout)
         except BoardExecError as e:
             self._restarted(e)
             raise
@@ -187,26 +257,35 @@ def _other(slot):
     return "b" if slot == "a" else "a"
 
 
-def deploy(port, bundle_dir, progress=None, health_timeout=120):
-    """Install bundle_dir on the board at port. Returns a dict describing what happened."""
-    phase = ["copy"]
+def deploy(port, bundle_dir, progress=None, health_timeout=120, model_keys=(), sign_key=None, rotate_from=None):
+    """Install bundle_dir on the board at port. Returns a dict describing what happened.
+    model_keys: keys of the bundle's encrypted models the board may not have yet (installed in /hyperion-keys);
+    sign_key: the fleet key the bundle must be signed with (installed on a board that has none; rotate_from: a
+    fleet key the board has, to install sign_key beside it)."""
+    phase = ["connect"]
+    keys = {"model": {crypt.key_id(k): k for k in model_keys}, "sign": sign_key, "rotate_from": rotate_from}
     try:
-        return _deploy(port, bundle_dir, progress, health_timeout, phase)
+        return _deploy(port, bundle_dir, progress, health_timeout, phase, keys)
     except DeviceError as e:  # the board stopped answering or went away: every read has a deadline
+        if phase[0] == "connect":  # nothing on the board was touched: the error says all
+            raise
         if phase[0] == "copy":
             raise DeployError("%s; the active slot is untouched: run the deploy again" % e.format_message()) from None
         raise DeployError("%s, while switching slots; the board boots either the new slot or the previous one (both "
                           "complete): see `hyperion-host status`" % e.format_message()) from None
 
 
-def _deploy(port, bundle_dir, progress, health_timeout, phase):
+def _deploy(port, bundle_dir, progress, health_timeout, phase, keys):
     manifest = load_manifest(bundle_dir)
+    if keys["sign"] is not None:
+        check_signature(bundle_dir, keys["sign"])
     t0 = time.monotonic()
     quick = _quick_state(port)
     if quick and quick[1] == manifest["id"]:  # already running this bundle: one small read, no reset
         return {"port": resolve_port(port), "changed": False, "slot": quick[0], "copied": 0,
                 "skipped": len(manifest["files"]), "version": manifest["version"], "seconds": time.monotonic() - t0}
     s = Session(port)
+    phase[0] = "copy"
     try:
         ident = s.identify()
         if ident.get("platform") == "qemu":
@@ -218,6 +297,7 @@ def _deploy(port, bundle_dir, progress, health_timeout, phase):
                               "`hyperion-host build --board <board> --arch %s`"
                               % (bundle_dir, manifest["arch"], s.port, ident["arch"], ident["arch"]))
         st = s.state()
+        install = _keys_to_install(s, bundle_dir, manifest, keys)  # before anything is written
         active = st["active"] if st["active"] in SLOTS else ""
         cur = st["slots"].get(active) if active else None
         if cur and cur.get("id") == manifest["id"]:
@@ -261,8 +341,16 @@ def _deploy(port, bundle_dir, progress, health_timeout, phase):
                 raise
             if progress:
                 progress(f["path"])
+        if (Path(bundle_dir) / SIGNATURE).exists():
+            s.board.write_file(base + "/" + SIGNATURE, (Path(bundle_dir) / SIGNATURE).read_bytes())
+        else:
+            s.exec("_rm(%r)" % (base + "/" + SIGNATURE))
         s.board.write_file(base + "/" + MANIFEST, (Path(bundle_dir) / MANIFEST).read_bytes())
         install_boot_hook(s)
+        if install:
+            s.exec("_mkdirs(%r)" % KEYS)
+            for name, key in install:
+                s.board.write_file("%s/%s.key" % (KEYS, name), (key.hex() + "\n").encode())
         s.close()
         # health check from the new slot in a fresh interpreter, before switching
         health = run_health(s.port, target, manifest, health_timeout)
@@ -271,8 +359,11 @@ def _deploy(port, bundle_dir, progress, health_timeout, phase):
                               % (s.port, health["summary"], active or "none"))
         s = Session(s.port, soft_reset=False)
         phase[0] = "switch"
-        s.exec("_switch(%r)" % target)
+        refused = s.eval("_switch(%r)" % target, timeout=120)  # it hashes every file of the slot
         s.close()
+        if refused:
+            raise DeployError("the board refused to switch to the new slot: %s; it stays on slot %s"
+                              % (refused, active or "none"))
         booted = verify_boot(s.port)
         if "%s/%s/" % (ROOT, target) not in booted:
             raise DeployError("after switching, the board booted %s instead of slot %s" % (booted, target))
@@ -284,6 +375,37 @@ def _deploy(port, bundle_dir, progress, health_timeout, phase):
             s.board.close()
         except Exception:  # the connection may already be gone
             pass
+
+
+def _keys_to_install(s, bundle_dir, manifest, keys):
+    """[(file name, key)] the board needs from this deploy: the model keys it lacks (an error if they were not
+    given) and the fleet key (on a board without one, or beside one the user proved with rotate_from). A bundle
+    the board's fleet keys will refuse is refused here, before anything is copied."""
+    have = set(s.eval("_keys('')"))
+    fleet = s.eval("_keys('fleet-')")
+    out = []
+    for kid in manifest.get("model_keys", []):
+        if kid in have:
+            continue
+        if kid not in keys["model"]:
+            raise DeployError("the bundle's models are encrypted with key %s, which the board on %s does not have: "
+                              "give its key file with --model-key" % (kid, s.port))
+        out.append((kid, keys["model"][kid]))
+    sig = load_signature(bundle_dir)
+    if keys["sign"] is not None:
+        kid = crypt.key_id(keys["sign"])
+        if fleet and kid not in fleet:
+            old = keys["rotate_from"]
+            if old is None or crypt.key_id(old) not in fleet:
+                raise DeployError("the board on %s takes bundles signed with fleet key %s; to add key %s, give one of "
+                                  "its keys with --rotate-from" % (s.port, ", ".join(fleet), kid))
+        if kid not in fleet:
+            out.append(("fleet-" + kid, keys["sign"]))
+    elif fleet and (sig is None or sig["key_id"] not in fleet):
+        raise DeployError("the board on %s takes only bundles signed with its fleet key (%s), and bundle %s is %s"
+                          % (s.port, ", ".join(fleet), bundle_dir,
+                             "not signed" if sig is None else "signed with key %s" % sig["key_id"]))
+    return out
 
 
 QUICK = """
@@ -357,10 +479,61 @@ def rollback(port):
         prev = _other(active)
         if not st["slots"].get(prev):
             raise DeployError("cannot roll back %s: slot %s holds no complete bundle" % (s.port, prev))
-        s.exec("_switch(%r)" % prev)
+        refused = s.eval("_switch(%r)" % prev, timeout=120)
+        if refused:
+            raise DeployError("the board refused to roll back to slot %s: %s" % (prev, refused))
     finally:
         s.close()
     booted = verify_boot(s.port)
     if "%s/%s/" % (ROOT, prev) not in booted:
         raise DeployError("after rollback, the board booted %s instead of slot %s" % (booted, prev))
     return {"port": s.port, "slot": prev, "previous": active, "version": st["slots"][prev]["version"]}
+
+
+KEYS_STATE = """
+def _sig_id(s):
+    try:
+        return json.loads(_read('%(root)s/' + s + '/manifest.sig') or 'null').get('key_id')
+    except (ValueError, AttributeError):
+        return None
+print(repr({'model': _keys(''), 'fleet': _keys('fleet-'), 'state': _state(),
+            'signed': {s: _sig_id(s) for s in ('a', 'b')}}))
+""" % {"root": ROOT}
+
+
+def board_keys(port):
+    """The keys on a board (ids only: a key never leaves the board) and which slot uses each."""
+    import ast
+
+    s = Session(port, soft_reset=False)
+    try:
+        r = ast.literal_eval(s.exec(KEYS_STATE, timeout=30).decode().strip())
+    finally:
+        s.close()
+    slots = r["state"]["slots"]
+    used = {}
+    for slot in SLOTS:
+        for kid in (slots.get(slot) or {}).get("model_keys", []):
+            used.setdefault(kid, []).append(slot)
+        if slots.get(slot) and r["signed"].get(slot):
+            used.setdefault("fleet-" + r["signed"][slot], []).append(slot)
+    keys = [{"id": kid, "kind": "model", "slots": used.get(kid, [])} for kid in sorted(r["model"])]
+    keys += [{"id": kid, "kind": "fleet", "slots": used.get("fleet-" + kid, [])} for kid in sorted(r["fleet"])]
+    return {"port": s.port, "keys": keys}
+
+
+def prune_keys(port):
+    """Remove the keys no slot uses (after a rotation). A fleet key goes only when another one signs a slot: a
+    board never loses its last fleet key, which would let it take unsigned bundles again."""
+    info = board_keys(port)
+    fleet_used = any(k["slots"] for k in info["keys"] if k["kind"] == "fleet")
+    gone = [k for k in info["keys"] if not k["slots"] and (k["kind"] == "model" or fleet_used)]
+    if gone:
+        s = Session(port, soft_reset=False)
+        try:
+            for k in gone:
+                name = k["id"] if k["kind"] == "model" else "fleet-" + k["id"]
+                s.exec("_rm(%r)" % ("%s/%s.key" % (KEYS, name)))
+        finally:
+            s.close()
+    return {"port": info["port"], "removed": gone, "kept": [k for k in info["keys"] if k not in gone]}
