@@ -49,8 +49,8 @@ def streamed_mlp(tmp_path_factory):
 
 def test_the_firmware_hmac_and_ctr_match_the_hosts_libraries(micropython):
     """crypt.Hmac (MicroPython has no hmac module) against CPython's hmac, on the host and on MicroPython; the
-    board's AES-CTR (cryptolib ECB on counter blocks, the viper/C/bytecode ctr_fill and xor) against the host's
-    `cryptography` CTR, at unaligned offsets."""
+    board's AES-CTR (cryptolib ECB on counter blocks, and the C kernels' AES-256 where a firmware has no cryptolib;
+    the viper/C/bytecode ctr_fill and xor) against the host's `cryptography` CTR, at unaligned offsets."""
     rng = np.random.RandomState(0)
     cases = [(rng.bytes(n), rng.bytes(m)) for n, m in ((0, 0), (5, 63), (32, 64), (64, 1000), (100, 513))]
     for k, m in cases:
@@ -68,12 +68,17 @@ from hyperion.kernels import python, viper
 cases = %r
 for k, m in cases:
     print('H', binascii.hexlify(crypt.hmac_sha256(k, m)).decode())
-for path in ('c', 'viper', 'python'):
-    k = kernels.select(path)[0]
-    for pos, n in %r:
-        buf = bytearray(%r[:n])
-        crypt.Ctr(%r, %r, k).xor(buf, n, pos)
-        print('C', k.PATH, pos, binascii.hexlify(buf).decode())
+aes = [crypt.cryptolib, None] if crypt.cryptolib else [None]  # None: the C kernels' AES-256 (firmware/native/aes.c)
+for crypt.cryptolib in aes:
+    for path in ('c', 'viper', 'python'):
+        k = kernels.select(path)[0]
+        for pos, n in %r:
+            buf = bytearray(%r[:n])
+            ctr = crypt.Ctr(%r, %r, k)
+            assert (ctr.aes is None) == (crypt.cryptolib is None)
+            ctr.xor(buf, n, pos)
+            print('C', k.PATH, pos, binascii.hexlify(buf).decode())
+print('AES', len(aes))
 """ % (cases, [(p, len(v)) for p, v in want.items()], data, key, nonce)
     r = micropython(code, firmware=cached_firmware("x64"))
     assert r.ok, r
@@ -82,6 +87,7 @@ for path in ('c', 'viper', 'python'):
     assert hs == [hmac.new(k, m, hashlib.sha256).hexdigest() for k, m in cases]
     got = [(lines[i + 1], int(lines[i + 2]), lines[i + 3]) for i, w in enumerate(lines) if w == "C"]
     assert sorted({p for p, _, _ in got}) == ["c", "python", "viper"]
+    assert len(got) == 12 * int(lines[lines.index("AES") + 1])  # cryptolib (where the port has it) and the C AES
     for _, pos, hx in got:
         assert bytes.fromhex(hx) == want[pos]
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from hyperion import hyq
-from hyperion.kernels import WHOLE_OP
+from hyperion.kernels import C_ONLY, WHOLE_OP
 from hyperion_host import mpbuild
 from hyperion_host.firmware import cached_firmware
 
 FUNCTIONS = ("block_sums", "q4_rows", "q8_rows", "csr_rows", "dot8", "conv_row", "requant", "absmax", "quantize",
-             "maxpool", "argmax")
+             "maxpool", "argmax", "ctr_fill", "xor")
 
 # Runs on MicroPython: CASES = [(function, args)], an arg being an int, or (typecode, bytes) for a buffer made
 # fresh for each path ('b': bytearray, else array(typecode)). One line per case and path: the return value and
@@ -191,6 +191,11 @@ def _cases():
             cases.append(("quantize", [_f(v), xo, n, _b(np.full(n + 5, 9)), 5, _f(v), xo + i, 127]))
         for s in (0.25, 0.37, 3.1e-5, 1e-30, 1e20):
             cases.append(("quantize", [_f(v), xo, n, _b(np.full(n + 2, 9)), 2, _f([7.0, s]), 1, 1]))
+    # ctr_fill: counters carrying across bytes (a small int on 32-bit ports); xor: offsets, lengths 0 and odd
+    for nb, counter, pad in ((1, 0, 0), (3, 255, 5), (16, 0x3FFF_FFF8, 0), (2, 0x00FF_FFFF, 9), (0, 7, 3)):
+        cases.append(("ctr_fill", [_b(r.integers(0, 256, 16 * nb + pad)), nb, counter]))
+    for yo, ko, n in ((0, 0, 1), (3, 0, 16), (0, 5, 255), (7, 2, 0), (1, 1, 300)):
+        cases.append(("xor", [_b(r.integers(0, 256, yo + n + 4)), yo, _b(r.integers(0, 256, ko + n + 1)), ko, n]))
     # maxpool, int8 (1-byte items) and float32 (4): windows clipped at the edges, some holding no input at all
     for planes, H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo in (
             (2, 6, 6, 2, 2, 2, 2, 0, 0, 1, 1, 3, 3), (3, 5, 7, 3, 3, 1, 2, 1, 1, 1, 1, 5, 4),
@@ -262,7 +267,7 @@ def _check(lines):
     assert paths == ["c", "viper", "python"]  # all run here: C kernels built for the arch, a native emitter
     funcs = {ln.split()[1]: ln.split()[2:] for ln in lines if ln.startswith("FUNCTIONS")}
     for p in paths:  # one calling convention: the same public functions on every path (C: and its whole ops)
-        assert funcs[p] == sorted(FUNCTIONS + (WHOLE_OP if p == "c" else ())), (p, funcs[p])
+        assert funcs[p] == sorted(FUNCTIONS + (WHOLE_OP + C_ONLY if p == "c" else ())), (p, funcs[p])
     got = {}
     for ln in lines:
         if ln.startswith("CASE "):

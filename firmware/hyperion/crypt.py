@@ -1,7 +1,8 @@
 # Encrypted models (docs/security.md): AES-256-CTR over a .hyq's data section and HMAC-SHA256 over the whole file
-# (encrypt-then-MAC), both keyed from one 32-byte key. The board decrypts with cryptolib's AES as it streams
-# weights (ECB on counter blocks: ports build cryptolib without CTR mode), into the buffer it reads into, so
-# RAM does not grow. The host imports this module (CPython: the `cryptography` package runs the AES).
+# (encrypt-then-MAC), both keyed from one 32-byte key. The board decrypts as it streams weights, into the
+# buffer it reads into, so RAM does not grow: with cryptolib's AES (ECB on counter blocks: ports build cryptolib
+# without CTR mode), else the C kernels' AES-256 (firmware/native/aes.c). The host imports this module
+# (CPython: the `cryptography` package runs the AES).
 import hashlib
 from binascii import hexlify, unhexlify
 
@@ -14,6 +15,7 @@ KEY_DIR = "/hyperion-keys"  # on a board: <key id>.key (model keys) and fleet.ke
 MAC_SIZE = 32
 NONCE_SIZE = 8
 CHUNK = 256  # keystream bytes made per AES call: 16 counter blocks
+AES_STATE = 496  # the C kernels' AES-256 state: round keys and S-box
 
 
 class Hmac:
@@ -93,6 +95,19 @@ def find_key(kid, keydir=None):
     return key if key_id(key) == kid else None
 
 
+def _c_aes(k):
+    """The C kernels' AES-256 (aes_key, aes_ecb): the model's kernel module, or the C one when it runs another."""
+    if hasattr(k, "aes_ecb"):
+        return k
+    try:
+        from hyperion.kernels import _c
+
+        c = _c()
+    except (ImportError, ValueError, MemoryError):  # no C kernels for this board
+        return None
+    return c if hasattr(c, "aes_ecb") else None
+
+
 class Ctr:
     """The AES-256-CTR keystream of an encrypted model's data section: block i (bytes 16i..16i+15) is encrypted
     from the counter block nonce (8 bytes) + i (8 bytes, big-endian). xor(buf, n, pos) decrypts (or encrypts)
@@ -101,27 +116,32 @@ class Ctr:
     def __init__(self, aes_key, nonce, k=None):
         self.key = aes_key
         self.nonce = bytes(nonce)
-        if cryptolib is None:
-            import sys
-
-            if sys.implementation.name != "cpython":
-                raise ValueError("this firmware has no cryptolib (AES), so it cannot decrypt models; build it with "
-                                 "MICROPY_PY_CRYPTOLIB (docs/security.md)")
-            self.aes = None  # the host: the `cryptography` package
-            return
-        self.aes = cryptolib.aes(aes_key, 1)  # ECB: the counter blocks are encrypted 16 at a time
-        self.ctr = bytearray(CHUNK)
-        for b in range(0, CHUNK, 16):
-            self.ctr[b: b + NONCE_SIZE] = self.nonce
-        self.ks = bytearray(CHUNK)
+        self.aes = self.c = None
         if k is None:
             from hyperion.kernels import select
 
             k = select("auto")[0]
         self.k = k
+        if cryptolib is not None:
+            self.aes = cryptolib.aes(aes_key, 1)  # ECB: the counter blocks are encrypted 16 at a time
+        else:
+            self.c = _c_aes(k)  # the C kernels' AES-256, where the firmware has no cryptolib
+            if self.c is None:
+                import sys
+
+                if sys.implementation.name == "cpython":
+                    return  # the host: the `cryptography` package (_xor_host)
+                raise ValueError("this firmware has no cryptolib (AES) and no C kernels, so it cannot decrypt "
+                                 "models (docs/security.md)")
+            self.rk = bytearray(AES_STATE)
+            self.c.aes_key(aes_key, self.rk)
+        self.ctr = bytearray(CHUNK)
+        for b in range(0, CHUNK, 16):
+            self.ctr[b: b + NONCE_SIZE] = self.nonce
+        self.ks = bytearray(CHUNK)
 
     def xor(self, buf, n, pos):
-        if self.aes is None:
+        if self.aes is None and self.c is None:
             return self._xor_host(buf, n, pos)
         k = self.k
         if k.PATH == "python" and not isinstance(buf, bytearray):  # bytecode indexes items: a typed array's bytes
@@ -136,8 +156,12 @@ class Ctr:
             at = pos + done
             skip = at & 15
             m = min(CHUNK - skip, n - done)
-            k.ctr_fill(self.ctr, (skip + m + 15) >> 4, at >> 4)
-            self.aes.encrypt(self.ctr, self.ks)
+            nb = (skip + m + 15) >> 4
+            k.ctr_fill(self.ctr, nb, at >> 4)
+            if self.aes is not None:
+                self.aes.encrypt(self.ctr, self.ks)
+            else:
+                self.c.aes_ecb(self.rk, self.ctr, self.ks, nb)
             k.xor(buf, done, self.ks, skip, m)
             done += m
         return buf

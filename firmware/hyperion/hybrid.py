@@ -214,7 +214,8 @@ def _stem(name):
 def estimate(path):
     """Heap bytes a .hyq needs on the board, from its header: the activation arenas and the weight buffer
     (the largest tensor) with 1/8 slack, plus the parsed tables and metadata (about 12 bytes per table byte) and
-    4 KB of fixed cost. Measured on the unix port, it covers what loading and a first run keep allocated."""
+    4 KB of fixed cost. Measured on the unix port, it covers what loading and a first run keep allocated; the
+    firmware's own one-time costs (modules imported and names interned on a first load) come on top."""
     from hyperion import hyq
 
     with open(path, "rb") as f:

@@ -36,11 +36,10 @@ class Model:
         # kernels: a kernel module (hyperion.kernels.select); None: the best this board runs. key: an encrypted
         # model's key (None: the board's key folder)
         self.path = path
-        self.k = kernels or select("auto")[0]
         f = open(path, "rb")
         self._f = f
         try:
-            self.h = hyq.Model(f, verify, key, self.k)
+            self.h = hyq.Model(f, verify, key, kernels)
             if verify:
                 from hyperion.hyqcheck import check_once
 
@@ -61,6 +60,7 @@ class Model:
                     f.close()
                     raise ValueError("mode='rom' needs a memory-mapped file (ROMFS); %s is not" % path)
         self.mode = "rom" if self.mapped is not None else "stream"
+        self.k = kernels or select("auto")[0]
         h = self.h
         self._meta = None
         # activations: small arenas now, before the buffers below, so they lie in one piece low in the heap;

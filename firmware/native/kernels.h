@@ -114,6 +114,13 @@ void k_finish(const int32_t *acc, int n, int rows, const float *sc, int r0, floa
 mp_int_t k_absmax(const uint32_t *x, int n);
 void k_quantize(const uint32_t *x, int n, uint8_t *y, uint32_t db, int32_t mul);
 mp_int_t k_argmax(const uint32_t *x, int n);
+
+// aes.c: AES-256 block encryption (the keystream of encrypted models where the firmware has no cryptolib).
+// rk: AES256_RK_BYTES of round keys, then the 256-byte S-box
+#define AES256_RK_BYTES 240
+#define AES256_STATE_BYTES (AES256_RK_BYTES + 256)
+void k_aes256_key(const uint8_t *key, uint8_t *rk);
+void k_aes256_ecb(const uint8_t *rk, const uint8_t *in, uint8_t *out, int nblocks);
 mp_int_t k_nonfinite(const uint32_t *x, int n);
 void k_act_n(const float *x, float *y, int n, int act, float p0, float p1);
 void k_binary(int kind, const float *big, const float *small, float *y, int n, int inner, int ns, int rev, int act,

@@ -7,6 +7,7 @@ target_sources(usermod_hyperion INTERFACE
     ${CMAKE_CURRENT_LIST_DIR}/conv.c
     ${CMAKE_CURRENT_LIST_DIR}/floatops.c
     ${CMAKE_CURRENT_LIST_DIR}/attention.c
+    ${CMAKE_CURRENT_LIST_DIR}/aes.c
 )
 target_include_directories(usermod_hyperion INTERFACE ${CMAKE_CURRENT_LIST_DIR})
 target_compile_definitions(usermod_hyperion INTERFACE HYPERION_BUILTIN)

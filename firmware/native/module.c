@@ -485,6 +485,33 @@ static mp_obj_t xor_bytes(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(xor_obj, 5, 5, xor_bytes);
 
+// aes_key(key, state): a 32-byte AES-256 key expanded into state (AES256_STATE_BYTES: round keys and S-box)
+static mp_obj_t aes_key(mp_obj_t key_in, mp_obj_t st_in) {
+    span_t key = k_span(key_in, 0), st = k_span(st_in, 1);
+    if (key.n != 32) {
+        bad();
+    }
+    k_need_items(st, 0, AES256_STATE_BYTES, 1);
+    k_aes256_key(key.p, st.p);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(aes_key_obj, aes_key);
+
+// aes_ecb(state, src, dst, nblocks): dst = AES-256(src), nblocks blocks of 16 bytes (src may be dst)
+static mp_obj_t aes_ecb(size_t n_args, const mp_obj_t *args) {
+    span_t st = RD(0), src = RD(1), dst = WR(2);
+    int nb = I(3);
+    if (nb < 0) {
+        bad();
+    }
+    k_need_items(st, 0, AES256_STATE_BYTES, 1);
+    k_need_items(src, 0, (int64_t)nb * 16, 1);
+    k_need_items(dst, 0, (int64_t)nb * 16, 1);
+    k_aes256_ecb(st.p, src.p, dst.p, nb);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(aes_ecb_obj, 4, 4, aes_ecb);
+
 // the module's functions, once for both ways of building it (qstrs spelled out: the .mpy build finds them in
 // the source, not the preprocessed code)
 #define KERNELS(X) \
@@ -511,7 +538,9 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(xor_obj, 5, 5, xor_bytes);
     X(MP_QSTR_decode_row, decode_row_obj) \
     X(MP_QSTR_nonfinite, nonfinite_obj) \
     X(MP_QSTR_ctr_fill, ctr_fill_obj) \
-    X(MP_QSTR_xor, xor_obj)
+    X(MP_QSTR_xor, xor_obj) \
+    X(MP_QSTR_aes_key, aes_key_obj) \
+    X(MP_QSTR_aes_ecb, aes_ecb_obj)
 
 #ifdef HYPERION_BUILTIN
 // compiled into the firmware (micropython.mk, firmware/manifest.py): the builtin module hyperion_c

@@ -56,10 +56,15 @@ own Python loop (float results within float32 rounding of the loop's; int8 resul
                                               decoder's attention over its int8 KV cache (lm.Decoder.step)
     decode_row(w, wo, hdr, cb, B, K, scheme, y, yo)   one q4/q8 row as floats (embeddings, layers._dequant_row)
     nonfinite(x, n) -> i                      the first NaN or infinity among float32 x[0:n], or -1 (set_input)
+
+C only (C_ONLY): the AES-256 block cipher, for firmware without cryptolib (hyperion/crypt.py falls back to it):
+    aes_key(key, state)                       a 32-byte key expanded into state (496 bytes: round keys, S-box)
+    aes_ecb(state, src, dst, nb)              dst = AES-256(src), nb blocks of 16 bytes (src may be dst)
 """
 import sys
 
 WHOLE_OP = ("conv", "finish", "act", "binary", "softmax", "layernorm", "matmul", "gap", "attention", "decode_row", "nonfinite")
+C_ONLY = ("aes_key", "aes_ecb")
 PATHS = ("c", "viper", "python")  # the paths built; "ulab" is accepted and runs "python" (not built yet)
 
 # Index = the native arch number in sys.implementation._mpy (bits 10..13),

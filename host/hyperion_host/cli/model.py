@@ -357,6 +357,7 @@ def profile(
                                 "compiled in (firmware/manifest.py): the least heap. Default: the firmware package "
                                 "and the model in ROMFS, as `build --romfs` makes them."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    model_key: Path | None = typer.Option(None, "--model-key", help="The key file of an encrypted model."),
 ):
     """Count a model's instructions on a board's own core: QEMU with -icount runs it from a ROMFS bundle, with
     per-op counts, instructions per MAC, the board's heap and parity with the host reference."""
@@ -366,7 +367,8 @@ def profile(
     from hyperion_host.boards import parse_size
 
     size = parse_size(romfs_size, minimum=4096) if romfs_size else None
-    r = run_profile(model, board, kernels=kernels, tokens=tokens, romfs_size=size, log=notice, frozen=frozen)
+    r = run_profile(model, board, kernels=kernels, tokens=tokens, romfs_size=size, log=notice, frozen=frozen,
+                    key=read_key(model_key) if model_key else None)
     if as_json:
         print(json.dumps(r, indent=2))
         return

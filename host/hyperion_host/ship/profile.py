@@ -67,7 +67,7 @@ try:
     gc.collect()
     _a1 = _used = gc.mem_alloc()
     _step = 'loading the model'
-    _m = hyperion.load(%(path)r, kernels=%(kernels)r)
+    _m = hyperion.load(%(path)r, kernels=%(kernels)r, key=%(key)r)
     _t2 = _clock()
     gc.collect()
     _a2 = _used = gc.mem_alloc()
@@ -115,10 +115,11 @@ print(%(mark)r + repr((_per, _ops, _t1 - _t0 - _o, _t2 - _t1 - _o, _a1 - _a0, _a
 """
 
 
-def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, log=None, frozen=False):
+def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, log=None, frozen=False, key=None):
     """Profile a .hyq model on the emulated core of a board; returns the figures as a dict. romfs_size: the
     board's ROMFS area in bytes, for a board flashed with a bigger one than boards/ gives. frozen: on a firmware
-    with Hyperion frozen in and its C kernels compiled in (firmware/manifest.py), the ROMFS holding the model only."""
+    with Hyperion frozen in and its C kernels compiled in (firmware/manifest.py), the ROMFS holding the model only.
+    key: an encrypted model's (the board decrypts its weights as they stream)."""
     board = get_board(board_name)
     target = qemu.target_of(board)
     model_path = Path(model_path)
@@ -126,15 +127,16 @@ def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, l
         raise HyperionError("no such model file: %s" % model_path)
     if tokens < 1:
         raise HyperionError("--tokens must be at least 1")
-    summary = model_summary(model_path)
+    summary = model_summary(model_path, key)
     work = Path(tempfile.mkdtemp(prefix="hyperion-profile-"))
     try:
         # the runtime without Picol: what running a model needs, so the image fits the board's ROMFS area
-        manifest = build_bundle(board["name"], [str(model_path)], work / "bundle", romfs=True, part="runtime")
+        manifest = build_bundle(board["name"], [str(model_path)], work / "bundle", romfs=True, part="runtime",
+                                model_keys=[key] if key else ())
         test = manifest["self_tests"][model_path.stem]
         kind, per_unit = mpbuild.TARGETS[target]["clock"]
         code = CLOCKS[kind] + SCRIPT % {"path": "/rom/models/" + model_path.name, "kernels": kernels, "test": test,
-                         "tokens": tokens, "mark": MARK, "oom": OOM}
+                         "tokens": tokens, "mark": MARK, "oom": OOM, "key": key}
         img = work / "bundle" / "romfs.img"
         if frozen:  # the package is in the firmware: a copy in ROMFS would shadow it
             img = work / "models.img"
