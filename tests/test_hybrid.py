@@ -74,7 +74,8 @@ def test_policies_and_the_heap_estimate(models_dir):
     # can double then); Runtime.fits keeps a reserve for those
     r = board_code("import gc, json, hyperion\nfrom hyperion.hybrid import estimate, Runtime\n"
                    "from hyperion import model, ops, layers, errors, hyq, kernels\nfrom hyperion.kernels import python, viper\n"
-                   "p = %r\nhyperion.load(p).close()\ngc.collect()\nf0 = gc.mem_free()\nm = hyperion.load(p)\nm.run(%r)\ngc.collect()\n"
+                   "p = %r\nhyperion.load(p).close()\ngc.collect()\nf0 = gc.mem_free()\n"
+                   "m = hyperion.load(p)\nm.run(%r)\ngc.collect()\n"
                    "used = f0 - gc.mem_free()\nrt = Runtime('auto', url='http://127.0.0.1:9/mcp')\n"
                    "hyperion.configure(model_dirs=[%r])\n"
                    "print(json.dumps({'est': estimate(p), 'used': used, 'fits': rt.fits('mlp')}))"
