@@ -55,15 +55,17 @@ def _mkdirs(p):
             os.mkdir(cur)
         except OSError:
             pass
-def _cp(src, dst):
+def _each(p, fn):
     b = bytearray(1024)
-    with open(src, 'rb') as fi:
-        with open(dst, 'wb') as fo:
-            while True:
-                n = fi.readinto(b)
-                if not n:
-                    break
-                fo.write(memoryview(b)[:n])
+    with open(p, 'rb') as f:
+        while True:
+            n = f.readinto(b)
+            if not n:
+                break
+            fn(memoryview(b)[:n])
+def _cp(src, dst):
+    with open(dst, 'wb') as fo:
+        _each(src, fo.write)
 def _free(p):
     try:
         s = os.statvfs(p)
@@ -89,14 +91,8 @@ def _keys(prefix):
         return []
 def _sha(p):
     h = hashlib.sha256()
-    b = bytearray(512)
     try:
-        with open(p, 'rb') as f:
-            while True:
-                n = f.readinto(b)
-                if not n:
-                    break
-                h.update(memoryview(b)[:n])
+        _each(p, h.update)
     except OSError:
         return None
     return hexlify(h.digest()).decode()
