@@ -203,11 +203,36 @@ def test_key_files_are_private_never_overwritten_and_checked(tmp_path):
     before = p.read_bytes()
     assert_user_error(run_cli("keys", "new", str(p)), "never overwritten")
     assert p.read_bytes() == before
+    q = tmp_path / "new" / "dir" / "k.key"  # a missing folder is made, private
+    assert run_cli("keys", "new", str(q)).returncode == 0 and len(read_key(q)) == 32
+    assert stat.S_IMODE(os.stat(q.parent).st_mode) == 0o700
+    assert sorted(os.listdir(q.parent)) == ["k.key"]  # no temporary file left beside it
+    (tmp_path / "link.key").symlink_to(tmp_path / "elsewhere")  # a dangling link is not written through
+    assert_user_error(run_cli("keys", "new", str(tmp_path / "link.key")), "never overwritten")
+    assert not (tmp_path / "elsewhere").exists()
     assert run_cli("keys", "id", str(p)).stdout.strip() == crypt.key_id(read_key(p))
     (tmp_path / "bad.key").write_text("not a key")
     assert_user_error(run_cli("encrypt", str(MODELS["digits"]), "--key", str(tmp_path / "bad.key"), "-o",
                               str(tmp_path / "o.hyq")), "is not a key file")
     assert not (tmp_path / "o.hyq").exists()
+
+
+def test_eval_and_generate_take_the_model_key(tmp_path, keys):
+    kpath, key = keys["model"]
+    digits, lm = tmp_path / "digits.hyq", tmp_path / "lm.hyq"
+    digits.write_bytes(encrypt_blob(MODELS["digits"].read_bytes(), key))
+    lm.write_bytes(encrypt_blob(MODELS["tinylm"].read_bytes(), key))
+    data = str(ROOT / "models" / "digits" / "test.npz")
+    want = json.loads(run_cli("eval", str(MODELS["digits"]), "--data", data, "--json").stdout)
+    got = run_cli("eval", str(digits), "--data", data, "--json", "--model-key", str(kpath))
+    assert got.returncode == 0 and json.loads(got.stdout) == want, got.stderr
+    assert_user_error(run_cli("eval", str(digits), "--data", data), "is encrypted with key", "--model-key")
+    for on in ("host", "micropython"):
+        args = ["Once upon", "-n", "12", "--seed", "3", "--on", on]
+        plain = run_cli("generate", str(MODELS["tinylm"]), *args)
+        enc = run_cli("generate", str(lm), *args, "--model-key", str(kpath))
+        assert enc.returncode == 0 and enc.stdout == plain.stdout and len(plain.stdout) > 12, (on, enc.stderr)
+    assert_user_error(run_cli("generate", str(lm), "Once", "--on", "micropython"), "--model-key")
 
 
 def test_quantize_encrypt_and_re_encrypting_with_a_new_key(tmp_path, keys):

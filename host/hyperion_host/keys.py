@@ -9,21 +9,32 @@ from hyperion_host.errors import HyperionError
 
 
 def new_key(path):
-    """Write a fresh key to path (mode 0600). An existing file is never replaced: a lost key loses every model
-    encrypted with it."""
+    """Write a fresh key to path (mode 0600; a missing folder is made, readable by you only). An existing file is
+    never replaced: a lost key loses every model encrypted with it. The key is written to a temporary file and
+    linked into place, so no half-written key file is ever seen."""
     path = os.fspath(path)
     d = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(d):
-        raise HyperionError("cannot write %s: there is no folder %s" % (path, d))
+    if os.path.lexists(path):
+        raise HyperionError("%s exists; a key file is never overwritten (pick another name)" % path)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        tmp = os.path.join(d, ".%s.%s.part" % (os.path.basename(path), secrets.token_hex(4)))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as e:
+        raise HyperionError("cannot write %s: %s" % (path, e.strerror or e)) from None
+    key = secrets.token_bytes(32)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(key.hex() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)  # fails if path appeared meanwhile: never replaces it
     except FileExistsError:
         raise HyperionError("%s exists; a key file is never overwritten (pick another name)" % path) from None
     except OSError as e:
-        raise HyperionError("cannot write %s: %s" % (path, e.strerror)) from None
-    key = secrets.token_bytes(32)
-    with os.fdopen(fd, "w") as f:
-        f.write(key.hex() + "\n")
+        raise HyperionError("cannot write %s: %s" % (path, e.strerror or e)) from None
+    finally:
+        os.unlink(tmp)
     return key
 
 

@@ -238,12 +238,14 @@ def evaluate(
     reference: Path | None = typer.Option(None, "--reference", help="The float ONNX model, run by onnxruntime."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     limit: int = typer.Option(0, "--limit", help="Evaluate at most this many samples."),
+    model_key: Path | None = typer.Option(None, "--model-key", help="The key file of an encrypted model."),
 ):
     """Accuracy on labelled data (perplexity with next-token targets), and agreement and output SQNR against the float
     ONNX model."""
     from hyperion_host.model.evaluate import evaluate_model
 
-    res = evaluate_model(str(model), str(data), str(reference) if reference else None, limit or None)
+    res = evaluate_model(str(model), str(data), str(reference) if reference else None, limit or None,
+                         key=read_key(model_key) if model_key else None)
     if as_json:
         print(json.dumps(res, indent=2, default=_json))
         return
@@ -298,6 +300,7 @@ def generate(
     port: str | None = typer.Option(None, "--port", "-p", help="Write on this board or vboard (sends the model if needed)."),
     kernels: str = typer.Option("auto", "--kernels", help="Kernel path on MicroPython: auto, c, viper or python."),
     stats: bool = typer.Option(False, "--stats", help="Print tokens and tokens/s."),
+    model_key: Path | None = typer.Option(None, "--model-key", help="The key file of an encrypted model."),
 ):
     """Write text with a language model, streamed as it comes: on the host, on local MicroPython, or on a board
     (the board's KV-cache decoder)."""
@@ -311,7 +314,8 @@ def generate(
     if max_tokens < 0:
         raise HyperionError("--max-tokens must be >= 0")
     _check_kernels(kernels)
-    prog, header = load_program(str(model))
+    key = read_key(model_key) if model_key else None
+    prog, header = load_program(str(model), key=key)
     if not (prog.meta.get("text") or {}).get("decoder"):
         raise HyperionError("%s is not a language model (its metadata has no text.decoder; see docs/tinylm.md)"
                             % model)
@@ -321,9 +325,9 @@ def generate(
     from hyperion_host.device import infer as board_run
 
     if port is not None:
-        n, secs = board_run.generate_on_board(port, str(model), args, kernels, write)
+        n, secs = board_run.generate_on_board(port, str(model), args, kernels, write, key)
     elif on == "micropython":
-        n, secs = board_run.generate_local(str(model), args, kernels, write)
+        n, secs = board_run.generate_local(str(model), args, kernels, write, key)
     else:
         from hyperion_host.relay import models as M
 

@@ -159,7 +159,7 @@ def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1,
 GEN_MARK = "\x00HYQ-GEN "
 GEN_SCRIPT = """
 import time, hyperion
-_m = hyperion.load(%(path)r, kernels=%(kernels)r)
+_m = hyperion.load(%(path)r, kernels=%(kernels)r, key=%(key)r)
 _n = 0
 _t = time.ticks_us()
 for _p in _m.generate(%(prompt)r, %(max_tokens)d, %(temperature)r, %(top_k)d, %(top_p)r, %(penalty)r, %(stop)r,
@@ -172,8 +172,9 @@ print(%(mark)r + repr((_n, _dt)))
 """
 
 
-def generate_script(board_path, prompt, max_tokens, temperature, top_k, top_p, penalty, stop, seed, kernels):
-    return GEN_SCRIPT % {"path": board_path, "kernels": kernels, "prompt": prompt, "max_tokens": max_tokens,
+def generate_script(board_path, prompt, max_tokens, temperature, top_k, top_p, penalty, stop, seed, kernels,
+                    key=None):
+    return GEN_SCRIPT % {"path": board_path, "kernels": kernels, "key": key, "prompt": prompt, "max_tokens": max_tokens,
                          "temperature": temperature, "top_k": top_k, "top_p": top_p, "penalty": penalty,
                          "stop": stop, "seed": seed, "mark": GEN_MARK}
 
@@ -210,7 +211,7 @@ class TextStream:
                 return  # the mark line is still arriving
 
 
-def generate_on_board(port, model_path, args, kernels, write):
+def generate_on_board(port, model_path, args, kernels, write, key=None):
     """Write text with a language model on a board or vboard, streamed to write(); returns (tokens, seconds)."""
     from hyperion_host.device.transport import Board, BoardExecError, resolve_port
 
@@ -218,7 +219,7 @@ def generate_on_board(port, model_path, args, kernels, write):
         remote = install(b, b.identify(), model_path)
         ts = TextStream(write)
         try:
-            b.exec(generate_script(remote, *args, kernels), stream=ts.feed, timeout=600)
+            b.exec(generate_script(remote, *args, kernels, key), stream=ts.feed, timeout=600)
         except BoardExecError as e:
             raise HyperionError(_board_error(e.traceback)) from None
     if ts.result is None:
@@ -226,12 +227,12 @@ def generate_on_board(port, model_path, args, kernels, write):
     return ts.result[0], ts.result[1] / 1e6
 
 
-def generate_local(model_path, args, kernels, write):
+def generate_local(model_path, args, kernels, write, key=None):
     """The same on the local MicroPython unix port (the text comes when it is done)."""
     from hyperion_host.device.local import run_micropython
     from hyperion_host.firmware import cached_firmware
 
-    r = run_micropython(generate_script(os.path.abspath(model_path), *args, kernels), timeout=600,
+    r = run_micropython(generate_script(os.path.abspath(model_path), *args, kernels, key), timeout=600,
                         firmware=cached_firmware("x64"))
     if not r.ok:
         raise HyperionError(_board_error(r.stderr or r.stdout))

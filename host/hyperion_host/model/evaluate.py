@@ -38,8 +38,8 @@ def perplexity(logits, targets):
     return float(np.exp(-logp[np.arange(len(z)), targets.reshape(-1)].mean()))
 
 
-def evaluate_model(model_path, data_path, reference=None, limit=None):
-    prog, _ = load_program(model_path)
+def evaluate_model(model_path, data_path, reference=None, limit=None, key=None):
+    prog, _ = load_program(model_path, key=key)
     samples, data = load_samples(data_path, prog.inputs, prog.shapes, what="--data")
     if limit:
         samples = samples[:limit]
