@@ -7,13 +7,13 @@ import sys
 BIN = os.path.dirname(sys.executable)
 
 
-def run_cli(*args, env=None, timeout=60, input=None):
-    """Run `hyperion-host ARGS...` as a user would; returns CompletedProcess (text)."""
+def run_cli(*args, env=None, timeout=60, input=None, cwd=None):
+    """Run `hyperion-host ARGS...` as a user would (in folder cwd); returns CompletedProcess (text)."""
     e = dict(os.environ)
     if env:
         e.update(env)
     return subprocess.run([os.path.join(BIN, "hyperion-host"), *args], capture_output=True, text=True,
-                          env=e, timeout=timeout, input=input)
+                          env=e, timeout=timeout, input=input, cwd=cwd)
 
 
 def mpremote(*args, timeout=60):

@@ -88,6 +88,30 @@ def test_romfs_image_mounts_and_runs_on_micropython(tmp_path, hyq_models, microp
     assert r.stdout.split() == ["/rom/lib/hyperion/__init__.mpy", "rom", "10"]
 
 
+def test_build_replaces_only_an_earlier_bundle_never_the_users_files(tmp_path, hyq_models):
+    """build -o into a project folder once deleted main.py, data.csv and src/: now it refuses, and leaves them."""
+    proj = tmp_path / "proj"
+    (proj / "src").mkdir(parents=True)
+    (proj / "main.py").write_text("print(1)")
+    (proj / "src" / "x.py").write_text("")
+    (tmp_path / "models").mkdir()
+    model = tmp_path / "models" / "m.hyq"
+    model.write_bytes(Path(hyq_models["mlp"]).read_bytes())
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    for out, cwd, says in ((proj, tmp_path, "not a bundle's (main.py, src)"), (".", proj, "the current folder"),
+                           (proj / "main.py", proj, "is not a folder"), (model.parent, proj, "holds the model")):
+        p = run_cli("build", "--board", "rp2040", "-m", str(model), "-o", str(out), cwd=str(cwd))
+        assert_user_error(p, says)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before  # no stage left either
+    # a new folder, then the same folder again (an earlier bundle: replaced), and an empty one
+    for out in (proj / "build" / "pico", proj / "build" / "pico", proj / "empty"):
+        out.mkdir(parents=True, exist_ok=True)
+        p = run_cli("build", "--board", "rp2040", "-m", str(model), "-o", str(out), "--romfs", "--firmware-recipe")
+        assert p.returncode == 0, p.stderr
+        assert (out / "manifest.json").is_file() and (out / "models" / "m.hyq").is_file()
+    assert (proj / "main.py").read_text() == "print(1)" and not list((proj / "build").glob(".bundle-*"))
+
+
 def test_firmware_recipe(tmp_path):
     p = run_cli("build", "--board", "rp2040", "-o", str(tmp_path / "b"), "--firmware-recipe")
     assert p.returncode == 0, p.stderr

@@ -123,6 +123,7 @@ def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=Fal
         if kid is not None and kid not in keys:
             raise HyperionError("%s is encrypted with key %s: give its key file with --model-key" % (m, kid))
         model_key[m] = keys.get(kid)
+    _check_out_dir(out_dir, models)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out_dir.parent))  # same filesystem: an atomic rename
     try:
@@ -157,13 +158,42 @@ def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=Fal
             from hyperion_host.ship.recipe import write_recipe
 
             write_recipe(board, stage / "firmware")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
+        old = None
+        if out_dir.exists():  # a previous bundle (_check_out_dir): moved aside, removed once the new one is in place
+            old = Path(tempfile.mkdtemp(prefix=".bundle-old-", dir=out_dir.parent))
+            os.replace(out_dir, old / "b")
         os.replace(stage, out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return manifest
+
+
+# what a bundle folder holds at its top: anything else there is the user's, and build never deletes it
+BUNDLE_ENTRIES = {"lib", "models", "firmware", MANIFEST, SIGNATURE, "package.json", "romfs.img"}
+
+
+def _check_out_dir(out_dir, models):
+    """build -o replaces only a new or empty folder or an earlier bundle: never a folder holding anything else,
+    the current folder or one holding a model being bundled."""
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if out_dir.is_symlink() or not out_dir.is_dir():
+        raise HyperionError("-o %s exists and is not a folder; give a new folder for the bundle" % out_dir)
+    here = Path.cwd().resolve()
+    target = out_dir.resolve()
+    if target == here or target in here.parents:
+        raise HyperionError("-o %s is the current folder or holds it; give a new folder for the bundle" % out_dir)
+    for m in models:
+        if target in Path(m).resolve().parents:
+            raise HyperionError("-o %s holds the model %s, which the build would delete; give a new folder" % (out_dir, m))
+    names = {p.name for p in out_dir.iterdir()}
+    if names and (MANIFEST not in names or not names <= BUNDLE_ENTRIES):
+        other = sorted(names - BUNDLE_ENTRIES) or [MANIFEST + " missing"]
+        raise HyperionError("-o %s holds files that are not a bundle's (%s); build replaces only an earlier bundle: "
+                            "give a new or empty folder" % (out_dir, ", ".join(other[:3])))
 
 
 def _write_mip_package(stage, manifest):
