@@ -15,6 +15,7 @@ def test_doctor_checks_real_tools():
     for name in ("python", "micropython", "mpy-cross", "mpremote", "esptool", "pyserial"):
         assert checks[name]["ok"], checks[name]
     assert "arch x64" in checks["micropython"]["detail"]
+    assert checks["micropython"]["detail"].startswith("MicroPython 1.")  # the release, not sys.version's 3.4.0
     assert "mpy v6" in checks["mpy-cross"]["detail"]
     for name in ("qemu-system-arm", "qemu-system-riscv32", "arm-none-eabi-gcc", "riscv64-unknown-elf-gcc"):
         assert checks[name]["ok"], checks[name]  # the emulated boards' tools (make test installs them)
@@ -43,3 +44,16 @@ def test_boards_lists_every_board():
 def test_version():
     p = run_cli("version")
     assert p.stdout.strip() == hyperion.__version__
+
+
+def test_version_flag_help_and_shell_completion():
+    for flag in ("--version", "-V"):
+        p = run_cli(flag)
+        assert p.returncode == 0 and p.stdout.strip() == hyperion.__version__, p
+    # flags take no value, so their help shows no type (typer 0.29 printed `--help <bool>`); options keep theirs
+    h = run_cli("infer", "--help", env={"COLUMNS": "200"}).stdout
+    assert "<bool>" not in h and "--stats " in h and "<path>" in h, h
+    # completion, as `hyperion-host --install-completion` sets it up for bash
+    assert "_hyperion_host_completion" in run_cli("--show-completion", "bash").stdout
+    p = run_cli(env={"_HYPERION_HOST_COMPLETE": "complete_bash", "COMP_WORDS": "hyperion-host vbo", "COMP_CWORD": "1"})
+    assert p.stdout.split() == ["vboard"], p

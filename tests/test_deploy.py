@@ -145,6 +145,8 @@ def test_deploy_redeploy_update_rollback(tmp_path, hyq_models, start_vboard):
     b2 = tmp_path / "b2"
     build_bundle("rp2040", [hyq_models["mlp"]], b1, arch="x64", version="1.0")
     build_bundle("rp2040", [hyq_models["mlp"], hyq_models["cnn"]], b2, arch="x64", version="2.0")
+    p = run_cli("status", "--port", vb.name)  # before any deploy: says so, not "None" three times
+    assert p.returncode == 0 and "nothing deployed yet" in p.stdout and "None" not in p.stdout, p
     r = dep.deploy(vb.name, str(b1))
     assert r["changed"] and r["slot"] == "a" and r["copied"] == len(load_manifest(b1)["files"])
     assert r["health"] == {"mlp": "ok"}

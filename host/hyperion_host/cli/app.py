@@ -8,10 +8,43 @@ from hyperion_host import __version__
 from hyperion_host.cli.console import make_console
 from hyperion_host.errors import HyperionError
 
+
+def _flags_without_a_type():
+    """typer 0.29 shows flags as `--help <bool>`, as if they took a value; a flag takes none, so its help shows no
+    type (the rendering only: parsing is untouched)."""
+    try:
+        from typer.core import TyperOption
+    except ImportError:
+        return
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None:
+        return
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) and not getattr(self, "count", False) else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_without_a_type()
+
+
+def _print_version(value: bool):
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
 app = typer.Typer(
     help="Hyperion host toolchain: run 4-bit neural networks on MicroPython boards.",
-    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+    no_args_is_help=True, pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", "-V", callback=_print_version, is_eager=True,
+                                       help="Print the Hyperion version and exit.")):
+    """Hyperion host toolchain: run 4-bit neural networks on MicroPython boards."""
 
 out = make_console()
 err = make_console(stderr=True)

@@ -96,6 +96,10 @@ def status(port: str | None = PortOpt, as_json: bool = typer.Option(False, "--js
     if as_json:
         print(json.dumps(st, indent=2))
         return
+    if not st.get("active"):
+        out.print("%s: arch %s, nothing deployed yet (`hyperion-host deploy` installs a bundle)"
+                  % (st["port"], st["arch"]), highlight=False)
+        return
     out.print("%s: arch %s, active slot %s, version %s, bundle %s" % (st["port"], st["arch"], st["active"],
                                                                         st["version"], st["bundle"]), highlight=False)
 

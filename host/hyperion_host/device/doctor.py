@@ -48,14 +48,16 @@ def check_micropython():
     mp = find_tool("micropython")
     if not mp:
         return Check("micropython", False, "not found", fix)
-    code = "import sys,micropython;print(sys.implementation._mpy, hasattr(micropython,'mem_peak'), sys.version)"
+    # sys.version is the Python language level (3.4.0); the MicroPython release is sys.implementation.version
+    code = ("import sys,micropython;print(sys.implementation._mpy, hasattr(micropython,'mem_peak'), "
+            "'MicroPython ' + '.'.join(str(v) for v in sys.implementation.version[:3]))")
     rc, out = _run([mp, "-c", code])
     if rc != 0:
         return Check("micropython", False, "does not run: %s" % out[-120:], fix)
     mpy, has_peak, version = out.split(" ", 2)
     from hyperion import arch_from_mpy
 
-    detail = "%s, arch %s" % (version.split(";")[0], arch_from_mpy(int(mpy)))
+    detail = "%s, arch %s" % (version.strip(), arch_from_mpy(int(mpy)))
     if has_peak != "True":
         return Check("micropython", False, detail + ", no micropython.mem_peak()", fix)
     return Check("micropython", True, detail)
