@@ -1,4 +1,4 @@
-"""Device commands (`devices`, `exec`, `run`, `cp`, `ls`) against a real vboard, through the CLI."""
+"""Device commands (`devices`, `exec`, `run`, `cp`, `ls`, `mkdir`, `rm`, `cat`, `df`) against a real vboard, through the CLI."""
 
 import json
 import os
@@ -53,8 +53,7 @@ def test_cp_both_ways_and_ls(vboard, tmp_path):
     data = bytes(range(256)) * 9
     src = tmp_path / "w.bin"
     src.write_bytes(data)
-    run_cli("exec", "import os\ntry:\n os.mkdir('models')\nexcept OSError:\n pass", "--port", vboard.name)
-    p = run_cli("cp", str(src), ":models/", "--port", vboard.name)
+    p = run_cli("cp", str(src), ":models/", "--port", vboard.name)  # a fresh board: cp makes :models
     assert p.returncode == 0, p.stderr
     assert (vboard.fs_dir / "models" / "w.bin").read_bytes() == data
     ls = run_cli("ls", ":models", "--port", vboard.name)
@@ -66,6 +65,26 @@ def test_cp_both_ways_and_ls(vboard, tmp_path):
     assert p.returncode == 0, p.stderr
     assert (out / "w.bin").read_bytes() == data
     assert not list(out.glob("*.part"))
+
+
+def test_mkdir_rm_cat_df_and_exec_from_stdin(vboard, tmp_path):
+    fs = vboard.fs_dir
+    assert run_cli("mkdir", ":t/a/b", "--port", vboard.name).returncode == 0 and (fs / "t" / "a" / "b").is_dir()
+    (fs / "t" / "a" / "f.txt").write_bytes(b"hello\n\tworld")
+    p = run_cli("cat", ":t/a/f.txt", "--port", vboard.name)
+    assert p.returncode == 0 and p.stdout == "hello\n\tworld"  # the bytes as they are
+    assert_user_error(run_cli("rm", ":t", "--port", vboard.name), "cannot remove ':t'", "rm -r")
+    assert_user_error(run_cli("mkdir", ":t/a/f.txt", "--port", vboard.name), "cannot make ':t/a/f.txt'")
+    assert (fs / "t" / "a" / "f.txt").exists()
+    assert run_cli("rm", ":t/a/f.txt", "--port", vboard.name).returncode == 0 and not (fs / "t/a/f.txt").exists()
+    assert run_cli("rm", "-r", ":t", "--port", vboard.name).returncode == 0 and not (fs / "t").exists()
+    assert_user_error(run_cli("rm", ":nope", "--port", vboard.name), "cannot remove ':nope'", "ENOENT")
+    assert_user_error(run_cli("rm", "-r", ":/", "--port", vboard.name), "refusing")
+    assert_user_error(run_cli("cat", ":nope", "--port", vboard.name), "cannot read ':nope'")
+    d = json.loads(run_cli("df", "--json", "--port", vboard.name).stdout)
+    assert d["total"] >= d["free"] > 0 and d["used"] == d["total"] - d["free"]
+    p = run_cli("exec", "-", "--port", vboard.name, input="x = 6\nprint(x * 7)\n")
+    assert p.returncode == 0 and p.stdout.strip() == "42", p
 
 
 def test_cp_and_ls_errors(vboard, tmp_path):

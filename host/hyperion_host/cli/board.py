@@ -1,4 +1,4 @@
-"""Board commands: `boards`, `vboard`, `devices`, `exec`, `run`, `cp`, `ls`, `repl` and `doctor`."""
+"""Board commands: `boards`, `vboard`, `devices`, `exec`, `run`, `repl` and `doctor` (files: cli/files.py)."""
 
 import json
 import subprocess
@@ -147,10 +147,10 @@ def _run_on_board(port, code, no_reset):
 
 
 @app.command("exec")
-def exec_cmd(code: str = typer.Argument(..., help="Python code to run on the board."),
+def exec_cmd(code: str = typer.Argument(..., help="Python code to run on the board ('-': read it from stdin)."),
              port: str | None = PortOpt, no_reset: bool = NoResetOpt):
     """Run Python code on the board, streaming its output."""
-    _run_on_board(port, code, no_reset)
+    _run_on_board(port, sys.stdin.read() if code == "-" else code, no_reset)
 
 
 @app.command("run")
@@ -162,35 +162,6 @@ def run_cmd(file: Path = typer.Argument(..., help="A .py file to run on the boar
     except OSError as e:
         raise HyperionError("cannot read %s: %s" % (file, e.strerror)) from None
     _run_on_board(port, code, no_reset)
-
-
-@app.command("cp")
-def cp_cmd(src: str = typer.Argument(..., help="Source; prefix board paths with ':'."),
-           dst: str = typer.Argument(..., help="Destination; prefix board paths with ':'."),
-           port: str | None = PortOpt):
-    """Copy a file to or from the board (`cp model.hyq :models/` or `cp :log.txt .`)."""
-    from hyperion_host.device.transport import Board, copy_from_board, copy_to_board, resolve_port
-
-    if src.startswith(":") == dst.startswith(":"):
-        raise HyperionError("exactly one of SRC and DST must be a board path starting with ':'")
-    with Board(resolve_port(port), soft_reset=False) as b:
-        if dst.startswith(":"):
-            remote, size = copy_to_board(b, Path(src), dst[1:])
-            out.print("%s -> :%s (%d bytes)" % (src, remote, size), highlight=False)
-        else:
-            target, size = copy_from_board(b, src[1:], Path(dst))
-            out.print(":%s -> %s (%d bytes)" % (src[1:], target, size), highlight=False)
-
-
-@app.command("ls")
-def ls_cmd(path: str = typer.Argument("", help="Board directory (default: the current one)."),
-           port: str | None = PortOpt):
-    """List files on the board."""
-    from hyperion_host.device.transport import Board, resolve_port
-
-    with Board(resolve_port(port), soft_reset=False) as b:
-        for name, is_dir, size in sorted(b.listdir(path.lstrip(":"))):
-            print("%10s  %s%s" % ("" if is_dir else size, name, "/" if is_dir else ""))
 
 
 @app.command()

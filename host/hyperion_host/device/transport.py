@@ -283,15 +283,18 @@ def identify_port(port, timeout=2):
         return {"error": e.format_message()}
 
 
-def copy_to_board(board, local, remote):
+def copy_to_board(board, local, remote, progress=None):
     """Copy a local file to the board; remote '' or ending in '/' (or an existing directory) takes the local
-    name. Returns (board path, bytes)."""
+    name, and a folder ending in '/' is made if missing. progress(done, total) hears the bytes sent. Returns
+    (board path, bytes)."""
     if not local.is_file():
         raise HyperionError("no such local file: %s" % local)
+    if remote.endswith("/") and remote.strip("/"):
+        board.makedirs(remote.rstrip("/"))
     if remote == "" or remote.endswith("/") or board.isdir(remote):
         remote = remote.rstrip("/") + ("/" if remote.rstrip("/") else "") + local.name
     data = local.read_bytes()
-    board.write_file(remote, data)
+    board.write_file(remote, data, progress)
     return remote, len(data)
 
 
