@@ -282,6 +282,8 @@ def test_fleet_apply_stops_and_rolls_back_a_failing_batch(tmp_path, hyq_models, 
     actions = [(r["action"], r.get("board"), r.get("ok")) for r in audit]
     assert ("deploy", "one", True) in actions and ("deploy", "tiny", False) in actions
     assert ("rollback", "one", True) in actions and ("apply-stop", None, None) in actions
+    why = [r["error"] for r in audit if r["action"] == "deploy" and r.get("board") == "tiny"][0]
+    assert "OutOfMemory: " in why and "OutOfMemory(" not in why, why  # the error as a traceback shows it
     assert not any(r.get("board") == "two" and r["action"] == "deploy" for r in audit)
     p = run_cli("fleet", "status", str(fleet), "--json", timeout=120)
     assert p.returncode == 0, p.stderr

@@ -171,8 +171,8 @@ for name, t in %(tests)s.items():
                 err = d
         res[name] = 'ok' if err <= t['tolerance'] else 'output off by %%g' %% err
         m.close()
-    except Exception as e:
-        res[name] = repr(e)
+    except Exception as e:  # the error's name and message, as a traceback's last line shows them
+        res[name] = '%%s: %%s' %% (type(e).__name__, e) if e.args else type(e).__name__
     m = None
     gc.collect()
 print('HEALTH ' + json.dumps({'file': hyperion.__file__, 'tests': res}))
