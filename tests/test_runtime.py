@@ -358,3 +358,14 @@ def test_models_run_in_place_from_romfs(tmp_path, micropython):
     assert lines[0] == "/rom/models/m.hyq rom 0 stream 4096"
     assert lines[1] == "True"
     assert "needs a memory-mapped file (ROMFS)" in lines[2]
+
+
+def test_out_of_memory_messages_do_not_contradict_themselves(micropython):
+    """An allocation can fail with more bytes free in total than the estimate asks for (a fragmented heap, a
+    short estimate): the message says so instead of 'needs about 40 bytes, 102400 bytes free'."""
+    r = micropython("from hyperion.errors import OutOfMemory\nprint(OutOfMemory('running m', 40, 102400))\n"
+                    "print(OutOfMemory('loading m', 50000, 4000))", firmware=cached_firmware("x64"))
+    assert r.ok, r
+    frag, short = r.stdout.strip().splitlines()
+    assert "one block larger than any of the 102400 bytes free" in frag and "needs about" not in frag, frag
+    assert short == "out of memory while loading m: needs about 50000 bytes, 4000 bytes free"
