@@ -112,6 +112,31 @@ def test_build_replaces_only_an_earlier_bundle_never_the_users_files(tmp_path, h
     assert (proj / "main.py").read_text() == "print(1)" and not list((proj / "build").glob(".bundle-*"))
 
 
+def test_build_checks_that_the_models_fit_the_board_before_writing(tmp_path, hyq_models):
+    """Flash (two A/B copies in the filesystem), ROMFS area and heap, against the board file, in numbers."""
+    copies = []
+    for i in range(5):  # 5 x 148 KB: one slot fits an RP2040's 1408 KB filesystem, two do not
+        c = tmp_path / ("big%d.hyq" % i)
+        c.write_bytes(Path(hyq_models["big"]).read_bytes())
+        copies.append(str(c))
+    out = tmp_path / "b"
+    ms = [a for c in copies for a in ("-m", c)]
+    p = run_cli("build", "--board", "rp2040", *ms, "-o", str(out))
+    assert_user_error(p, "two copies (the A/B slots)", "filesystem holds 1408 KB", "--romfs")
+    p = run_cli("build", "--board", "rp2040", *ms[:8], "--romfs", "-o", str(out))
+    assert_user_error(p, "romfs.img would take", "ROMFS area holds 512 KB")
+    huge = tmp_path / "huge.onnx"
+    blob, _ = quantize_model(models.mlp(huge, k=4096), Options())
+    write_atomic(tmp_path / "huge.hyq", blob)
+    p = run_cli("build", "--board", "rp2040", "-m", str(tmp_path / "huge.hyq"), "-o", str(out))
+    assert_user_error(p, "of heap to run", "about 200 KB free after boot", "relay")
+    assert not out.exists() and not [q for q in tmp_path.iterdir() if q.name.startswith(".bundle")]
+    p = run_cli("build", "--board", "rp2040", "-m", copies[0], "-o", str(out), "--json")  # fits, with a note
+    assert p.returncode == 0 and "needs about" in p.stderr, p
+    info = json.loads(p.stdout)
+    assert info["board"] == "rp2040" and info["files"] == len(load_manifest(out)["files"])
+
+
 def test_firmware_recipe(tmp_path):
     p = run_cli("build", "--board", "rp2040", "-o", str(tmp_path / "b"), "--firmware-recipe")
     assert p.returncode == 0, p.stderr
@@ -290,6 +315,35 @@ def test_fleet_apply_stops_and_rolls_back_a_failing_batch(tmp_path, hyq_models, 
     st = json.loads(p.stdout)
     assert [(r["name"], r["version"], r["health"]) for r in st] == [("one", "1.0", 1.0), ("tiny", "1.0", 1.0),
                                                                    ("two", "1.0", 1.0)]
+
+
+def test_fleet_rollback_undoes_only_what_the_last_apply_switched(tmp_path, hyq_models, start_vboard):
+    moved, untouched = start_vboard(), start_vboard()
+    b1, b2 = tmp_path / "b1", tmp_path / "b2"
+    build_bundle("rp2040", [hyq_models["mlp"]], b1, arch="x64", version="1.0")
+    build_bundle("rp2040", [hyq_models["mlp"], hyq_models["cnn"]], b2, arch="x64", version="2.0")
+    dep.deploy(moved.name, str(b1))
+    dep.deploy(untouched.name, str(b1))
+    dep.deploy(untouched.name, str(b2))  # already on 2.0 (slot b), its slot a holds 1.0: a rollback would downgrade
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("bundle: b2\nboards:\n  - {name: moved, port: %s}\n  - {name: untouched, port: %s}\n"
+                     % (moved.name, untouched.name))
+    p = run_cli("fleet", "apply", str(fleet), "--json", timeout=300)
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert res["ok"] and [b["name"] for batch in res["batches"] for b in batch["boards"]] == ["moved"]
+    p = run_cli("fleet", "rollback", str(fleet), "--json", timeout=120)
+    assert p.returncode == 0, p.stderr
+    rows = {r["name"]: r for r in json.loads(p.stdout)}
+    assert rows["moved"]["slot"] == "a" and rows["moved"]["version"] == "1.0"
+    assert "did not switch" in rows["untouched"]["skipped"]
+    assert dep.status(moved.name)["version"] == "1.0" and dep.status(untouched.name)["version"] == "2.0"
+    again = json.loads(run_cli("fleet", "rollback", str(fleet), "--json", timeout=120).stdout)
+    assert all("skipped" in r for r in again)  # rolled back once: a second rollback does not flip it forward
+    assert dep.status(moved.name)["version"] == "1.0"
+    p = run_cli("fleet", "rollback", str(fleet), "--all", timeout=120)  # the old meaning, asked for by name
+    assert p.returncode == 0, p.stderr
+    assert dep.status(untouched.name)["version"] == "1.0" and dep.status(moved.name)["version"] == "2.0"
 
 
 def test_fleet_file_errors(tmp_path):

@@ -1,4 +1,5 @@
-"""Device commands (`devices`, `exec`, `run`, `cp`, `ls`, `mkdir`, `rm`, `cat`, `df`) against a real vboard, through the CLI."""
+"""Device commands (`devices`, `exec`, `run`, `cp`, `ls`, `mkdir`, `rm`, `cat`, `df`, `reset`) against a real vboard,
+through the CLI."""
 
 import json
 import os
@@ -85,6 +86,35 @@ def test_mkdir_rm_cat_df_and_exec_from_stdin(vboard, tmp_path):
     assert d["total"] >= d["free"] > 0 and d["used"] == d["total"] - d["free"]
     p = run_cli("exec", "-", "--port", vboard.name, input="x = 6\nprint(x * 7)\n")
     assert p.returncode == 0 and p.stdout.strip() == "42", p
+
+
+def test_cp_r_ls_l_json_and_reset(vboard, tmp_path):
+    src = tmp_path / "proj"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_bytes(b"A" * 3000)
+    (src / "sub" / "b.bin").write_bytes(bytes(range(256)))
+    p = run_cli("cp", "-r", str(src), ":", "--port", vboard.name)
+    assert p.returncode == 0 and "2 files, 3256 bytes" in p.stdout, p
+    fs = vboard.fs_dir
+    assert (fs / "proj" / "a.txt").read_bytes() == b"A" * 3000 and (fs / "proj/sub/b.bin").read_bytes() == bytes(range(256))
+    assert_user_error(run_cli("cp", str(src), ":", "--port", vboard.name), "is a folder", "cp -r")
+    back = tmp_path / "back"
+    assert run_cli("cp", "-r", ":proj", str(back), "--port", vboard.name).returncode == 0
+    assert (back / "sub" / "b.bin").read_bytes() == bytes(range(256)) and (back / "a.txt").stat().st_size == 3000
+    rows = json.loads(run_cli("ls", ":proj", "-l", "--json", "--port", vboard.name).stdout)
+    assert [(r["name"], r["dir"], r["size"]) for r in rows] == [("a.txt", False, 3000), ("sub", True, rows[1]["size"])]
+    assert abs(rows[0]["mtime"] - (fs / "proj" / "a.txt").stat().st_mtime) < 5  # seconds since 1970, as the host's
+    long = run_cli("ls", "-l", ":proj", "--port", vboard.name).stdout
+    assert "a.txt" in long and time.strftime("%Y-%m-%d", time.gmtime()) in long
+    # reset: a hard reset restarts the interpreter (what was defined is gone); --soft says 'soft reboot'
+    run_cli("exec", "import sys\nsys.hyperion_mark = 1", "--port", vboard.name, "--no-reset")
+    p = run_cli("reset", "--port", vboard.name)
+    assert p.returncode == 0 and "restarted" in p.stdout, p
+    p = run_cli("exec", "import sys\nprint(hasattr(sys, 'hyperion_mark'))", "--port", vboard.name, "--no-reset")
+    assert p.stdout.strip() == "False", p
+    p = run_cli("reset", "--soft", "--port", vboard.name)
+    assert p.returncode == 0 and "soft reset" in p.stdout, p
+    assert run_cli("exec", "print(7)", "--port", vboard.name).stdout.strip() == "7"
 
 
 def test_cp_and_ls_errors(vboard, tmp_path):

@@ -117,7 +117,7 @@ class RelayProcess:
     def __init__(self, *args, env=None):
         e = dict(os.environ)
         e.update(env or {})
-        self.proc = subprocess.Popen([os.path.join(BIN, "hyperion-host"), "serve", "--port", "0", *args],
+        self.proc = subprocess.Popen([os.path.join(BIN, "hyperion-host"), "serve", "--listen", ":0", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e, text=True,
                                      start_new_session=True)
         self.lines = []

@@ -228,8 +228,13 @@ def test_cli_config_errors_are_one_line(tmp_path, models_dir):
     assert_user_error(run_cli("serve", "--tls-cert", str(bad), "--tls-key", str(bad)), "cannot use --tls-cert")
     assert_user_error(run_cli("serve", "--models", str(tmp_path / "none")), "does not exist")
     assert_user_error(run_cli("serve", "--keys-file", str(tmp_path / "none.json")), "no keys file at")
-    assert_user_error(run_cli("serve", "--host", "0.0.0.0"), "without API keys")
-    assert_user_error(run_cli("serve", "--board", "nosuchboard"), "unknown port 'nosuchboard'")
+    assert_user_error(run_cli("serve", "--listen", "0.0.0.0"), "without API keys")
+    assert_user_error(run_cli("serve", "--listen", "0.0.0.0:99999"), "from 0 to 65535")
+    assert_user_error(run_cli("serve", "--port", "nosuchboard"), "unknown port 'nosuchboard'")
+    # --port is a serial port in every command; the old meanings get a pointer, not a search for a board
+    assert_user_error(run_cli("serve", "--port", "8321"), "use --listen :8321")
+    assert_user_error(run_cli("serve", "--board", "vb0"), "as --port vb0")
+    assert_user_error(run_cli("serve", "--host", "0.0.0.0"), "--listen HOST:PORT")
     assert_user_error(run_cli("serve", "mark-text", str(models_dir / "mlp.hyq"), "-o", str(tmp_path / "x.hyq")),
                       "must take one int token input")
 

@@ -128,7 +128,7 @@ def test_serial_bridge_on_a_vboard(tmp_path, models_dir, vboard):
         " print('DENIED', e.kind, e.status)\n" % X)
     kf, _ = keys(tmp_path, "viewer")
     t0 = time.time()
-    p = run_cli("serve", "--models", str(models_dir), "--port", "0", "--keys-file", kf, "--bridge", vboard.name,
+    p = run_cli("serve", "--models", str(models_dir), "--listen", ":0", "--keys-file", kf, "--bridge", vboard.name,
                 "--bridge-run", str(app), timeout=60)
     assert p.returncode == 0, p.stderr
     assert "board says hi" in p.stdout

@@ -149,8 +149,8 @@ def relay_steps(work):
         so.bind(("127.0.0.1", 0))
         port = so.getsockname()[1]
     console.rule("[bold]Start the MCP relay on the host")
-    console.print("[dim]$[/] hyperion-host serve --models %s --port %d &" % (models_dir, port), highlight=False)
-    relay = subprocess.Popen([str(BIN / "hyperion-host"), "serve", "--models", str(models_dir), "--port", str(port)],
+    console.print("[dim]$[/] hyperion-host serve --models %s --listen :%d &" % (models_dir, port), highlight=False)
+    relay = subprocess.Popen([str(BIN / "hyperion-host"), "serve", "--models", str(models_dir), "--listen", ":%d" % port],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         ok = False

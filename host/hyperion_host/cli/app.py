@@ -1,5 +1,6 @@
 """The typer app, the options and consoles every command group shares, and main()."""
 
+import contextlib
 import sys
 
 import typer
@@ -56,6 +57,32 @@ NoResetOpt = typer.Option(False, "--no-reset", help="Do not soft-reset the board
 
 def notice(text):
     err.print("[yellow]note:[/] " + text, highlight=False)
+
+
+JsonOpt = typer.Option(False, "--json", help="Print the result as JSON (stdout).")
+
+
+@contextlib.contextmanager
+def progress(what, total=None, unit="steps"):
+    """A progress bar on stderr for work that takes a while; yields update(done, total=None, what=None).
+    unit 'bytes' shows sizes and speed. Drawn only on a terminal, and gone when the work ends."""
+    from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn,
+                               TimeElapsedColumn, TransferSpeedColumn)
+
+    counts = (DownloadColumn(), TransferSpeedColumn()) if unit == "bytes" else (MofNCompleteColumn(),)
+    with Progress(SpinnerColumn(), "[progress.description]{task.description}", BarColumn(), *counts,
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(what, total=total)
+
+        def update(done, total=None, what=None):
+            kw = {"completed": done}
+            if total is not None:
+                kw["total"] = total
+            if what is not None:
+                kw["description"] = what
+            bar.update(task, **kw)
+
+        yield update
 
 
 @app.command()

@@ -118,6 +118,11 @@ SPEED = {"host": "host speed: this computer", "board": "on the board",
 KERNELS = ("auto", "c", "viper", "python", "ulab")
 
 
+def _check_on_or_port(on, port):
+    if on != "host" and port is not None:
+        raise HyperionError("--on %s runs on this computer and --port %s on a board: give one of them" % (on, port))
+
+
 def _check_kernels(kernels):
     if kernels not in KERNELS:
         raise HyperionError("--kernels must be %s or %s" % (", ".join(KERNELS[:-1]), KERNELS[-1]))
@@ -137,6 +142,7 @@ def infer(
                                          "(refused by default, on the host and on boards alike)."),
     model_key: Path | None = typer.Option(None, "--model-key", help="The key file of an encrypted model (a board "
                                           "uses it for this run; `deploy --model-key` installs it for good)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outputs (nested lists) and the stats as JSON."),
 ):
     """Run a .hyq model on an input: on the host, on local MicroPython, or on a board."""
     from hyperion_host.files import check_output, write_atomic
@@ -144,6 +150,7 @@ def infer(
 
     if on not in ("host", "micropython"):
         raise HyperionError("--on must be host or micropython (use --port to run on a board)")
+    _check_on_or_port(on, port)
     _check_kernels(kernels)
     for o in (output, stats_json):  # before the work, and both or neither
         if o is not None:
@@ -194,7 +201,12 @@ def infer(
                    "instructions on a board's own core" % model)
     if stats_json:
         write_atomic(stats_json, json.dumps(st, indent=2).encode())
+    if as_json:
+        print(json.dumps({"outputs": {k: np.asarray(v).tolist() for k, v in res.items()},
+                          "shapes": {k: list(np.shape(v)) for k, v in res.items()}, "stats": st}))
     if output is None:
+        if as_json:
+            return
         for k, v in res.items():
             text = np.array2string(v, precision=5, threshold=64, max_line_width=120, suppress_small=True)
             out.print("%s %s: %s" % (k, tuple(v.shape), text), highlight=False)
@@ -311,6 +323,7 @@ def generate(
 
     if on not in ("host", "micropython"):
         raise HyperionError("--on must be host or micropython (use --port to write on a board)")
+    _check_on_or_port(on, port)
     if max_tokens < 0:
         raise HyperionError("--max-tokens must be >= 0")
     _check_kernels(kernels)

@@ -25,11 +25,13 @@ def _err(text):
 @serve_app.callback()
 def serve(
     ctx: typer.Context,
-    host: str | None = typer.Option(None, "--host", help="Address to listen on (default 127.0.0.1)."),
-    port: int | None = typer.Option(None, "--port", help="Port (default 8321; 0 picks a free one)."),
+    listen: str | None = typer.Option(None, "--listen", "-l", help="Address to listen on: HOST:PORT, HOST or "
+                                      ":PORT (default 127.0.0.1:8321; port 0 picks a free one)."),
     models: Path | None = typer.Option(None, "--models", help="Directory of .hyq models (name = file stem)."),
-    board: list[str] | None = typer.Option(None, "--board", help="A board to serve: device path or vboard name "
-                                           "(repeatable)."),
+    port: list[str] | None = typer.Option(None, "--port", "-p", help="A board to serve: its serial port, as "
+                                          "everywhere else (device path or vboard name; repeatable)."),
+    old_board: list[str] | None = typer.Option(None, "--board", hidden=True),
+    old_host: str | None = typer.Option(None, "--host", hidden=True),
     config: Path | None = typer.Option(None, "--config", "-c", help="Relay config, TOML or JSON "
                                        "(see docs/mcp.md)."),
     tls_cert: Path | None = typer.Option(None, "--tls-cert", help="PEM certificate: serve HTTPS."),
@@ -52,18 +54,25 @@ def serve(
     bridge_reset: bool = typer.Option(False, "--bridge-reset", help="With --bridge: soft-reset the board first "
                                       "so its main.py starts."),
 ):
-    """Serve models and boards as MCP tools: `hyperion-host serve --models models/ --board vb0`."""
+    """Serve models and boards as MCP tools: `hyperion-host serve --models models/ --port vb0`."""
     if ctx.invoked_subcommand is not None:
         return
     from hyperion_host.relay import config as C
+
+    if old_board:
+        raise HyperionError("serve takes boards as --port %s (a serial port, as in every command); --board "
+                            "names a board type" % old_board[0])
+    if old_host:
+        raise HyperionError("serve listens on --listen HOST:PORT (for example --listen %s:8321)" % old_host)
+    host, tcp_port = _parse_listen(listen, port)
 
     if bridge_run is not None and bridge is None:
         raise HyperionError("--bridge-run needs --bridge PORT")
     if stdio and bridge:
         raise HyperionError("--stdio and --bridge do not go together (the bridge needs the HTTP relay)")
-    over = {("server", "host"): host, ("server", "port"): port,
+    over = {("server", "host"): host, ("server", "port"): tcp_port,
             ("server", "models"): str(models) if models else None,
-            ("server", "boards"): list(board) if board else None,
+            ("server", "boards"): list(port) if port else None,
             ("server", "tls_cert"): str(tls_cert) if tls_cert else None,
             ("server", "tls_key"): str(tls_key) if tls_key else None,
             ("server", "workers"): workers,
@@ -99,6 +108,25 @@ def serve(
         raise HyperionError("the program on the board raised " + result["traceback"].strip().splitlines()[-1])
     if result.get("error"):
         raise HyperionError(result["error"])
+
+
+def _parse_listen(listen, ports):
+    """--listen HOST:PORT, HOST or :PORT -> (host or None, port or None); a number given as --port is a
+    TCP port from before --listen existed, so say so rather than look for a board named 8321."""
+    for p in ports or ():
+        if p.isdigit():
+            raise HyperionError("--port names a board's serial port; to listen on TCP port %s use --listen :%s"
+                                % (p, p))
+    if listen is None:
+        return None, None
+    host, sep, num = listen.rpartition(":")
+    if not sep:
+        host, num = listen, ""
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # [::1]:8321
+    if num and not (num.isdigit() and int(num) <= 65535):
+        raise HyperionError("--listen %s: the port must be a number from 0 to 65535" % listen)
+    return host or None, int(num) if num else None
 
 
 def _bridge_hook(spec, run_file, reset, result):

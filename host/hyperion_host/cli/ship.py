@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hyperion_host.cli.app import PortOpt, err, notice, out
+from hyperion_host.cli.app import JsonOpt, PortOpt, err, notice, out, progress
 from hyperion_host.errors import HyperionError
 from hyperion_host.keys import read_key
 
@@ -25,6 +25,7 @@ def build(
     version: str | None = typer.Option(None, "--version", help="Bundle version (default: Hyperion's)."),
     model_key: list[Path] | None = ModelKeyOpt,
     sign_key: Path | None = SignKeyOpt,
+    as_json: bool = JsonOpt,
 ):
     """Build a bundle for a board: firmware .mpy for its arch, models, manifest (sha256), mip package."""
     from hyperion_host.ship.bundle import build_bundle
@@ -33,6 +34,10 @@ def build(
                      version=version, log=notice, model_keys=[read_key(k) for k in model_key or ()],
                      sign_key=read_key(sign_key) if sign_key else None)
     size = sum(f["size"] for f in m["files"])
+    if as_json:
+        print(json.dumps({"bundle": str(out_dir), "board": m["board"], "arch": m["arch"], "version": m["version"],
+                          "id": m["id"], "files": len(m["files"]), "bytes": size}))
+        return
     out.print("bundle %s: board %s, arch %s, %d files, %d bytes, id %s" % (out_dir, m["board"], m["arch"],
                                                                            len(m["files"]), size, m["id"]),
               highlight=False)
@@ -46,7 +51,8 @@ def deploy(bundle: Path | None = typer.Argument(None, help="Bundle directory (de
            sign_key: Path | None = typer.Option(None, "--sign-key", help="Fleet key file the bundle must be signed "
                                                 "with; a board without a fleet key is given this one."),
            rotate_from: Path | None = typer.Option(None, "--rotate-from", help="A fleet key the board has: installs "
-                                                   "--sign-key beside it (key rotation).")):
+                                                   "--sign-key beside it (key rotation)."),
+           as_json: bool = JsonOpt):
     """Install a bundle on a board: changed files only, into the inactive slot, health-checked, then switched."""
     from hyperion_host.ship import deploy as dep
 
@@ -54,8 +60,12 @@ def deploy(bundle: Path | None = typer.Argument(None, help="Bundle directory (de
     skey = read_key(sign_key) if sign_key else None
     if bundle is None:
         bundle = _bundle_for_port(port, model or (), mkeys, skey)
-    res = dep.deploy(port, str(bundle), progress=lambda p: err.print("  wrote " + p, highlight=False),
-                     model_keys=mkeys, sign_key=skey, rotate_from=read_key(rotate_from) if rotate_from else None)
+    with progress("deploying %s" % bundle) as update:
+        res = dep.deploy(port, str(bundle), progress=lambda done, total, what: update(done, total, what),
+                         model_keys=mkeys, sign_key=skey, rotate_from=read_key(rotate_from) if rotate_from else None)
+    if as_json:
+        print(json.dumps(dict(res, bundle=str(bundle))))
+        return
     if not res["changed"]:
         out.print("%s already runs bundle %s (version %s, slot %s): nothing to do" % (
             res["port"], bundle, res["version"], res["slot"]), highlight=False)
@@ -104,11 +114,14 @@ def status(port: str | None = PortOpt, as_json: bool = typer.Option(False, "--js
                                                                         st["version"], st["bundle"]), highlight=False)
 
 
-def rollback(port: str | None = PortOpt):
+def rollback(port: str | None = PortOpt, as_json: bool = JsonOpt):
     """Switch the board back to its previous slot."""
     from hyperion_host.ship import deploy as dep
 
     r = dep.rollback(port)
+    if as_json:
+        print(json.dumps(r))
+        return
     out.print("%s: rolled back to slot %s (version %s)" % (r["port"], r["slot"], r["version"]), highlight=False)
 
 
@@ -178,23 +191,34 @@ def fleet_plan(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml"
 
 
 @fleet_app.command("apply")
-def fleet_apply(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml")):
+def fleet_apply(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml"), as_json: bool = JsonOpt):
     """Deploy batch by batch; stop and roll the batch back when its health checks fail."""
     from hyperion_host.ship import fleet
 
-    res = fleet.apply(fleet_file, log=lambda m: out.print(m, highlight=False))
+    log = (lambda m: None) if as_json else (lambda m: out.print(m, highlight=False))
+    with progress("rolling out %s" % fleet_file):
+        res = fleet.apply(fleet_file, log=log)
+    if as_json:
+        print(json.dumps(res))
     if not res["ok"]:
         raise HyperionError("batch %d failed its health checks; it was rolled back and the rollout stopped"
                             % res["stopped_at"])
-    out.print("fleet updated: %d batch(es)" % len(res["batches"]))
+    if not as_json:
+        out.print("fleet updated: %d batch(es)" % len(res["batches"]))
 
 
 @fleet_app.command("rollback")
-def fleet_rollback(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml")):
-    """Switch every board to its previous slot."""
+def fleet_rollback(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml"),
+                   every: bool = typer.Option(False, "--all", help="Every board of the fleet, not only those the "
+                                              "last apply switched."),
+                   as_json: bool = JsonOpt):
+    """Switch the boards the last `fleet apply` updated back to their previous slot (the rest are left alone)."""
     from hyperion_host.ship import fleet
 
-    res = fleet.rollback(fleet_file, log=lambda m: out.print(m, highlight=False))
+    log = (lambda m: None) if as_json else (lambda m: out.print(m, highlight=False))
+    res = fleet.rollback(fleet_file, log=log, every=every)
+    if as_json:
+        print(json.dumps(res))
     if not all(r["ok"] for r in res):
         raise HyperionError("%d board(s) could not roll back" % sum(not r["ok"] for r in res))
 

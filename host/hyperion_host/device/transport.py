@@ -217,20 +217,27 @@ class Board:
         self.exec("import os\np = ''\nfor d in %r.strip('/').split('/'):\n p += ('/' if %r.startswith('/') or p "
                   "else '') + d\n try:\n  os.mkdir(p)\n except OSError:\n  pass" % (path, path))
 
-    def listdir(self, path=""):
-        """[(name, is_dir, size)] for a board directory. Stats each entry, since some
-        filesystems (the unix port's VfsPosix) leave the size out of ilistdir."""
+    def listdir(self, path="", with_mtime=False):
+        """[(name, is_dir, size)] for a board directory, with the modification time (seconds since 1970) last
+        when with_mtime. Stats each entry, since some filesystems (the unix port's VfsPosix) leave the size out
+        of ilistdir."""
         code = (
             "import os\n"
             "p=%r\n"
+            "e=%d\n"
             "for n in os.listdir(p):\n"
             " s=os.stat((p.rstrip('/')+'/' if p else '')+n)\n"
-            " print(repr((n,s[0]&0x4000!=0,s[6])),end=',')" % path
+            " print(repr((n,s[0]&0x4000!=0,s[6])+((s[8]+e,) if %r else ())),end=',')" % (path, 0, with_mtime)
         )
         try:
-            return list(ast.literal_eval("[" + self.exec(code, timeout=10).decode() + "]"))
+            rows = list(ast.literal_eval("[" + self.exec(code, timeout=10).decode() + "]"))
         except BoardExecError as e:
             raise DeviceError("cannot list ':%s' on the board: %s" % (path, e.format_message())) from None
+        if with_mtime and rows:
+            epoch = self.eval("__import__('time').gmtime(0)[0]")  # ports with a 2000 epoch count from there
+            shift = 946684800 if epoch == 2000 else 0
+            rows = [r[:3] + (r[3] + shift,) for r in rows]
+        return rows
 
     def isdir(self, path):
         try:
@@ -281,6 +288,47 @@ def identify_port(port, timeout=2):
             return b.identify()
     except HyperionError as e:
         return {"error": e.format_message()}
+
+
+def soft_reset(port):
+    """Ctrl-D at the friendly REPL, as a user would type it: boot.py and main.py run again."""
+    with Board(port, soft_reset=False) as b:
+        t = b.transport
+        try:
+            t.exit_raw_repl()
+            t.serial.write(b"\x04")
+            seen = t.read_until(1, b"soft reboot", timeout=10)
+        except (TransportError, serial.SerialException, OSError) as e:
+            raise DeviceError("the board on %s did not reset (%s)" % (port, e)) from None
+        if not seen.endswith(b"soft reboot"):
+            raise DeviceError("the board on %s did not say 'soft reboot' after Ctrl-D" % port)
+    return "soft reset: boot.py and main.py run again"
+
+
+def hard_reset(port):
+    """machine.reset() on a board; a vboard's interpreter is restarted, which is its hard reset."""
+    vb = [v for v in manager.running() if v.port == port]
+    if vb and not vb[0].config().get("emulated"):
+        pid = manager.interp_pid(vb[0].name)
+        if pid:
+            os.kill(pid, 9)  # its supervisor starts a fresh interpreter, as a watchdog reset would
+        import time
+
+        deadline = time.monotonic() + 15
+        while manager.interp_pid(vb[0].name) == pid and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with Board(port, soft_reset=False, timeout=15):  # it answers again
+            pass
+        return "reset: the vboard's interpreter restarted"
+    with Board(port, soft_reset=False) as b:
+        has = b.exec("try:\n import machine\n print(hasattr(machine, 'reset'))\nexcept ImportError:\n print(False)")
+        if has.strip() != b"True":
+            raise DeviceError("the board on %s has no machine.reset(); use `hyperion-host reset --soft`" % port)
+        try:
+            b.transport.exec_raw_no_follow("import machine\nmachine.reset()")
+        except TransportError:  # it may go away before it answers: that is the reset
+            pass
+    return "reset (machine.reset())"
 
 
 def copy_to_board(board, local, remote, progress=None):

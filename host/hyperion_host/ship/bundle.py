@@ -124,6 +124,7 @@ def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=Fal
             raise HyperionError("%s is encrypted with key %s: give its key file with --model-key" % (m, kid))
         model_key[m] = keys.get(kid)
     _check_out_dir(out_dir, models)
+    check_heap(board, models, log)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out_dir.parent))  # same filesystem: an atomic rename
     try:
@@ -154,6 +155,7 @@ def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=Fal
             from hyperion_host.ship.romfs import make_image
 
             (stage / "romfs.img").write_bytes(make_image(stage, ["lib", "models"]))
+        check_flash(board, stage, files, romfs)
         if recipe:
             from hyperion_host.ship.recipe import write_recipe
 
@@ -169,6 +171,52 @@ def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=Fal
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return manifest
+
+
+def _kb(n):
+    return "%d KB" % ((n + 1023) // 1024)
+
+
+def check_heap(board, models, log=None):
+    """Refuse a model whose heap estimate (hyperion.hybrid.estimate: arenas, weight buffer, tables) is more than
+    the board's free heap after boot; note one that leaves the firmware less than a quarter of it."""
+    from hyperion.hybrid import estimate
+
+    heap = board.get("vboard_heap")
+    if not heap:
+        return
+    for m in models:
+        try:
+            need = estimate(m)
+        except ValueError as e:
+            raise HyperionError(str(e)) from None
+        if need > heap:
+            raise HyperionError("%s needs about %s of heap to run; a %s has about %s free after boot: quantize it "
+                                "smaller (--bits 4, --act int8, --prune), pick a board with more RAM, or let the "
+                                "relay run it (hyperion.Runtime(policy='auto'))" % (m, _kb(need), board["name"],
+                                                                                   _kb(heap)))
+        if need > 0.75 * heap and log:
+            log("%s needs about %s of the %s's %s of heap: the firmware's own modules may not fit beside it; the "
+                "deploy's health check will tell" % (m, _kb(need), board["name"], _kb(heap)))
+
+
+def check_flash(board, stage, files, romfs):
+    """Refuse a bundle that cannot fit the board: its ROMFS image in the ROMFS area (with --romfs), or two copies
+    of it (the A/B slots) in the filesystem."""
+    if romfs:
+        img = (stage / "romfs.img").stat().st_size
+        area = board.get("romfs", {}).get("size")
+        if area and img > area:
+            raise HyperionError("romfs.img would take %s; the %s's ROMFS area holds %s: bundle fewer or smaller "
+                                "models (--bits 4, --prune), or give the firmware a larger ROMFS partition"
+                                % (_kb(img), board["name"], _kb(area)))
+        return
+    fs = board.get("fs_size")
+    size = sum(f["size"] for f in files)
+    if fs and 2 * size > fs:
+        raise HyperionError("the bundle takes %s, and a deploy keeps two copies (the A/B slots): %s; the %s's "
+                            "filesystem holds %s: bundle fewer or smaller models, or use --romfs (models in flash)"
+                            % (_kb(size), _kb(2 * size), board["name"], _kb(fs)))
 
 
 # what a bundle folder holds at its top: anything else there is the user's, and build never deletes it

@@ -255,6 +255,8 @@ def _other(slot):
 
 def deploy(port, bundle_dir, progress=None, health_timeout=120, model_keys=(), sign_key=None, rotate_from=None):
     """Install bundle_dir on the board at port. Returns a dict describing what happened.
+    progress(done, total, what): files written so far of those the new slot needs ('sent' from the host, or
+    'copied on the board' from the active slot).
     model_keys: keys of the bundle's encrypted models the board may not have yet (installed in /hyperion-keys);
     sign_key: the fleet key the bundle must be signed with (installed on a board that has none; rotate_from: a
     fleet key the board has, to install sign_key beside it)."""
@@ -316,6 +318,9 @@ def _deploy(port, bundle_dir, progress, health_timeout, phase, keys):
             raise DeployError("not enough space on the board: the new slot needs %d more bytes, %d are free; "
                               "the active slot is untouched" % (need, free))
         copied = on_board = 0
+        todo = sum(not ht for ht in have_t)
+        if progress:
+            progress(0, todo, None)
         dirs = sorted({(base + "/" + p).rsplit("/", 1)[0] for p in paths})
         s.exec("for d in %r:\n _mkdirs(d)" % dirs)
         for f, ht, ha in zip(manifest["files"], have_t, have_a):
@@ -336,7 +341,7 @@ def _deploy(port, bundle_dir, progress, health_timeout, phase, keys):
                                       "(free space, or deploy fewer models)" % f["path"]) from None
                 raise
             if progress:
-                progress(f["path"])
+                progress(copied + on_board, todo, "%s %s" % ("copied on the board" if ha else "sent", f["path"]))
         if (Path(bundle_dir) / SIGNATURE).exists():
             s.board.write_file(base + "/" + SIGNATURE, (Path(bundle_dir) / SIGNATURE).read_bytes())
         else:

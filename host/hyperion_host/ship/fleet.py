@@ -139,7 +139,7 @@ def apply(fleet_path, log=print):
                 score = _score(res.get("health", {}))
                 ok = score >= fl.min_score
                 fl.audit("deploy", board, ok=ok, slot=res["slot"], previous=res.get("previous"), score=score,
-                         copied=res["copied"])
+                         copied=res["copied"], changed=res["changed"])
                 return board, ok, res, None
             except HyperionError as ex:
                 fl.audit("deploy", board, ok=False, error=ex.format_message())
@@ -180,18 +180,59 @@ def _score(health):
     return sum(1 for v in health.values() if v == "ok") / len(health)
 
 
-def rollback(fleet_path, log=print):
+def _switched_by_last_apply(fl):
+    """{board name: slot} for the boards the last `apply` switched to a new slot and nothing has switched back
+    since (an apply's own batch rollback, or an earlier `fleet rollback`), read from the audit log."""
+    try:
+        lines = fl.audit_path.read_text().splitlines()
+    except OSError:
+        return {}
+    recs = []
+    for line in lines:
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue  # a torn last line: the audit log is appended to, never rewritten
+        if isinstance(r, dict):
+            recs.append(r)
+    starts = [i for i, r in enumerate(recs) if r.get("action") == "apply-start"]
+    switched = {}
+    for r in recs[starts[-1] if starts else len(recs):]:
+        name = r.get("board")
+        if r.get("action") == "deploy" and r.get("changed") and r.get("slot"):
+            switched[name] = r["slot"]
+        elif r.get("action") == "rollback" and r.get("ok"):
+            switched.pop(name, None)
+    return switched
+
+
+def rollback(fleet_path, log=print, every=False):
+    """Switch back the boards the last `apply` moved to a new slot (every board with every=True). A board the
+    apply did not touch, or whose slot has changed since, is left alone and reported as skipped."""
     fl = Fleet(fleet_path)
+    switched = None if every else _switched_by_last_apply(fl)
     out = []
     for b in fl.boards:
-        try:
-            r = dep.rollback(b["port"])
-            fl.audit("rollback", b, ok=True, slot=r["slot"])
-            out.append({"name": b["name"], "ok": True, "slot": r["slot"], "version": r["version"]})
-        except HyperionError as e:
-            fl.audit("rollback", b, ok=False, error=e.format_message())
-            out.append({"name": b["name"], "ok": False, "error": e.format_message()})
-        log("%s: %s" % (b["name"], "slot %s" % out[-1]["slot"] if out[-1]["ok"] else out[-1]["error"]))
+        row = {"name": b["name"], "port": b["port"]}
+        if switched is not None and b["name"] not in switched:
+            row.update(ok=True, skipped="the last apply did not switch it")
+        else:
+            try:
+                if switched is not None:
+                    now = dep.status(b["port"])["active"]
+                    if now != switched[b["name"]]:
+                        row.update(ok=True, skipped="its slot changed since the last apply (slot %s, apply left "
+                                   "%s)" % (now, switched[b["name"]]))
+                if "skipped" not in row:
+                    r = dep.rollback(b["port"])
+                    fl.audit("rollback", b, ok=True, slot=r["slot"])
+                    row.update(ok=True, slot=r["slot"], version=r["version"])
+            except HyperionError as e:
+                fl.audit("rollback", b, ok=False, error=e.format_message())
+                row.update(ok=False, error=e.format_message())
+        out.append(row)
+        log("%s: %s" % (b["name"], "left alone: " + row["skipped"] if "skipped" in row else
+                        "slot %s" % row["slot"] if row["ok"] else row["error"]))
     return out
 
 
