@@ -66,8 +66,15 @@ JsonOpt = typer.Option(False, "--json", help="Print the result as JSON (stdout).
 def progress(what, total=None, unit="steps"):
     """A progress bar on stderr for work that takes a while; yields update(done, total=None, what=None).
     unit 'bytes' shows sizes and speed. Drawn only on a terminal, and gone when the work ends."""
-    from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn,
-                               TimeElapsedColumn, TransferSpeedColumn)
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
 
     counts = (DownloadColumn(), TransferSpeedColumn()) if unit == "bytes" else (MofNCompleteColumn(),)
     with Progress(SpinnerColumn(), "[progress.description]{task.description}", BarColumn(), *counts,

@@ -55,8 +55,10 @@ def vboard_start(
                      "ROMFS %s at /rom" % cfg["romfs"] if cfg.get("romfs") else "no filesystem (give --romfs)"),
                   highlight=False)
     else:
-        err.print("vboard '%s' (%s, heap %d KB) is running; filesystem in %s"
-                  % (name, cfg["board"], cfg["heap"] // 1024, vb.fs_dir), highlight=False)
+        x64 = cfg.get("interpreter_heap", cfg["heap"])
+        err.print("vboard '%s' (%s, heap %d KB%s) is running; filesystem in %s"
+                  % (name, cfg["board"], cfg["heap"] // 1024, ", %d KB for x64's 64-bit objects" % (x64 // 1024)
+                     if x64 != cfg["heap"] else "", vb.fs_dir), highlight=False)
     print(vb.port)
 
 

@@ -338,9 +338,9 @@ def generate(
     from hyperion_host.device import infer as board_run
 
     if port is not None:
-        n, secs = board_run.generate_on_board(port, str(model), args, kernels, write, key)
+        n, secs, speed = board_run.generate_on_board(port, str(model), args, kernels, write, key)
     elif on == "micropython":
-        n, secs = board_run.generate_local(str(model), args, kernels, write, key)
+        n, secs, speed = board_run.generate_local(str(model), args, kernels, write, key)
     else:
         from hyperion_host.relay import models as M
 
@@ -357,9 +357,12 @@ def generate(
             write(text[shown:])
             shown = len(text)
         write("\n")
-        n, secs = len(g.new), time.perf_counter() - t0
+        n, secs, speed = len(g.new), time.perf_counter() - t0, "host"
     if stats:
-        err.print("%d tokens in %.2f s, %.0f tokens/s" % (n, secs, n / secs if secs else 0), highlight=False)
+        err.print("%d tokens in %.2f s, %.0f tokens/s (%s)" % (n, secs, n / secs if secs else 0, SPEED[speed]),
+                  highlight=False)
+        if speed == "host":
+            notice("`hyperion-host profile %s --board rp2040` counts a board's own instructions per token" % model)
 
 
 def profile(

@@ -212,11 +212,15 @@ class TextStream:
 
 
 def generate_on_board(port, model_path, args, kernels, write, key=None):
-    """Write text with a language model on a board or vboard, streamed to write(); returns (tokens, seconds)."""
+    """Write text with a language model on a board or vboard, streamed to write(); returns (tokens, seconds,
+    whose speed: see speed_of)."""
     from hyperion_host.device.transport import Board, BoardExecError, resolve_port
 
-    with Board(resolve_port(port)) as b:
-        remote = install(b, b.identify(), model_path)
+    dev = resolve_port(port)
+    with Board(dev) as b:
+        ident = b.identify()
+        remote = install(b, ident, model_path)
+    with Board(dev) as b:  # a fresh heap: the install's own allocations would leave it fragmented
         ts = TextStream(write)
         try:
             b.exec(generate_script(remote, *args, kernels, key), stream=ts.feed, timeout=600)
@@ -224,7 +228,7 @@ def generate_on_board(port, model_path, args, kernels, write, key=None):
             raise HyperionError(_board_error(e.traceback)) from None
     if ts.result is None:
         raise HyperionError("the board printed no result")
-    return ts.result[0], ts.result[1] / 1e6
+    return ts.result[0], ts.result[1] / 1e6, speed_of(ident)
 
 
 def generate_local(model_path, args, kernels, write, key=None):
@@ -240,4 +244,4 @@ def generate_local(model_path, args, kernels, write, key=None):
     ts.feed(r.stdout.encode())
     if ts.result is None:
         raise HyperionError("MicroPython printed no result")
-    return ts.result[0], ts.result[1] / 1e6
+    return ts.result[0], ts.result[1] / 1e6, "host"
