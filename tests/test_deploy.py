@@ -190,6 +190,22 @@ def test_deploy_redeploy_update_rollback(tmp_path, hyq_models, start_vboard):
     assert _run_on_board(vb.port, "import hyperion\nprint(hyperion.__file__)").startswith("/hyperion-ab/a/")
 
 
+def test_infer_uses_the_deployed_firmware_and_model_when_they_are_the_same(tmp_path, hyq_models, vboard):
+    """One install mechanism: after a deploy, infer --port sends nothing the active slot already holds."""
+    from hyperion_host.model.hyqfile import load_program
+
+    b1 = tmp_path / "b1"
+    build_bundle("rp2040", [hyq_models["mlp"]], b1, arch="x64")
+    dep.deploy(vboard.name, str(b1))
+    prog, _ = load_program(hyq_models["mlp"])
+    np.save(tmp_path / "x.npy", np.zeros(prog.shapes[prog.inputs[0]], np.float32))
+    p = run_cli("infer", hyq_models["mlp"], "--input", str(tmp_path / "x.npy"), "--port", vboard.name, "--json")
+    assert p.returncode == 0, p.stderr
+    assert "sent" not in p.stderr, p.stderr
+    st = json.loads(run_cli("status", "--json", "--port", vboard.name).stdout)
+    assert st["active"] == "a" and st["dev"] == {"files": 0, "bytes": 0, "firmware": False, "models": []}
+
+
 def test_deploy_cut_off_mid_copy_keeps_the_previous_slot(tmp_path, hyq_models, start_vboard):
     vb = start_vboard(heap="1M")
     b1, b2 = tmp_path / "b1", tmp_path / "b2"

@@ -186,10 +186,25 @@ def test_infer_on_micropython_and_on_a_vboard(cnn, tmp_path, vboard):
         assert st["latency_us"] > 0 and st["peak_heap_bytes"] > 0
         assert st["kernels"][0] == ("python" if "python" in args else "c") and len(st["kernels"]) == 6
         assert "latency" in p.stderr and "peak heap" in p.stderr
-    # the board got the compiled firmware and the model; a second run copies nothing new
-    assert (vboard.fs_dir / "lib" / "hyperion" / "kernels" / "viper.mpy").exists()
-    assert (vboard.fs_dir / "lib" / "hyperion" / "kernels" / "c.mpy").exists()
-    assert (vboard.fs_dir / "models" / "cnn.hyq").read_bytes() == hyq.read_bytes()
+    # the board got the compiled firmware and the model in its dev slot, as deploy installs bundles
+    dev = vboard.fs_dir / "hyperion-ab" / "dev"
+    assert (dev / "lib" / "hyperion" / "kernels" / "viper.mpy").exists()
+    assert (dev / "lib" / "hyperion" / "kernels" / "c.mpy").exists()
+    assert (dev / "models" / "cnn.hyq").read_bytes() == hyq.read_bytes()
+    assert not (vboard.fs_dir / "lib").exists() and not (vboard.fs_dir / "models").exists()
+    # --json: the outputs and the stats; another model replaces the first (the dev slot keeps the last one)
+    other = tmp_path / "other.hyq"
+    other.write_bytes(hyq.read_bytes())
+    p = run_cli("infer", str(other), "--input", str(d / "x0.npy"), "--port", vboard.name, "--json")
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    np.testing.assert_allclose(np.array(next(iter(res["outputs"].values()))), np.load(tmp_path / "h.npy"), atol=2e-3)
+    assert res["stats"]["speed"] == "host" and "sent 1 file" in p.stderr  # the firmware was there already
+    assert sorted(x.name for x in (dev / "models").iterdir()) == ["other.hyq"]
+    st = json.loads(run_cli("status", "--json", "--port", vboard.name).stdout)
+    assert st["dev"]["models"] == ["other.hyq"] and st["dev"]["firmware"]
+    assert_user_error(run_cli("infer", str(hyq), "--input", str(d / "x0.npy"), "--on", "micropython", "--port",
+                              vboard.name), "give one of them")
     assert_user_error(run_cli("infer", str(hyq), "--input", str(d / "x0.npy"), "--kernels", "turbo"), "--kernels must be")
     assert_user_error(run_cli("infer", str(hyq), "--input", str(d / "x0.npy"), "--on", "mars"), "--on must be")
 

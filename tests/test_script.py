@@ -2,6 +2,7 @@
 in a real terminal. The reference for errors is tclsh 8.6."""
 
 import fcntl
+import json
 import os
 import pty
 import select
@@ -147,31 +148,40 @@ def test_run_errors_are_one_line(tmp_path, vboard):
 
 
 def test_run_on_vboard_installs_firmware_once(files, vboard):
+    """script run installs the whole firmware the way deploy does, in the dev slot, once; `import hyperion`
+    then works at the board's REPL too."""
+    from hyperion_host.firmware import cached_firmware
+
     good, _ = files
     p = run_cli("script", "run", str(good), "--port", vboard.name)
     assert p.returncode == 0, p.stderr
     assert p.stdout == "squares: 1 4 9 16\npi    | 3.14\n"
     assert "to stderr" in p.stderr
-    lib = vboard.fs_dir / "lib" / "hyperion"
-    assert sorted(x.name for x in lib.iterdir()) == ["__init__.mpy", "picol"]
-    assert sorted("picol/" + x.name[:-4] for x in (lib / "picol").iterdir()) == sorted(script.MODULES[1:])
-    for name in script.MODULES:
-        assert (lib / (name + ".mpy")).read_bytes() == script.firmware_files("x64")[
-            script.MODULES.index(name)].read_bytes()
+    lib = vboard.fs_dir / "hyperion-ab" / "dev" / "lib" / "hyperion"
+    fw = cached_firmware("x64") / "hyperion"
+    want = sorted(x.relative_to(fw).as_posix() for x in fw.rglob("*.mpy"))
+    assert sorted(x.relative_to(lib).as_posix() for x in lib.rglob("*") if x.is_file()) == want  # never a part
+    for rel in want:
+        assert (lib / rel).read_bytes() == (fw / rel).read_bytes()
     # the second run finds the same sha256 on the board and copies nothing
     p2 = run_cli("script", "run", str(good), "--port", vboard.name)
     assert p2.returncode == 0 and p2.stdout == p.stdout
-    assert "installed" in p.stderr and "installed" not in p2.stderr
+    assert "dev slot" in p.stderr and "dev slot" not in p2.stderr
+    r = run_cli("exec", "import hyperion\nprint(hyperion.__file__)", "--port", vboard.name)
+    assert r.stdout.strip() == "/hyperion-ab/dev/lib/hyperion/__init__.mpy", r
+    st = json.loads(run_cli("status", "--json", "--port", vboard.name).stdout)
+    assert st["dev"]["firmware"] and st["dev"]["files"] == len(want) and st["dev"]["models"] == []
 
 
-def test_sync_replaces_a_changed_file_and_a_stale_source(vboard):
-    lib = vboard.fs_dir / "lib" / "hyperion"
+def test_sync_replaces_a_changed_file_and_removes_a_stray_one(vboard):
+    lib = vboard.fs_dir / "hyperion-ab" / "dev" / "lib" / "hyperion"
     with Board(vboard.port) as b:
         script.sync_firmware(b)
+        good = (lib / "picol" / "interp.mpy").read_bytes()
         (lib / "picol" / "interp.mpy").write_bytes(b"M\x06 stale")
         (lib / "picol" / "interp.py").write_text("raise ImportError('stale source')\n")
-        assert script.sync_firmware(b) == ["picol/interp.mpy"]
-        assert script.sync_firmware(b) == []
+        script.sync_firmware(b)
+    assert (lib / "picol" / "interp.mpy").read_bytes() == good
     assert not (lib / "picol" / "interp.py").exists()
     assert (lib / "picol" / "interp.mpy").read_bytes()[:2] == b"M\x06"
 

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hyperion_host.cli.app import err, notice, out
+from hyperion_host.cli.app import err, notice, out, upload_progress
 from hyperion_host.errors import HyperionError
 from hyperion_host.keys import key_id, read_key
 
@@ -175,8 +175,10 @@ def infer(
         ins = [np.asarray(feeds[n], np.float32) for n in prog.inputs]
         shapes = [tuple(prog.shapes[n]) for n in prog.outputs]
         if port is not None:
-            arrays, st = board_run.run_on_board(port, str(model), ins, shapes, kernels, repeat,
-                                                allow_nonfinite=allow_nonfinite, key=key)
+            with upload_progress("sending") as update:
+                arrays, st = board_run.run_on_board(port, str(model), ins, shapes, kernels, repeat,
+                                                    allow_nonfinite=allow_nonfinite, key=key, notice=notice,
+                                                    progress=update)
         else:
             arrays, st = board_run.run_local(str(model), ins, shapes, kernels, repeat=repeat,
                                              allow_nonfinite=allow_nonfinite, key=key)
@@ -338,7 +340,8 @@ def generate(
     from hyperion_host.device import infer as board_run
 
     if port is not None:
-        n, secs, speed = board_run.generate_on_board(port, str(model), args, kernels, write, key)
+        with upload_progress("sending") as update:
+            n, secs, speed = board_run.generate_on_board(port, str(model), args, kernels, write, key, notice, update)
     elif on == "micropython":
         n, secs, speed = board_run.generate_local(str(model), args, kernels, write, key)
     else:

@@ -109,9 +109,16 @@ def status(port: str | None = PortOpt, as_json: bool = typer.Option(False, "--js
     if not st.get("active"):
         out.print("%s: arch %s, nothing deployed yet (`hyperion-host deploy` installs a bundle)"
                   % (st["port"], st["arch"]), highlight=False)
-        return
-    out.print("%s: arch %s, active slot %s, version %s, bundle %s" % (st["port"], st["arch"], st["active"],
-                                                                        st["version"], st["bundle"]), highlight=False)
+    else:
+        out.print("%s: arch %s, active slot %s, version %s, bundle %s" % (
+            st["port"], st["arch"], st["active"], st["version"], st["bundle"]), highlight=False)
+    d = st.get("dev")
+    if d:
+        what = (["the firmware"] if d["firmware"] else []) + (["model " + ", ".join(d["models"])] if d["models"]
+                                                                else [])
+        out.print("dev slot (infer --port, script run): %s; %d files, %.1f KB%s" % (
+            " and ".join(what) or "empty", d["files"], d["bytes"] / 1024,
+            "" if st.get("active") else "; `import hyperion` uses it"), highlight=False)
 
 
 def rollback(port: str | None = PortOpt, as_json: bool = JsonOpt):

@@ -7,9 +7,7 @@ import os
 
 import numpy as np
 
-from hyperion_host import firmware
 from hyperion_host.errors import HyperionError
-from hyperion_host.paths import firmware_dir
 
 RESULT = "\x00HYQ-RESULT "
 
@@ -98,57 +96,30 @@ def _board_error(tb):
     return "on MicroPython: " + (lines[-1] if lines else "failed")
 
 
-def ensure_files(board, files, remote_dir):
-    """Copy local files to remote_dir on the board where their content differs. Returns the names copied."""
-    from hyperion_host.device.transport import same_content
+def install(b, ident, model_path, notice=None, progress=None):
+    """The firmware and the model on an open Board (identified as ident), through the dev slot
+    (ship/devslot.py). Returns (code that puts the firmware on sys.path, the model's path there)."""
+    from hyperion_host.ship import devslot
 
-    board.makedirs(remote_dir)
-    names = [os.path.basename(f) for f in files]
-    have = board.file_sums([remote_dir + "/" + n for n in names])
-    copied = []
-    for f, name, h in zip(files, names, have):
-        data = open(f, "rb").read()
-        if not same_content(h, data):
-            board.write_file(remote_dir + "/" + name, data)
-            copied.append(name)
-    return copied
+    return devslot.prepare(b, ident, model_path, notice, progress)
 
 
-def install(b, ident, model_path):
-    """Put the firmware (.mpy for the board's arch, or the runtime's sources where the arch is unknown) and the
-    model on an open Board (identified as ident) where missing or changed; returns the model's path there."""
-    from hyperion_host.firmware import cached_firmware
-
-    if ident.get("platform") == "qemu":
-        raise HyperionError("an emulated board has no writable filesystem: put the model in a ROMFS image "
-                            "(`hyperion-host build --romfs`, then `vboard start --emulate --romfs IMG`), or count "
-                            "its instructions with `hyperion-host profile MODEL --board BOARD`")
-    arch = ident["arch"]
-    if arch:
-        pkg = cached_firmware(arch) / "hyperion"
-        files = [p.relative_to(pkg).as_posix() for p in sorted(pkg.rglob("*.mpy"))]
-    else:
-        pkg = firmware_dir() / "hyperion"
-        files = [m + ".py" for m in firmware.modules("runtime")]
-    for sub in sorted({os.path.dirname(f) for f in files}):  # the package, then its subpackages (kernels/)
-        dst = "lib/hyperion/" + sub if sub else "lib/hyperion"
-        ensure_files(b, [str(pkg / f) for f in files if os.path.dirname(f) == sub], dst)
-    ensure_files(b, [model_path], "models")
-    return "models/" + os.path.basename(model_path)
-
-
-def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1, allow_nonfinite=False, key=None):
-    """On a board or vboard: installs the firmware and the model where missing or changed, then runs."""
+def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1, allow_nonfinite=False, key=None,
+                 notice=None, progress=None):
+    """On a board or vboard: installs the firmware and the model where missing or changed (notice and progress:
+    see devslot.prepare), then runs."""
     from hyperion_host.device.transport import Board, BoardExecError, resolve_port
 
-    with Board(resolve_port(port)) as b:
+    dev = resolve_port(port)
+    with Board(dev) as b:
         ident = b.identify()
-        remote = install(b, ident, model_path)
-        speed = speed_of(ident)
-        out = []
+        path, remote = install(b, ident, model_path, notice, progress)
+    speed = speed_of(ident)
+    out = []
+    with Board(dev) as b:  # a fresh heap: the install's own allocations would leave it fragmented
         try:
-            b.exec(_script(remote, inputs, kernels, repeat, allow_nonfinite, key), stream=lambda d: out.append(d),
-                   timeout=600)
+            b.exec(path + _script(remote, inputs, kernels, repeat, allow_nonfinite, key),
+                   stream=lambda d: out.append(d), timeout=600)
         except BoardExecError as e:
             raise HyperionError(_board_error(e.traceback)) from None
     arrays, st = _parse(b"".join(out).decode(errors="replace").replace("\x04", ""), out_shapes)
@@ -211,7 +182,7 @@ class TextStream:
                 return  # the mark line is still arriving
 
 
-def generate_on_board(port, model_path, args, kernels, write, key=None):
+def generate_on_board(port, model_path, args, kernels, write, key=None, notice=None, progress=None):
     """Write text with a language model on a board or vboard, streamed to write(); returns (tokens, seconds,
     whose speed: see speed_of)."""
     from hyperion_host.device.transport import Board, BoardExecError, resolve_port
@@ -219,11 +190,11 @@ def generate_on_board(port, model_path, args, kernels, write, key=None):
     dev = resolve_port(port)
     with Board(dev) as b:
         ident = b.identify()
-        remote = install(b, ident, model_path)
+        path, remote = install(b, ident, model_path, notice, progress)
     with Board(dev) as b:  # a fresh heap: the install's own allocations would leave it fragmented
         ts = TextStream(write)
         try:
-            b.exec(generate_script(remote, *args, kernels, key), stream=ts.feed, timeout=600)
+            b.exec(path + generate_script(remote, *args, kernels, key), stream=ts.feed, timeout=600)
         except BoardExecError as e:
             raise HyperionError(_board_error(e.traceback)) from None
     if ts.result is None:

@@ -1,8 +1,9 @@
 """Tcl (Picol) on a board over the serial REPL, or on the local MicroPython unix port.
 
 `run_file` runs a .tcl script and streams its output; `Shell` keeps one interpreter alive on the board
-and evaluates what the user types. The board side is the package firmware/hyperion/picol/: it is
-copied to :lib/hyperion/ (compiled with mpy-cross) when missing or changed, compared by sha256.
+and evaluates what the user types. The board side is the package firmware/hyperion/picol/: it comes with the
+whole firmware (compiled with mpy-cross), installed in the board's dev slot (ship/devslot.py) where missing or
+changed, compared by sha256.
 
 Board output is framed so the host can tell stdout from stderr over the one serial stream:
 STX 'S' text ETX is `puts stderr` output; STX 'E' message ETX is the uncaught Tcl error."""
@@ -13,13 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hyperion_host import firmware
 from hyperion_host.errors import HyperionError
 from hyperion_host.paths import firmware_dir, home
 from hyperion_host.procs import die_with_parent
 
-# what Picol needs on the board (hyperion.load is optional): module paths under hyperion/, without .mpy
-MODULES = tuple(firmware.modules("picol"))
 STX, ETX = 0x02, 0x03
 
 # Board side: an interpreter whose stderr output and uncaught error are framed (see the module docstring).
@@ -175,41 +173,13 @@ def exec_stream(board, code, feed):
 
 # -- the board -------------------------------------------------------------------------------------
 
-def firmware_files(arch):
-    """Local .mpy files for MODULES (bytecode, so any arch's build serves; compiled by mpy-cross)."""
-    from hyperion_host.firmware import cached_firmware
-
-    fw = cached_firmware(arch or "x64") / "hyperion"
-    return [fw / (m + ".mpy") for m in MODULES]
-
-
 def sync_firmware(board, notice=None):
-    """Copy the Picol modules to :lib/hyperion/ where missing or different. Returns the names copied."""
-    from hyperion_host.device.transport import BoardExecError, same_content
+    """The whole firmware on the board, through the dev slot (ship/devslot.py, unless the deployed slot holds
+    this very firmware), and first on sys.path for this session."""
+    from hyperion_host.ship import devslot
 
-    arch = board.identify()["arch"]
-    files = firmware_files(arch)
-    names = [m + ".mpy" for m in MODULES]  # paths under :lib/hyperion/
-    remote = ["lib/hyperion/" + n for n in names]
-    try:
-        have = board.file_sums(remote)
-    except (BoardExecError, HyperionError) as e:
-        raise HyperionError("cannot check the firmware on the board: %s" % e.format_message()) from None
-    copied = []
-    for f, n, r, h in zip(files, names, remote, have):
-        data = f.read_bytes()
-        if not same_content(h, data):
-            if not copied:
-                board.makedirs("lib/hyperion/picol")
-            board.write_file(r, data)
-            copied.append(n)
-    if copied:
-        # a stale .py of the same module would be imported before the .mpy
-        stale = ["lib/hyperion/" + n[:-4] + ".py" for n in copied]
-        board.exec("import os\nfor p in %r:\n try:\n  os.remove(p)\n except OSError:\n  pass" % (stale,))
-        if notice:
-            notice("installed %s on the board (:lib/hyperion/)" % ", ".join(copied))
-    return copied
+    path, _ = devslot.prepare(board, board.identify(), None, notice)
+    board.exec(path)
 
 
 def run_on_board(port, script, no_reset=False, out=None, err=None, notice=None, timeout=0):

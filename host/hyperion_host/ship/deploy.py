@@ -195,14 +195,21 @@ def hook_source():
 
 
 def install_boot_hook(s):
+    install_boot_hook_on(s.board)
+
+
+def install_boot_hook_on(board):
     """/hyperion_ab.py (the hook) and a line importing it in /boot.py, keeping the rest of boot.py."""
     hook = hook_source()
-    if not same_content(s.board.file_sums(["/hyperion_ab.py"])[0], hook):
-        s.board.write_file("/hyperion_ab.py", hook)
-    boot = s.eval("_read('/boot.py')")
+    if not same_content(board.file_sums(["/hyperion_ab.py"])[0], hook):
+        board.write_file("/hyperion_ab.py", hook)
+    try:
+        boot = board.read_file("/boot.py").decode(errors="replace")
+    except DeviceError:
+        boot = None
     if boot is None or BOOT_LINE.split("  #")[0] not in boot:
         text = (boot.rstrip("\n") + "\n" if boot else "") + BOOT_LINE + "\n"
-        s.board.write_file("/boot.py", text.encode())
+        board.write_file("/boot.py", text.encode())
 
 
 class Session:
@@ -457,16 +464,19 @@ def verify_boot(port):
 
 
 def status(port):
+    from hyperion_host.ship import devslot
+
     s = Session(port)
     try:
         st = s.state()
         ident = s.identify()
+        dev = devslot.describe(s.board)
     finally:
         s.close()
     active = st["active"] if st["active"] in SLOTS else ""
     cur = st["slots"].get(active) if active else None
     return {"port": s.port, "arch": ident["arch"], "active": active or None, "version": cur and cur["version"],
-            "bundle": cur and cur["id"], "slots": st["slots"]}
+            "bundle": cur and cur["id"], "slots": st["slots"], "dev": dev}
 
 
 def rollback(port):
