@@ -190,10 +190,11 @@ def test_deploy_redeploy_update_rollback(tmp_path, hyq_models, start_vboard):
     assert _run_on_board(vb.port, "import hyperion\nprint(hyperion.__file__)").startswith("/hyperion-ab/a/")
 
 
-def test_infer_uses_the_deployed_firmware_and_model_when_they_are_the_same(tmp_path, hyq_models, vboard):
+def test_infer_uses_the_deployed_firmware_and_model_when_they_are_the_same(tmp_path, hyq_models, start_vboard):
     """One install mechanism: after a deploy, infer --port sends nothing the active slot already holds."""
     from hyperion_host.model.hyqfile import load_program
 
+    vboard = start_vboard()
     b1 = tmp_path / "b1"
     build_bundle("rp2040", [hyq_models["mlp"]], b1, arch="x64")
     dep.deploy(vboard.name, str(b1))
@@ -433,6 +434,8 @@ def test_uf2_for_rp2(tmp_path):
                       "is a UF2 for rp2040", "RPI_PICO2")
     assert not (tmp_path / "x.uf2").exists()
     assert_user_error(run_cli("flash", "--board", "rp2040", "--firmware", str(fw)), "no RPI-RP2/RP2350 drive")
+    dry = run_cli("flash", "--board", "rp2040", "--firmware", str(fw), "--dry-run")  # a plan needs no drive
+    assert dry.returncode == 0 and "would copy %d bytes of UF2" % len(blob) in dry.stdout, dry
     # a ROMFS image as a UF2 at the board's ROMFS address
     img = tmp_path / "romfs.img"
     img.write_bytes(b"\xd2\xcd\x31" + bytes(1000))

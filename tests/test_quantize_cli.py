@@ -209,6 +209,35 @@ def test_infer_on_micropython_and_on_a_vboard(cnn, tmp_path, vboard):
     assert_user_error(run_cli("infer", str(hyq), "--input", str(d / "x0.npy"), "--on", "mars"), "--on must be")
 
 
+def test_a_short_row_layer_goes_q8_and_the_report_measures_alike_with_and_without_calib(tmp_path):
+    """A 16-input layer pays a 32-wide q4 block per row (over 6 bits/weight): it is stored as q8, said so, and
+    the weight SQNR is the same measure with --calib as without (the calibrated fit adds its own column)."""
+    path = models.mlp(tmp_path / "m.onnx", k=16, hidden=64, n_out=4)
+    x = np.random.default_rng(1).standard_normal((64, 16)).astype(np.float32)
+    np.savez(tmp_path / "calib.npz", x=x)
+    reps = {}
+    for name, extra in (("plain", []), ("calib", ["--calib", str(tmp_path / "calib.npz")])):
+        p = run_cli("quantize", path, "-o", str(tmp_path / (name + ".hyq")), "--report", str(tmp_path / (name + ".json")),
+                    *extra)
+        assert p.returncode == 0, p.stderr
+        assert "fc1 stored as q8" in p.stderr and "rows of 16 weights in blocks of 32" in p.stderr, p.stderr
+        reps[name] = {e["name"]: e for e in json.loads((tmp_path / (name + ".json")).read_text())["layers"]}
+    for rep in reps.values():
+        assert rep["fc1"]["format"] == "q8" and rep["fc1"]["sqnr_db"] > 35 and "auto" in rep["fc1"]
+        assert rep["fc2"]["format"].startswith("q4") and "auto" not in rep["fc2"]  # 64 wide: q4 pays its way
+    for layer in ("fc1", "fc2"):  # the calibrated fit may move a weight, not the yardstick: within a few dB
+        assert abs(reps["calib"][layer]["sqnr_db"] - reps["plain"][layer]["sqnr_db"]) < 6, layer
+    assert "output_weighted_sqnr_db" in reps["calib"]["fc2"] and "output_weighted_sqnr_db" not in reps["plain"]["fc2"]
+    # the model still runs the same on MicroPython with a q8 layer beside q4 ones
+    np.save(tmp_path / "x.npy", x[:1])
+    host = run_cli("infer", str(tmp_path / "calib.hyq"), "--input", str(tmp_path / "x.npy"), "--json")
+    mp = run_cli("infer", str(tmp_path / "calib.hyq"), "--input", str(tmp_path / "x.npy"), "--json", "--on",
+                 "micropython")
+    assert host.returncode == 0 and mp.returncode == 0, (host.stderr, mp.stderr)
+    np.testing.assert_allclose(np.array(json.loads(mp.stdout)["outputs"]["y"]),
+                               np.array(json.loads(host.stdout)["outputs"]["y"]), atol=2e-3)
+
+
 def test_outputs_are_only_ever_regular_files(cnn, tmp_path):
     """-o and --report onto a FIFO, a folder or into a missing folder: a one-line error, the special file left as
     it was, and neither output written (the .hyq is not written when its --report cannot be)."""

@@ -112,10 +112,12 @@ def configure(**kw):
 
 
 def _slot_models():
-    """The models directory of the A/B slot this package was imported from (hyperion-host deploy), if any."""
+    """The models directory of the slot this package was imported from (an A/B slot of hyperion-host deploy, or
+    the dev slot of infer --port and script run), if any."""
     f = __file__
     i = f.find("/hyperion-ab/")
-    return f[: i + 14] + "/models" if i >= 0 else None
+    j = f.find("/", i + 13) if i >= 0 else -1
+    return f[:j] + "/models" if j >= 0 else None
 
 
 def _find(name):
@@ -145,7 +147,8 @@ def kernel_status():
 
 
 def load(path_or_name, kernels=None, mode=None, verify=True, key=None):
-    """Load a .hyq model by path, or by name from /rom/models, /models or the current directory.
+    """Load a .hyq model by path, or by name from the slot's models, /rom/models, /models or the current
+    directory.
     kernels: 'auto' (native when possible), 'viper' or 'python'; mode: 'auto', 'rom' (in place) or 'stream';
     key: an encrypted model's key (32 bytes; by default the board's key folder, /hyperion-keys, has it)."""
     import gc

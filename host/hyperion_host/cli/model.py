@@ -81,11 +81,22 @@ def quantize(
 
         blob = encrypt_blob(blob, key)
     write_atomic(output, blob)
-    t = Table("layer", "op", "shape", "format", "fp32", "quantized", "bits/w", "weight SQNR dB", title=str(output))
+    weighted = any("output_weighted_sqnr_db" in e for e in rep["layers"])
+    t = Table("layer", "op", "shape", "format", "fp32", "quantized", "bits/w", "weight SQNR dB",
+              *(["output-weighted dB"] if weighted else []), title=str(output))
     for e in rep["layers"]:
-        t.add_row(e["name"], e["op"], "x".join(map(str, e["shape"])), e["format"], _kb(e["fp32_bytes"]), _kb(e["bytes"]),
-                  "%.2f" % e["bpw"], _fmt_db(e["sqnr_db"]))
+        t.add_row(e["name"], e["op"], "x".join(map(str, e["shape"])), e["format"] + ("*" if e.get("auto") else ""),
+                  _kb(e["fp32_bytes"]), _kb(e["bytes"]), "%.2f" % e["bpw"], _fmt_db(e["sqnr_db"]),
+                  *([_fmt_db(e["output_weighted_sqnr_db"]) if "output_weighted_sqnr_db" in e else "-"]
+                    if weighted else []))
     out.print(t)
+    for e in rep["layers"]:
+        if e.get("auto"):
+            notice("%s stored as q8 (%.1f bits/weight, %.1f dB): %s" % (e["name"], e["bpw"], e["sqnr_db"], e["auto"]))
+    if weighted:
+        err.print("weight SQNR compares the stored weights with the float ones, with or without --calib; the "
+                  "output-weighted SQNR weighs their error by the calibration inputs (what the fits minimize)",
+                  highlight=False)
     line = "%d weights at %.2f bits/weight; file %s (float32 model %s)" % (
         rep["weights"], rep["bpw"], _kb(rep["file_bytes"]), _kb(rep["fp32_bytes"]))
     if "output_sqnr_db" in rep:

@@ -162,12 +162,17 @@ def quantize_model(onnx_path, opts, progress=None):
             Wq_in = W2
             if opts.prune > 0 and op.op != "gather":
                 Wq_in = prune_magnitude(W2, opts.prune)
-            q = _best_format(Wq_in, opts, imp, H, pruned=opts.prune > 0 and op.op != "gather")
+            q, why = _best_format(Wq_in, opts, imp, H, pruned=opts.prune > 0 and op.op != "gather")
             deq = q.dequantize()
             nbytes = len(q.to_bytes())
             fmt = "csr4" if isinstance(q, CSRWeight) else (
-                "q8" if opts.bits == 8 else "q4" + ("a" if q.scheme == hyq.S_ASYM else "s"))
+                "q8" if q.scheme == hyq.S_Q8 else "q4" + ("a" if q.scheme == hyq.S_ASYM else "s"))
+            # weight SQNR: the same measure with and without --calib (the float weights against what is stored)
             entry.update(format=fmt, bytes=nbytes, bpw=nbytes * 8 / W.size, sqnr_db=sqnr_db(W2, deq))
+            if H is not None:
+                entry["output_weighted_sqnr_db"] = weighted_sqnr_db(W2, deq, H)
+            if why:
+                entry["auto"] = why
             if opts.prune > 0:
                 entry["sparsity"] = float((deq == 0).mean())
             consts[wname] = q
@@ -274,16 +279,54 @@ def _mark_int8(g, name, scale, scales, dtypes):
             op.attrs["qmode"] = hyq.Q_STATIC
 
 
+# A q4 layer whose rows are short pays a whole block per row (blocks do not cross rows): over this many bits per
+# weight, q8 is tried instead, and taken when it costs at most Q8_COST times q4's bytes (a small layer: it
+# buys about 24 dB of weight SQNR for a few hundred bytes).
+MAX_Q4_BPW = 6.0
+Q8_COST = 2.0
+
+
 def _best_format(W, opts, imp, H, pruned):
-    """Dense blocked quantization, or CSR when pruning makes it smaller."""
+    """(weight, why): dense blocked quantization, CSR when pruning makes it smaller, or q8 for a layer whose
+    short rows make q4 cost more than MAX_Q4_BPW. With a Hessian, GPTQ's result is kept only when it has less
+    output-weighted error than the plain fit (error feedback can trade weight error for nothing)."""
     scheme = "sym" if pruned else opts.scheme  # zeros stay exactly zero with the symmetric grid
-    dense = quantize_weight(W, opts.bits, opts.block, scheme, importance=imp, hessian=H if opts.gptq else None,
-                            threads=os.cpu_count() or 1)
+
+    def fit(bits):
+        plain = quantize_weight(W, bits, opts.block, scheme, importance=imp, threads=os.cpu_count() or 1)
+        if H is None or not opts.gptq:
+            return plain
+        g = quantize_weight(W, bits, opts.block, scheme, importance=imp, hessian=H, threads=os.cpu_count() or 1)
+        return g if weighted_error(W, g.dequantize(), H) <= weighted_error(W, plain.dequantize(), H) else plain
+
+    dense = fit(opts.bits)
     if pruned and opts.bits == 4:
         csr = CSRWeight.from_dense(W)
         if len(csr.to_bytes()) < len(dense.to_bytes()):
-            return csr
-    return dense
+            return csr, None
+    q4 = len(dense.to_bytes())
+    if opts.bits == 4 and not pruned and q4 * 8 > MAX_Q4_BPW * W.size:
+        q8 = fit(8)
+        if len(q8.to_bytes()) <= Q8_COST * q4:
+            return q8, "rows of %d weights in blocks of %d made q4 cost %.1f bits/weight" % (
+                W.shape[1], opts.block, q4 * 8 / W.size)
+    return dense, None
+
+
+def weighted_error(W, deq, H):
+    """tr(E H E^T): the squared error the weights' error E adds to the layer's outputs over the calibration
+    inputs (H = X^T X)."""
+    E = np.asarray(W, np.float64) - np.asarray(deq, np.float64)
+    return float(np.einsum("ij,jk,ik->", E, np.asarray(H, np.float64), E))
+
+
+def weighted_sqnr_db(W, deq, H):
+    """The layer's output SQNR on the calibration inputs from its weights' error alone (dB)."""
+    err = weighted_error(W, deq, H)
+    sig = weighted_error(W, np.zeros_like(W), H)
+    if err == 0:
+        return float("inf")
+    return float(10 * np.log10(sig / err)) if sig > 0 else float("-inf")
 
 
 def output_sqnr(float_prog, q_prog, samples):

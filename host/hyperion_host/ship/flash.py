@@ -124,6 +124,9 @@ def flash_rp2(board, firmware, uf2_out=None, drive=None, dry_run=False, log=prin
             os.replace(tmp, uf2_out)
         return ops
     drive = drive or find_rp2_drive()
+    if not drive and dry_run:  # the plan needs no board: say where the file would go once one is in BOOTSEL
+        return ["copy %d bytes of UF2 to the RPI-RP2/RP2350 drive (none is mounted now: hold BOOTSEL while "
+                "plugging the board in) as firmware.uf2; the board reboots into MicroPython" % len(data)]
     if not drive:
         raise HyperionError("no RPI-RP2/RP2350 drive is mounted: hold BOOTSEL while plugging the board in, or write "
                             "the file with --uf2-out FILE")

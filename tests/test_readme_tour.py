@@ -1,0 +1,193 @@
+"""The README's tour, command by command, as a user types it.
+
+Every command line of README.md's shell blocks runs verbatim, through sh, in order, in a folder holding a copy of
+the repository's models/ and docs/ (the tour runs from the repository's root), with its own HYPERION_HOME, so the
+vboards are the ones the tour starts. Code blocks whose first line is `# NAME` are files the README asks the reader
+to save; they are saved. Besides them the folder holds only what a user downloads: MicroPython's firmware files.
+
+What cannot run here runs as far as it can:
+- a command naming a real board's device (/dev/ttyACM0, /dev/ttyUSB0) must fail for that device's absence, in
+  one line, and for nothing else (so its flags, files and bundle were all accepted);
+- `repl` and `shell` are interactive: they run on a pseudo-terminal, with a line typed and checked;
+- `serve` (HTTP) runs until its health endpoint answers, then is stopped; `serve --stdio` gets an empty stdin.
+`make demo` and `make test` (the quick start) are the demo and this suite themselves, and are left out."""
+
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from helpers import BIN, run_cli
+
+REPO = Path(__file__).resolve().parent.parent
+DEVICE = re.compile(r"/dev/tty(ACM|USB)\d")
+NO_DEVICE = ("unknown port '/dev/tty", "cannot talk to an ESP bootloader on /dev/tty", "no RPI-RP2/RP2350 drive")
+SHELL_LANGS = ("", "sh", "shell", "console", "bash")
+
+
+def blocks(text):
+    """[(language, [lines])] of the markdown's fenced code blocks."""
+    out, cur = [], None
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if cur is None:
+                cur = (line[3:].strip(), [])
+            else:
+                out.append(cur)
+                cur = None
+        elif cur is not None:
+            cur[1].append(line)
+    assert cur is None, "an unclosed code block"
+    return out
+
+
+def commands(text):
+    """The command lines of the shell blocks, in order, without their trailing comments."""
+    cmds = []
+    for lang, lines in blocks(text):
+        if lang not in SHELL_LANGS:
+            continue
+        for line in lines:
+            s = line.strip()
+            if not s or s.startswith("#") or s.startswith("make "):
+                continue
+            cmds.append(re.sub(r"\s{2,}#.*$", "", s))
+    return cmds
+
+
+def saved_files(text):
+    """{name: content} of the code blocks whose first line is '# NAME.ext'."""
+    files = {}
+    for lang, lines in blocks(text):
+        m = re.fullmatch(r"# ([\w.-]+\.\w+)", lines[0].strip()) if lines else None
+        if m and lang not in SHELL_LANGS:
+            files[m.group(1)] = "\n".join(lines[1:]) + "\n"
+    return files
+
+
+def test_the_tour_parses_as_commands_and_files():
+    text = (REPO / "README.md").read_text()
+    cmds = commands(text)
+    assert len(cmds) >= 50 and all(c.split()[0] in ("hyperion-host", "echo") for c in cmds), cmds
+    assert set(saved_files(text)) == {"job.py", "hello.tcl"}
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    ws = tmp_path / "repo"
+    ws.mkdir()
+    for d in ("models", "docs"):
+        shutil.copytree(REPO / d, ws / d)
+    for name, content in saved_files((REPO / "README.md").read_text()).items():
+        (ws / name).write_text(content)
+    # MicroPython's firmware files, as a user downloads them: a real ESP32-S3 image (esptool's own writer) and a UF2
+    from test_deploy import _esp_image
+
+    _esp_image("esp32s3", ws / "ESP32_GENERIC_S3.bin")
+    raw = tmp_path / "pico.bin"
+    raw.write_bytes(os.urandom(4096))
+    assert run_cli("flash", "--board", "rp2040", "--firmware", str(raw), "--uf2-out",
+                   str(ws / "RPI_PICO.uf2")).returncode == 0
+    env = dict(os.environ, HYPERION_HOME=str(tmp_path / "home"), PATH=BIN + os.pathsep + os.environ["PATH"])
+    env.pop("HYPERION_PORT", None)
+    yield ws, env
+    subprocess.run([os.path.join(BIN, "hyperion-host"), "vboard", "stop", "--name", "vb0"], env=env,
+                   capture_output=True, timeout=60)
+    subprocess.run([os.path.join(BIN, "hyperion-host"), "vboard", "stop", "--name", "m0"], env=env,
+                   capture_output=True, timeout=60)
+
+
+def _on_a_terminal(cmd, ws, env, typed, expect, leave):
+    """Run cmd on a pseudo-terminal, type typed, wait for expect, then type leave; returns what it printed."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen(cmd, shell=True, cwd=ws, env=env, stdin=slave, stdout=slave, stderr=slave,
+                         start_new_session=True)
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 60
+        time.sleep(1.0)
+        os.write(master, typed)
+        while expect not in seen and time.monotonic() < deadline:
+            r, _, _ = select.select([master], [], [], 0.5)
+            if r:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    break
+        os.write(master, leave)
+        p.wait(30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        os.close(master)
+    return p.returncode, seen.decode(errors="replace")
+
+
+def _serve(cmd, ws, env):
+    p = subprocess.Popen(cmd, shell=True, cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = p.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            m = re.search(r"MCP on https?://[^:]+:(\d+)/mcp", line)
+            if m:
+                with urllib.request.urlopen("http://127.0.0.1:%s/api/health" % m.group(1), timeout=10) as r:
+                    return r.status == 200, "".join(lines)
+        return False, "".join(lines)
+    finally:
+        os.killpg(p.pid, signal.SIGTERM)
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def test_every_readme_command_runs_verbatim(workspace):
+    ws, env = workspace
+    done = []
+    for cmd in commands((REPO / "README.md").read_text()):
+        t0 = time.monotonic()
+        if DEVICE.search(cmd):
+            p = subprocess.run(cmd, shell=True, cwd=ws, env=env, capture_output=True, text=True, timeout=600)
+            assert p.returncode != 0 and any(n in p.stderr for n in NO_DEVICE), (cmd, p.stdout, p.stderr)
+            assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, (cmd, p.stderr)
+        elif cmd.startswith("hyperion-host repl"):
+            code, seen = _on_a_terminal(cmd, ws, env, b"import hyperion\r\nprint(hyperion.__version__, 6 * 7)\r\n",
+                                        b" 42", b"\x1d")
+            assert " 42" in seen and "Error" not in seen, (cmd, seen)
+        elif cmd.startswith("hyperion-host shell"):
+            code, seen = _on_a_terminal(cmd, ws, env, b"puts [expr {6 * 7}]\r", b"42", b"exit\r")
+            assert "42" in seen and code == 0, (cmd, code, seen)
+        elif cmd.startswith("hyperion-host serve --stdio"):
+            p = subprocess.run(cmd, shell=True, cwd=ws, env=env, capture_output=True, text=True, timeout=60,
+                               input="")
+            assert p.returncode == 0 and "Traceback" not in p.stderr, (cmd, p.stderr)
+        elif re.match(r"hyperion-host serve( --|$)", cmd):
+            ok, log = _serve(cmd, ws, env)
+            assert ok, (cmd, log)
+        else:
+            p = subprocess.run(cmd, shell=True, cwd=ws, env=env, capture_output=True, text=True, timeout=900)
+            assert p.returncode == 0, (cmd, p.stdout[-2000:], p.stderr[-2000:])
+            assert "Traceback" not in p.stderr, (cmd, p.stderr)
+        done.append((cmd, time.monotonic() - t0))
+    # what the tour promised along the way
+    assert (ws / "copy.hyq").read_bytes() == (ws / "models" / "digits" / "digits.hyq").read_bytes()
+    assert (ws / "build" / "pico" / "romfs.uf2").is_file() and (ws / "build" / "pico-enc" / "manifest.sig").is_file()
+    assert not (ws / "y.npy").stat().st_size == 0
+    print("\n".join("%6.1f s  %s" % (t, c) for c, t in done))
