@@ -57,3 +57,46 @@ def test_version_flag_help_and_shell_completion():
     assert "_hyperion_host_completion" in run_cli("--show-completion", "bash").stdout
     p = run_cli(env={"_HYPERION_HOST_COMPLETE": "complete_bash", "COMP_WORDS": "hyperion-host vbo", "COMP_CWORD": "1"})
     assert p.stdout.split() == ["vboard"], p
+
+
+def test_every_command_that_reports_takes_json(tmp_path):
+    """--json prints one JSON document on stdout (the table or lines go away), for the commands that report."""
+    import numpy as np
+
+    from hyperion_host.cli.app import app
+    from typer.main import get_command
+
+    def leaves(c, prefix=()):
+        if hasattr(c, "commands"):
+            for n, sub in c.commands.items():
+                yield from leaves(sub, prefix + (n,))
+        else:
+            yield " ".join(prefix), {o for p in c.params for o in getattr(p, "opts", [])}
+
+    import hyperion_host.cli  # noqa: F401  (registers every group)
+
+    reporting = ("boards", "devices", "doctor", "ls", "df", "profile", "quantize", "infer", "generate", "inspect",
+                 "eval", "build", "build-kernels", "deploy", "status", "rollback", "flash", "vboard start",
+                 "vboard list", "fleet plan", "fleet apply", "fleet rollback", "fleet status", "keys list",
+                 "serve keys list")
+    opts = dict(leaves(get_command(app)))
+    assert [c for c in reporting if "--json" not in opts[c]] == []
+    # a few of them, run
+    src = tmp_path / "m.onnx"
+    import onnx_examples as models
+
+    models.mlp(src, k=32, hidden=32, n_out=4)
+    q = json.loads(run_cli("quantize", str(src), "-o", str(tmp_path / "m.hyq"), "--json").stdout)
+    assert q["output"] == str(tmp_path / "m.hyq") and len(q["layers"]) == 2
+    k = json.loads(run_cli("build-kernels", "--arch", "x64", "-o", str(tmp_path / "fw"), "--json").stdout)
+    assert k[0]["arch"] == "x64" and k[0]["c_kernels"] and k[0]["bytes"] > 0
+    raw = tmp_path / "fw.bin"
+    raw.write_bytes(bytes(1000))
+    f = json.loads(run_cli("flash", "--board", "rp2040", "--firmware", str(raw), "--dry-run", "--json").stdout)
+    assert f["dry_run"] and "UF2" in f["operations"][0]
+    assert run_cli("serve", "keys", "add", "ann", "--keys-file", str(tmp_path / "k.json")).returncode == 0
+    ks = json.loads(run_cli("serve", "keys", "list", "--keys-file", str(tmp_path / "k.json"), "--json").stdout)
+    assert [(e["name"], e["role"]) for e in ks] == [("ann", "operator")] and "hash" not in json.dumps(ks)
+    np.save(tmp_path / "x.npy", np.ones((1, 32), np.float32))
+    r = json.loads(run_cli("infer", str(tmp_path / "m.hyq"), "--input", str(tmp_path / "x.npy"), "--json").stdout)
+    assert r["shapes"]["y"] == [1, 4] and len(r["outputs"]["y"][0]) == 4

@@ -1,8 +1,10 @@
-"""Benchmark: a full deploy against an unchanged re-deploy, on a vboard (target ratio >= 10x).
+"""Benchmark: a full deploy against an unchanged re-deploy, on a vboard (target ratio >= 10x), in process and
+through the CLI as a user runs it (the unchanged one at most 1 s end to end).
 
 Full: every file sent over the REPL into a fresh slot, self-tests run from it, slot switched, reboot checked.
 Unchanged: the board already runs the bundle; the deploy reads the active slot's bundle id and stops."""
 
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,10 +49,25 @@ def main():
                 assert not r["changed"]
         finally:
             manager.stop(name, erase=True)
+    cli_full, cli_same = [], []
+    exe = str(Path(sys.executable).parent / "hyperion-host")
+    for i in range(3):
+        name = "benchcli%d" % i
+        manager.start(name, heap="1M")
+        try:
+            for out in (cli_full, cli_same, cli_same, cli_same):
+                t = time.perf_counter()
+                subprocess.run([exe, "deploy", str(bundle), "--port", name], check=True, capture_output=True)
+                out.append(time.perf_counter() - t)
+        finally:
+            manager.stop(name, erase=True)
     full, same = min(fulls), min(sames)
     rows.append({"case": "full deploy (%d files, %d bytes)" % (len(m["files"]), size), "seconds": full,
                  "ratio": 1.0})
     rows.append({"case": "unchanged re-deploy", "seconds": same, "ratio": full / same})
+    rows.append({"case": "CLI: `hyperion-host deploy` full", "seconds": min(cli_full), "ratio": 1.0})
+    rows.append({"case": "CLI: `hyperion-host deploy` unchanged (target <= 1 s)", "seconds": max(cli_same),
+                 "ratio": min(cli_full) / max(cli_same)})
     save("deploy", rows, notes="vboard (pty, no baud limit: a USB board's full deploy is slower, the unchanged check "
                                 "about the same). Reproduce: `make bench` or `.venv/bin/python tools/bench/deploy.py`.")
 

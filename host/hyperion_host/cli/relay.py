@@ -182,10 +182,16 @@ def keys_add(name: str = typer.Argument(..., help="A name for the key (a board, 
 
 
 @keys_app.command("list")
-def keys_list(keys_file: Path = KeysFileOpt):
+def keys_list(keys_file: Path = KeysFileOpt,
+              as_json: bool = typer.Option(False, "--json", help="Print JSON (the stored hashes left out).")):
     """List the keys (id, name, role, created); never the keys themselves."""
+    import json
+
     from hyperion_host.relay.auth import read_keys
 
+    if as_json:
+        print(json.dumps([{k: e.get(k) for k in ("id", "name", "role", "created")} for e in read_keys(str(keys_file))]))
+        return
     for e in read_keys(str(keys_file)):
         print("%s  %-10s %-20s %s" % (e["id"], e["role"], e.get("name", ""), e.get("created", "")))
 

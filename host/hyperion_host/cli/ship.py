@@ -147,6 +147,7 @@ def flash_cmd(
     erase: bool = typer.Option(False, "--erase", help="Erase the whole flash first (ESP)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the exact operations and offsets; write nothing."),
     uf2_out: Path | None = typer.Option(None, "--uf2-out", help="RP2: write the UF2 here instead of the drive."),
+    as_json: bool = JsonOpt,
 ):
     """Flash MicroPython firmware: esptool for ESP chips, UF2 for RP2040/RP2350."""
     from hyperion_host.boards import get_board
@@ -155,6 +156,9 @@ def flash_cmd(
     b = get_board(board)
     ops = flash(b, port, str(firmware), erase=erase, dry_run=dry_run, uf2_out=str(uf2_out) if uf2_out else None,
                 log=lambda m: err.print(m, highlight=False))
+    if as_json:
+        print(json.dumps({"board": b["name"], "dry_run": dry_run, "operations": ops}))
+        return
     for op in ops:
         out.print(("would " if dry_run else "") + op, highlight=False)
 

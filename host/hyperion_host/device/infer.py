@@ -59,12 +59,13 @@ def _script(board_path, inputs, kernels, repeat, nonfinite=False, key=None):
 
 
 def _parse(text, out_shapes):
+    notes = [line[10:].strip() for line in text.splitlines() if line.startswith("hyperion: ")]
     for line in text.splitlines():
         if line.startswith(RESULT):
             outs, us, load_us, peak, kernels, ops, mode = ast.literal_eval(line[len(RESULT):])
             arrays = [np.frombuffer(b, "<f4").reshape(s) for b, s in zip(outs, out_shapes)]
             return arrays, {"latency_us": us, "load_us": load_us, "peak_heap_bytes": peak, "kernels": kernels,
-                            "ops": ops, "mode": mode}
+                            "ops": ops, "mode": mode, "notices": notes}
     raise HyperionError("the board printed no result:\n" + text.strip()[-800:])
 
 
