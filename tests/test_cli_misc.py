@@ -62,9 +62,9 @@ def test_version_flag_help_and_shell_completion():
 def test_every_command_that_reports_takes_json(tmp_path):
     """--json prints one JSON document on stdout (the table or lines go away), for the commands that report."""
     import numpy as np
+    from typer.main import get_command
 
     from hyperion_host.cli.app import app
-    from typer.main import get_command
 
     def leaves(c, prefix=()):
         if hasattr(c, "commands"):
