@@ -137,6 +137,19 @@ def test_build_checks_that_the_models_fit_the_board_before_writing(tmp_path, hyq
     assert info["board"] == "rp2040" and info["files"] == len(load_manifest(out)["files"])
 
 
+def test_build_kernels_replaces_only_an_earlier_build(tmp_path):
+    mine = tmp_path / "x64" / "hyperion" / "notes.txt"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("mine")
+    p = run_cli("build-kernels", "--arch", "x64", "-o", str(tmp_path))
+    assert_user_error(p, "holds files that are not a compiled firmware", "nothing was changed")
+    assert mine.read_text() == "mine"
+    mine.unlink()
+    assert run_cli("build-kernels", "--arch", "x64", "-o", str(tmp_path)).returncode == 0
+    assert run_cli("build-kernels", "--arch", "x64", "-o", str(tmp_path)).returncode == 0  # its own build: replaced
+    assert (tmp_path / "x64" / "hyperion" / "__init__.mpy").is_file()
+
+
 def test_firmware_recipe(tmp_path):
     p = run_cli("build", "--board", "rp2040", "-o", str(tmp_path / "b"), "--firmware-recipe")
     assert p.returncode == 0, p.stderr

@@ -90,6 +90,11 @@ def compile_firmware(arch, out_dir, log=None, part="all"):
         elif log:
             log(notice)
         final = out_dir / "hyperion"
+        if final.is_symlink() or final.is_file() or (final.exists() and any(
+                not (p.is_dir() or p.suffix == ".mpy") or p.is_symlink() for p in final.rglob("*"))):
+            # only an earlier build (folders of .mpy files) is replaced: anything else there is the user's
+            raise HyperionError("%s holds files that are not a compiled firmware; nothing was changed: give "
+                                "another output folder" % final)
         if final.exists():
             shutil.rmtree(final)
         os.replace(pkg, final)
