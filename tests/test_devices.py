@@ -174,3 +174,12 @@ def test_repl_is_interactive(vboard):
         if p.poll() is None:
             p.kill()
         os.close(master)
+
+
+def test_repl_on_a_board_without_the_firmware_says_how_to_install_it(start_vboard):
+    fresh = start_vboard()
+    p = run_cli("repl", "--port", fresh.name, input="", timeout=60)
+    assert "`import hyperion` fails there" in p.stderr and "deploy --port %s" % fresh.name in p.stderr, p.stderr
+    assert run_cli("deploy", "--port", fresh.name, timeout=300).returncode == 0
+    p = run_cli("repl", "--port", fresh.name, input="", timeout=60)
+    assert "import hyperion" not in p.stderr, p.stderr

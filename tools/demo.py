@@ -215,7 +215,11 @@ def main():
         step("Stop the virtual board", "vboard", "stop", "--name", "demo", "--erase")
 
     if models_run:
-        mt = Table("model", "on the board", "result", "latency", "free heap after", title="Models on the vboard")
+        mt = Table("model", "on the board", "result", "latency (host speed)", "free heap after",
+                   title="Models on the vboard",
+                   caption="Latencies are this computer's speed: the vboard is the x64 unix port. A board's own "
+                           "figures: `hyperion-host profile models/digits/digits.hyq --board rp2350` counts its "
+                           "core's instructions in QEMU.")
         for row in models_run:
             mt.add_row(*row)
         console.print()

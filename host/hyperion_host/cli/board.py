@@ -178,7 +178,22 @@ def repl(port: str | None = PortOpt):
     from hyperion_host.device.transport import resolve_port
 
     dev = resolve_port(port)
+    if not _has_hyperion(dev):
+        notice("Hyperion's firmware is not on this board yet, so `import hyperion` fails there: `hyperion-host "
+               "deploy --port %s` installs it (as do `infer --port` and `script run`)" % (port or dev))
     raise typer.Exit(subprocess.call([sys.executable, "-m", "mpremote", "connect", dev, "repl"]))
+
+
+def _has_hyperion(dev):
+    """Whether `import hyperion` finds the package after a soft reset (True when the board cannot say)."""
+    from hyperion_host.device.transport import Board
+
+    try:
+        with Board(dev) as b:
+            return b.exec("try:\n import hyperion\n print(1)\nexcept ImportError:\n print(0)",
+                          timeout=30).strip() != b"0"
+    except HyperionError:
+        return True  # mpremote's own terminal says what is wrong with the port
 
 
 @app.command()
