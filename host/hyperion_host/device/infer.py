@@ -99,8 +99,8 @@ def _board_error(tb):
 
 def install(b, ident, model_path, notice=None, progress=None):
     """The firmware and the model on an open Board (identified as ident), through the dev slot
-    (ship/devslot.py). Returns (code that puts the firmware on sys.path, the model's path there)."""
-    from hyperion_host.ship import devslot
+    (device/devslot.py). Returns (code that puts the firmware on sys.path, the model's path there)."""
+    from hyperion_host.device import devslot
 
     return devslot.prepare(b, ident, model_path, notice, progress)
 

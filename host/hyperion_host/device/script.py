@@ -2,7 +2,7 @@
 
 `run_file` runs a .tcl script and streams its output; `Shell` keeps one interpreter alive on the board
 and evaluates what the user types. The board side is the package firmware/hyperion/picol/: it comes with the
-whole firmware (compiled with mpy-cross), installed in the board's dev slot (ship/devslot.py) where missing or
+whole firmware (compiled with mpy-cross), installed in the board's dev slot (device/devslot.py) where missing or
 changed, compared by sha256.
 
 Board output is framed so the host can tell stdout from stderr over the one serial stream:
@@ -174,9 +174,9 @@ def exec_stream(board, code, feed):
 # -- the board -------------------------------------------------------------------------------------
 
 def sync_firmware(board, notice=None):
-    """The whole firmware on the board, through the dev slot (ship/devslot.py, unless the deployed slot holds
+    """The whole firmware on the board, through the dev slot (device/devslot.py, unless the deployed slot holds
     this very firmware), and first on sys.path for this session."""
-    from hyperion_host.ship import devslot
+    from hyperion_host.device import devslot
 
     path, _ = devslot.prepare(board, board.identify(), None, notice)
     board.exec(path)

@@ -16,13 +16,12 @@ import time
 from pathlib import Path
 
 from hyperion import crypt
+from hyperion_host.device.devslot import ROOT, SLOTS, install_boot_hook_on
 from hyperion_host.device.transport import Board, BoardExecError, DeviceError, resolve_port, same_content
 from hyperion_host.errors import HyperionError
 from hyperion_host.paths import firmware_dir
 from hyperion_host.ship.bundle import MANIFEST, SIGNATURE, check_signature, load_manifest, load_signature
 
-ROOT = "/hyperion-ab"
-SLOTS = ("a", "b")
 KEYS = "/hyperion-keys"  # outside the slots: <id>.key (model keys), fleet-<id>.key (bundle signing keys)
 
 HELPERS = """
@@ -187,29 +186,8 @@ def crypt_source():
     return (firmware_dir() / "hyperion" / "crypt.py").read_text()
 
 
-BOOT_LINE = "import hyperion_ab  # Hyperion A/B slots"
-
-
-def hook_source():
-    return (firmware_dir() / "hyperion_ab.py").read_bytes()
-
-
 def install_boot_hook(s):
     install_boot_hook_on(s.board)
-
-
-def install_boot_hook_on(board):
-    """/hyperion_ab.py (the hook) and a line importing it in /boot.py, keeping the rest of boot.py."""
-    hook = hook_source()
-    if not same_content(board.file_sums(["/hyperion_ab.py"])[0], hook):
-        board.write_file("/hyperion_ab.py", hook)
-    try:
-        boot = board.read_file("/boot.py").decode(errors="replace")
-    except DeviceError:
-        boot = None
-    if boot is None or BOOT_LINE.split("  #")[0] not in boot:
-        text = (boot.rstrip("\n") + "\n" if boot else "") + BOOT_LINE + "\n"
-        board.write_file("/boot.py", text.encode())
 
 
 class Session:
@@ -464,7 +442,7 @@ def verify_boot(port):
 
 
 def status(port):
-    from hyperion_host.ship import devslot
+    from hyperion_host.device import devslot
 
     s = Session(port)
     try:

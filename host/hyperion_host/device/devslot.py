@@ -15,12 +15,33 @@ import json
 import os
 
 from hyperion_host import firmware
-from hyperion_host.device.transport import same_content
+from hyperion_host.device.transport import DeviceError, same_content
 from hyperion_host.errors import HyperionError
 from hyperion_host.paths import firmware_dir
-from hyperion_host.ship.deploy import ROOT, SLOTS, install_boot_hook_on
 
+ROOT = "/hyperion-ab"  # the board's slots: a and b (ship/deploy.py), and dev
+SLOTS = ("a", "b")
 DEV = ROOT + "/dev"
+BOOT_LINE = "import hyperion_ab  # Hyperion A/B slots"
+
+
+def hook_source():
+    return (firmware_dir() / "hyperion_ab.py").read_bytes()
+
+
+def install_boot_hook_on(board):
+    """/hyperion_ab.py (the hook that puts the active slot, else the dev slot, on sys.path) and a line importing
+    it in /boot.py, keeping the rest of boot.py."""
+    hook = hook_source()
+    if not same_content(board.file_sums(["/hyperion_ab.py"])[0], hook):
+        board.write_file("/hyperion_ab.py", hook)
+    try:
+        boot = board.read_file("/boot.py").decode(errors="replace")
+    except DeviceError:
+        boot = None
+    if boot is None or BOOT_LINE.split("  #")[0] not in boot:
+        text = (boot.rstrip("\n") + "\n" if boot else "") + BOOT_LINE + "\n"
+        board.write_file("/boot.py", text.encode())
 
 # on the board: the active slot, and its manifest's {path: sha256}
 ACTIVE_FILES = """
