@@ -55,11 +55,16 @@ def commands(text):
     for lang, lines in blocks(text):
         if lang not in SHELL_LANGS:
             continue
-        for line in lines:
-            s = line.strip()
+        joined = []
+        for line in lines:  # a line ending in a backslash goes on on the next
+            if joined and joined[-1].endswith("\\"):
+                joined[-1] = joined[-1][:-1].rstrip() + " " + line.strip()
+            else:
+                joined.append(line.strip())
+        for s in joined:
             if not s or s.startswith("#") or s.startswith("make "):
                 continue
-            cmds.append(re.sub(r"\s{2,}#.*$", "", s))
+            cmds.append(re.sub(r"\s+# .*$", "", s))
     return cmds
 
 
@@ -191,3 +196,26 @@ def test_every_readme_command_runs_verbatim(workspace):
     assert (ws / "build" / "pico" / "romfs.uf2").is_file() and (ws / "build" / "pico-enc" / "manifest.sig").is_file()
     assert not (ws / "y.npy").stat().st_size == 0
     print("\n".join("%6.1f s  %s" % (t, c) for c, t in done))
+
+
+def test_every_command_in_the_docs_parses():
+    """docs/*.md: every hyperion-host command names real subcommands and options (each runs with --help added,
+    which parses the whole line first); tests named in each doc run them for real where they can."""
+    import shlex
+
+    from typer.testing import CliRunner
+
+    import hyperion_host.cli  # noqa: F401  (registers every group)
+    from hyperion_host.cli.app import app
+
+    runner = CliRunner()
+    bad = []
+    for doc in sorted((REPO / "docs").glob("*.md")):
+        for cmd in commands(doc.read_text()):
+            if not cmd.startswith("hyperion-host ") or "|" in cmd:
+                continue
+            args = shlex.split(cmd)[1:]
+            r = runner.invoke(app, args + ["--help"], prog_name="hyperion-host")
+            if r.exit_code != 0:
+                bad.append("%s: %s -> %s" % (doc.name, cmd, (r.output or str(r.exception)).strip()[-300:]))
+    assert not bad, "\n".join(bad)
