@@ -128,13 +128,14 @@ def test_build_checks_that_the_models_fit_the_board_before_writing(tmp_path, hyq
     huge = tmp_path / "huge.onnx"
     blob, _ = quantize_model(models.mlp(huge, k=4096), Options())
     write_atomic(tmp_path / "huge.hyq", blob)
-    p = run_cli("build", "--board", "rp2040", "-m", str(tmp_path / "huge.hyq"), "-o", str(out))
-    assert_user_error(p, "of heap to run", "about 200 KB free after boot", "relay")
     assert not out.exists() and not [q for q in tmp_path.iterdir() if q.name.startswith(".bundle")]
-    p = run_cli("build", "--board", "rp2040", "-m", copies[0], "-o", str(out), "--json")  # fits, with a note
+    # heap: an upper-bound estimate, so a note with the numbers and what to change (the health check decides)
+    p = run_cli("build", "--board", "rp2350", "-m", str(tmp_path / "huge.hyq"), "-o", str(out))
+    assert p.returncode == 0 and "may need up to" in p.stderr and "about 470 KB free after boot" in p.stderr, p
+    p = run_cli("build", "--board", "rp2040", "-m", copies[0], "-o", str(tmp_path / "b2"), "--json")  # with a note
     assert p.returncode == 0 and "needs about" in p.stderr, p
     info = json.loads(p.stdout)
-    assert info["board"] == "rp2040" and info["files"] == len(load_manifest(out)["files"])
+    assert info["board"] == "rp2040" and info["files"] == len(load_manifest(tmp_path / "b2")["files"])
 
 
 def test_build_kernels_replaces_only_an_earlier_build(tmp_path):

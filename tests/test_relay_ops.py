@@ -149,3 +149,22 @@ def test_two_workers_serve_both_protocols(tmp_path, models_dir):
                     for _ in range(4):
                         assert not (await c.call_tool("infer", {"model": "mlp", "input": X})).is_error
         anyio.run(main)
+
+
+def test_models_in_their_own_folders_are_served_and_a_second_name_is_a_fault(models_dir, tmp_path):
+    """--models models/ serves the repository's layout (models/digits/digits.hyq); two files with one name: the
+    first is served, the other is a named fault."""
+    import shutil
+
+    from hyperion_host.relay.models import ModelStore
+
+    d = tmp_path / "m"
+    (d / "mlp").mkdir(parents=True)
+    (d / "again").mkdir()
+    shutil.copy(models_dir / "mlp.hyq", d / "mlp" / "mlp.hyq")
+    shutil.copy(models_dir / "mlp.hyq", d / "again" / "mlp.hyq")
+    (d / "deeper" / "x").mkdir(parents=True)
+    shutil.copy(models_dir / "mlp.hyq", d / "deeper" / "x" / "deep.hyq")  # two levels down: not looked at
+    store = ModelStore(str(d))
+    assert sorted(store.models) == ["mlp"] and str(store.models["mlp"].path) == str(d / "again" / "mlp.hyq")
+    assert list(store.errors.values()) == ["another model is named mlp: rename one"]

@@ -105,13 +105,11 @@ def test_retries_with_backoff_then_unavailable(tmp_path):
 
 
 def install_firmware(port):
-    """The compiled firmware (with remote.mpy) in the board's :lib/hyperion/."""
-    from hyperion_host.device.infer import ensure_files
-    from hyperion_host.firmware import cached_firmware
+    """The compiled firmware (with remote.mpy) in the board's dev slot, which its boot hook puts on sys.path."""
+    from hyperion_host.device import devslot
 
     with Board(port) as b:
-        fw = cached_firmware("x64") / "hyperion"
-        ensure_files(b, [str(p) for p in sorted(fw.glob("*.mpy"))], "lib/hyperion")
+        devslot.prepare(b, b.identify())
 
 
 def test_serial_bridge_on_a_vboard(tmp_path, models_dir, vboard):

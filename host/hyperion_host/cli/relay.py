@@ -27,7 +27,8 @@ def serve(
     ctx: typer.Context,
     listen: str | None = typer.Option(None, "--listen", "-l", help="Address to listen on: HOST:PORT, HOST or "
                                       ":PORT (default 127.0.0.1:8321; port 0 picks a free one)."),
-    models: Path | None = typer.Option(None, "--models", help="Directory of .hyq models (name = file stem)."),
+    models: Path | None = typer.Option(None, "--models", help="Directory of .hyq models, and its subfolders "
+                                        "one level down (name = file stem)."),
     port: list[str] | None = typer.Option(None, "--port", "-p", help="A board to serve: its serial port, as "
                                           "everywhere else (device path or vboard name; repeatable)."),
     old_board: list[str] | None = typer.Option(None, "--board", hidden=True),

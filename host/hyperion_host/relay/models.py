@@ -68,7 +68,14 @@ class ModelStore:
     def load_all(self):
         from hyperion_host.model.hyqfile import load_program
 
-        for path in sorted(Path(self.dir).glob("*.hyq")):
+        # DIR/*.hyq, then DIR/*/*.hyq (a model in its own folder, as the repository's models/digits/digits.hyq);
+        # the name is the file's stem, and the first of two files with one name is the one served
+        root = Path(self.dir)
+        for path in sorted(root.glob("*.hyq")) + sorted(root.glob("*/*.hyq")):
+            if path.stem in self.models or path.stem in self.errors:
+                self.errors.setdefault("%s (%s)" % (path.stem, path.relative_to(root)),
+                                       "another model is named %s: rename one" % path.stem)
+                continue
             try:
                 prog, header = load_program(str(path))
             except HyperionError as e:

@@ -178,12 +178,13 @@ def _kb(n):
 
 
 def check_heap(board, models, log=None):
-    """Refuse a model whose heap estimate (hyperion.hybrid.estimate: arenas, weight buffer, tables) is more than
-    the board's free heap after boot; note one that leaves the firmware less than a quarter of it."""
+    """Note each model whose heap estimate (hyperion.hybrid.estimate: arenas, weight buffer, tables) comes near
+    or over the board's free heap after boot. A note, not an error: the estimate is an upper bound (a model run
+    in place from ROMFS, or a decoder, needs less), and the deploy's health check on the board has the last word."""
     from hyperion.hybrid import estimate
 
     heap = board.get("vboard_heap")
-    if not heap:
+    if not heap or not log:
         return
     for m in models:
         try:
@@ -191,11 +192,11 @@ def check_heap(board, models, log=None):
         except ValueError as e:
             raise HyperionError(str(e)) from None
         if need > heap:
-            raise HyperionError("%s needs about %s of heap to run; a %s has about %s free after boot: quantize it "
-                                "smaller (--bits 4, --act int8, --prune), pick a board with more RAM, or let the "
-                                "relay run it (hyperion.Runtime(policy='auto'))" % (m, _kb(need), board["name"],
-                                                                                   _kb(heap)))
-        if need > 0.75 * heap and log:
+            log("%s may need up to %s of heap to run; a %s has about %s free after boot: if the deploy's health check "
+                "runs out of memory, quantize it smaller (--act int8, --prune), run it in place from ROMFS "
+                "(--romfs), pick a board with more RAM, or let the relay run it (hyperion.Runtime(policy='auto'))"
+                % (m, _kb(need), board["name"], _kb(heap)))
+        elif need > 0.75 * heap:
             log("%s needs about %s of the %s's %s of heap: the firmware's own modules may not fit beside it; the "
                 "deploy's health check will tell" % (m, _kb(need), board["name"], _kb(heap)))
 
