@@ -252,7 +252,7 @@ def test_generate_command_on_the_host_micropython_and_a_vboard(start_vboard):
     # board's 32-bit objects, does not fit, and says so (an RP2040's vboard runs it, as the README tour shows)
     small = start_vboard(board="esp32")
     p = run_cli("generate", model, "hi", "--port", small.name, timeout=120)
-    assert_user_error(p, "out of memory while preparing", "to generate", "bytes free")
+    assert_user_error(p, "OutOfMemory: out of memory while", "tinylm.hyq", "bytes free")
 
 
 def test_tinylm_from_a_tcl_script_on_the_board():

@@ -100,8 +100,8 @@ def quantize(
         if e.get("auto"):
             notice("%s stored as q8 (%.1f bits/weight, %.1f dB): %s" % (e["name"], e["bpw"], e["sqnr_db"], e["auto"]))
     if weighted:
-        err.print("weight SQNR compares the stored weights with the float ones, with or without --calib; the "
-                  "output-weighted SQNR weighs their error by the calibration inputs (what the fits minimize)",
+        err.print("weight SQNR compares the stored weights with the float ones (one measure, calibrated or not); "
+                  "the output-weighted SQNR weighs their error by the calibration inputs (what the fits minimize)",
                   highlight=False)
     line = "%d weights at %.2f bits/weight; file %s (float32 model %s)" % (
         rep["weights"], rep["bpw"], _kb(rep["file_bytes"]), _kb(rep["fp32_bytes"]))

@@ -162,7 +162,8 @@ def quantize_model(onnx_path, opts, progress=None):
             Wq_in = W2
             if opts.prune > 0 and op.op != "gather":
                 Wq_in = prune_magnitude(W2, opts.prune)
-            q, why = _best_format(Wq_in, opts, imp, H, pruned=opts.prune > 0 and op.op != "gather")
+            q, why = _best_format(Wq_in, opts, imp, H, pruned=opts.prune > 0 and op.op != "gather",
+                                  short_rows_q8=op.op != "gather")
             deq = q.dequantize()
             nbytes = len(q.to_bytes())
             fmt = "csr4" if isinstance(q, CSRWeight) else (
@@ -286,9 +287,10 @@ MAX_Q4_BPW = 6.0
 Q8_COST = 2.0
 
 
-def _best_format(W, opts, imp, H, pruned):
+def _best_format(W, opts, imp, H, pruned, short_rows_q8=True):
     """(weight, why): dense blocked quantization, CSR when pruning makes it smaller, or q8 for a layer whose
-    short rows make q4 cost more than MAX_Q4_BPW. With a Hessian, GPTQ's result is kept only when it has less
+    short rows make q4 cost more than MAX_Q4_BPW (not an embedding table: a decoder reads it a row at a time, in
+    its q4 path). With a Hessian, GPTQ's result is kept only when it has less
     output-weighted error than the plain fit (error feedback can trade weight error for nothing)."""
     scheme = "sym" if pruned else opts.scheme  # zeros stay exactly zero with the symmetric grid
 
@@ -305,7 +307,7 @@ def _best_format(W, opts, imp, H, pruned):
         if len(csr.to_bytes()) < len(dense.to_bytes()):
             return csr, None
     q4 = len(dense.to_bytes())
-    if opts.bits == 4 and not pruned and q4 * 8 > MAX_Q4_BPW * W.size:
+    if short_rows_q8 and opts.bits == 4 and not pruned and q4 * 8 > MAX_Q4_BPW * W.size:
         q8 = fit(8)
         if len(q8.to_bytes()) <= Q8_COST * q4:
             return q8, "rows of %d weights in blocks of %d made q4 cost %.1f bits/weight" % (

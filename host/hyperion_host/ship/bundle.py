@@ -102,11 +102,13 @@ def load_signature(bundle_dir):
 
 
 def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=False, version=None, log=None,
-                 part="all", model_keys=(), sign_key=None):
+                 part="all", model_keys=(), sign_key=None, fit_check=True):
     """Write a bundle; returns its manifest. `arch` overrides the board's (a vboard runs x64). log(text) hears
     why the bundle has no C kernels when it has none (the board then runs the viper kernels). part: the firmware
     modules it carries (firmware.modules: 'all', or 'runtime' without Picol). model_keys: the keys of encrypted
-    models (their self-tests run on the host); sign_key: the fleet key that signs the manifest (manifest.sig)."""
+    models (their self-tests run on the host); sign_key: the fleet key that signs the manifest (manifest.sig).
+    fit_check: refuse a bundle that cannot fit the board's filesystem or ROMFS area (check_flash); `profile`
+    checks its own image, against a ROMFS size it may be told."""
     from hyperion import crypt
     from hyperion_host.model.encrypt import model_key_id
 
@@ -155,7 +157,8 @@ def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=Fal
             from hyperion_host.ship.romfs import make_image
 
             (stage / "romfs.img").write_bytes(make_image(stage, ["lib", "models"]))
-        check_flash(board, stage, files, romfs)
+        if fit_check:
+            check_flash(board, stage, files, romfs)
         if recipe:
             from hyperion_host.ship.recipe import write_recipe
 
