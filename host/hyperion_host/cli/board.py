@@ -110,6 +110,19 @@ def vboard_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
     out.print(t)
 
 
+@vboard_app.command("port")
+def vboard_port(name: str = typer.Argument("vb0", help="Name of a running vboard.")):
+    """Print a running vboard's device path, for tools that take one: `mpremote connect $(hyperion-host vboard
+    port vb0) repl`."""
+    from hyperion_host.device.vboard import manager
+
+    vb = manager.find(name)
+    if vb is None:
+        running = ", ".join(v.name for v in manager.running()) or "none"
+        raise HyperionError("no vboard named '%s' is running (running: %s)" % (name, running))
+    print(vb.port)
+
+
 # -- devices -------------------------------------------------------------------------------------
 
 @app.command()
