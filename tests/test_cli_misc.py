@@ -101,3 +101,9 @@ def test_every_command_that_reports_takes_json(tmp_path):
     np.save(tmp_path / "x.npy", np.ones((1, 32), np.float32))
     r = json.loads(run_cli("infer", str(tmp_path / "m.hyq"), "--input", str(tmp_path / "x.npy"), "--json").stdout)
     assert r["shapes"]["y"] == [1, 4] and len(r["outputs"]["y"][0]) == 4
+
+
+def test_vboard_port_of_a_vboard_that_is_not_running():
+    from helpers import assert_user_error
+
+    assert_user_error(run_cli("vboard", "port", "nope"), "no vboard named 'nope' is running")
