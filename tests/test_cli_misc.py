@@ -76,7 +76,7 @@ def test_every_command_that_reports_takes_json(tmp_path):
 
     import hyperion_host.cli  # noqa: F401  (registers every group)
 
-    reporting = ("boards", "devices", "doctor", "ls", "df", "profile", "quantize", "infer", "generate", "inspect",
+    reporting = ("boards", "devices", "doctor", "ops", "ls", "df", "profile", "quantize", "infer", "generate", "inspect",
                  "eval", "build", "build-kernels", "deploy", "status", "rollback", "flash", "vboard start",
                  "vboard list", "fleet plan", "fleet apply", "fleet rollback", "fleet status", "keys list",
                  "serve keys list")

@@ -149,3 +149,48 @@ def test_quantized_models_stay_close_to_float(maker, min_db, act, calib, tmp_pat
     sqnr = 10 * np.log10((ref**2).sum() / ((ref - got) ** 2).sum())
     assert sqnr >= min_db, sqnr
     assert rep["weight_bytes"] < rep["fp32_bytes"] / 2
+
+
+def test_docs_ops_md_is_generated_from_the_registry_and_current():
+    from pathlib import Path
+
+    from hyperion_host.model import onnx_import, opset
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "ops.md"
+    assert doc.read_text() == opset.render_markdown(), "regenerate: hyperion-host ops --markdown > docs/ops.md"
+    assert onnx_import.RUNTIME_OPS == set(opset.BOARD) and onnx_import.FOLD_ONLY == set(opset.FOLDED)
+    import json
+
+    from helpers import run_cli
+
+    p = run_cli("ops", "--json")
+    assert p.returncode == 0, p.stderr
+    got = {r["op"]: r["where"] for r in json.loads(p.stdout)["ops"]}
+    assert got["Conv"] == "board" and got["ReduceMean"] == "folded" and "HardSwish" not in got
+
+
+def _one_node_model(tmp_path, node, shape=(1, 4, 6, 6), out_shape=None):
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    g = h.make_graph([node], "g", [h.make_tensor_value_info("x", T.FLOAT, list(shape))],
+                     [h.make_tensor_value_info("y", T.FLOAT, out_shape)])
+    path = tmp_path / "m.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), str(path))
+    return str(path)
+
+
+def test_an_unsupported_op_names_its_nearest_rewrite_and_no_wrong_hint(tmp_path):
+    from onnx import helper as h
+
+    from helpers import assert_user_error, run_cli
+
+    path = _one_node_model(tmp_path, h.make_node("HardSwish", ["x"], ["y"], name="hs"), out_shape=[1, 4, 6, 6])
+    p = run_cli("quantize", path, "-o", str(tmp_path / "a.hyq"))
+    assert_user_error(p, "unsupported ONNX op HardSwish: HardSwish (hs)", "rewrite it: x * Clip(x + 3, 0, 6) / 6")
+    # ReduceMean on an activation: it cannot fold, and static shapes would not help (the old hint said they would)
+    path = _one_node_model(tmp_path, h.make_node("ReduceMean", ["x"], ["y"], axes=[2, 3], keepdims=1, name="rm"),
+                           out_shape=[1, 4, 1, 1])
+    p = run_cli("quantize", path, "-o", str(tmp_path / "b.hyq"))
+    assert_user_error(p, "node rm (ReduceMean): ReduceMean runs only on constant inputs", "GlobalAveragePool")
+    assert "--input-shape" not in p.stderr

@@ -2,6 +2,7 @@
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -473,7 +474,28 @@ def encrypt(
     out.print("wrote %s: encrypted with key %s (%d bytes)" % (output, key_id(new), len(blob)), highlight=False)
 
 
+def ops(as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        markdown: bool = typer.Option(False, "--markdown", help="Print docs/ops.md (generated from the registry).")):
+    """The ONNX ops Hyperion supports: which run on the board, which fold away at quantize time, their limits,
+    and rewrites for some that are not supported."""
+    from hyperion_host.model import opset
+
+    if markdown:
+        sys.stdout.write(opset.render_markdown())
+        return
+    rows = opset.rows()
+    if as_json:
+        print(json.dumps({"ops": [dict(zip(("op", "where", "becomes", "limits"), r)) for r in rows],
+                          "rewrites": opset.REWRITES}))
+        return
+    t = Table("ONNX op", "where", "becomes", "limits", title="Supported ONNX ops (docs/ops.md)")
+    for r in rows:
+        t.add_row(*r)
+    out.print(t)
+
+
 def register(app):
+    app.command()(ops)
     app.command("build-kernels")(build_kernels)
     app.command()(encrypt)
     app.command()(profile)

@@ -11,22 +11,13 @@ import onnx
 from onnx import helper, numpy_helper, shape_inference
 
 from hyperion_host.errors import HyperionError
+from hyperion_host.model import opset
 from hyperion_host.model.ir import Graph
 
-# ONNX ops that map to runtime ops
-RUNTIME_OPS = {
-    "Gemm", "MatMul", "Conv", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Erf", "Softmax",
-    "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Add", "Sub", "Mul", "Div",
-    "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Gather", "LayerNormalization",
-    "Identity", "Dropout", "Slice", "Split", "Cast",
-}
-# ONNX ops that are fine when their inputs are constant (they fold away), e.g. the shape arithmetic of an export
-FOLD_ONLY = {
-    "Shape", "Size", "Constant", "ConstantOfShape", "Range", "Expand", "Equal", "Where", "Pow", "Sqrt", "Neg",
-    "Exp", "Log", "ReduceMean", "ReduceSum", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And",
-    "Or", "Tile", "Trilu", "Min", "Max", "Abs", "Floor", "Ceil", "Reciprocal", "Sign", "CumSum", "ScatterND",
-    "Mod",
-}
+# the registry (model/opset.py): ONNX ops that map to runtime ops, and ops that are fine when their inputs are
+# constant (they fold away), e.g. the shape arithmetic of an export
+RUNTIME_OPS = set(opset.BOARD)
+FOLD_ONLY = set(opset.FOLDED)
 SUPPORTED = RUNTIME_OPS | FOLD_ONLY
 MAX_RANK = 4
 
@@ -59,8 +50,9 @@ def check_supported(model):
             bad.append("%s (%s)" % (node.op_type, node.name or node.output[0]))
     if bad:
         kinds = sorted({b.split(" ")[0] for b in bad})
-        raise HyperionError("unsupported ONNX op%s %s: %s" % ("s" if len(kinds) > 1 else "", ", ".join(kinds),
-                                                            ", ".join(bad[:12]) + (" ..." if len(bad) > 12 else "")))
+        raise HyperionError("unsupported ONNX op%s %s: %s; %s" % (
+            "s" if len(kinds) > 1 else "", ", ".join(kinds), ", ".join(bad[:12]) + (" ..." if len(bad) > 12 else ""),
+            "; ".join("%s: %s" % (k, opset.describe_unsupported(k, False)) for k in kinds)))
 
 
 def parse_input_shapes(specs):
@@ -300,8 +292,8 @@ class _Converter:
         return self.g
 
     def op_foldonly(self, node, a):
-        raise ValueError("this op is only supported on constant inputs (it must fold away); "
-                         "check the export or give static shapes with --input-shape")
+        raise ValueError("%s runs only on constant inputs (it must fold away), and here it gets an activation; %s"
+                         % (node.op_type, opset.describe_unsupported(node.op_type, True)))
 
     # linear algebra
     def op_Gemm(self, node, a):
