@@ -1,6 +1,7 @@
 """Helpers for tests that drive the CLI and mpremote as subprocesses."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -30,3 +31,14 @@ def assert_user_error(p, *fragments):
     assert len(lines) == 1, p.stderr
     for f in fragments:
         assert f in lines[0], (f, lines[0])
+
+
+def stop_group(proc, timeout=10):
+    """End a process started with start_new_session=True, and its children: SIGTERM, then SIGKILL."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

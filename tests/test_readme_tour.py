@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BIN, run_cli
+from helpers import BIN, run_cli, stop_group
 
 REPO = Path(__file__).resolve().parent.parent
 DEVICE = re.compile(r"/dev/tty(ACM|USB)\d")
@@ -181,12 +181,7 @@ def _serve(cmd, ws, env):
                         time.sleep(0.1)
         return False, "".join(lines) + (p.stdout.read() if p.poll() is not None else "(still running)")
     finally:
-        os.killpg(p.pid, signal.SIGTERM)
-        try:
-            p.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+        stop_group(p, 15)
 
 
 # commands in the docs that these tests do not run, and why (each is tested elsewhere)

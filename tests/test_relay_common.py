@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,7 +26,8 @@ from hyperion_host.relay import config as C
 from hyperion_host.relay.auth import add_key
 from hyperion_host.relay.server import Relay, bind, uvicorn_config
 
-BIN = os.path.dirname(sys.executable)
+from helpers import BIN, stop_group
+
 MODERN = "2026-07-28"
 LEGACY = "2025-11-25"
 META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
@@ -147,13 +147,8 @@ class RelayProcess:
 
     def stop(self):
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGCONT)
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+            os.killpg(self.proc.pid, signal.SIGCONT)  # a test may have stopped it
+        stop_group(self.proc)
 
     def __enter__(self):
         return self

@@ -92,6 +92,26 @@ def progress(what, total=None, unit="steps"):
         yield update
 
 
+@contextlib.contextmanager
+def upload_progress(what):
+    """Yields progress(done, total, name) for files sent to a board: a bar in bytes from the first call that
+    sends something until a call with name None (the board then runs what was sent, and may print)."""
+    bars = contextlib.ExitStack()
+    shown = {}
+
+    def update(done, total, name):
+        if name is None:
+            bars.close()
+            shown.clear()
+            return
+        if not shown:
+            shown["update"] = bars.enter_context(progress(what, total, unit="bytes"))
+        shown["update"](done, total, "%s %s" % (what, name))
+
+    with bars:
+        yield update
+
+
 @app.command()
 def version():
     """Print the Hyperion version."""
@@ -108,29 +128,3 @@ def main(argv: list[str] | None = None):
         err.print("interrupted")
         sys.exit(130)
 
-
-
-@contextlib.contextmanager
-def upload_progress(what):
-    """Yields progress(done, total, name) for files sent to a board: a bar in bytes from the first call that
-    sends something until a call with name None (the board then runs what was sent, and may print)."""
-    bar = {}
-
-    def stop():
-        if bar:
-            bar.pop("cm").__exit__(None, None, None)
-            bar.clear()
-
-    def update(done, total, name):
-        if name is None:
-            stop()
-            return
-        if not bar:
-            bar["cm"] = progress(what, total, unit="bytes")
-            bar["update"] = bar["cm"].__enter__()
-        bar["update"](done, total, "%s %s" % (what, name))
-
-    try:
-        yield update
-    finally:
-        stop()

@@ -45,19 +45,16 @@ def cp_cmd(src: str = typer.Argument(..., help="Source; prefix board paths with 
         if recursive:
             pairs = _tree_to_board(b, Path(src), dst[1:]) if dst.startswith(":") else \
                 _tree_from_board(b, _path(src), Path(dst))
-        elif dst.startswith(":") and Path(src).is_dir():
-            raise HyperionError("%s is a folder: copy it with cp -r" % src)
-        else:
-            pairs = None
-        if pairs is None and dst.startswith(":"):
+            out.print("%d files, %d bytes" % (len(pairs), sum(n for *_, n in pairs)), highlight=False)
+        elif dst.startswith(":"):
+            if Path(src).is_dir():
+                raise HyperionError("%s is a folder: copy it with cp -r" % src)
             with progress(Path(src).name, unit="bytes") as update:
                 remote, size = copy_to_board(b, Path(src), dst[1:], progress=update)
             out.print("%s -> :%s (%d bytes)" % (src, remote, size), highlight=False)
-        elif pairs is None:
+        else:
             target, size = copy_from_board(b, src[1:], Path(dst))
             out.print(":%s -> %s (%d bytes)" % (src[1:], target, size), highlight=False)
-        else:
-            out.print("%d files, %d bytes" % (len(pairs), sum(n for *_, n in pairs)), highlight=False)
 
 
 def _tree_to_board(b, src, dst):

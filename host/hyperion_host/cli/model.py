@@ -224,9 +224,9 @@ def infer(
     if as_json:
         print(json.dumps({"outputs": {k: np.asarray(v).tolist() for k, v in res.items()},
                           "shapes": {k: list(np.shape(v)) for k, v in res.items()}, "stats": st}))
+    if output is None and as_json:
+        return
     if output is None:
-        if as_json:
-            return
         for k, v in res.items():
             text = np.array2string(v, precision=5, threshold=64, max_line_width=120, suppress_small=True)
             out.print("%s %s: %s" % (k, tuple(v.shape), text), highlight=False)
@@ -395,8 +395,8 @@ def generate(
         write("\n")
         n, secs, speed = len(g.new), time.perf_counter() - t0, "host"
     if as_json:
-        print(json.dumps({"prompt": prompt, "text": "".join(pieces).rstrip("\n"), "tokens": n,
-                               "seconds": secs, "speed": speed}))
+        print(json.dumps({"prompt": prompt, "text": "".join(pieces).rstrip("\n"), "tokens": n, "seconds": secs,
+                          "speed": speed}))
     if stats:
         err.print("%d tokens in %.2f s, %.0f tokens/s (%s)" % (n, secs, n / secs if secs else 0, SPEED[speed]),
                   highlight=False)

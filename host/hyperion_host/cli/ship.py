@@ -61,8 +61,8 @@ def deploy(bundle: Path | None = typer.Argument(None, help="Bundle directory (de
     if bundle is None:
         bundle = _bundle_for_port(port, model or (), mkeys, skey)
     with progress("deploying %s" % bundle) as update:
-        res = dep.deploy(port, str(bundle), progress=lambda done, total, what: update(done, total, what),
-                         model_keys=mkeys, sign_key=skey, rotate_from=read_key(rotate_from) if rotate_from else None)
+        res = dep.deploy(port, str(bundle), progress=update, model_keys=mkeys, sign_key=skey,
+                         rotate_from=read_key(rotate_from) if rotate_from else None)
     if as_json:
         print(json.dumps(dict(res, bundle=str(bundle))))
         return
@@ -206,9 +206,8 @@ def fleet_apply(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml
     """Deploy batch by batch; stop and roll the batch back when its health checks fail."""
     from hyperion_host.ship import fleet
 
-    log = (lambda m: None) if as_json else (lambda m: out.print(m, highlight=False))
     with progress("rolling out %s" % fleet_file):
-        res = fleet.apply(fleet_file, log=log)
+        res = fleet.apply(fleet_file, log=_fleet_log(as_json))
     if as_json:
         print(json.dumps(res))
     if not res["ok"]:
@@ -216,6 +215,11 @@ def fleet_apply(fleet_file: Path = typer.Argument(..., help="FLEET.json or .yaml
                             % res["stopped_at"])
     if not as_json:
         out.print("fleet updated: %d batch(es)" % len(res["batches"]))
+
+
+def _fleet_log(as_json):
+    """Progress lines on stdout, or none when stdout carries the JSON."""
+    return (lambda m: None) if as_json else (lambda m: out.print(m, highlight=False))
 
 
 @fleet_app.command("rollback")
@@ -226,8 +230,7 @@ def fleet_rollback(fleet_file: Path = typer.Argument(..., help="FLEET.json or .y
     """Switch the boards the last `fleet apply` updated back to their previous slot (the rest are left alone)."""
     from hyperion_host.ship import fleet
 
-    log = (lambda m: None) if as_json else (lambda m: out.print(m, highlight=False))
-    res = fleet.rollback(fleet_file, log=log, every=every)
+    res = fleet.rollback(fleet_file, log=_fleet_log(as_json), every=every)
     if as_json:
         print(json.dumps(res))
     if not all(r["ok"] for r in res):

@@ -29,7 +29,7 @@ def hook_source():
     return (firmware_dir() / "hyperion_ab.py").read_bytes()
 
 
-def install_boot_hook_on(board):
+def install_boot_hook(board):
     """/hyperion_ab.py (the hook that puts the active slot, else the dev slot, on sys.path) and a line importing
     it in /boot.py, keeping the rest of boot.py."""
     hook = hook_source()
@@ -102,7 +102,7 @@ def prepare(board, ident, model=None, notice=None, progress=None):
             want.append(("models/" + name, model, sha))
             remote_model = DEV + "/models/" + name
     sent = _sync(board, want, progress)
-    install_boot_hook_on(board)
+    install_boot_hook(board)
     if sent and notice:
         notice("sent %d file(s) to the board's dev slot (:%s; `hyperion-host status` shows it)" % (len(sent), DEV))
     lib = "%s/%s/lib" % (ROOT, slot) if use_active else DEV + "/lib"
@@ -112,7 +112,9 @@ def prepare(board, ident, model=None, notice=None, progress=None):
 def _sync(board, want, progress=None):
     """Make DEV hold exactly want [(path, local file, sha256)]: send what differs, remove the rest, write the
     manifest last. Returns the paths sent."""
-    have = board.file_sums([DEV + "/" + p for p, _, _ in want])
+    manifest = json.dumps({"kind": "dev", "files": [{"path": p, "sha256": sha, "size": os.path.getsize(local)}
+                                                    for p, local, sha in want]}).encode()
+    *have, have_manifest = board.file_sums([DEV + "/" + p for p, _, _ in want] + [DEV + "/manifest.json"])
     todo = [(path, local) for (path, local, sha), h in zip(want, have) if not same_content(h, sha=sha)]
     total = sum(os.path.getsize(local) for _, local in todo)
     done = 0
@@ -128,10 +130,9 @@ def _sync(board, want, progress=None):
     sent = [path for path, _ in todo]
     keep = sorted(DEV + "/" + p for p, _, _ in want) + [DEV + "/manifest.json"]
     board.exec(PRUNE % {"root": DEV, "keep": keep}, timeout=60)
-    manifest = {"kind": "dev", "files": [{"path": p, "sha256": sha, "size": os.path.getsize(local)}
-                                         for p, local, sha in want]}
-    board.makedirs(DEV)
-    board.write_file(DEV + "/manifest.json", json.dumps(manifest).encode())
+    if not same_content(have_manifest, manifest):  # the slot's record, written last; unchanged, left as it is
+        board.makedirs(DEV)
+        board.write_file(DEV + "/manifest.json", manifest)
     return sent
 
 

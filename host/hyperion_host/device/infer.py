@@ -59,9 +59,11 @@ def _script(board_path, inputs, kernels, repeat, nonfinite=False, key=None):
 
 
 def _parse(text, out_shapes):
-    notes = [line[10:].strip() for line in text.splitlines() if line.startswith("hyperion: ")]
+    notes = []
     for line in text.splitlines():
-        if line.startswith(RESULT):
+        if line.startswith("hyperion: "):  # the runtime's notices, printed before the result
+            notes.append(line[10:].strip())
+        elif line.startswith(RESULT):
             outs, us, load_us, peak, kernels, ops, mode = ast.literal_eval(line[len(RESULT):])
             arrays = [np.frombuffer(b, "<f4").reshape(s) for b, s in zip(outs, out_shapes)]
             return arrays, {"latency_us": us, "load_us": load_us, "peak_heap_bytes": peak, "kernels": kernels,
@@ -97,34 +99,36 @@ def _board_error(tb):
     return "on MicroPython: " + (lines[-1] if lines else "failed")
 
 
-def install(b, ident, model_path, notice=None, progress=None):
-    """The firmware and the model on an open Board (identified as ident), through the dev slot
-    (device/devslot.py). Returns (code that puts the firmware on sys.path, the model's path there)."""
+def _install(port, model_path, notice, progress):
+    """The firmware and the model on the board, through the dev slot (device/devslot.py). Returns (device,
+    identity, code that puts the firmware on sys.path, the model's path there). The run that follows opens the
+    board again, on a fresh heap: the install's own allocations would leave it fragmented."""
     from hyperion_host.device import devslot
+    from hyperion_host.device.transport import Board, resolve_port
 
-    return devslot.prepare(b, ident, model_path, notice, progress)
+    dev = resolve_port(port)
+    with Board(dev) as b:
+        ident = b.identify()
+        path, remote = devslot.prepare(b, ident, model_path, notice, progress)
+    return dev, ident, path, remote
 
 
 def run_on_board(port, model_path, inputs, out_shapes, kernels="auto", repeat=1, allow_nonfinite=False, key=None,
                  notice=None, progress=None):
     """On a board or vboard: installs the firmware and the model where missing or changed (notice and progress:
     see devslot.prepare), then runs."""
-    from hyperion_host.device.transport import Board, BoardExecError, resolve_port
+    from hyperion_host.device.transport import Board, BoardExecError
 
-    dev = resolve_port(port)
-    with Board(dev) as b:
-        ident = b.identify()
-        path, remote = install(b, ident, model_path, notice, progress)
-    speed = speed_of(ident)
+    dev, ident, path, remote = _install(port, model_path, notice, progress)
     out = []
-    with Board(dev) as b:  # a fresh heap: the install's own allocations would leave it fragmented
+    with Board(dev) as b:
         try:
             b.exec(path + _script(remote, inputs, kernels, repeat, allow_nonfinite, key),
                    stream=lambda d: out.append(d), timeout=600)
         except BoardExecError as e:
             raise HyperionError(_board_error(e.traceback)) from None
     arrays, st = _parse(b"".join(out).decode(errors="replace").replace("\x04", ""), out_shapes)
-    st["speed"] = speed
+    st["speed"] = speed_of(ident)
     return arrays, st
 
 
@@ -186,13 +190,10 @@ class TextStream:
 def generate_on_board(port, model_path, args, kernels, write, key=None, notice=None, progress=None):
     """Write text with a language model on a board or vboard, streamed to write(); returns (tokens, seconds,
     whose speed: see speed_of)."""
-    from hyperion_host.device.transport import Board, BoardExecError, resolve_port
+    from hyperion_host.device.transport import Board, BoardExecError
 
-    dev = resolve_port(port)
+    dev, ident, path, remote = _install(port, model_path, notice, progress)
     with Board(dev) as b:
-        ident = b.identify()
-        path, remote = install(b, ident, model_path, notice, progress)
-    with Board(dev) as b:  # a fresh heap: the install's own allocations would leave it fragmented
         ts = TextStream(write)
         try:
             b.exec(path + generate_script(remote, *args, kernels, key), stream=ts.feed, timeout=600)

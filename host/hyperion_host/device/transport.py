@@ -7,6 +7,8 @@ import ast
 import errno
 import hashlib
 import os
+import signal
+import time
 from pathlib import Path
 
 import serial
@@ -224,10 +226,9 @@ class Board:
         code = (
             "import os\n"
             "p=%r\n"
-            "e=%d\n"
             "for n in os.listdir(p):\n"
             " s=os.stat((p.rstrip('/')+'/' if p else '')+n)\n"
-            " print(repr((n,s[0]&0x4000!=0,s[6])+((s[8]+e,) if %r else ())),end=',')" % (path, 0, with_mtime)
+            " print(repr((n,s[0]&0x4000!=0,s[6])+((s[8],) if %r else ())),end=',')" % (path, with_mtime)
         )
         try:
             rows = list(ast.literal_eval("[" + self.exec(code, timeout=10).decode() + "]"))
@@ -311,9 +312,7 @@ def hard_reset(port):
     if vb and not vb[0].config().get("emulated"):
         pid = manager.interp_pid(vb[0].name)
         if pid:
-            os.kill(pid, 9)  # its supervisor starts a fresh interpreter, as a watchdog reset would
-        import time
-
+            os.kill(pid, signal.SIGKILL)  # its supervisor starts a fresh interpreter, as a watchdog reset would
         deadline = time.monotonic() + 15
         while manager.interp_pid(vb[0].name) == pid and time.monotonic() < deadline:
             time.sleep(0.05)

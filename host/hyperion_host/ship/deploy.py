@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from hyperion import crypt
-from hyperion_host.device.devslot import ROOT, SLOTS, install_boot_hook_on
+from hyperion_host.device.devslot import ROOT, SLOTS, install_boot_hook
 from hyperion_host.device.transport import Board, BoardExecError, DeviceError, resolve_port, same_content
 from hyperion_host.errors import HyperionError
 from hyperion_host.paths import firmware_dir
@@ -186,10 +186,6 @@ def crypt_source():
     return (firmware_dir() / "hyperion" / "crypt.py").read_text()
 
 
-def install_boot_hook(s):
-    install_boot_hook_on(s.board)
-
-
 class Session:
     """One connection to a board with the deploy helpers defined on it."""
 
@@ -332,7 +328,7 @@ def _deploy(port, bundle_dir, progress, health_timeout, phase, keys):
         else:
             s.exec("_rm(%r)" % (base + "/" + SIGNATURE))
         s.board.write_file(base + "/" + MANIFEST, (Path(bundle_dir) / MANIFEST).read_bytes())
-        install_boot_hook(s)
+        install_boot_hook(s.board)
         if install:
             s.exec("_mkdirs(%r)" % KEYS)
             for name, key in install:

@@ -206,6 +206,18 @@ def _switched_by_last_apply(fl):
     return switched
 
 
+def _left_alone(board, switched):
+    """Why a fleet rollback leaves this board alone, or None to roll it back (switched None: every board)."""
+    if switched is None:
+        return None
+    if board["name"] not in switched:
+        return "the last apply did not switch it"
+    now = dep.status(board["port"])["active"]
+    if now != switched[board["name"]]:
+        return "its slot changed since the last apply (slot %s, apply left %s)" % (now, switched[board["name"]])
+    return None
+
+
 def rollback(fleet_path, log=print, every=False):
     """Switch back the boards the last `apply` moved to a new slot (every board with every=True). A board the
     apply did not touch, or whose slot has changed since, is left alone and reported as skipped."""
@@ -214,22 +226,17 @@ def rollback(fleet_path, log=print, every=False):
     out = []
     for b in fl.boards:
         row = {"name": b["name"], "port": b["port"]}
-        if switched is not None and b["name"] not in switched:
-            row.update(ok=True, skipped="the last apply did not switch it")
-        else:
-            try:
-                if switched is not None:
-                    now = dep.status(b["port"])["active"]
-                    if now != switched[b["name"]]:
-                        row.update(ok=True, skipped="its slot changed since the last apply (slot %s, apply left "
-                                   "%s)" % (now, switched[b["name"]]))
-                if "skipped" not in row:
-                    r = dep.rollback(b["port"])
-                    fl.audit("rollback", b, ok=True, slot=r["slot"])
-                    row.update(ok=True, slot=r["slot"], version=r["version"])
-            except HyperionError as e:
-                fl.audit("rollback", b, ok=False, error=e.format_message())
-                row.update(ok=False, error=e.format_message())
+        try:
+            why = _left_alone(b, switched)
+            if why:
+                row.update(ok=True, skipped=why)
+            else:
+                r = dep.rollback(b["port"])
+                fl.audit("rollback", b, ok=True, slot=r["slot"])
+                row.update(ok=True, slot=r["slot"], version=r["version"])
+        except HyperionError as e:
+            fl.audit("rollback", b, ok=False, error=e.format_message())
+            row.update(ok=False, error=e.format_message())
         out.append(row)
         log("%s: %s" % (b["name"], "left alone: " + row["skipped"] if "skipped" in row else
                         "slot %s" % row["slot"] if row["ok"] else row["error"]))
