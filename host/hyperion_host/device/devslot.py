@@ -43,6 +43,7 @@ def install_boot_hook(board):
         text = (boot.rstrip("\n") + "\n" if boot else "") + BOOT_LINE + "\n"
         board.write_file("/boot.py", text.encode())
 
+
 # on the board: the active slot, and its manifest's {path: sha256}
 ACTIVE_FILES = """
 import json
