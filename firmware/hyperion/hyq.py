@@ -47,7 +47,13 @@ SCHEME_NAMES = ("asym", "sym", "q8")
 
 # Fused activations (attribute `act` of LINEAR, CONV, ADD)
 A_NONE, A_RELU, A_CLIP, A_LEAKY, A_SIGMOID, A_TANH, A_GELU, A_GELU_TANH = 0, 1, 2, 3, 4, 5, 6, 7
-ACT_NAMES = ("none", "relu", "clip", "leakyrelu", "sigmoid", "tanh", "gelu", "gelu_tanh")
+# element-wise functions (p0, p1: alpha and beta of hardsigmoid, alpha of elu, alpha and gamma of selu, the
+# exponent of pow)
+A_HSIG, A_HSWISH, A_ELU, A_SELU, A_SOFTPLUS, A_EXP, A_LOG, A_SQRT = 8, 9, 10, 11, 12, 13, 14, 15
+A_ABS, A_NEG, A_RECIP, A_POW, A_SOFTSIGN = 16, 17, 18, 19, 20
+ACT_NAMES = ("none", "relu", "clip", "leakyrelu", "sigmoid", "tanh", "gelu", "gelu_tanh", "hardsigmoid",
+             "hardswish", "elu", "selu", "softplus", "exp", "log", "sqrt", "abs", "neg", "reciprocal", "pow",
+             "softsign")
 
 # Operators. Inputs, outputs and attributes per op are listed in docs/hyq-format.md.
 OPS = (
@@ -59,14 +65,21 @@ OPS = (
     "softmax",  # 8 in: x                i: axis
     "layernorm",  # 9 in: x, gamma, [beta] i: axis, has_beta  f: eps  (normalizes over dims axis..last)
     "maxpool",  # 10 in: x               i: kh, kw, sh, sw, pt, pl, pb, pr, dh, dw
-    "avgpool",  # 11 in: x               i: kh, kw, sh, sw, pt, pl, pb, pr, count_include_pad
+    "avgpool",  # 11 in: x               i: kh, kw, sh, sw, pt, pl, pb, pr, count_include_pad, dh, dw
     "gap",  # 12    in: x (N,C,H,W)      -> (N,C,1,1)
     "reshape",  # 13 in: x               (shape from the output tensor; same bytes)
     "transpose",  # 14 in: x             i: perm...
     "concat",  # 15 in: x...             i: axis
     "gather",  # 16 in: table, indices   i: axis   (table f32, q4 or q8: embeddings)
     "slice",  # 17  in: x                i: axis, start, step  (stop from the output shape)
+    "min", "max", "pow", "prelu",  # 18-21 in: a, b (broadcast, as add)  prelu: a if a >= 0 else a * b
+    "reduce",  # 22 in: x                i: kind (R_*), axis  (one axis, kept as 1 in the output)
+    "argmax",  # 23 in: x  out: indices  i: axis, largest, last  (largest 0: argmin; last: the last of ties)
+    "topk",  # 24   in: x  out: values, indices   i: axis, k, largest
+    "pad",  # 25    in: x                i: axis, before, after, mode (P_*)   f: value  (one axis)
 )
+R_MEAN, R_MAX, R_MIN, R_SUM, R_PROD = 0, 1, 2, 3, 4
+P_CONSTANT, P_REFLECT, P_EDGE, P_WRAP = 0, 1, 2, 3
 OP_INDEX = {}
 for _i, _n in enumerate(OPS):
     OP_INDEX[_n] = _i
@@ -83,16 +96,23 @@ IATTRS = (
     ("axis",),
     ("axis", "has_beta"),
     _WIN + ("dh", "dw"),
-    _WIN + ("count_include_pad",),
+    _WIN + ("count_include_pad", "dh", "dw"),
     (),
     (),
     None,
     ("axis",),
     ("axis",),
     ("axis", "start", "step"),
+    ("act", "rev", "inner", "n"), ("act", "rev", "inner", "n"), ("act", "rev", "inner", "n"),
+    ("act", "rev", "inner", "n"),
+    ("kind", "axis"),
+    ("axis", "largest", "last"),
+    ("axis", "k", "largest"),
+    ("axis", "before", "after", "mode"),
 )
 _P = ("p0", "p1")
-FATTRS = (_P, _P, (), _P, _P, _P, _P, _P, (), ("eps",), (), (), (), (), (), (), (), ())
+FATTRS = (_P, _P, (), _P, _P, _P, _P, _P, (), ("eps",), (), (), (), (), (), (), (), (), _P, _P, _P, _P, (), (), (),
+          ("value",))
 
 # Activation quantization at the input of linear/conv (attribute qmode). An int8 input tensor needs none.
 Q_FLOAT, Q_DYNAMIC, Q_STATIC = 0, 1, 2

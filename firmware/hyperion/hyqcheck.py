@@ -4,6 +4,7 @@
 # The kernels (viper and C) trust their arguments, so a file that passes here cannot make them read or write
 # outside a buffer; a file that does not raises hyq.FormatError naming the field. Runs on MicroPython and CPython.
 from hyperion.hyq import (
+    ACT_NAMES,
     D_I8,
     FATTRS,
     IATTRS,
@@ -160,11 +161,11 @@ def _node(h, k, nd):
         _weights(w, nd, ts, len(ts), rows, y, a)
     elif op == "matmul":
         _matmul(w, ts, y, len(ts), floats)
-    elif op in ("add", "sub", "mul", "div", "act", "softmax", "layernorm"):
+    elif op in ("add", "sub", "mul", "div", "min", "max", "pow", "prelu", "act", "softmax", "layernorm"):
         if not floats or x.size != y.size:
             _bad(w, "%d -> %d values, or int8" % (x.size, y.size))
         if op == "act":
-            if a["act"] > 7:
+            if a["act"] >= len(ACT_NAMES):
                 _bad(w, "act %d" % a["act"])
         elif op == "softmax" or op == "layernorm":
             ax = a["axis"]
@@ -179,7 +180,7 @@ def _node(h, k, nd):
                         _bad(w, "scale or shift of %d values for rows of %d" % (t.size, m))
         else:
             s = ts[1] if len(ts) == 2 else None
-            if s is None or s.dtype == D_I8 or a["act"] > 7 or a["inner"] < 1 or a["n"] < 1 or a["n"] > s.size:
+            if s is None or s.dtype == D_I8 or a["act"] >= len(ACT_NAMES) or a["inner"] < 1 or a["n"] < 1 or a["n"] > s.size:
                 _bad(w, "operands (inner %d, n %d)" % (a["inner"], a["n"]))
     elif op in ("maxpool", "avgpool"):
         _geometry(w, a, x.shape, y.shape, True)
@@ -199,6 +200,8 @@ def _node(h, k, nd):
         _concat(w, ts, y, a["axis"])
     elif op == "gather":
         _gather(w, ts, y, a["axis"])
+    elif op in ("reduce", "argmax", "topk", "pad"):
+        _along_axis(w, op, a, nd, ts, h, floats)
     elif op == "slice":
         ax, start, step = a["axis"], a["start"], a["step"]
         if ax < 0 or ax >= len(x.shape) or len(y.shape) != len(x.shape) or x.dtype != y.dtype:
@@ -208,6 +211,29 @@ def _node(h, k, nd):
         if step == 0 or not 0 <= start < n or not 0 <= last < n or \
                 any(x.shape[i] != y.shape[i] for i in range(len(x.shape)) if i != ax):
             _bad(w, "start %d, step %d, %d of %s" % (start, step, cnt, x.shape))
+
+
+def _along_axis(w, op, a, nd, ts, h, floats):
+    """reduce, argmax, topk and pad: float tensors of one rank, equal but along the axis (1, k or padded)."""
+    x = ts[0]
+    ax = a["axis"]
+    if len(ts) != 1 or not floats or ax < 0 or ax >= len(x.shape):
+        _bad(w, "axis %d of %s" % (ax, x.shape))
+    n = x.shape[ax]
+    if op == "reduce":
+        want, ok = 1, 0 <= a["kind"] <= 4
+    elif op == "argmax":
+        want, ok = 1, 0 <= a["largest"] <= 1 and 0 <= a["last"] <= 1
+    elif op == "topk":
+        want, ok = a["k"], 1 <= a["k"] <= n and 0 <= a["largest"] <= 1 and len(nd.outputs) == 2
+    else:
+        want = n + a["before"] + a["after"]
+        ok = 0 <= a["before"] < MAX_DIM and 0 <= a["after"] < MAX_DIM and 0 <= a["mode"] <= 3
+    for i in nd.outputs:
+        y = h.tensors[i]
+        if not ok or y.dtype == D_I8 or len(y.shape) != len(x.shape) or y.shape[ax] != want or \
+                any(x.shape[d] != y.shape[d] for d in range(len(x.shape)) if d != ax):
+            _bad(w, "%s -> %s along axis %d" % (x.shape, y.shape, ax))
 
 
 def _matmul(w, ts, y, ni, floats):

@@ -6,7 +6,8 @@
 #include "gelu_table.h"
 
 // activation codes (hyperion/hyq.py A_*)
-enum { A_NONE, A_RELU, A_CLIP, A_LEAKY, A_SIGMOID, A_TANH, A_GELU, A_GELU_TANH };
+enum { A_NONE, A_RELU, A_CLIP, A_LEAKY, A_SIGMOID, A_TANH, A_GELU, A_GELU_TANH, A_HSIG, A_HSWISH, A_ELU, A_SELU,
+    A_SOFTPLUS, A_EXP, A_LOG, A_SQRT, A_ABS, A_NEG, A_RECIP, A_POW, A_SOFTSIGN };
 
 static inline uint32_t bits(float f) {
     union { float f; uint32_t u; } c = { .f = f };
@@ -84,6 +85,101 @@ static float k_rsqrtf(float x) {
     return y;
 }
 
+#define K_INF from_bits(0x7F800000)
+#define K_NAN from_bits(0x7FC00000)
+
+// ln x: x = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s), s = (m - 1)/(m + 1), |s| < 0.172: five odd
+// terms (relative error below 1e-7); ONNX's -inf at 0 and NaN below
+static float k_logf(float x) {
+    if (!(x > 0.0f)) {
+        return x == 0.0f ? -K_INF : K_NAN;
+    }
+    uint32_t b = bits(x);
+    int e = (int)(b >> 23) - 127;
+    if (e == 128) {
+        return x; // inf
+    }
+    if (e == -127) { // subnormal: scale by 2^23 first
+        b = bits(x * 8388608.0f);
+        e = (int)(b >> 23) - 127 - 23;
+    }
+    float m = from_bits((b & 0x7FFFFF) | 0x3F800000);
+    if (m > 1.41421356f) {
+        m *= 0.5f;
+        e++;
+    }
+    float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
+    float p = 2.0f * s * (1.0f + s2 * (0.333333333f + s2 * (0.2f + s2 * (0.142857143f + s2 * 0.111111111f))));
+    return p + e * 0.693147181f;
+}
+
+static float k_sqrtf(float x) {
+    if (!(x > 0.0f) || x == K_INF) {
+        return x == 0.0f || x == K_INF ? x : K_NAN;
+    }
+    return x * k_rsqrtf(x);
+}
+
+// u^v as C's powf: integer exponents by squaring, else exp(v ln u) (NaN for a negative base)
+static float k_powf(float u, float v) {
+    if (u == 0.0f) {
+        return v < 0.0f ? K_INF : (v == 0.0f ? 1.0f : 0.0f);
+    }
+    if (v == (float)(int)v && v <= 64.0f && v >= -64.0f) {
+        int n = (int)v < 0 ? -(int)v : (int)v;
+        float r = 1.0f, b = u;
+        while (n) {
+            if (n & 1) {
+                r *= b;
+            }
+            b *= b;
+            n >>= 1;
+        }
+        return v < 0.0f ? 1.0f / r : r;
+    }
+    if (u < 0.0f) {
+        return K_NAN;
+    }
+    return k_expf(v * k_logf(u));
+}
+
+// the element-wise functions past the fused activations, as layers._fn
+static float k_fn(float v, int act, float p0, float p1) {
+    switch (act) {
+        case A_HSIG:
+            v = p0 * v + p1;
+            return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+        case A_HSWISH: {
+            float h = v / 6.0f + 0.5f;
+            return h <= 0.0f ? 0.0f : (h >= 1.0f ? v : v * h);
+        }
+        case A_ELU:
+            return v > 0.0f ? v : p0 * (k_expf(v) - 1.0f);
+        case A_SELU:
+            return v > 0.0f ? p1 * v : p1 * p0 * (k_expf(v) - 1.0f);
+        case A_SOFTPLUS:
+            return v > 30.0f ? v : k_logf(1.0f + k_expf(v));
+        case A_EXP:
+            return k_expf(v);
+        case A_LOG:
+            return k_logf(v);
+        case A_SQRT:
+            return k_sqrtf(v);
+        case A_ABS:
+            return v < 0.0f ? -v : v;
+        case A_NEG:
+            return -v;
+        case A_RECIP:
+            return 1.0f / v;
+        case A_POW:
+            return k_powf(v, p0);
+        case A_SOFTSIGN:
+            return v / (1.0f + (v < 0.0f ? -v : v));
+        default:
+            return v;
+    }
+}
+
 static float k_act(float v, int act, float p0, float p1) {
     switch (act) {
         case A_RELU:
@@ -104,7 +200,7 @@ static float k_act(float v, int act, float p0, float p1) {
         case A_GELU_TANH:
             return 0.5f * v * (1.0f + k_tanhf(0.79788456f * (v + 0.044715f * v * v * v)));
         default:
-            return v;
+            return k_fn(v, act, p0, p1);
     }
 }
 
@@ -280,8 +376,20 @@ void k_binary(int kind, const float *big, const float *small, float *y, int n, i
             case 2:
                 r = u * v;
                 break;
-            default:
+            case 3:
                 r = u / v;
+                break;
+            case 4: // min, max: NaN wins, as numpy's minimum and maximum
+                r = (v < u || v != v) ? v : u;
+                break;
+            case 5:
+                r = (v > u || v != v) ? v : u;
+                break;
+            case 6:
+                r = k_powf(u, v);
+                break;
+            default: // prelu
+                r = u >= 0.0f ? u : u * v;
                 break;
         }
         y[i] = act ? k_act(r, act, p0, p1) : r;

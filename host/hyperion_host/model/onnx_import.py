@@ -13,6 +13,8 @@ from onnx import helper, numpy_helper, shape_inference
 from hyperion_host.errors import HyperionError
 from hyperion_host.model import opset
 from hyperion_host.model.ir import Graph
+from hyperion_host.model.lower import Lowerings
+from hyperion_host.model.recurrent import Recurrent
 
 # the registry (model/opset.py): ONNX ops that map to runtime ops, and ops that are fine when their inputs are
 # constant (they fold away), e.g. the shape arithmetic of an export
@@ -238,7 +240,7 @@ def _window(a, x_shape, default_kernel=None):
             "pr": pr, "dh": dil[0], "dw": dil[1]}
 
 
-class _Converter:
+class _Converter(Lowerings, Recurrent):
     def __init__(self, model, consts, shapes):
         self.model = model
         self.consts = consts
@@ -440,16 +442,17 @@ class _Converter:
 
     def op_AveragePool(self, node, a):
         attrs = _window(a, self.shape(node.input[0]))
-        if attrs["dh"] != 1 or attrs["dw"] != 1:
-            raise ValueError("dilated average pooling is not supported")
-        attrs.pop("dh")
-        attrs.pop("dw")
         attrs["count_include_pad"] = a.get("count_include_pad", 0)
         self.emit("avgpool", [node.input[0]], [node.output[0]], attrs, node)
 
     def op_GlobalAveragePool(self, node, a):
-        if len(self.shape(node.input[0])) != 4:
-            raise ValueError("only 4-D input (N, C, H, W) is supported")
+        xs = self.shape(node.input[0])
+        if len(xs) == 3:  # (N, C, L): a window over all of L
+            self.emit("avgpool", [node.input[0]], [node.output[0]], {"kh": 1, "kw": xs[2], "sh": 1, "sw": 1, "pt": 0,
+                                                                      "pl": 0, "pb": 0, "pr": 0, "dh": 1, "dw": 1}, node)
+            return
+        if len(xs) != 4:
+            raise ValueError("only (N, C, L) and (N, C, H, W) inputs are supported")
         self.emit("gap", [node.input[0]], [node.output[0]], {}, node)
 
     # elementwise

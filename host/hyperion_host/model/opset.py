@@ -22,9 +22,11 @@ BOARD = {
     "LayerNormalization": ("layernorm", "constant scale and bias; the Y output only"),
     "BatchNormalization": ("folded into the conv or linear before it, else batchnorm",
                            "inference mode, constant statistics"),
-    "MaxPool": ("maxpool", "1-D and 2-D windows; no Indices output; storage_order 0"),
-    "AveragePool": ("avgpool", "1-D and 2-D windows; no dilation"),
-    "GlobalAveragePool": ("gap", "4-D input (N, C, H, W)"),
+    "MaxPool": ("maxpool", "1-D and 2-D windows (pads, strides, dilations, ceil_mode, auto_pad); no Indices "
+                "output; storage_order 0"),
+    "AveragePool": ("avgpool", "1-D and 2-D windows (pads, strides, dilations, ceil_mode, count_include_pad)"),
+    "GlobalAveragePool": ("gap (an avgpool over L for (N, C, L))", "3-D or 4-D input"),
+    "GlobalMaxPool": ("maxpool with the whole plane as its window", "3-D or 4-D input"),
     "Add": ("add, with broadcasting (after a linear, a constant one becomes its bias)", ""),
     "Sub": ("sub, with broadcasting", ""),
     "Mul": ("mul, with broadcasting", ""),
@@ -41,35 +43,77 @@ BOARD = {
     "Gather": ("gather (an embedding lookup with int token inputs)", ""),
     "Slice": ("slice", "constant starts, ends, axes and steps"),
     "Split": ("a slice per output", ""),
+    "HardSigmoid": ("act hardsigmoid", ""),
+    "HardSwish": ("act hardswish", ""),
+    "Elu": ("act elu", ""),
+    "Selu": ("act selu", ""),
+    "Softplus": ("act softplus", ""),
+    "Softsign": ("act softsign", ""),
+    "Exp": ("act exp", ""),
+    "Log": ("act log", ""),
+    "Sqrt": ("act sqrt", ""),
+    "Abs": ("act abs", ""),
+    "Neg": ("act neg", ""),
+    "Reciprocal": ("act reciprocal", ""),
+    "Pow": ("act pow with a constant scalar exponent, else pow with broadcasting", ""),
+    "PRelu": ("prelu, the slope broadcast", ""),
+    "Min": ("min, with broadcasting (a chain for more than two inputs)", ""),
+    "Max": ("max, with broadcasting (a chain for more than two inputs)", ""),
+    "Sum": ("add, with broadcasting (a chain for more than two inputs)", ""),
+    "ReduceMean": ("reduce mean per axis (gap over H and W of (N, C, H, W))", "constant axes"),
+    "ReduceMax": ("reduce max per axis", "constant axes"),
+    "ReduceMin": ("reduce min per axis", "constant axes"),
+    "ReduceSum": ("reduce sum per axis", "constant axes"),
+    "ReduceProd": ("reduce prod per axis", "constant axes"),
+    "ReduceSumSquare": ("mul x*x + reduce sum", "constant axes"),
+    "ReduceL1": ("act abs + reduce sum", "constant axes"),
+    "ReduceL2": ("mul x*x + reduce sum + act sqrt", "constant axes"),
+    "ReduceLogSum": ("reduce sum + act log", "constant axes"),
+    "ReduceLogSumExp": ("act exp + reduce sum + act log", "constant axes"),
+    "LogSoftmax": ("softmax + act log", "as Softmax"),
+    "ArgMax": ("argmax (indices as float32 values)", ""),
+    "ArgMin": ("argmax with largest=0", ""),
+    "TopK": ("topk: values and indices, sorted, ties to the lower index", "constant k"),
+    "Pad": ("pad per axis: constant, reflect, edge, wrap (zeros before a conv become its padding)",
+            "constant pads, value and axes"),
+    "Resize": ("gather (nearest) or two gathers and a lerp (linear) per resized axis, from constant tables",
+               "nearest and linear; constant scales or sizes; no antialias, no tf_crop_and_resize"),
+    "Upsample": ("as Resize (asymmetric, floor)", "nearest and linear"),
+    "ConvTranspose": ("pad + gather (spread by the stride) + conv with flipped weights: int4 like any conv",
+                      "1-D and 2-D; constant weights"),
+    "Expand": ("concat of copies along each broadcast axis", "constant shape"),
+    "Tile": ("concat of copies along each axis", "constant repeats"),
+    "LSTM": ("unrolled: one input linear, then per step a linear (shared int4 weights), slices, sigmoid/tanh, "
+             "products", "static sequence; default activations; no peepholes, clip, input_forget, layout=1"),
+    "GRU": ("unrolled as LSTM (linear_before_reset 0 and 1)", "as LSTM"),
 }
 
 # computed at quantize time when every input is constant
 FOLDED = (
-    "Shape", "Size", "Constant", "ConstantOfShape", "Range", "Expand", "Equal", "Where", "Pow", "Sqrt", "Neg",
-    "Exp", "Log", "ReduceMean", "ReduceSum", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And",
-    "Or", "Tile", "Trilu", "Min", "Max", "Abs", "Floor", "Ceil", "Reciprocal", "Sign", "CumSum", "ScatterND",
-    "Mod",
+    "Shape", "Size", "Constant", "ConstantOfShape", "Range", "Equal", "Where", "Less", "Greater", "LessOrEqual",
+    "GreaterOrEqual", "Not", "And", "Or", "Trilu", "Floor", "Ceil", "Sign", "CumSum", "ScatterND", "Mod",
 )
 
 # ops that must fold: where static input shapes would let them (the shape arithmetic of an export)
-SHAPE_OPS = ("Shape", "Size", "Range", "ConstantOfShape", "Expand", "Tile", "Equal", "Where", "CumSum",
-             "ScatterND")
+SHAPE_OPS = ("Shape", "Size", "Range", "ConstantOfShape", "Equal", "Where", "CumSum", "ScatterND")
 
 # the nearest supported rewrite of an op the board cannot run
 REWRITES = {
-    "ReduceMean": "over the last two axes of an (N, C, H, W) tensor, export GlobalAveragePool instead "
-                  "(torch: nn.AdaptiveAvgPool2d(1) or x.mean((2, 3), keepdim=True) with keepdim)",
-    "ReduceSum": "over H and W, GlobalAveragePool times H*W (a constant Mul folds into the next layer)",
-    "Max": "with a constant bound, Clip(min=bound)",
-    "Min": "with a constant bound, Clip(max=bound)",
-    "Pow": "x * x for Pow(x, 2)",
-    "Neg": "Mul by -1",
-    "GlobalMaxPool": "MaxPool with kernel_shape equal to the input's H and W",
-    "ArgMax": "take the argmax on the host or in Python on the board (Model.run returns the scores)",
     "ZipMap": "export without it (skl2onnx: options={id(model): {'zipmap': False}})",
-    "HardSigmoid": "Clip(alpha * x + beta, 0, 1): Mul, Add and Clip",
-    "HardSwish": "x * Clip(x + 3, 0, 6) / 6: Add, Clip, Mul and Div",
-    "Pad": "with constant zeros, the padding of the Conv or pool after it (its pads attribute)",
+    "Floor": "on activations, none on the board; keep it in the host's post-processing",
+    "LpNormalization": "ReduceSum of x*x, Sqrt and Div",
+    "InstanceNormalization": "LayerNormalization over the spatial axes, or BatchNormalization after training",
+    "Einsum": "MatMul (with Transpose/Reshape) for the contraction you use",
+    "RNN": "GRU or LSTM, or its step as Gemm + Tanh",
+    "DepthToSpace": "Reshape + Transpose + Reshape",
+    "SpaceToDepth": "Reshape + Transpose + Reshape",
+    "Cos": "a table in a Gather, or compute it on the host",
+    "Sin": "a table in a Gather, or compute it on the host",
+    "TreeEnsembleClassifier": "emlearn (pip install emlearn) compiles trees and forests to C for a board; "
+                              "Hyperion runs neural networks",
+    "TreeEnsembleRegressor": "emlearn (pip install emlearn) compiles trees and forests to C; Hyperion runs "
+                             "neural networks",
+    "SVMClassifier": "LinearSVC (a LinearClassifier), or an MLP",
 }
 
 

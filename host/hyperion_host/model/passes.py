@@ -8,6 +8,7 @@ import numpy as np
 from hyperion_host.errors import HyperionError
 
 FUSE_INTO = ("linear", "conv", "add")
+BINARY = ("add", "sub", "mul", "div", "min", "max", "pow", "prelu")
 
 
 def run_all(g):
@@ -171,7 +172,7 @@ def broadcast_spec(big, small):
 def settle_binary(g):
     """Pick which operand of add/sub/mul/div is full-size and how the other one broadcasts."""
     for op in g.ops:
-        if op.op not in ("add", "sub", "mul", "div"):
+        if op.op not in BINARY:
             continue
         a, b = op.inputs
         out = g.values[op.outputs[0]].shape

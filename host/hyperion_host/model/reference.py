@@ -97,7 +97,33 @@ def apply_act(y, attrs):
     if act == "gelu_tanh":
         y64 = y.astype(np.float64)
         return (0.5 * y64 * (1 + np.tanh(math.sqrt(2 / math.pi) * (y64 + 0.044715 * y64**3)))).astype(np.float32)
+    if act in FUNCTIONS:
+        p0, p1 = np.float32(attrs.get("p0", 0.0)), np.float32(attrs.get("p1", 0.0))
+        with np.errstate(all="ignore"):
+            return np.asarray(FUNCTIONS[act](y.astype(np.float32), p0, p1), np.float32)
     raise ValueError("unknown activation %s" % act)
+
+
+def _softplus(x):
+    return np.where(x > 30, x, np.log1p(np.exp(np.minimum(x, 30))))
+
+
+# the element-wise functions past the fused activations (hyq.A_HSIG onwards): f(x, p0, p1)
+FUNCTIONS = {
+    "hardsigmoid": lambda x, a, b: np.clip(a * x + b, 0, 1),
+    "hardswish": lambda x, a, b: x * np.clip(x / 6 + 0.5, 0, 1),
+    "elu": lambda x, a, b: np.where(x > 0, x, a * np.expm1(x)),
+    "selu": lambda x, a, g: np.where(x > 0, g * x, g * a * np.expm1(x)),
+    "softplus": lambda x, a, b: _softplus(x),
+    "exp": lambda x, a, b: np.exp(x),
+    "log": lambda x, a, b: np.log(x),
+    "sqrt": lambda x, a, b: np.sqrt(x),
+    "abs": lambda x, a, b: np.abs(x),
+    "neg": lambda x, a, b: -x,
+    "reciprocal": lambda x, a, b: np.reciprocal(x),
+    "pow": lambda x, a, b: np.power(x, a),
+    "softsign": lambda x, a, b: x / (1 + np.abs(x)),
+}
 
 
 # -- int8 activations and the integer dot products ---------------------------------------------------------
@@ -420,12 +446,62 @@ def k_slice(p, args, attrs, out_shapes, names):
     return np.take(x, idx, axis=ax)
 
 
+def _prelu(x, s):
+    return np.where(x >= 0, x, x * s)
+
+
+def _pow(x, e):
+    with np.errstate(all="ignore"):
+        return np.power(np.asarray(x, np.float32), np.asarray(e, np.float32))
+
+
+REDUCERS = (np.mean, np.max, np.min, np.sum, np.prod)  # hyq.R_MEAN ...
+
+
+def k_reduce(p, args, attrs, out_shapes, names):
+    return REDUCERS[attrs["kind"]](np.asarray(args[0], np.float32), axis=attrs["axis"], keepdims=True).astype(
+        np.float32)
+
+
+def k_argmax(p, args, attrs, out_shapes, names):
+    x = np.asarray(args[0], np.float32)
+    ax = attrs["axis"]
+    if not attrs.get("largest", 1):
+        x = -x
+    if attrs.get("last"):
+        n = x.shape[ax]
+        return (n - 1 - np.argmax(np.flip(x, ax), ax)).reshape(out_shapes[0]).astype(np.float32)
+    return np.argmax(x, ax).reshape(out_shapes[0]).astype(np.float32)
+
+
+def k_topk(p, args, attrs, out_shapes, names):
+    x = np.asarray(args[0], np.float32)
+    ax, k = attrs["axis"], attrs["k"]
+    key = -x if attrs.get("largest", 1) else x
+    idx = np.take(np.argsort(key, axis=ax, kind="stable"), np.arange(k), axis=ax)
+    return np.take_along_axis(x, idx, ax), idx.astype(np.float32)
+
+
+PAD_MODES = ("constant", "reflect", "edge", "wrap")  # hyq.P_CONSTANT ...
+
+
+def k_pad(p, args, attrs, out_shapes, names):
+    x = np.asarray(args[0], np.float32)
+    width = [(0, 0)] * x.ndim
+    width[attrs["axis"]] = (attrs["before"], attrs["after"])
+    mode = PAD_MODES[attrs["mode"]]
+    if mode == "constant":
+        return np.pad(x, width, constant_values=np.float32(attrs.get("value", 0.0)))
+    return np.pad(x, width, mode=mode)
+
+
 KERNELS = {
     "linear": k_linear, "conv": k_conv, "matmul": k_matmul,
     "add": _binary(np.add), "sub": _binary(np.subtract), "mul": _binary(np.multiply), "div": _binary(np.divide),
     "act": k_act, "softmax": k_softmax, "layernorm": k_layernorm, "maxpool": k_maxpool, "avgpool": k_avgpool,
     "gap": k_gap, "reshape": k_reshape, "transpose": k_transpose, "concat": k_concat, "gather": k_gather,
-    "slice": k_slice,
+    "slice": k_slice, "min": _binary(np.minimum), "max": _binary(np.maximum), "pow": _binary(_pow),
+    "prelu": _binary(_prelu), "reduce": k_reduce, "argmax": k_argmax, "topk": k_topk, "pad": k_pad,
 }
 
 __all__ = ["Program", "KERNELS", "quantize_rows", "int_accumulators", "Q_DYNAMIC", "Q_STATIC", "Q_FLOAT"]
