@@ -219,3 +219,65 @@ def test_a_missing_toolchain_names_its_debian_packages(tmp_path):
                 env={"PATH": os.path.dirname(sys.executable)})
     assert p.returncode != 0 and "Traceback" not in p.stderr, p.stderr
     assert "sudo apt-get install qemu-system-arm" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("board", ["rp2040", "esp32c3"])
+def test_every_onnx_op_runs_on_the_emulated_core_like_the_host(board, tmp_path):
+    """One ONNX node case per supported op, as a .hyq in ROMFS, run with the C kernels built for the board's core
+    (soft-float on both): the outputs match the host's reference runtime."""
+    import numpy as np
+    import onnx
+
+    from hyperion_host.device.transport import Board
+    from hyperion_host.files import write_atomic
+    from hyperion_host.firmware import compile_firmware
+    from hyperion_host.model.hyqfile import load_program
+    from hyperion_host.model.onnx_import import import_onnx
+    from hyperion_host.model.quantize import Options, quantize_model
+    from hyperion_host.ship.romfs import make_image
+    from hyperion_host import mpbuild
+
+    from onnx_cases import ALL_ACTIVATIONS, freeze_inputs, node_cases
+    from test_runtime import BATCH
+
+    b = get_board(board)
+    img_dir = tmp_path / "img"
+    compile_firmware(b["arch"], img_dir / "lib")
+    (img_dir / "models").mkdir()
+    smallest = {}  # per op, its case with the fewest values (a board's heap)
+    for case in node_cases():
+        op, size = case[1].graph.node[0].op_type, sum(np.size(a) for a in case[2] + case[3])
+        if op not in smallest or size < smallest[op][0]:
+            smallest[op] = (size, case)
+    cases = []
+    for op, (_, (name, model, ins, outs)) in sorted(smallest.items()):
+        m, feeds = freeze_inputs(model, ins, len(ins) if ALL_ACTIVATIONS.match(name) else 1)
+        onnx.save(m, str(tmp_path / "m.onnx"))
+        g = import_onnx(str(tmp_path / "m.onnx"))
+        blob, _ = quantize_model(str(tmp_path / "m.onnx"), Options(act="float", keep_float=[o.name for o in g.ops]))
+        write_atomic(img_dir / "models" / (op + ".hyq"), blob)
+        prog, _ = load_program(str(img_dir / "models" / (op + ".hyq")))
+        host = [prog.run(feeds)[o] for o in prog.outputs]
+        raws = [np.ascontiguousarray(feeds[n], "<f4").tobytes() for n in prog.inputs]
+        cases.append(("/rom/models/%s.hyq" % op, raws, host))
+    img = tmp_path / "romfs.img"
+    img.write_bytes(make_image(img_dir, ["lib", "models"]))
+    code = "CASES = %r\nKERNELS = 'c'\n" % ([(p, r) for p, r, _ in cases],) + BATCH
+    part = mpbuild.TARGETS[qemu.target_of(b)]["romfs"][1]
+    with qemu.Emulator(b, romfs=img, romfs_size=part) as emu, Board(emu.port, timeout=30) as dev:
+        text = dev.exec(code, timeout=900).decode().replace("\r", "")
+    got = {}
+    for line in text.splitlines():
+        kind, path, rest = (line.split(" ", 2) + [""])[:3]
+        got[path] = [np.frombuffer(bytes.fromhex(h), "<f4") for h in rest.split()] if kind == "OK" else rest
+    bad = []
+    for path, _, host in cases:
+        res = got.get(path)
+        if not isinstance(res, list) or len(res) != len(host):
+            bad.append("%s: %s" % (path, res))
+            continue
+        for h, g in zip(host, res):
+            h = np.asarray(h, np.float32).ravel()
+            if g.shape != h.shape or float(np.nanmax(np.abs(g - h), initial=0.0)) > 1e-5 * max(1.0, float(np.abs(h).max())):
+                bad.append("%s: %s" % (path, np.abs(g - h).max() if g.shape == h.shape else g.shape))
+    assert len(cases) >= 60 and not bad, bad

@@ -105,7 +105,7 @@ def _weights(w, nd, ts, ni, rows, y, a):
     """bias and requantization table of linear/conv (rows outputs); the tensor kinds."""
     if ts[0].kind != K_ACT or ts[1].kind not in (K_F32, K_Q4, K_Q8, K_CSR4):
         _bad(w, "input kinds %d, %d" % (ts[0].kind, ts[1].kind))
-    if a["act"] > 7 or a["qmode"] > 2 or a["has_bias"] > 1 or a["rq"] > 1:
+    if a["act"] >= len(ACT_NAMES) or a["qmode"] > 2 or a["has_bias"] > 1 or a["rq"] > 1:
         _bad(w, "act %d, qmode %d, has_bias %d, rq %d" % (a["act"], a["qmode"], a["has_bias"], a["rq"]))
     if ni != 2 + a["has_bias"] + a["rq"]:
         _bad(w, "%d inputs" % ni)

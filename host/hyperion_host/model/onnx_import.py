@@ -98,7 +98,12 @@ def fix_input_shapes(model, shapes):
             for d in want:
                 dims.add().dim_value = d
             continue
-        if any(not d.HasField("dim_value") or d.dim_value <= 0 for d in dims) or not inp.type.tensor_type.HasField("shape"):
+        dynamic = [k for k, d in enumerate(dims) if not d.HasField("dim_value") or d.dim_value <= 0]
+        if dynamic == [0] and len(dims) > 1:  # only the batch is dynamic (scikit-learn, PyTorch dynamic_axes): 1
+            dims[0].Clear()
+            dims[0].dim_value = 1
+            continue
+        if dynamic or not inp.type.tensor_type.HasField("shape"):
             shown = ",".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims)
             hint = ",".join(str(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else "1" for d in dims)
             raise HyperionError(
@@ -558,7 +563,9 @@ def import_onnx(path, input_shapes=None):
     """ONNX file -> Graph (runtime ops, static shapes, constants), after passes. Raises HyperionError."""
     from hyperion_host.model import passes
 
-    model = load(path)
+    from hyperion_host.model import sklearn_import
+
+    model, extra = sklearn_import.rewrite(load(path))
     check_supported(model)
     fix_input_shapes(model, parse_input_shapes(input_shapes))
     model, consts, shapes = fold_constants(model)
@@ -568,6 +575,7 @@ def import_onnx(path, input_shapes=None):
     g.meta["outputs"] = list(g.outputs)
     g.meta["source"] = str(path)
     g.meta["opset"] = _opset(model)
+    g.meta.update(extra)
     return g
 
 

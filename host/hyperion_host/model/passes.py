@@ -12,6 +12,7 @@ BINARY = ("add", "sub", "mul", "div", "min", "max", "pow", "prelu")
 
 
 def run_all(g):
+    fold_pad_into_conv(g)
     fold_batchnorm(g)
     fold_linear_bias(g)
     match_gelu(g)
@@ -29,6 +30,34 @@ def run_all(g):
 def _single_consumer(g, name):
     c = g.consumers(name)
     return c[0] if len(c) == 1 and name not in g.outputs else None
+
+
+def fold_pad_into_conv(g):
+    """Zero padding of H or W (a Pad node per axis) straight before a conv becomes the conv's own padding: no
+    padded copy in the arena (TensorFlow-style exports pad before every strided conv)."""
+    changed = True
+    while changed:
+        changed = False
+        for op in list(g.ops):
+            if op.op != "conv" or g.is_const(op.inputs[0]):
+                continue
+            pad = g.producer(op.inputs[0])
+            if pad is None or pad.op != "pad" or _single_consumer(g, op.inputs[0]) is not op or \
+                    pad.attrs["mode"] != 0 or pad.attrs.get("value", 0.0) != 0.0:
+                continue
+            rank = len(g.values[pad.inputs[0]].shape)
+            ax = pad.attrs["axis"]
+            if rank == 4 and ax == 2:
+                keys = ("pt", "pb")
+            elif ax == rank - 1 and rank in (3, 4):
+                keys = ("pl", "pr")
+            else:
+                continue
+            op.attrs[keys[0]] += pad.attrs["before"]
+            op.attrs[keys[1]] += pad.attrs["after"]
+            op.inputs[0] = pad.inputs[0]
+            g.ops.remove(pad)
+            changed = True
 
 
 def fold_batchnorm(g):

@@ -198,7 +198,7 @@ def quantize_model(onnx_path, opts, progress=None):
     dtypes = dict(g.meta.get("dtypes", {}))
     if stats is not None and opts.act == "int8":
         _int8_chains(g, consts, stats, scales, dtypes)
-    meta = {k: v for k, v in g.meta.items() if k in ("source", "opset")}
+    meta = {k: v for k, v in g.meta.items() if k in ("source", "opset", "labels")}
     meta["dtypes"] = dtypes
     meta.update(opts.meta)
     meta["quant"] = {"bits": opts.bits, "block": opts.block, "scheme": opts.scheme, "act": opts.act,

@@ -37,7 +37,8 @@ def model_summary(path, key=None):
             "scratch_bytes": m.scratch_size, "macs": macs_total, "ops": ops, "tensors": tensors,
             "quantized_weights": weights, "bpw": wbytes * 8 / weights if weights else 0.0,
             "inputs": {n: list(prog.shapes[n]) for n in prog.inputs},
-            "outputs": {n: list(prog.shapes[n]) for n in prog.outputs}, "meta": prog.meta.get("quant", {})}
+            "outputs": {n: list(prog.shapes[n]) for n in prog.outputs}, "meta": prog.meta.get("quant", {}),
+            "labels": prog.meta.get("labels")}
 
 
 def _wdesc(w):
