@@ -227,7 +227,9 @@ def test_every_onnx_op_runs_on_the_emulated_core_like_the_host(board, tmp_path):
     (soft-float on both): the outputs match the host's reference runtime."""
     import numpy as np
     import onnx
+    from test_runtime import BATCH
 
+    from hyperion_host import mpbuild
     from hyperion_host.device.transport import Board
     from hyperion_host.files import write_atomic
     from hyperion_host.firmware import compile_firmware
@@ -235,10 +237,8 @@ def test_every_onnx_op_runs_on_the_emulated_core_like_the_host(board, tmp_path):
     from hyperion_host.model.onnx_import import import_onnx
     from hyperion_host.model.quantize import Options, quantize_model
     from hyperion_host.ship.romfs import make_image
-    from hyperion_host import mpbuild
 
     from onnx_cases import ALL_ACTIVATIONS, freeze_inputs, node_cases
-    from test_runtime import BATCH
 
     b = get_board(board)
     img_dir = tmp_path / "img"

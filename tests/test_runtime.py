@@ -294,7 +294,7 @@ def test_out_of_memory_is_reported_and_recoverable(tmp_path, micropython):
         "try:\n m = hyperion.load(%r)\nexcept hyperion.OutOfMemory as e:\n"
         " print('OOM', e.needed > 100000, e.free < e.needed, isinstance(e, MemoryError))\n print(e)\n"
         "gc.collect()\nm = hyperion.load(%r)\nprint('small ok', len(m.run([0.1] * 32)))\n" % (big, small),
-        heap=96 * 1024, firmware=cached_firmware("x64"))
+        heap=112 * 1024, firmware=cached_firmware("x64"))  # (the x64 C kernels alone take about 40 KB)
     assert r.ok, r
     lines = r.stdout.strip().splitlines()
     assert lines[0] == "OOM True True True"

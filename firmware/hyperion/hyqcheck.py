@@ -161,6 +161,10 @@ def _node(h, k, nd):
         _weights(w, nd, ts, len(ts), rows, y, a)
     elif op == "matmul":
         _matmul(w, ts, y, len(ts), floats)
+    elif op == "add" and y.dtype == D_I8:  # int8 + int8 -> int8: Q16 multipliers in p0, p1; relu or none
+        if len(ts) != 2 or x.dtype != D_I8 or ts[1].dtype != D_I8 or x.size != y.size or ts[1].size != y.size or \
+                a["act"] > 1 or not (0.0 <= nd.fattrs[0] < 16777216.0 and 0.0 <= nd.fattrs[1] < 16777216.0):
+            _bad(w, "int8 add of %d and %d into %d" % (x.size, ts[1].size if len(ts) > 1 else 0, y.size))
     elif op in ("add", "sub", "mul", "div", "min", "max", "pow", "prelu", "act", "softmax", "layernorm"):
         if not floats or x.size != y.size:
             _bad(w, "%d -> %d values, or int8" % (x.size, y.size))
@@ -315,9 +319,13 @@ def check(h):
     for i in h.inputs + h.outputs:
         if i >= n or h.tensors[i].kind != K_ACT:
             _bad("graph input/output", "tensor %d is not an activation" % i)
-    for i in h.inputs + h.outputs:
+    for i in h.outputs:
         if h.tensors[i].dtype == D_I8:
-            _bad("graph input/output", "tensor %d is int8 (the graph's inputs and outputs are float)" % i)
+            _bad("graph output", "tensor %d is int8 (the graph's outputs are float)" % i)
+    for i in h.inputs:  # an int8 input is quantized from the floats given with its static scale
+        t = h.tensors[i]
+        if t.dtype == D_I8 and not t.scale > 0.0:
+            _bad("graph input", "int8 tensor %d without a scale" % i)
     made = bytearray(n)  # activations that hold a value: the graph inputs, then each node's outputs in turn
     for i in h.inputs:
         made[i] = 1

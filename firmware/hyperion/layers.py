@@ -50,67 +50,18 @@ def _act(v, act, p0, p1):
     if act == A_GELU_TANH:
         return 0.5 * v * (1.0 + math.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
     if act >= A_HSIG:
-        return _fn(v, act, p0, p1)
+        f = _MORE[0]
+        if f is None:  # the rarer functions: imported on first use
+            from hyperion.funcs import fn as f
+
+            _MORE[0] = f
+        return f(v, act, p0, p1)
     return v
 
 
-_INF = float("inf")
-_NAN = float("nan")
+_MORE = [None]
 
 
-def _exp(v):
-    # float32's range (math.exp overflows with an error on CPython, to inf on MicroPython)
-    return _INF if v > 88.73 else math.exp(v)
-
-
-def _log(v):
-    # ONNX's Log: -inf at 0, nan below (math.log raises there)
-    return math.log(v) if v > 0.0 else (-_INF if v == 0.0 else _NAN)
-
-
-def _pow(u, v):
-    """u ** v as ONNX's Pow (C's powf): nan for a negative base with a fractional exponent, inf for 0 to a
-    negative power, never an exception."""
-    if u == 0.0:
-        return _INF if v < 0.0 else (1.0 if v == 0.0 else 0.0)
-    if u < 0.0 and v != math.floor(v):
-        return _NAN
-    try:
-        return math.pow(u, v)
-    except (OverflowError, ValueError):
-        return _INF
-
-
-def _fn(v, act, p0, p1):
-    """The element-wise functions past the fused activations (hyq.A_HSIG onwards), in hyq.ACT_NAMES order."""
-    c = act - A_HSIG
-    if c == 0:  # hardsigmoid: clip(alpha * x + beta, 0, 1)
-        v = p0 * v + p1
-        return 0.0 if v < 0.0 else (1.0 if v > 1.0 else v)
-    if c == 1:  # hardswish: x * clip(x / 6 + 1/2, 0, 1)
-        h = v / 6.0 + 0.5
-        return 0.0 if h <= 0.0 else (v if h >= 1.0 else v * h)
-    if c == 2:  # elu
-        return v if v > 0.0 else p0 * (_exp(v) - 1.0)
-    if c == 3:  # selu
-        return p1 * v if v > 0.0 else p1 * p0 * (_exp(v) - 1.0)
-    if c == 4:  # softplus
-        return v if v > 30.0 else _log(1.0 + _exp(v))
-    if c == 5:
-        return _exp(v)
-    if c == 6:
-        return _log(v)
-    if c == 7:
-        return math.sqrt(v) if v >= 0.0 else _NAN
-    if c == 8:
-        return -v if v < 0.0 else v
-    if c == 9:
-        return -v
-    if c == 10:  # reciprocal
-        return 1.0 / v if v != 0.0 else math.copysign(_INF, v)
-    if c == 11:
-        return _pow(v, p0)
-    return v / (1.0 + (-v if v < 0.0 else v))  # softsign
 
 
 def _f16(b0, b1):
@@ -538,3 +489,18 @@ def _dequant_row(m, t, row, y, yo):
         return
     _decode_row(buf, off, hdr, cb, hyq.block_size(t.qparam), t.shape[1], t.qparam >> 4,
                 memoryview(y)[yo: yo + t.shape[1]])
+
+
+def _copy(x, xo, y, yo, n):
+    """y[yo:yo+n] = x[xo:xo+n] as one memory copy (both hold the same item type)."""
+    memoryview(y)[yo: yo + n] = memoryview(x)[xo: xo + n]
+
+
+def _outer_inner(shape, axis):
+    outer = 1
+    for d in shape[:axis]:
+        outer *= d
+    inner = 1
+    for d in shape[axis + 1:]:
+        inner *= d
+    return outer, shape[axis], inner

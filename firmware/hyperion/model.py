@@ -8,12 +8,13 @@ import math
 from hyperion import hyq
 from hyperion.errors import OutOfMemory
 from hyperion.kernels import select
-from hyperion.layers import zeros
-from hyperion.ops import OPS, _copy, kernel_path
+from hyperion.layers import _copy, _quantize, zeros
+from hyperion.ops import OPS, kernel_path
 
 # Streamed weight matrices bigger than this are read in chunks of whole rows (the buffer's size).
 WBUF_CHUNK = 4096
-# Activation arenas up to this size are allocated at load; bigger ones at the first run().
+# Activation arenas are allocated at load, in one piece before the other buffers; a language model's bigger than
+# this at the first run().
 EAGER_ARENA = 32768
 
 
@@ -67,7 +68,11 @@ class Model:
         # big ones (a language model's whole-sequence graph, which generate() never runs) at the first run()
         self.arena = None
         self.arena8 = None
-        if h.arena_size + h.arena8_size <= EAGER_ARENA:
+        tokens = False  # a language model (token-id input): its whole-sequence graph may never run
+        for i in h.inputs:
+            if h.tensors[i].dtype == hyq.D_I32:
+                tokens = True
+        if h.arena_size + h.arena8_size <= EAGER_ARENA or not tokens:
             self._arenas()
         self.views = {}
         self.named = {}  # node attributes by name, decoded once (see _attrs)
@@ -95,7 +100,7 @@ class Model:
                 nconv = max(nconv, 2 * (h.tensors[nd.inputs[1]].shape[0] // groups) * h.tensors[nd.outputs[0]].shape[-1])
             if name == "linear" or name == "conv":
                 maxk = max(maxk, h.tensors[nd.inputs[1]].size // h.tensors[nd.inputs[1]].shape[0])
-        self._load_consts()
+        self._load_consts(self._in_place_tables())
         wmax = 0
         for t in h.tensors:
             if t.kind != hyq.K_ACT and t.kind != hyq.K_F32 and t.kind != hyq.K_I32:
@@ -132,11 +137,27 @@ class Model:
         return self._meta
 
     # -- tensors -----------------------------------------------------------------------------------------
-    def _load_consts(self):
+    def _in_place_tables(self):
+        """Requantization tables the kernels can read where they lie: in a memory-mapped (ROMFS) file, on the C
+        and viper paths (they read the int32s through a pointer; the bytecode path indexes an array). A
+        MobileNet's tables are tens of KB that stay out of the heap."""
+        if self.mapped is None or self.k.PATH == "python":
+            return ()
+        out = set()
+        for nd in self.h.nodes:
+            name = hyq.OPS[nd.op]
+            if (name == "linear" or name == "conv") and nd.iattrs[hyq.IATTRS[nd.op].index("rq")]:
+                t = self.h.tensors[nd.inputs[-1]]
+                self.consts[t.index] = self.mapped[self.h.data_offset + t.offset: self.h.data_offset + t.offset + t.nbytes]
+                out.add(t.index)
+        return out
+
+    def _load_consts(self, skip=()):
         """Small constants (biases, norm weights, requantization tables) into RAM: one float block and one int
         block, each constant a view of its part, read in place (no per-constant copies to fragment the heap).
-        Bigger ones (a position table, a mask) are read when used."""
-        small = [t for t in self.h.tensors if (t.kind == hyq.K_F32 or t.kind == hyq.K_I32) and t.nbytes <= 8192]
+        Bigger ones (a position table, a mask) are read when used; skip: those already in self.consts."""
+        small = [t for t in self.h.tensors if (t.kind == hyq.K_F32 or t.kind == hyq.K_I32) and t.nbytes <= 8192
+                 and t.index not in skip]
         for kind, code in ((hyq.K_F32, "f"), (hyq.K_I32, "i")):
             n = 0
             for t in small:
@@ -204,6 +225,9 @@ class Model:
         if size != want:
             raise ValueError("input has %d values; the model expects shape %s (%d values)" % (size, t.shape, want))
         dst = self.view(t.index)
+        if t.dtype == hyq.D_I8:  # quantized here with the input's static scale, as the first layer expects
+            self._set_int8(x, dst, want, t.scale, n)
+            return
         for i in range(want):
             dst[i] = x[i]
         if not self.allow_nonfinite:  # the host's rule too (hyperion-host infer): refused unless asked for
@@ -212,6 +236,38 @@ class Model:
             if bad >= 0:
                 raise ValueError("input %d holds NaN or infinity (value %d); set model.allow_nonfinite = True to "
                                  "run it anyway" % (n, bad))
+
+    def input_scale(self, n=0):
+        """The static scale of input n when it is int8 (its first layer reads it as it is), else 0.0."""
+        t = self.h.tensors[self.h.inputs[n]]
+        return t.scale if t.dtype == hyq.D_I8 else 0.0
+
+    def set_input_q(self, x, n=0):
+        """Set an int8 input from bytes already quantized with input_scale(n): x[i] = round(v / scale) + 128,
+        as a camera or ADC pipeline can make them. No float copy of the input: x may be a ROMFS file's
+        memoryview."""
+        t = self.h.tensors[self.h.inputs[n]]
+        if t.dtype != hyq.D_I8:
+            raise ValueError("input %d is float: use set_input" % n)
+        if len(x) != t.size:
+            raise ValueError("input has %d bytes; the model expects shape %s (%d values)" % (len(x), t.shape, t.size))
+        _copy(x, 0, self.view(t.index), 0, t.size)
+
+    def _set_int8(self, x, dst, n, scale, which):
+        """Floats x -> int8 (+128) bytes dst with the quantize kernel, through a small float chunk (a camera
+        frame need not exist as floats all at once)."""
+        chunk = zeros("f", min(n, 256))
+        f = getattr(self.k, "nonfinite", None)
+        for i in range(0, n, len(chunk)):
+            c = min(len(chunk), n - i)
+            for j in range(c):
+                chunk[j] = x[i + j]
+            if not self.allow_nonfinite:
+                bad = f(chunk, c) if f is not None else _nonfinite(chunk, c)
+                if bad >= 0:
+                    raise ValueError("input %d holds NaN or infinity (value %d); set model.allow_nonfinite = True "
+                                     "to run it anyway" % (which, i + bad))
+            _quantize(self.k, chunk, c, dst, scale, 0, i)
 
     def run(self, x=None, stats=None, clock=None):
         """Run the model on x (or on inputs set with set_input). Returns the output as array('f'), or a tuple

@@ -4,7 +4,7 @@ import array
 import math
 
 from hyperion import hyq
-from hyperion.layers import _act, _attrs, _dequant_row, _pow, op_conv, op_linear
+from hyperion.layers import _act, _attrs, _copy, _dequant_row, _outer_inner, op_conv, op_linear
 
 
 def op_matmul(m, nd):
@@ -57,8 +57,27 @@ def _matmul(a, ao, b, bo, y, yo, M, K, Nn):
             y[yo + r * Nn + c] = v
 
 
+def _add8(m, nd, y):
+    """int8 + int8 -> int8, a residual add between int8 layers: y = clamp((qa*ma + qb*mb + 2^15) >> 16) with
+    the multipliers ma = sa/sy, mb = sb/sy in Q16 (float attributes p0, p1, exact integers), relu as the clamp's
+    floor. Small ints throughout: no float work and no allocation."""
+    a, b = m.view(nd.inputs[0]), m.view(nd.inputs[1])
+    ma, mb = int(nd.fattrs[0]), int(nd.fattrs[1])
+    lo = 128 if nd.iattrs[0] == hyq.A_RELU else 1
+    k = getattr(m.k, "add8", None)
+    if k is not None:
+        k(a, b, y, len(y), ma, mb, lo)
+        return
+    for i in range(len(y)):
+        r = (((a[i] - 128) * ma + (b[i] - 128) * mb + 32768) >> 16) + 128
+        y[i] = lo if r < lo else (255 if r > 255 else r)
+
+
 def _binary(kind):
     def op(m, nd):
+        if kind == 0 and m.h.tensors[nd.outputs[0]].dtype == hyq.D_I8:
+            _add8(m, nd, m.view(nd.outputs[0]))
+            return
         act, rev, inner, n = nd.iattrs
         p0, p1 = nd.fattrs
         big, small = m.view(nd.inputs[0]), m.view(nd.inputs[1])
@@ -67,6 +86,9 @@ def _binary(kind):
         if k is not None:
             k(kind, big, small, y, len(y), inner, n, rev, act, p0, p1)
             return
+        more = None
+        if kind >= 4:
+            from hyperion.funcs import binary2 as more
         for i in range(len(y)):
             u = big[i]
             v = small[(i // inner) % n]
@@ -81,21 +103,10 @@ def _binary(kind):
             elif kind == 3:
                 r = u / v if v != 0.0 else (float("inf") if u > 0 else (float("-inf") if u < 0 else float("nan")))
             else:
-                r = _binary2(kind, u, v)
+                r = more(kind, u, v)
             y[i] = _act(r, act, p0, p1) if act else r
 
     return op
-
-
-def _binary2(kind, u, v):
-    """min, max, pow and prelu (op codes 18-21: kinds 4-7), as numpy's minimum/maximum (nan wins)."""
-    if kind == 4:
-        return v if v < u or v != v else u
-    if kind == 5:
-        return v if v > u or v != v else u
-    if kind == 6:
-        return _pow(u, v)
-    return u if u >= 0.0 else u * v
 
 
 def op_act(m, nd):
@@ -108,16 +119,6 @@ def op_act(m, nd):
         return
     for i in range(len(y)):
         y[i] = _act(x[i], act, p0, p1)
-
-
-def _outer_inner(shape, axis):
-    outer = 1
-    for d in shape[:axis]:
-        outer *= d
-    inner = 1
-    for d in shape[axis + 1:]:
-        inner *= d
-    return outer, shape[axis], inner
 
 
 def op_softmax(m, nd):
@@ -261,11 +262,6 @@ def op_reshape(m, nd):
         _copy(x, 0, y, 0, len(y))
 
 
-def _copy(x, xo, y, yo, n):
-    """y[yo:yo+n] = x[xo:xo+n] as one memory copy (both hold the same item type)."""
-    memoryview(y)[yo: yo + n] = memoryview(x)[xo: xo + n]
-
-
 def _strides(shape):
     st = [1] * len(shape)
     for i in range(len(shape) - 2, -1, -1):
@@ -359,112 +355,14 @@ def op_slice(m, nd):
                 k += inner
 
 
-def op_reduce(m, nd):
-    kind, axis = nd.iattrs
-    xt = m.h.tensors[nd.inputs[0]]
-    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
-    outer, n, inner = _outer_inner(xt.shape, axis)
-    for o in range(outer):
-        for j in range(inner):
-            base = o * n * inner + j
-            acc = x[base]
-            for i in range(base + inner, base + n * inner, inner):
-                v = x[i]
-                if kind == 1:
-                    if v > acc or v != v:
-                        acc = v
-                elif kind == 2:
-                    if v < acc or v != v:
-                        acc = v
-                elif kind == 4:
-                    acc *= v
-                else:
-                    acc += v
-            y[o * inner + j] = acc / n if kind == 0 else acc
+def _more(name):
+    """The glue of a rarer op (ops_more.py), imported on its first use: its bytecode costs no RAM until then."""
+    def op(m, nd):
+        from hyperion import ops_more
 
+        getattr(ops_more, name)(m, nd)
 
-def _best(x, base, n, inner, largest, last):
-    """The index (0..n-1) of the largest (or smallest) of x[base + i*inner]: the first of ties, or the last."""
-    best = 0
-    bv = x[base]
-    for i in range(1, n):
-        v = x[base + i * inner]
-        if (v > bv if largest else v < bv) or (last and v == bv):
-            best = i
-            bv = v
-    return best
-
-
-def op_argmax(m, nd):
-    axis, largest, last = nd.iattrs
-    xt = m.h.tensors[nd.inputs[0]]
-    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
-    outer, n, inner = _outer_inner(xt.shape, axis)
-    for o in range(outer):
-        for j in range(inner):
-            y[o * inner + j] = _best(x, o * n * inner + j, n, inner, largest, last)
-
-
-def op_topk(m, nd):
-    """The k largest (or smallest) along an axis, sorted, ties by the lower index: k passes of a selection that
-    skips the indices already taken (k is small; no allocation beyond the outputs)."""
-    axis, k, largest = nd.iattrs
-    xt = m.h.tensors[nd.inputs[0]]
-    x, vals, idx = m.view(nd.inputs[0]), m.view(nd.outputs[0]), m.view(nd.outputs[1])
-    outer, n, inner = _outer_inner(xt.shape, axis)
-    for o in range(outer):
-        for j in range(inner):
-            base = o * n * inner + j
-            obase = o * k * inner + j
-            for r in range(k):
-                best = -1
-                bv = 0.0
-                for i in range(n):
-                    v = x[base + i * inner]
-                    if best >= 0 and not (v > bv if largest else v < bv):
-                        continue
-                    taken = False
-                    for q in range(r):
-                        if idx[obase + q * inner] == i:
-                            taken = True
-                            break
-                    if not taken:
-                        best = i
-                        bv = v
-                vals[obase + r * inner] = bv
-                idx[obase + r * inner] = best
-
-
-def op_pad(m, nd):
-    """One axis padded: constant (the value), reflect (mirror without the edge), edge (repeat it) or wrap."""
-    axis, before, after, mode = nd.iattrs
-    xt = m.h.tensors[nd.inputs[0]]
-    x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
-    outer, n, inner = _outer_inner(xt.shape, axis)
-    no = n + before + after
-    value = nd.fattrs[0]
-    for o in range(outer):
-        xb = o * n * inner
-        yb = o * no * inner
-        _copy(x, xb, y, yb + before * inner, n * inner)
-        for p in range(no):
-            if before <= p < before + n:
-                continue
-            i = p - before  # the source row, out of range here
-            if mode == hyq.P_CONSTANT:
-                for q in range(yb + p * inner, yb + (p + 1) * inner):
-                    y[q] = value
-                continue
-            if mode == hyq.P_EDGE:
-                i = 0 if i < 0 else n - 1
-            elif mode == hyq.P_WRAP:
-                i %= n
-            else:  # reflect: period 2(n - 1)
-                per = 2 * (n - 1)
-                i = i % per if per else 0
-                if i >= n:
-                    i = per - i
-            _copy(x, xb + i * inner, y, yb + p * inner, inner)
+    return op
 
 
 # The op table: two entries per op code c (hyq.OPS order), OPS[2c] = glue, OPS[2c + 1] = the kernel function the
@@ -495,10 +393,10 @@ OPS = (
     _binary(5), "binary",  # max
     _binary(6), "binary",  # pow
     _binary(7), "binary",  # prelu
-    op_reduce, None,  # reduce
-    op_argmax, None,  # argmax
-    op_topk, None,  # topk
-    op_pad, None,  # pad
+    _more("op_reduce"), None,  # reduce
+    _more("op_argmax"), None,  # argmax
+    _more("op_topk"), None,  # topk
+    _more("op_pad"), None,  # pad
 )
 
 

@@ -49,14 +49,49 @@ def _weight_entry(tt, name, w, shape):
     return tt.add(name, hyq.K_F32, a.shape, a.astype("<f4").tobytes())
 
 
+# element-wise ops whose output may overwrite their full-size first input (y[i] is made from x[i] only)
+IN_PLACE = ("act", "add", "sub", "mul", "div", "min", "max", "pow", "prelu")
+
+
+def _aliases(prog):
+    """name -> the name whose bytes it shares: a reshape's output (the same bytes), and an element-wise op's
+    output written over its first input when nothing reads that input afterwards (a residual add, an activation:
+    one tensor less in the arena)."""
+    aliases = {}
+
+    def root(n):
+        while n in aliases:
+            n = aliases[n]
+        return n
+
+    last = {}
+    for i, (_, ins, _, _) in enumerate(prog.ops):
+        for n in ins:
+            last[n] = i
+    keep = set(prog.inputs) | set(prog.outputs)
+    for i, (op, ins, outs, attrs) in enumerate(prog.ops):
+        if ins[0] in prog.consts:
+            continue
+        if op == "reshape":
+            aliases[outs[0]] = ins[0]
+            continue
+        if op not in IN_PLACE or ins[1:2] == ins[:1]:
+            continue
+        r = root(ins[0])
+        shares = [n for n in last if root(n) == r]
+        if r in keep or any(n in keep for n in shares) or any(last[n] > i for n in shares) or \
+                prog.dtypes.get(ins[0]) != prog.dtypes.get(outs[0]) or \
+                int(np.prod(prog.shapes[ins[0]] or (1,))) != int(np.prod(prog.shapes[outs[0]] or (1,))):
+            continue
+        aliases[outs[0]] = ins[0]
+    return aliases
+
+
 def encode(prog):
     """Program (quantized weights in prog.consts) -> .hyq bytes."""
     tt = _Tensors()
     acts = {}
-    aliases = {}
-    for op, ins, outs, attrs in prog.ops:
-        if op == "reshape" and ins[0] not in prog.consts:
-            aliases[outs[0]] = ins[0]
+    aliases = _aliases(prog)
     act_names = list(prog.inputs)
     for op, ins, outs, attrs in prog.ops:
         for n in ins + outs:

@@ -561,9 +561,7 @@ def _op(op, inputs, outputs, attrs, name):
 
 def import_onnx(path, input_shapes=None):
     """ONNX file -> Graph (runtime ops, static shapes, constants), after passes. Raises HyperionError."""
-    from hyperion_host.model import passes
-
-    from hyperion_host.model import sklearn_import
+    from hyperion_host.model import passes, sklearn_import
 
     model, extra = sklearn_import.rewrite(load(path))
     check_supported(model)

@@ -55,6 +55,9 @@ class _Stats:
         self.amax, self.sq, self.count, self.H, self.rows = {}, {}, {}, {}, {}
 
     def hook(self, op, ins, outs, args, res, attrs):
+        if op == "add":  # a residual add may become int8 (_int8_chains): its output's range
+            self.amax[outs[0]] = max(self.amax.get(outs[0], 0.0), float(np.abs(res[0]).max()))
+            return
         if op not in ("linear", "conv"):
             return
         key = outs[0]
@@ -222,62 +225,112 @@ def quantize_model(onnx_path, opts, progress=None):
 
 
 def _int8_chains(g, consts, stats, scales, dtypes):
-    """With calibration, activations that flow only between integer ops (linear/conv with quantized weights,
-    max pooling, reshapes) are stored as int8, and the linear/conv producing them requantizes in integers
-    (requant.py): no float work and a quarter of the arena for those tensors."""
+    """With calibration, activations that flow only between integer ops are stored as int8: a graph input read
+    only by quantized linear/conv layers, the outputs of those layers (which then requantize in integers,
+    requant.py), max pooling and reshapes of them, and residual adds of two of them (ops._add8). No float work
+    and a quarter of the arena for those tensors. Each int8 tensor's scale is its calibrated max|x| / 127 (the
+    static input scale its readers were given), carried unchanged through reshapes and max pooling."""
     from hyperion_host.model import requant
     from hyperion_host.model.weights import QuantizedWeight
 
-    def int_consumer(op, name):
-        return op.op in ("linear", "conv") and op.inputs[0] == name and isinstance(consts.get(op.inputs[1]),
-                                                                                    QuantizedWeight)
+    def amax(n):
+        return float(stats.amax.get(n) or 0.0)
 
-    def int8_ok(name):
-        if name in g.outputs:
-            return False
-        users = g.consumers(name)
-        if not users:
-            return False
-        for op in users:
-            if int_consumer(op, name):
-                continue
-            if op.op in ("reshape", "maxpool") and int8_ok(op.outputs[0]):
-                continue
-            if op.op == "gap":  # global average pooling reads int8 and writes float
-                continue
-            return False
-        return True
+    def int_layer(op):
+        return op.op in ("linear", "conv") and isinstance(consts.get(op.inputs[1]), QuantizedWeight) and \
+            op.attrs.get("qmode") != hyq.Q_FLOAT
 
+    cands = set()
+    for n in g.inputs:
+        if amax(n) > 0 and dtypes.get(n) not in ("i32",) and n not in consts:
+            cands.add(n)
     for op in g.ops:
-        if op.op not in ("linear", "conv") or op.attrs.get("qmode") == hyq.Q_FLOAT:
-            continue
         out = op.outputs[0]
-        w = consts.get(op.inputs[1])
-        s_in = scales.get(op.inputs[0])
-        if not isinstance(w, QuantizedWeight) or not stats.amax.get(out) or s_in is None or not int8_ok(out):
-            continue
-        s_out = stats.amax[out] / 127.0
-        bias = consts.get(op.inputs[2]) if len(op.inputs) > 2 else None
-        table = requant.requant_table(w, s_in, s_out, bias, op.attrs.get("act", "none"), op.attrs.get("p0", 0.0),
-                                      op.attrs.get("p1", 0.0))
-        if table is None:
-            continue
-        name = g.add_const(out + "_requant", table).name
-        consts[name] = table
-        op.inputs.append(name)
-        op.attrs["rq"] = 1
-        _mark_int8(g, out, s_out, scales, dtypes)
+        if int_layer(op) and amax(out) > 0 and op.attrs.get("act", "none") in ("none", "relu", "clip") and \
+                (op.inputs[0] in cands or op.inputs[0] in scales):
+            cands.add(out)
+        elif op.op in ("reshape", "maxpool") and op.inputs[0] in cands:
+            cands.add(out)
+        elif op.op == "add" and all(i in cands for i in op.inputs) and amax(out) > 0 and \
+                op.attrs.get("act", "none") in ("none", "relu") and \
+                all(g.values[i].numel() == g.values[out].numel() for i in op.inputs):
+            cands.add(out)
+    failed = set()
+    while True:
+        _prune_int8(g, cands, int_layer)
+        chosen = _assign_int8(g, cands, consts, scales, dtypes, stats, requant, failed)
+        if chosen is not None:
+            return
+        cands -= failed
 
 
-def _mark_int8(g, name, scale, scales, dtypes):
-    """name and the reshape/maxpool outputs it flows into become int8 with this scale."""
-    dtypes[name] = "i8"
-    scales[name] = scale
-    for op in g.consumers(name):
+def _prune_int8(g, cands, int_layer):
+    """Drop candidates until every int8 tensor is read only by ops that take int8 and made from int8 inputs."""
+    changed = True
+    while changed:
+        changed = False
+        for n in list(cands):
+            prod = g.producer(n)
+            ok = n not in g.outputs and bool(g.consumers(n))
+            if ok and prod is not None and prod.op in ("reshape", "maxpool", "add"):
+                ok = all(i in cands for i in prod.inputs)
+            for op in g.consumers(n) if ok else ():
+                if int_layer(op) and op.inputs[0] == n or op.op == "gap":
+                    continue
+                if op.op in ("reshape", "maxpool", "add") and op.outputs[0] in cands:
+                    continue
+                ok = False
+                break
+            if not ok:
+                cands.discard(n)
+                changed = True
+
+
+def _assign_int8(g, cands, consts, scales, dtypes, stats, requant, failed):
+    """Make the candidates int8, in graph order; None (and the layer in `failed`) if a layer cannot requantize,
+    with nothing changed."""
+    sc, tables, adds = {}, {}, {}
+    for n in g.inputs:
+        if n in cands:
+            sc[n] = float(stats.amax[n]) / 127.0
+    for op in g.ops:
+        out = op.outputs[0]
+        if out not in cands:
+            continue
         if op.op in ("reshape", "maxpool"):
-            _mark_int8(g, op.outputs[0], scale, scales, dtypes)
-        elif op.op in ("linear", "conv"):
+            sc[out] = sc[op.inputs[0]]
+            continue
+        sc[out] = float(stats.amax[out]) / 127.0
+        if op.op == "add":
+            a, b = (sc[i] / sc[out] for i in op.inputs)
+            adds[out] = (int(round(a * 65536)), int(round(b * 65536)))
+            if max(adds[out]) >= 1 << 24:
+                failed.add(out)
+                return None
+            continue
+        s_in = sc.get(op.inputs[0], scales.get(op.inputs[0]))
+        bias = consts.get(op.inputs[2]) if len(op.inputs) > 2 else None
+        table = requant.requant_table(consts[op.inputs[1]], s_in, sc[out], bias, op.attrs.get("act", "none"),
+                                      op.attrs.get("p0", 0.0), op.attrs.get("p1", 0.0))
+        if table is None:
+            failed.add(out)
+            return None
+        tables[out] = table
+    for n, s in sc.items():
+        dtypes[n] = "i8"
+        scales[n] = s
+    for op in g.ops:
+        out = op.outputs[0]
+        if op.op in ("linear", "conv") and op.inputs[0] in sc:  # it reads int8 as it is: its scale is the input's
             op.attrs["qmode"] = hyq.Q_STATIC
+        if out in tables:
+            name = g.add_const(out + "_requant", tables[out]).name
+            consts[name] = tables[out]
+            op.inputs.append(name)
+            op.attrs["rq"] = 1
+        elif out in adds:
+            op.attrs["p0"], op.attrs["p1"] = (float(v) for v in adds[out])
+    return True
 
 
 # A q4 layer whose rows are short pays a whole block per row (blocks do not cross rows): over this many bits per

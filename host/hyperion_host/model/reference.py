@@ -52,6 +52,10 @@ class Program:
                     a = a.reshape(want)
                 else:
                     raise ValueError("input '%s' has shape %s; the model expects %s" % (name, a.shape, want))
+            if self.dtypes.get(name) == "i8":  # quantized with its static scale, as the board does in set_input
+                q, _ = quantize_rows(a.reshape(1, -1).astype(np.float32), Q_STATIC, float(self.scales[name]), False)
+                env[name] = q.reshape(want)
+                continue
             env[name] = a.astype(np.int64 if self.dtypes.get(name) == "i32" else np.float32)
         for op, ins, outs, attrs in self.ops:
             args = [env[n] if n in env else self.consts[n] for n in ins]
@@ -329,9 +333,17 @@ def _broadcast(big, small, attrs):
     return flat[idx].reshape(big.shape)
 
 
+def add8(a, b, ma, mb, relu):
+    """The board's int8 residual add (ops._add8): Q16 multipliers, floor shift, clamp (relu: at 0)."""
+    r = (np.asarray(a, np.int64) * int(ma) + np.asarray(b, np.int64) * int(mb) + 32768) >> 16
+    return np.clip(r, 0 if relu else -127, 127)
+
+
 def _binary(fn):
     def k(p, args, attrs, out_shapes, names):
         big, small = args
+        if fn is np.add and p.dtypes.get(names[0]) == "i8":  # int8 in: the int8 residual add
+            return add8(big, small, attrs["p0"], attrs["p1"], attrs.get("act") == "relu").reshape(out_shapes[0])
         s = _broadcast(big, small, attrs)
         y = fn(s, big) if attrs.get("rev") else fn(big, s)
         return apply_act(np.asarray(y, np.float32).reshape(out_shapes[0]), attrs)

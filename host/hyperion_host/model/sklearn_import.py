@@ -10,7 +10,6 @@ their post-processing become ops the board runs.
 Other ai.onnx.ml nodes (trees, SVMs with kernels) stay, and the importer refuses them with a pointer."""
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 ML = "ai.onnx.ml"

@@ -5,9 +5,12 @@ token, per op and per MAC, the heap that import, load and run take on the 32-bit
 op, and the output's agreement with the host reference (the bundle's self-test)."""
 
 import ast
+import base64
 import shutil
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from hyperion_host import mpbuild
 from hyperion_host.boards import get_board
@@ -87,8 +90,13 @@ try:
         _ops = []
     else:
         _step = 'running the model'
-        for _i in range(len(_test['input_b64'])):
-            _m.set_input(array.array('f', binascii.a2b_base64(_test['input_b64'][_i])), _i)
+        for _i in range(%(ninputs)d):  # the inputs are files in ROMFS: int8 ones as they are, no float copy
+            _f = open('/rom/models/_input%%d.bin' %% _i, 'rb')
+            if _m.input_scale(_i):
+                _m.set_input_q(memoryview(_f), _i)
+            else:
+                _m.set_input(array.array('f', _f.read()), _i)
+            _f.close()
         _y = _m.run()
         gc.collect()
         _a3 = gc.mem_alloc()
@@ -115,6 +123,26 @@ print(%(mark)r + repr((_per, _ops, _t1 - _t0 - _o, _t2 - _t1 - _o, _a1 - _a0, _a
 """
 
 
+def _write_inputs(model_path, test, folder, key):
+    """The self-test's inputs as files beside the model (_input<i>.bin): float32, or for an int8 input the bytes
+    the board's quantize gives (value + 128), which set_input_q takes in place. Returns how many."""
+    from hyperion_host.model.hyqfile import load_program
+    from hyperion_host.model.reference import Q_STATIC, quantize_rows
+
+    prog, _ = load_program(str(model_path), key=key)
+    raws = test.get("input_b64", [])
+    for i, b64 in enumerate(raws):
+        x = np.frombuffer(base64.b64decode(b64), "<f4")
+        name = prog.inputs[i]
+        if prog.dtypes.get(name) == "i8":
+            q, _ = quantize_rows(x.reshape(1, -1), Q_STATIC, float(prog.scales[name]), False)
+            data = (q.ravel() + 128).astype(np.uint8).tobytes()
+        else:
+            data = np.ascontiguousarray(x, "<f4").tobytes()
+        (folder / ("_input%d.bin" % i)).write_bytes(data)
+    return len(raws)
+
+
 def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, log=None, frozen=False, key=None):
     """Profile a .hyq model on the emulated core of a board; returns the figures as a dict. romfs_size: the
     board's ROMFS area in bytes, for a board flashed with a bigger one than boards/ gives. frozen: on a firmware
@@ -134,9 +162,12 @@ def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, l
         manifest = build_bundle(board["name"], [str(model_path)], work / "bundle", romfs=True, part="runtime",
                                 model_keys=[key] if key else (), fit_check=False)
         test = manifest["self_tests"][model_path.stem]
+        ninputs = _write_inputs(model_path, test, work / "bundle" / "models", key)
+        (work / "bundle" / "romfs.img").write_bytes(make_image(work / "bundle", ["lib", "models"]))
         kind, per_unit = mpbuild.TARGETS[target]["clock"]
-        code = CLOCKS[kind] + SCRIPT % {"path": "/rom/models/" + model_path.name, "kernels": kernels, "test": test,
-                         "tokens": tokens, "mark": MARK, "oom": OOM, "key": key}
+        code = CLOCKS[kind] + SCRIPT % {"path": "/rom/models/" + model_path.name, "kernels": kernels,
+                                        "test": {k: v for k, v in test.items() if k != "input_b64"},
+                                        "tokens": tokens, "mark": MARK, "oom": OOM, "key": key, "ninputs": ninputs}
         img = work / "bundle" / "romfs.img"
         if frozen:  # the package is in the firmware: a copy in ROMFS would shadow it
             img = work / "models.img"
