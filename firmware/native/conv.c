@@ -53,7 +53,7 @@ static void patch(const uint8_t *xin, int c0, int cg, int H, int W, int kh, int 
 }
 
 // Convolutions over one input channel per group (depthwise ones, and first layers on a one-channel input) whose
-// K = kh*kw columns are one q4 block, row by row. k_dw_pad copies the input plane with its padding (x + 128 = 128:
+// K = kh*kw columns are one q4 or q8 block, row by row. k_dw_pad copies the input plane with its padding (x + 128 = 128:
 // x = 0) into pad[Hp*Wp], so no tap is bounds-checked; k_dw_codes unpacks a row's codes; k_dw_rows uses
 // sum(u*x) = sum(u*(x+128)) - 128*sum(u), symmetric 3x3 stride-1 windows unrolled.
 void k_dw_pad(const uint8_t *plane, int H, int W, int pt, int pl, int Hp, int Wp, uint8_t *pad) {
@@ -74,16 +74,17 @@ void k_dw_pad(const uint8_t *plane, int H, int W, int pt, int pl, int Hp, int Wp
     }
 }
 
-// a depthwise row's K codes (sym: less 8) into u, and its scale codes: u[K] = sum of u, u[K+1] = sc, u[K+2] = mc
-void k_dw_codes(const uint8_t *row, int hdr, int cb, int asym, int K, int32_t *u) {
+// a depthwise row's K codes (sym: less 8; q8: the int8 codes, scaled as sym) into u, and its scale codes:
+// u[K] = sum of u, u[K+1] = sc, u[K+2] = mc
+void k_dw_codes(const uint8_t *row, int hdr, int cb, int asym, int q8, int K, int32_t *u) {
     const uint8_t *cod = row + hdr, *q = cod + cb;
     int32_t su = 0;
     for (int k = 0; k < K; k++) {
-        u[k] = ((q[k >> 1] >> ((k & 1) * 4)) & 15) - (asym ? 0 : 8); // sym: sc * sum (u - 8) x
+        u[k] = q8 ? (int8_t)q[k] : ((q[k >> 1] >> ((k & 1) * 4)) & 15) - (asym ? 0 : 8); // sym: sc * sum (u - 8) x
         su += u[k];
     }
     u[K] = su;
-    codes(cod, 0, cb >> 1, asym, u + K + 1, u + K + 2);
+    codes(cod, 0, cb >> 1, asym && !q8, u + K + 1, u + K + 2);
 }
 
 // the 3x3 window at top (rows Wp apart) against the codes u: *p = sum u*x, *s = sum x

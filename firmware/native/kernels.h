@@ -101,7 +101,7 @@ void k_conv_row(const uint8_t *xin, int c0, int cg, int H, int W, int kh, int kw
 void k_check_conv(span_t xin, int c0, int cg, int H, int W, int kh, int kw, int Wo, span_t xq, span_t w, int wo,
     int stride, int hdr, int cb, int nb, int B, int K, int rows, span_t sx, span_t acc, int asym, int q8);
 void k_dw_pad(const uint8_t *plane, int H, int W, int pt, int pl, int Hp, int Wp, uint8_t *pad);
-void k_dw_codes(const uint8_t *row, int hdr, int cb, int asym, int K, int32_t *u);
+void k_dw_codes(const uint8_t *row, int hdr, int cb, int asym, int q8, int K, int32_t *u);
 void k_dw_rows(const uint8_t *pad, int Wp, int kh, int kw, int oy0, int oy1, int Wo, int sh, int sw, int dh, int dw,
     const int32_t *u, int asym, const int32_t *rq, uint8_t *y, int32_t *acc);
 void k_maxpool(const uint8_t *x, uint8_t *y, int planes, int H, int W, int Ho, int Wo, int kh, int kw, int sh,

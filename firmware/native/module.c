@@ -240,30 +240,40 @@ static mp_obj_t conv(size_t n_args, const mp_obj_t *args) {
             bad();
         }
     }
-    // one input channel per group (depthwise, or a first layer) with one q4 block a row: its own loop, on each input
+    // one input channel per group (depthwise, or a first layer) with one q4 or q8 block a row: its own loop, on each input
     // plane copied with its padding to the stack (the rows and columns the windows reach: Hp x Wp)
     int64_t hp = (int64_t)(Ho - 1) * g[G_SH] + (int64_t)(g[G_KH] - 1) * g[G_DH] + 1;
     int64_t wp = (int64_t)(Wo - 1) * g[G_SW] + (int64_t)(g[G_KW] - 1) * g[G_DW] + 1;
-    int dw = cg == 1 && !q8 && g[G_NB] == 1 && g[G_K] == g[G_KH] * g[G_KW] && g[G_K] <= g[G_B] &&
-        g[G_K] <= DW_MAX && g[G_K] > 0 && Ho > 0 && Wo > 0 && hp > 0 && wp > 0 && hp * wp <= PAD_MAX;
-    int Hp = (int)hp, Wp = (int)wp;
-    uint8_t pad[PAD_MAX];
-    if (dw) { // channel by channel: its codes decoded once, int8 outputs requantized as they are made
+    // one band of output rows at a time when the whole padded plane does not fit the stack buffer
+    int64_t span = (int64_t)(g[G_KH] - 1) * g[G_DH] + 1; // input rows one output row reaches
+    int dw = cg == 1 && g[G_NB] == 1 && g[G_K] == g[G_KH] * g[G_KW] && g[G_K] <= g[G_B] &&
+        g[G_K] <= DW_MAX && g[G_K] > 0 && Ho > 0 && Wo > 0 && hp > 0 && wp > 0 && wp * span <= PAD_MAX;
+    if (dw) { // channel by channel: its codes decoded once a band, int8 outputs requantized as they are made
+        int Wp = (int)wp, band = Ho;
+        if (hp * wp > PAD_MAX) {
+            band = (int)((PAD_MAX / wp - span) / g[G_SH] + 1);
+        }
+        uint8_t pad[PAD_MAX];
         int32_t u[DW_MAX + 3];
+        int ua = asym && !q8;
         for (int gi = 0; gi < G; gi++) {
-            k_dw_pad(xin.p + gi * H * W, H, W, g[G_PT], g[G_PL], Hp, Wp, pad);
-            for (int r = gi * og; r < (gi + 1) * og; r++) {
-                k_dw_codes(w.p + wo + r * stride, g[G_HDR], g[G_CB], asym, g[G_K], u);
-                if (rq) {
-                    k_dw_rows(pad, Wp, g[G_KH], g[G_KW], 0, Ho, Wo, g[G_SH], g[G_SW], g[G_DH], g[G_DW], u, asym,
-                        table + 7 * r, y.p + yo + r * hw, NULL);
-                    continue;
-                }
-                for (int oy = 0; oy < Ho; oy++) {
-                    k_dw_rows(pad, Wp, g[G_KH], g[G_KW], oy, oy + 1, Wo, g[G_SH], g[G_SW], g[G_DH], g[G_DW], u, asym,
-                        NULL, NULL, (int32_t *)acc.p);
-                    k_finish((const int32_t *)acc.p, Wo, 1, sc, r, f[0], bias, g[G_ACT], f[1], f[2], (float *)y.p,
-                        yo + r * hw + oy * Wo, 1, 1, asym);
+            for (int oy0 = 0; oy0 < Ho; oy0 += band) {
+                int oy1 = oy0 + band < Ho ? oy0 + band : Ho;
+                int rows_in = (oy1 - oy0 - 1) * g[G_SH] + (int)span;
+                k_dw_pad(xin.p + gi * H * W, H, W, g[G_PT] - oy0 * g[G_SH], g[G_PL], rows_in, Wp, pad);
+                for (int r = gi * og; r < (gi + 1) * og; r++) {
+                    k_dw_codes(w.p + wo + r * stride, g[G_HDR], g[G_CB], asym, q8, g[G_K], u);
+                    if (rq) {
+                        k_dw_rows(pad, Wp, g[G_KH], g[G_KW], 0, oy1 - oy0, Wo, g[G_SH], g[G_SW], g[G_DH], g[G_DW], u,
+                            ua, table + 7 * r, y.p + yo + r * hw + oy0 * Wo, NULL);
+                        continue;
+                    }
+                    for (int oy = oy0; oy < oy1; oy++) {
+                        k_dw_rows(pad, Wp, g[G_KH], g[G_KW], oy - oy0, oy - oy0 + 1, Wo, g[G_SH], g[G_SW], g[G_DH],
+                            g[G_DW], u, ua, NULL, NULL, (int32_t *)acc.p);
+                        k_finish((const int32_t *)acc.p, Wo, 1, sc, r, f[0], bias, g[G_ACT], f[1], f[2], (float *)y.p,
+                            yo + r * hw + oy * Wo, 1, 1, ua);
+                    }
                 }
             }
         }
