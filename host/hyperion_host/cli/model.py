@@ -494,8 +494,48 @@ def ops(as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     out.print(t)
 
 
+def check(model: Path = typer.Argument(..., help="An ONNX model (a scikit-learn or PyTorch export as it is)."),
+          input_shape: list[str] | None = typer.Option(None, "--input-shape",
+                                                       help="NAME=DIMS for a dynamic input, e.g. x=1,1,8,8."),
+          calib: Path | None = typer.Option(None, "--calib", help="Calibration samples (.npz): shows where int8 "
+                                            "chains would run."),
+          as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """What `quantize` would make of an ONNX model, writing nothing: each node's support, where float and int8
+    tensors meet, and the size in flash and RAM on each board."""
+    from hyperion_host.model.check import check as run_check
+
+    r = run_check(model, input_shape, calib)
+    if as_json:
+        print(json.dumps(r, indent=2))
+    else:
+        t = Table("node", "ONNX op", "where", "becomes", title="%s: %d nodes" % (model, len(r["nodes"])))
+        for n in r["nodes"]:
+            style = {"refused": "red", "folds": "dim"}.get(n["where"], "")
+            t.add_row(n["name"], n["op"], "[%s]%s[/]" % (style, n["where"]) if style else n["where"], n["becomes"])
+        out.print(t)
+        if r["ops"]:
+            t = Table("#", "runtime op", "name", "in", "out", title="after import (%s)" % (
+                "calibrated: int8 between integer layers" if r["calibrated"] else
+                "no --calib: float between layers, int8 inside linear/conv"))
+            for i, o in enumerate(r["ops"]):
+                t.add_row(str(i), o["op"] + (" +" + o["act"] if o["act"] not in ("", "none") else ""), o["name"],
+                          ",".join(o["in"]), ",".join(o["out"]))
+            out.print(t)
+            for b in r["boundaries"]:
+                out.print("boundary: " + b, highlight=False)
+            t = Table("board", "flash", "RAM", title="%s .hyq, about %s of RAM" % (_kb(r["file_bytes"]),
+                                                                                   _kb(r["ram_bytes"])))
+            for b in r["boards"]:
+                t.add_row(b["board"], ("fits" if b["flash_fits"] else "[red]too big[/]") + " (%s)" % _kb(b["flash_area"]),
+                          ("fits" if b["ram_fits"] else "[red]too big[/]") + " (%s heap)" % _kb(b["heap"]))
+            out.print(t)
+    if r["error"]:
+        raise HyperionError(r["error"])
+
+
 def register(app):
     app.command()(ops)
+    app.command()(check)
     app.command("build-kernels")(build_kernels)
     app.command()(encrypt)
     app.command()(profile)
