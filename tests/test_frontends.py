@@ -143,3 +143,39 @@ def test_a_pytorch_model_trains_exports_quantizes_and_runs_on_a_vboard(tmp_path,
     assert (got.argmax(1) == want.argmax(1)).mean() >= 0.95
     err = np.abs(got - want).max() / np.abs(want).max()
     assert err < 0.1, err
+
+
+def test_a_gru_streams_one_step_at_a_time_with_its_state_on_the_board(tmp_path, micropython):
+    """The streaming export of a GRU (a sequence of 1, the state in and out) steps on MicroPython with the state
+    fed back, and matches PyTorch's run over the whole sequence."""
+    import torch
+
+    from hyperion_host.firmware import cached_firmware
+
+    torch.manual_seed(1)
+    gru = torch.nn.GRU(6, 12).eval()
+
+    class Step(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = gru
+
+        def forward(self, x, h):
+            y, h2 = self.gru(x, h)
+            return h2
+
+    x = torch.randn(10, 1, 6)
+    with torch.no_grad():
+        whole, _ = gru(x)
+        torch.onnx.export(Step(), (x[:1], torch.zeros(1, 1, 12)), str(tmp_path / "step.onnx"), dynamo=False,
+                          opset_version=17, input_names=["x", "h"], output_names=["h_next"])
+    p = run_cli("quantize", str(tmp_path / "step.onnx"), "-o", str(tmp_path / "step.hyq"), "--bits", "8")
+    assert p.returncode == 0, p.stderr
+    code = ("import hyperion, array\nm = hyperion.load(%r)\nh = array.array('f', [0.0] * 12)\n"
+            "for step in %r:\n    h = m.run((array.array('f', step), h))\n    print(' '.join('%%.6f' %% v for v in h))\n"
+            % (str(tmp_path / "step.hyq"), x[:, 0].tolist()))
+    r = micropython(code, firmware=cached_firmware("x64"))
+    assert r.ok, r
+    got = np.array([[float(v) for v in line.split()] for line in r.stdout.strip().splitlines()])
+    assert got.shape == (10, 12)
+    assert np.abs(got - whole[:, 0].numpy()).max() < 0.02  # 8-bit weights, 10 steps of state fed back

@@ -117,6 +117,29 @@ REWRITES = {
 }
 
 
+# what each kind of op does with int4 weights and int8 activations (docs/ops.md)
+PRECISION = """\
+- **Weights.** Conv, Gemm/MatMul with a constant operand, ConvTranspose (a conv after spreading) and the LSTM/GRU
+  input and recurrent matrices are linear/conv layers: 4-bit blocked weights (`--bits 8`: 8-bit), or 8-bit where a
+  row is shorter than a block and 4 bits would cost more than 6 bits a weight (a 3x3 depthwise kernel's 9 weights).
+  `--keep-float NODE` keeps a layer's weights in float32.
+- **Activations into a layer** are quantized to int8 per tensor: with a static scale from `--calib`, else from the
+  tensor's own max |x| at run time (dynamic). The integer dot products are exact; the float finish adds the bias.
+- **int8 between layers** (with `--calib`): a tensor read only by integer layers stays int8, requantized in
+  integers by the layer that makes it. That covers a graph input read only by layers (`Model.set_input` quantizes
+  the floats given; `Model.set_input_q` takes bytes already quantized), Relu/Clip fused into the layer, MaxPool
+  and reshapes (the same scale), residual Adds of two int8 tensors (int8 out, with Relu; Q16 integer
+  multipliers), and GlobalAveragePool (int8 in, float out).
+- **Everything else is float32**: element-wise functions and binaries other than that Add, Softmax, LayerNorm,
+  reductions, Resize, Pad, TopK/ArgMax (indices as float32 values), Concat, Gather, Slice, Transpose. On the C path
+  they run in single precision (soft-float on the M0 and rv32), on the others in the port's float.
+- **Recurrent layers** are unrolled over their static sequence: one input linear for every step, then per step one
+  linear with the recurrent weights (shared, int4), slices, sigmoid/tanh and products. To stream one step at a
+  time with the state kept on the board, export the step: a sequence of 1 with `initial_h` (and `initial_c`) as
+  inputs and `Y_h` (and `Y_c`) as outputs, and feed each call's state outputs to the next
+  (tests/test_frontends.py runs a GRU this way on MicroPython and matches the whole sequence)."""
+
+
 def describe_unsupported(op_type, shape_hint):
     """One clause for an op that cannot run here: the nearest rewrite, or what would make it fold."""
     if op_type in REWRITES:
@@ -153,6 +176,7 @@ def render_markdown():
     ]
     for op, where, what, limits in rows():
         lines.append("| %s | %s | %s | %s |" % (op, where, what, limits or "-"))
+    lines += ["", "## int4 and int8", ""] + [line for line in PRECISION.splitlines()]
     lines += ["", "## Rewrites for ops the board cannot run", "", "| ONNX op | rewrite |", "|---|---|"]
     for op in sorted(REWRITES):
         lines.append("| %s | %s |" % (op, REWRITES[op]))
