@@ -12,15 +12,23 @@ from hyperion_host.model.quantize import Options, quantize_model
 from hyperion_host.model.reference import Program
 
 import onnx_examples as models
-from onnx_cases import ALL_ACTIVATIONS, freeze_inputs, node_cases
+from onnx_cases import ALL_ACTIVATIONS, broadcast_cases, data_cases, freeze_inputs, node_cases
 
 CASES = node_cases()
+DATA_CASES = data_cases()
 
 
 def _close(got, want, rtol=1e-4):
+    """Equal within rtol of the largest |value| (at least 1); NaN where the expected value is NaN."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
     assert got.shape == want.shape, (got.shape, want.shape)
-    scale = max(1.0, float(np.abs(want).max()))
-    assert float(np.abs(got - want).max()) <= rtol * scale, float(np.abs(got - want).max())
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(got), nan), "NaN where none is expected, or none where one is"
+    if nan.all():
+        return
+    scale = max(1.0, float(np.abs(want[~nan]).max()))
+    diff = float(np.abs(got[~nan] - want[~nan]).max())
+    assert diff <= rtol * scale, diff
 
 
 def test_node_cases_cover_every_supported_op():
@@ -49,6 +57,33 @@ def test_onnx_node_case(case, tmp_path):
     write_atomic(tmp_path / "m.hyq", blob)
     prog, _ = load_program(str(tmp_path / "m.hyq"))
     _close(prog.run(feeds)[prog.outputs[0]], outs[0])
+
+
+@pytest.mark.parametrize("case", DATA_CASES, ids=[c[0] for c in DATA_CASES])
+def test_onnx_stored_pytorch_case(case, tmp_path):
+    """ONNX's stored pytorch-converted and pytorch-operator models and their data, as they are."""
+    name, model, ins, outs = case
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    g = import_onnx(str(path))
+    _close(Program.from_graph(g).run(dict(zip(g.inputs, ins)))[g.outputs[0]], outs[0])
+
+
+@pytest.mark.parametrize("case", broadcast_cases(), ids=lambda c: c[0])
+def test_operands_that_broadcast_both_ways(case, tmp_path):
+    name, model, ins, outs = case
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    g = import_onnx(str(tmp_path / "m.onnx"))
+    _close(Program.from_graph(g).run(dict(zip(g.inputs, ins)))[g.outputs[0]], outs[0])
+
+
+def test_the_stored_pytorch_cases_cover_what_they_should():
+    names = {c[0].split("/")[1] for c in DATA_CASES}
+    for want in ("test_ConvTranspose2d", "test_MaxPool2d_stride_padding_dilation", "test_MaxPool1d_stride_padding_dilation",
+                 "test_ReflectionPad2d", "test_ReplicationPad2d", "test_PReLU_2d_multiparam", "test_operator_pad",
+                 "test_operator_reduced_mean", "test_operator_exp", "test_operator_mm", "test_operator_convtranspose"):
+        assert want in names, want
+    assert len(DATA_CASES) >= 75
 
 
 def _ort(path, feeds):

@@ -16,7 +16,7 @@ from hyperion_host.model.onnx_import import import_onnx
 from hyperion_host.model.quantize import Options, quantize_model
 
 import onnx_examples as models
-from onnx_cases import ALL_ACTIVATIONS, freeze_inputs, node_cases
+from onnx_cases import ALL_ACTIVATIONS, broadcast_cases, data_cases, freeze_inputs, node_cases
 
 BATCH = """
 import gc, array, binascii, hyperion
@@ -36,10 +36,23 @@ for path, raws in CASES:
 """
 
 
-def run_batch(micropython, cases, kernels, heap=4 * 1024 * 1024):
+# the same, each case's inputs read from the file beside its model (PATH.in: the inputs' float32 bytes in turn)
+BATCH_FILES = BATCH.replace("for path, raws in CASES:", "for path, sizes in CASES:").replace(
+    "        for i in range(len(raws)):\n            m.set_input(array.array('f', raws[i]), i)\n",
+    "        with open(path + '.in', 'rb') as f:\n            for i in range(len(sizes)):\n"
+    "                m.set_input(array.array('f', f.read(sizes[i])), i)\n")
+
+
+def run_batch(micropython, cases, kernels, heap=16 * 1024 * 1024):
     """cases: [(hyq path, [input arrays])] -> {path: [output arrays]} from one MicroPython process."""
-    raws = [(str(p), [np.ascontiguousarray(a, "<f4").tobytes() for a in ins]) for p, ins in cases]
-    code = "CASES = %r\nKERNELS = %r\n" % (raws, kernels) + BATCH
+    sizes = []
+    for p, ins in cases:
+        raws = [np.ascontiguousarray(a, "<f4").tobytes() for a in ins]
+        with open(str(p) + ".in", "wb") as f:
+            f.write(b"".join(raws))
+        sizes.append((str(p), [len(r) for r in raws]))
+    code = "CASES = %r\nKERNELS = %r\n" % (sizes, kernels) + BATCH_FILES
+    assert "f.read(sizes[i])" in code
     r = micropython(code, heap=heap, firmware=cached_firmware("x64"), timeout=600)
     assert r.ok, r
     out = {}
@@ -57,8 +70,12 @@ def op_models(tmp_path_factory):
     """Every onnx node case as .hyq (float weights), plus weight ops quantized, with inputs and host outputs."""
     d = tmp_path_factory.mktemp("ops")
     cases = []
-    for name, model, ins, outs in node_cases():
-        m, feeds = freeze_inputs(model, ins, len(ins) if ALL_ACTIVATIONS.match(name) else 1)
+    stored = [(n.replace("/", "_"), m, ins, outs) for n, m, ins, outs in data_cases()] + broadcast_cases()
+    for name, model, ins, outs in node_cases() + stored:
+        if sum(np.asarray(a).nbytes for a in ins) > 256 * 1024:  # test_operator_conv's 3.7 MB input: host only
+            continue
+        m, feeds = freeze_inputs(model, ins, len(ins) if ALL_ACTIVATIONS.match(name) or name.startswith("pytorch")
+                                 or "_two_way_" in name else 1)
         src = d / (name + ".onnx")
         onnx.save(m, str(src))
         g = import_onnx(str(src))

@@ -114,7 +114,13 @@ class Lowerings:
             self._binary(node, "pow")
 
     def op_PRelu(self, node, a):
-        if self.shape(node.output[0]) != self.shape(node.input[0]):
+        xs, slope = self.shape(node.input[0]), self.const(node.input[1])
+        if self.opset < 7 and slope is not None and slope.ndim == 1 and len(xs) > 2 and slope.size == xs[1] > 1:
+            # PRelu-6: a 1-D slope is per channel (axis 1), not numpy-broadcast
+            s = self._fconst(node.input[1] + "_c", slope.reshape((-1,) + (1,) * (len(xs) - 2)))
+            self.emit("prelu", [node.input[0], s], [node.output[0]], {}, node)
+            return
+        if self.shape(node.output[0]) != xs:
             raise ValueError("the slope must broadcast to the input")
         self._binary(node, "prelu")
 

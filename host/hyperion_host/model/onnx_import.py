@@ -315,7 +315,8 @@ class _Converter(Lowerings, Recurrent):
             A = at
         b = self.const(B)
         if b is None:
-            raise ValueError("the weight input B must be constant")
+            self._gemm_of_activations(node, a, A, B, C)
+            return
         w = (b if a.get("transB", 0) else b.T) * a.get("alpha", 1.0)
         ins = [A, self.g.add_const(node.name + ".weight" if node.name else B + "_w", w.astype(np.float32)).name]
         full_bias = None
@@ -336,6 +337,25 @@ class _Converter(Lowerings, Recurrent):
         self.shapes[mid] = self.shapes[node.output[0]]
         self.emit("linear", ins, [mid], {}, node)
         self.emit("add", [mid, full_bias], [node.output[0]], {}, node)
+
+    def _gemm_of_activations(self, node, a, A, B, C):
+        """Gemm with an activation as B: matmul (B transposed first if transB), times alpha, plus beta * C."""
+        if a.get("transB", 0):
+            bt = self.tmp(node.output[0] + "_Bt", tuple(reversed(self.shape(B))))
+            self.emit("transpose", [B], [bt], {"perm": [1, 0]}, node)
+            B = bt
+        steps = [("matmul", [B], {}, self.shape(node.output[0]))]
+        if a.get("alpha", 1.0) != 1.0:
+            steps.append(("mul", [self._fconst(node.output[0] + "_alpha", np.float32(a["alpha"]))], {},
+                          self.shape(node.output[0])))
+        if C is not None:
+            c = self.const(C)
+            if c is not None:
+                c = self._fconst(C + "_beta", np.asarray(c, np.float32) * np.float32(a.get("beta", 1.0)))
+            elif a.get("beta", 1.0) != 1.0:
+                raise ValueError("beta must be 1 when C is an activation")
+            steps.append(("add", [C if c is None else c], {}, self.shape(node.output[0])))
+        self._chain(node, steps, A)
 
     def op_MatMul(self, node, a):
         A, B = node.input

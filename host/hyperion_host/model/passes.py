@@ -199,22 +199,29 @@ def broadcast_spec(big, small):
 
 
 def settle_binary(g):
-    """Pick which operand of add/sub/mul/div is full-size and how the other one broadcasts."""
-    for op in g.ops:
+    """Pick which operand of a binary op is full-size and how the other one broadcasts; an operand that broadcasts
+    in a way the kernels' (i // inner) % n cannot follow (both ways, or dims split apart) is expanded first: a
+    constant in place, an activation by concats of copies (ops before this one)."""
+    for op in list(g.ops):
         if op.op not in BINARY:
             continue
-        a, b = op.inputs
         out = g.values[op.outputs[0]].shape
+        size = int(np.prod(out or (1,)))
+        for k in (0, 1):
+            other = op.inputs[1 - k]
+            if int(np.prod(g.values[op.inputs[k]].shape or (1,))) == size or \
+                    broadcast_spec(out, g.values[op.inputs[k]].shape) is not None and \
+                    int(np.prod(g.values[other].shape or (1,))) == size:
+                continue
+            op.inputs[k] = _expand(g, op, op.inputs[k], out)
+        a, b = op.inputs
         sa, sb = g.values[a].shape, g.values[b].shape
-        full_a = int(np.prod(sa or (1,))) == int(np.prod(out or (1,)))
-        full_b = int(np.prod(sb or (1,))) == int(np.prod(out or (1,)))
+        full_a = int(np.prod(sa or (1,))) == size
+        full_b = int(np.prod(sb or (1,))) == size
         if full_a and (not full_b or not g.is_const(a)):
             big, small, rev = a, b, 0  # on a tie the activation is the full-size side
-        elif full_b:
-            big, small, rev = b, a, 1
         else:
-            raise HyperionError("node %s (%s): operands %s and %s broadcast both ways; only one-sided broadcasting"
-                                " is supported" % (op.name, op.op, sa, sb))
+            big, small, rev = b, a, 1
         spec = broadcast_spec(g.values[big].shape, g.values[small].shape)
         if spec is None:
             raise HyperionError("node %s (%s): cannot broadcast %s to %s" % (op.name, op.op, g.values[small].shape,
@@ -222,6 +229,34 @@ def settle_binary(g):
         op.inputs = [big, small]
         op.attrs["rev"] = rev
         op.attrs["inner"], op.attrs["n"] = spec
+
+
+def _expand(g, op, name, shape):
+    """name broadcast to shape: a new constant, or the ops (reshape, concats) that make it, inserted before op."""
+    v = g.values[name]
+    if v.const is not None:
+        return g.add_const(name + "_full", np.ascontiguousarray(np.broadcast_to(v.const, shape))).name
+    at = g.ops.index(op)
+    cur, cur_shape = name, (1,) * (len(shape) - len(v.shape)) + tuple(v.shape)
+    if cur_shape != tuple(v.shape):
+        cur = _added(g, op, at, "reshape", [name], name + "_rank", cur_shape, {})
+        at += 1
+    for ax, d in enumerate(shape):
+        if cur_shape[ax] == 1 and d > 1:
+            cur_shape = cur_shape[:ax] + (d,) + cur_shape[ax + 1:]
+            cur = _added(g, op, at, "concat", [cur] * d, "%s_rep%d" % (name, ax), cur_shape, {"axis": ax})
+            at += 1
+    return cur
+
+
+def _added(g, op, at, kind, inputs, base, shape, attrs):
+    out, i = base, 0
+    while out in g.values:
+        i += 1
+        out = "%s_%d" % (base, i)
+    g.add_value(out, shape)
+    g.ops.insert(at, _new(kind, inputs, [out], attrs, op.name))
+    return out
 
 
 def _new(op, inputs, outputs, attrs, name):

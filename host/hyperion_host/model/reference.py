@@ -261,6 +261,10 @@ def _patches(xp, kh, kw, sh, sw, dh, dw, Ho, Wo):
 def k_conv(p, args, attrs, out_shapes, names):
     x, w, bias, rq = _split_args(args, attrs)
     in8 = p.dtypes.get(names[0]) == "i8"
+    if x.shape[0] > 1 and not in8 and attrs.get("qmode", Q_FLOAT) == Q_DYNAMIC and not isinstance(w, np.ndarray):
+        # the board quantizes a batch's float input image by image (each its own dynamic scale)
+        one = [(1,) + tuple(out_shapes[0][1:])]
+        return np.concatenate([k_conv(p, [x[i: i + 1]] + list(args[1:]), attrs, one, names) for i in range(x.shape[0])])
     x = _as4d(x).astype(np.int64 if in8 else np.float32)
     a = attrs
     N, C, H, W = x.shape
