@@ -502,7 +502,7 @@ def check(model: Path = typer.Argument(..., help="An ONNX model (a scikit-learn 
           as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """What `quantize` would make of an ONNX model, writing nothing: each node's support, where float and int8
     tensors meet, and the size in flash and RAM on each board."""
-    from hyperion_host.model.check import check as run_check
+    from hyperion_host.ship.check import check as run_check
 
     r = run_check(model, input_shape, calib)
     if as_json:

@@ -1,4 +1,5 @@
-"""`hyperion-host check MODEL.onnx`: what Hyperion would make of an ONNX model, without writing anything.
+"""`hyperion-host check MODEL.onnx`: what Hyperion would make of an ONNX model, without writing anything (here in
+ship/ because it weighs the model against the boards).
 
 - every ONNX node: runs on the board (and as what), folds away at quantize time, or is refused (with the nearest
   rewrite); a node that is refused stops the import, and the first such error is reported as it would be;
