@@ -34,7 +34,7 @@ SKIP = re.compile(
     r"|maxpool_with_argmax|_indices"  # MaxPool's Indices output
     r"|empty_set|zero_size|_empty|allowzero|start_out_of_bounds"  # zero-sized tensors
     r"|cubic|antialias|tf_crop_and_resize"  # Resize: nearest and linear only
-    r"|with_peepholes|convinteger|causal_conv)"  # LSTM peepholes; other ops
+    r"|convinteger|causal_conv)"  # other ops
 )
 
 

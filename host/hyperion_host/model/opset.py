@@ -84,7 +84,7 @@ BOARD = {
     "Expand": ("concat of copies along each broadcast axis", "constant shape"),
     "Tile": ("concat of copies along each axis", "constant repeats"),
     "LSTM": ("unrolled: one input linear, then per step a linear (shared int4 weights), slices, sigmoid/tanh, "
-             "products", "static sequence; default activations; no peepholes, clip, input_forget, layout=1"),
+             "products", "static sequence; default activations; no clip or input_forget"),
     "GRU": ("unrolled as LSTM (linear_before_reset 0 and 1)", "as LSTM"),
 }
 

@@ -25,8 +25,13 @@ class Recurrent:
         default = ["Sigmoid", "Tanh", "Tanh"] if kind == "LSTM" else ["Sigmoid", "Tanh"]
         if acts and [t.lower() for t in acts] != [t.lower() for t in default] * (len(acts) // len(default)):
             raise ValueError("only the default activations (%s) are supported" % ", ".join(default))
-        if "clip" in a or a.get("input_forget", 0) or (kind == "LSTM" and ins[7]):
-            raise ValueError("clip, input_forget and peepholes are not supported")
+        if "clip" in a or a.get("input_forget", 0):
+            raise ValueError("clip and input_forget are not supported")
+        peep = None
+        if kind == "LSTM" and ins[7]:
+            peep = self.const(ins[7])
+            if peep is None:
+                raise ValueError("the peepholes P must be constant")
         layout = int(a.get("layout", 0))  # 1: batch first, (N, T, I) in, (N, T, D, H) and (N, D, H) out
         if layout:
             xt = self.tmp(X + "_tnc", tuple(self.shape(X)[i] for i in (1, 0, 2)))
@@ -57,7 +62,8 @@ class Recurrent:
             tag = "%s_d%d" % (base, d)
             h0 = self._state(node, h0_name, d, N, H, tag + "_h0", layout)
             c0 = self._state(node, c0_name, d, N, H, tag + "_c0", layout) if kind == "LSTM" else None
-            hseq, h, c = self._unroll(node, kind, tag, x2, T, N, H, Wc[d], Rc[d], Bc[d], h0, c0, backward, lbr)
+            P = None if peep is None else np.asarray(peep, np.float32)[d]
+            hseq, h, c = self._unroll(node, kind, tag, x2, T, N, H, Wc[d], Rc[d], Bc[d], h0, c0, backward, lbr, P)
             ys.append(hseq)
             hs.append(h)
             cs.append(c)
@@ -134,7 +140,7 @@ class Recurrent:
             cache[key] = self._fconst(name, w)
         return cache[key]
 
-    def _unroll(self, node, kind, tag, x2, T, N, H, W, R, B, h, c, backward, lbr):
+    def _unroll(self, node, kind, tag, x2, T, N, H, W, R, B, h, c, backward, lbr, P=None):
         G = GATES[kind]
         Wb, Rb = B[: G * H], B[G * H:]
         bias = Wb + Rb
@@ -147,27 +153,43 @@ class Recurrent:
             st = "%s_t%d" % (tag, t)
             gx = self._op(node, "slice", [xw], (N, G * H), st + "_gx", {"axis": 0, "start": t * N, "step": 1})
             if kind == "LSTM":
-                h, c = self._lstm_step(node, st, gx, h, c, R, N, H)
+                h, c = self._lstm_step(node, st, gx, h, c, R, N, H, P)
             else:
                 h = self._gru_step(node, st, gx, h, R, Rb, N, H, lbr)
             hseq[t] = h
         return hseq, h, c
 
-    def _lstm_step(self, node, st, gx, h, c, R, N, H):
+    def _lstm_step(self, node, st, gx, h, c, R, N, H, P=None):
         gates = gx
         if h is not None:
             gates = self._op(node, "add", [gx, self._matmul(node, h, R, None, st + "_hr")], (N, 4 * H), st + "_g")
-        iof = self._slice(node, gates, 0, 3 * H, st + "_iof")
-        iof = self._op(node, "act", [iof], (N, 3 * H), st + "_iofs", {"act": "sigmoid"})
-        i, o, f = (self._slice(node, iof, k * H, H, st + "_" + n) for k, n in enumerate("iof"))
+        if P is None:
+            iof = self._slice(node, gates, 0, 3 * H, st + "_iof")
+            iof = self._op(node, "act", [iof], (N, 3 * H), st + "_iofs", {"act": "sigmoid"})
+            i, o, f = (self._slice(node, iof, k * H, H, st + "_" + n) for k, n in enumerate("iof"))
+        else:  # peepholes: i and f see the previous cell, o the new one (P = [p_i, p_o, p_f])
+            i, o, f = (self._slice(node, gates, k * H, H, st + "_" + n + "x") for k, n in enumerate("iof"))
+            if c is not None:
+                i = self._peep(node, i, c, P[:H], st + "_pi")
+                f = self._peep(node, f, c, P[2 * H:], st + "_pf")
+            i = self._op(node, "act", [i], (N, H), st + "_i", {"act": "sigmoid"})
+            f = self._op(node, "act", [f], (N, H), st + "_f", {"act": "sigmoid"})
         g = self._op(node, "act", [self._slice(node, gates, 3 * H, H, st + "_cx")], (N, H), st + "_c~",
                      {"act": "tanh"})
         ig = self._op(node, "mul", [i, g], (N, H), st + "_ig")
         if c is not None:
             fc = self._op(node, "mul", [f, c], (N, H), st + "_fc")
             ig = self._op(node, "add", [fc, ig], (N, H), st + "_c")
+        if P is not None:
+            o = self._op(node, "act", [self._peep(node, o, ig, P[H: 2 * H], st + "_po")], (N, H), st + "_o",
+                         {"act": "sigmoid"})
         tc = self._op(node, "act", [ig], (N, H), st + "_tc", {"act": "tanh"})
         return self._op(node, "mul", [o, tc], (N, H), st + "_h"), ig
+
+    def _peep(self, node, pre, cell, p, tag):
+        """pre + p * cell (a peephole connection; p per hidden unit)."""
+        pc = self._op(node, "mul", [cell, self._fconst(tag + "_p", p)], self.shape(pre), tag + "c")
+        return self._op(node, "add", [pre, pc], self.shape(pre), tag)
 
     def _gru_step(self, node, st, gx, h, R, Rb, N, H, lbr):
         zr = self._slice(node, gx, 0, 2 * H, st + "_zrx")
