@@ -377,7 +377,7 @@ def op_conv(m, nd):
     B = hyq.block_size(t.qparam)
     scheme = t.qparam >> 4
     asym = 1 if scheme == hyq.S_ASYM else 0
-    rs = _scales(m, t, buf, off, stride)
+    rs = None if rq else _scales(m, t, buf, off, stride)  # int8 outputs requantize from the table alone
     q8 = 1 if scheme == hyq.S_Q8 else 0
     acc = m.conv_acc
     whole = getattr(m.k, "conv", None)
