@@ -214,3 +214,27 @@ def test_quantized_program_matches_the_integer_formula(cnn_hyq):
     ref = s[:, None] * (xq @ w.dequantize().T.astype(np.float64))
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
     assert A1.dtype == np.int64 and np.abs(A1).max() < 2**31
+
+
+def test_an_avgpool_written_before_dilations_still_loads(tmp_path, monkeypatch):
+    """Files from before avgpool gained its dh, dw attributes (9 integers, not 11) load and run as before."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    g = h.make_graph([h.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2], name="pool")],
+                     "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 2, 4, 4])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, 2, 2, 2])])
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), str(tmp_path / "p.onnx"))
+    code = hyq.OP_INDEX["avgpool"]
+    old = list(hyq.IATTRS)
+    old[code] = hyq.IATTRS[code][:-2]  # the layout files were written with
+    monkeypatch.setattr(hyq, "IATTRS", tuple(old))
+    blob, _ = quantize_model(str(tmp_path / "p.onnx"), Options(act="float"))
+    monkeypatch.undo()
+    write_atomic(tmp_path / "old.hyq", blob)
+    m = open_hyq(str(tmp_path / "old.hyq"))
+    assert len(m.nodes[0].iattrs) == 9
+    prog, _ = load_program(str(tmp_path / "old.hyq"))
+    x = np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4)
+    np.testing.assert_allclose(prog.run({prog.inputs[0]: x})[prog.outputs[0]], x.reshape(1, 2, 2, 2, 2, 2).mean((3, 5)))

@@ -136,12 +136,13 @@ def _node(h, k, nd):
     if names is None:  # a permutation: one per input dimension
         if len(nd.iattrs) != len(ts[0].shape):
             _bad(w, "%d attributes for %d dimensions" % (len(nd.iattrs), len(ts[0].shape)))
-    elif len(nd.iattrs) != len(names):
+    elif len(nd.iattrs) != len(names) and not (OPS[nd.op] == "avgpool" and len(nd.iattrs) == len(names) - 2):
+        # (an avgpool written before dilations were added has no dh, dw: 1 and 1)
         _bad(w, "%d integer attributes, the op has %d" % (len(nd.iattrs), len(names)))
     if len(nd.fattrs) != len(FATTRS[nd.op]):
         _bad(w, "%d float attributes, the op has %d" % (len(nd.fattrs), len(FATTRS[nd.op])))
     a = {}
-    for j in range(len(names or ())):
+    for j in range(min(len(names or ()), len(nd.iattrs))):
         a[names[j]] = nd.iattrs[j]
     op = OPS[nd.op]
     x = ts[0]
