@@ -61,19 +61,22 @@ def main():
         for model in MODELS:
             path = cnn if model == "cnn-no-calib" else ROOT / "models" / model / (model + ".hyq")
             size = ROMFS.get(board) if model in ("kws", "tinylm") else None
-            try:
-                r = {k: profile(path, board, kernels=k, tokens=4 if k != "python" else 2, romfs_size=size)
-                     for k in PATHS}
-                r[FROZEN] = profile(path, board, kernels="c", tokens=4, romfs_size=size, frozen=True)
-            except HyperionError as e:  # a model the board cannot hold: the row says why
-                rows.append({"board": board, "model": model, "path": "-", "instructions": "-",
-                             "instr_per_mac": "-", "est_ms": "-", "tokens_per_s": "-",
-                             "heap_kb": e.format_message().split(": ")[0], "x_over_bytecode": "-"})
-                continue
+            r, failed = {}, {}
             for k in PATHS + (FROZEN,):
+                try:
+                    r[k] = profile(path, board, kernels="c" if k == FROZEN else k,
+                                   tokens=2 if k == "python" else 4, romfs_size=size, frozen=k == FROZEN)
+                except HyperionError as e:  # a model this path cannot hold on the board: the row says why
+                    failed[k] = e.format_message()
+            for k in PATHS + (FROZEN,):
+                if k in failed:
+                    rows.append({"board": board, "model": model, "path": k, "instructions": "-",
+                                 "instr_per_mac": "-", "est_ms": "-", "tokens_per_s": "-",
+                                 "heap_kb": failed[k][:90], "x_over_bytecode": "-"})
+                    continue
                 if not r[k]["parity"]["ok"]:
                     sys.exit("%s on %s with %s kernels: output out of tolerance" % (model, board, k))
-                rows.append(_row(board, model, k, r[k], r["python"] if k != "python" else None))
+                rows.append(_row(board, model, k, r[k], r.get("python") if k != "python" else None))
     notes = ("Instructions counted on emulated cores (QEMU -icount: deterministic; per token for tinylm: decoder "
              "steps after a prompt, sampling excluded). est_ms: at the board's clock from boards/ with one cycle "
              "per instruction, a lower bound (docs/emulation.md). heap_kb: live bytes after import + load + first "
