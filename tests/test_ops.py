@@ -15,6 +15,9 @@ import onnx_examples as models
 from onnx_cases import ALL_ACTIVATIONS, broadcast_cases, data_cases, freeze_inputs, node_cases
 
 CASES = node_cases()
+# node cases onnxruntime does not run (batch-first RNNs), or where it and ONNX's reference disagree (downsampling
+# linear Resize with align_corners: Hyperion follows the reference and its stored outputs)
+ORT_CANNOT = {"test_gru_batchwise", "test_lstm_batchwise", "test_resize_downsample_scales_linear_align_corners"}
 DATA_CASES = data_cases()
 
 
@@ -43,7 +46,8 @@ def test_node_cases_cover_every_supported_op():
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_onnx_node_case(case, tmp_path):
-    """Import onnx's node test model, run it on the host runtime and through a .hyq file with float weights."""
+    """Import onnx's node test model, run it on the host runtime (against the stored outputs and onnxruntime) and
+    through a .hyq file with float weights."""
     name, model, ins, outs = case
     m, feeds = freeze_inputs(model, ins, len(ins) if ALL_ACTIVATIONS.match(name) else 1)
     path = tmp_path / "m.onnx"
@@ -51,6 +55,8 @@ def test_onnx_node_case(case, tmp_path):
     g = import_onnx(str(path))
     got = Program.from_graph(g).run(feeds)[g.outputs[0]]
     _close(got, outs[0])
+    if name not in ORT_CANNOT:  # and onnxruntime on the same model and inputs
+        _close(got, _ort(path, feeds))
     # the same through the file format (weights kept float32, activations float)
     keep = [op.name for op in g.ops]
     blob, _ = quantize_model(str(path), Options(act="float", keep_float=keep))
