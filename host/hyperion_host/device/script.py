@@ -40,6 +40,18 @@ def _hy_eval(src, show):
         sys.stdout.write('\\x02E' + str(e) + '\\x03')
     except MemoryError as e:
         sys.stdout.write('\\x02Eout of memory (MemoryError: %s)\\x03' % e)
+    except KeyboardInterrupt:
+        # Ctrl-C that lands while the heap is locked (mid-collection) leaves it locked: unlock to depth 0,
+        # allocating nothing (heap_lock then heap_unlock gives the depth it had)
+        if _hy_ul is not None:
+            _hy_l()
+            d = _hy_ul()
+            while d:
+                d = _hy_ul()
+        raise
+import micropython
+_hy_l = getattr(micropython, 'heap_lock', None)
+_hy_ul = getattr(micropython, 'heap_unlock', None) if _hy_l is not None else None
 _hy_it = _hyc.install(_HyInterp())
 """
 
