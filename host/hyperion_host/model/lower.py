@@ -480,19 +480,16 @@ class Lowerings:
 
     def _repeat(self, node, x, reps):
         """x repeated reps[ax] times along each axis (concats of x with itself)."""
-        shape = list(self.shape(x))
-        steps = []
-        for ax, r in enumerate(reps):
-            if r > 1:
-                shape[ax] *= int(r)
-                steps.append(("concat", None, {"axis": ax, "reps": int(r)}, tuple(shape)))
-        cur = x
-        for i, (_, _, attrs, shp) in enumerate(steps):
-            out = self._out(node, i == len(steps) - 1, "%s_rep%d" % (node.output[0], i), shp)
-            self.emit("concat", [cur] * attrs["reps"], [out], {"axis": attrs["axis"]}, node)
-            cur = out
-        if not steps:
+        axes = [(ax, int(r)) for ax, r in enumerate(reps) if r > 1]
+        if not axes:
             self.emit("reshape", [x], [node.output[0]], {}, node)
+            return
+        shape, cur = list(self.shape(x)), x
+        for i, (ax, r) in enumerate(axes):
+            shape[ax] *= r
+            out = self._out(node, i == len(axes) - 1, "%s_rep%d" % (node.output[0], i), shape)
+            self.emit("concat", [cur] * r, [out], {"axis": ax}, node)
+            cur = out
 
     def op_Expand(self, node, a):
         x = node.input[0]
