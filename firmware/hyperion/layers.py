@@ -148,11 +148,16 @@ def _q_rows(m, t, xq, K):
                                     m.k.q8_rows if scheme == hyq.S_Q8 else m.k.q4_rows)
     nb, hdr, cb, stride, B, asym, kern = lay
     rows = t.shape[0]
-    m.k.block_sums(xq, K, B, nb, m.sx)
     if m.mapped is not None or t.nbytes <= len(m.wbuf):
         buf, off = m._weights(t)
-        kern(buf, off, stride, hdr, cb, nb, B, K, 0, rows, xq, m.sx, m.acc, asym)
+        E = _expanded(m, t, buf, off, stride, hdr, cb, nb, B, K, asym)
+        if E:
+            m.k.q4_rows_e(E, K, xq, m.acc)
+        else:
+            m.k.block_sums(xq, K, B, nb, m.sx)
+            kern(buf, off, stride, hdr, cb, nb, B, K, 0, rows, xq, m.sx, m.acc, asym)
         return _scales(m, t, buf, off, stride), asym
+    m.k.block_sums(xq, K, B, nb, m.sx)
     sc = m.rowscales.get(t.index)
     fill = sc is None
     per = len(m.wbuf) // stride
@@ -166,6 +171,22 @@ def _q_rows(m, t, xq, K):
             sc = _fill_scales(sc, t, m.wbuf, -r0 * stride, stride, r0, r1)
     m.rowscales[t.index] = sc
     return sc, asym
+
+
+def _expanded(m, t, buf, off, stride, hdr, cb, nb, B, K, asym):
+    """A path's cached expansion of q4 tensor t (the ulab path's: kernels/ulab.py, expand), made on first use
+    while the model's budget allows; None where the path has none."""
+    ex = getattr(m.k, "expand", None)
+    if ex is None or (t.qparam >> 4) == hyq.S_Q8:
+        return None
+    E = m.layouts.get(-1 - t.index, 0)
+    if E == 0:
+        used = m.layouts.get("expanded", 0)
+        E = m.layouts[-1 - t.index] = ex(buf, off, stride, hdr, cb, nb, B, K, t.shape[0], asym,
+                                         m.k.CACHE - used)
+        if E:
+            m.layouts["expanded"] = used + 2 * (2 * E[0].size + (E[2].size if asym else 0))
+    return E
 
 
 def _finish_rows(m, y, yo, rows, sc, r0, asym, s, bias, act, p0, p1, ystep):
@@ -390,17 +411,25 @@ def op_conv(m, nd):
             a["_c"] = c
         _conv_whole(m, c)
         return
+    fin = getattr(m.k, "finish", None)
+    E = _expanded(m, t, buf, off, stride, hdr, cb, nb, B, K, asym)
     for n in range(N):
         xin, sc = _int8_input(m, xt, x, n * per_img, per_img, m.xin, xt.scale if qmode == hyq.Q_STATIC else 0.0)
         for g in range(G):
             r0 = g * og
             for oy in range(Ho):
                 # one native call per output row fills acc for every (position, channel) of the group
-                m.k.conv_row(xin, g * cg, cg, H, W, a["kh"], a["kw"], oy, Wo, a["sh"], a["sw"], a["pt"], a["pl"],
-                             a["dh"], a["dw"], m.xq, buf, off + r0 * stride, stride, hdr, cb, nb, B, K, og, m.sx, acc,
-                             asym, q8)
+                if E:
+                    m.k.conv_row_e(xin, g * cg, cg, H, W, a["kh"], a["kw"], oy, Wo, a["sh"], a["sw"], a["pt"], a["pl"],
+                                   a["dh"], a["dw"], E, r0, og, acc)
+                else:
+                    m.k.conv_row(xin, g * cg, cg, H, W, a["kh"], a["kw"], oy, Wo, a["sh"], a["sw"], a["pt"],
+                                 a["pl"], a["dh"], a["dw"], m.xq, buf, off + r0 * stride, stride, hdr, cb, nb, B, K, og,
+                                 m.sx, acc, asym, q8)
                 if rq:
                     m.k.requant(acc, Wo, og, table, r0, y, (n * cout + r0) * hw + oy * Wo, hw, 1)
+                elif fin is not None:  # the path's float step for the whole row (ulab)
+                    fin(acc, Wo, og, rs, r0, sc, bias, act, p0, p1, y, (n * cout + r0) * hw + oy * Wo, hw, 1, asym)
                 else:
                     _finish_conv_row(y, (n * cout + r0) * hw + oy * Wo, og, Wo, hw, acc, rs, r0, asym, sc, bias,
                                      act, p0, p1)

@@ -403,4 +403,7 @@ OPS = (
 def kernel_path(op, k):
     """The kernel path op code `op` runs on in a model loaded with kernel module k."""
     fn = OPS[2 * op + 1]
-    return k.PATH if fn is not None and hasattr(k, fn) else "python"
+    if fn is None or not hasattr(k, fn):
+        return "python"
+    src = getattr(k, "SOURCE", None)  # a mix of paths (kernels.Mix): the path of that function
+    return src.get(fn, k.PATH) if src else k.PATH

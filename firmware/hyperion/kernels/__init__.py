@@ -5,9 +5,11 @@ Paths (PATHS, best first where the board can run them; docs/runtime.md):
             kernels/c.mpy, built per arch as a dynamic native module (x64, x86, armv6m, armv7emsp, rv32imc); it
             also has whole-op kernels the other paths run as Python glue (WHOLE_OP)
     viper   kernels/viper.py: @micropython.viper code, machine code from mpy-cross -march per arch
+    ulab    kernels/ulab.py: ulab.numpy array code, where ulab imports with 32-bit floats (CircuitPython, some
+            MicroPython builds). It is laid over a base path per function (select): over viper it takes the
+            whole-op float kernels viper lacks; over bytecode it takes the integer row products too
     python  kernels/python.py: the same functions as bytecode (CircuitPython, ports without a native emitter)
-A later path is one more module here with the same functions (kernels/ulab.py), its name added to PATHS and to
-select(); the op table (hyperion/ops.py) says which kernel function each op runs, so which path it runs on.
+The op table (hyperion/ops.py) says which kernel function each op runs, so which path it runs on.
 
 Calling convention (every path module exposes these functions with these arguments, and sets PATH to its name;
 results are identical across paths, tested by tests/test_kernels.py):
@@ -65,7 +67,10 @@ import sys
 
 WHOLE_OP = ("conv", "finish", "act", "binary", "softmax", "layernorm", "matmul", "gap", "attention", "decode_row", "nonfinite")
 C_ONLY = ("aes_key", "aes_ecb")
-PATHS = ("c", "viper", "python")  # the paths built; "ulab" is accepted and runs "python" (not built yet)
+PATHS = ("c", "viper", "ulab", "python")
+# every function of the calling convention (a mix of paths copies these from its base)
+NAMES = ("block_sums", "q4_rows", "q8_rows", "csr_rows", "dot8", "conv_row", "requant", "absmax", "quantize",
+         "maxpool", "argmax", "ctr_fill", "xor", "add8", "expand", "q4_rows_e", "conv_row_e") + WHOLE_OP + C_ONLY
 
 # Index = the native arch number in sys.implementation._mpy (bits 10..13),
 # as MicroPython's mpconfig.h numbers them (MP_NATIVE_ARCH_*).
@@ -73,6 +78,15 @@ ARCH_NAMES = (
     None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
     "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc",
 )
+
+
+def ticks_us():
+    """Microseconds from a free-running clock: time.ticks_us, or CircuitPython's time.monotonic_ns (it has no
+    ticks_*). Differences of nearby readings are what count."""
+    import time
+
+    f = getattr(time, "ticks_us", None)
+    return f() if f is not None else time.monotonic_ns() // 1000
 
 
 def arch_from_mpy(mpy):
@@ -167,6 +181,44 @@ def status():
     return "viper", notice + ": using viper kernels" if notice else ""
 
 
+class Mix:
+    """A kernel path made of two: the ulab functions laid over a base module's (viper or python). PATH is the
+    base's (what the base functions need to know, e.g. whether they read through pointers); SOURCE names the
+    path of each function laid over it, for reports (ops.kernel_path)."""
+
+    def __init__(self, base, ulab, names):
+        for n in NAMES:
+            f = getattr(base, n, None)
+            if f is not None:
+                setattr(self, n, f)
+        self.SOURCE = {}
+        for n in names:
+            setattr(self, n, getattr(ulab, n))
+            self.SOURCE[n] = "ulab"
+        self.PATH = base.PATH
+        self.CACHE = ulab.CACHE  # bytes of expanded weights a model may keep (kernels/ulab.py)
+
+
+def _ulab():
+    """kernels/ulab.py, or None where ulab does not import (or its float is not 32-bit)."""
+    try:
+        from hyperion.kernels import ulab
+
+        return ulab
+    except (ImportError, MemoryError):
+        return None
+
+
+def _with_ulab(base):
+    """base with the ulab functions it is slower at (bytecode: all of them) or lacks (viper: the whole-op ones)
+    laid over it, or base alone where ulab is not here."""
+    u = _ulab()
+    if u is None:
+        return base
+    names = u.FLOAT + u.INTEGER if base.PATH == "python" else [n for n in u.FLOAT if not hasattr(base, n)]
+    return Mix(base, u, names)
+
+
 def available():
     """(paths, notice): the kernel paths this board can run, best first, and why not native where it cannot."""
     paths = ["python"]
@@ -177,19 +229,16 @@ def available():
             paths.insert(0, "viper")
         if native == "c":
             paths.insert(0, "c")
-    try:
-        import ulab  # noqa: F401
-
-        paths.append("ulab")
-    except ImportError:
-        pass
+    if _ulab() is not None:
+        paths.insert(len(paths) - 1, "ulab")
     return paths, notice
 
 
 def select(pref):
-    """(kernel module, notice) for a preference: 'auto' (the best the board runs: c, then viper, then python),
-    'c', 'viper', 'python' or 'ulab'. notice: why the path asked for is not the one given ('' when there is
-    nothing to say)."""
+    """(kernel module, notice) for a preference: 'auto' (the best the board runs: c; else viper with ulab's
+    float kernels; else ulab over bytecode; else bytecode), 'c', 'viper', 'python' (each alone) or 'ulab' (ulab
+    over bytecode: what CircuitPython runs). notice: why the path asked for is not the one given ('' when there
+    is nothing to say)."""
     notice = ""
     if pref in ("auto", "c", "viper"):
         path, notice = status()
@@ -201,11 +250,17 @@ def select(pref):
             try:
                 from hyperion.kernels import viper
 
-                return viper, "" if pref == "viper" else notice
-            except (ImportError, ValueError, MemoryError) as e:  # a port that loads no native .mpy code at all
+                return (viper if pref == "viper" else _with_ulab(viper)), "" if pref == "viper" else notice
+            except (ImportError, ValueError, MemoryError, AttributeError, SyntaxError) as e:
+                # a port that loads no native code at all (CircuitPython: no micropython.viper)
                 notice = "the native kernels do not load here (%s): using bytecode kernels" % e
-    elif pref == "ulab":
-        notice = "the ulab kernel path is not built yet: using bytecode kernels"
     from hyperion.kernels import python
 
-    return python, notice
+    if pref == "python":
+        return python, notice
+    k = _with_ulab(python)
+    if pref == "ulab" and k is python:
+        notice = "ulab is not on this board (or its float is not 32-bit): using bytecode kernels"
+    elif k is not python and pref == "auto":
+        notice = notice.replace("using bytecode kernels", "using ulab and bytecode kernels")
+    return k, notice

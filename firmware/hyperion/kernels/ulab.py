@@ -1,0 +1,548 @@
+# The ulab kernel path: the calling convention's functions (kernels/__init__.py) as ulab.numpy array code, for
+# boards that have ulab and no faster path for them (CircuitPython; a MicroPython board without C kernels). It
+# runs what ulab does well: float element-wise work, reductions, float matmul, and the integer row products as
+# small-int array products summed exactly (below). Imported only where `ulab` imports and its float is 32-bit:
+# the runtime's tensors are array('f'), read here in place through np.frombuffer (no copies).
+#
+# Exact integers: ulab has no int32 dtype, and its dot and sums are float32, exact below 2^24. So a product of
+# a block of columns (at most 32 * 15 * 128 for q4, 32 * 127 * 128 for q8) is exact; block results are
+# multiplied by their scale codes and summed as two float32 halves (hi * 4096 + lo, each exact), and written to
+# the int32 accumulators through 16-bit views. The results equal the bytecode path's bit for bit.
+#
+# Allocation: array code makes temporaries. They are bounded (CHUNK items: rows are taken CHUNK // K at a time)
+# and short-lived; the bytecode glue around them allocates nothing more than before.
+import array
+import math
+
+from ulab import numpy as np
+
+from hyperion import hyq
+from hyperion.kernels import python as _py
+
+PATH = "ulab"
+CHUNK = 4096  # items of the largest temporary matrix a kernel makes
+_F = np.float
+_FB = array.array("f", (1.5, 2.5))
+if np.frombuffer(_FB, dtype=_F).size != 2:  # a double-precision port: array('f') cannot be read in place
+    raise ImportError("ulab's float is 64-bit on this port; the ulab kernels need 32-bit floats")
+try:
+    from ulab import scipy as _sp
+
+    _erf = _sp.special.erf
+except (ImportError, AttributeError):
+    _erf = None
+
+# the functions this path has (kernels.select overlays them on a base path): the float ones everywhere, the
+# integer ones only over bytecode (viper and C do those faster)
+FLOAT = ("finish", "act", "binary", "softmax", "layernorm", "matmul", "gap", "nonfinite", "argmax")
+INTEGER = ("block_sums", "q4_rows", "q8_rows", "dot8", "conv_row", "absmax", "quantize", "expand", "q4_rows_e",
+           "conv_row_e")
+
+
+def _fv(buf, o, n):
+    """n float32s of buf from item o, as an ndarray over the same memory."""
+    return np.frombuffer(buf, dtype=_F, count=n, offset=4 * o)
+
+
+def _u8(buf, o, n):
+    return np.frombuffer(buf, dtype=np.uint8, count=n, offset=o)
+
+
+# -- exact integer sums ------------------------------------------------------------------------------------
+
+def _split(v):
+    """v (float32 integers, |v| < 2^24) as (hi, lo) with v = hi * 4096 + lo, 0 <= lo < 4096."""
+    h = np.floor(v / 4096.0)
+    return h, v - h * 4096.0
+
+
+def _store(acc, o, step, rows, hi, lo):
+    """acc[o + i*step] = hi[i] * 4096 + lo[i] for i < rows, as int32 (through its 16-bit halves). hi, lo: exact
+    float32 integers, lo >= 0 (any size below 2^24)."""
+    c = np.floor(lo / 4096.0)
+    hi = hi + c
+    lo = lo - c * 4096.0
+    h16 = np.floor(hi / 16.0)  # int32 = h16 * 65536 + l16
+    l16 = (hi - h16 * 16.0) * 4096.0 + lo
+    lo16 = np.frombuffer(acc, dtype=np.uint16, count=2 * ((rows - 1) * step + 1), offset=4 * o)
+    hi16 = np.frombuffer(acc, dtype=np.int16, count=2 * ((rows - 1) * step + 1), offset=4 * o)
+    lo16[0::2 * step] = l16
+    hi16[1::2 * step] = h16
+
+
+def _acc_f(acc, o, n, step):
+    """acc[o + i*step] for i < n as float32 (the int32 rounded once, as C's (float))."""
+    lo = np.frombuffer(acc, dtype=np.uint16, count=2 * ((n - 1) * step + 1), offset=4 * o)
+    hi = np.frombuffer(acc, dtype=np.int16, count=2 * ((n - 1) * step + 1), offset=4 * o)
+    return hi[1::2 * step] * 65536.0 + lo[0::2 * step]
+
+
+def _x16(xq, xo, n):
+    """int8 (+128) bytes as int16 values x - 128."""
+    return np.array(_u8(xq, xo, n), dtype=np.int16) - 128
+
+
+# -- the calling convention's integer kernels ---------------------------------------------------------------
+
+def block_sums(xq, K, B, nb, sx):
+    x = _x16(xq, 0, K)
+    for b in range(nb):
+        e = b * B + B
+        sx[b] = int(np.sum(x[b * B: e if e < K else K]))
+
+
+def _codes6(w, base, stride, n, g, sh):
+    """The 6-bit scale codes at byte g of n rows (q4 asym: four codes in three bytes), as an (n, 1) float32."""
+    v = np.zeros(n, dtype=_F)
+    for j in range(3):
+        v = v + np.array(_u8(w, base + g + j, (n - 1) * stride + 1)[0::stride], dtype=_F) * float(1 << (8 * j))
+    v = np.floor(v / float(1 << sh))
+    return (v - np.floor(v / 64.0) * 64.0).reshape((n, 1))
+
+
+def _add(h, l, v, c):
+    """(h, l) + c * v, exactly: v split into halves that stay exact times a code c (|c| < 2^7), the low half
+    renormalized into the high one."""
+    vh, vl = _split(v)
+    h = h + vh * c
+    l = l + vl * c
+    k = np.floor(l / 4096.0)
+    return h + k, l - k * 4096.0
+
+
+def _rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, X, acc, asym, q8):
+    """Row sums of q4 (q8) weight rows r0..r1-1 (row r at w[wo + r*stride]) against the columns of X (int16
+    x - 128, shape (K, nc)): A1, A2 of row r, column j into acc[2*(j*r1 + r)], acc[2*(j*r1 + r) + 1]. Rows are
+    taken CHUNK items at a time."""
+    nc = X.shape[1]
+    nq = K if q8 else (K + 1) >> 1
+    whole = not q8 and K % B == 0  # q4 in whole blocks: each block's scale code folded into its weights
+    if not q8:  # the low nibble holds column 2k, the high one 2k + 1 (0 past an odd K)
+        xe = X[0::2, :]
+        xo = np.zeros((nq, nc), dtype=np.int16)
+        xo[0: K >> 1, :] = X[1::2, :]
+    if not whole:
+        sx = [np.sum(np.array(X[b * B: b * B + B, :], dtype=_F), axis=0) for b in range(nb)]
+    half = cb >> 1
+    per = CHUNK // (nq * nc) or 1
+    for c0 in range(r0, r1, per):
+        n = min(per, r1 - c0)
+        base = wo + c0 * stride
+        m = np.frombuffer(w, dtype=np.uint8, count=n * stride, offset=base).reshape((n, stride))
+        q = m[:, hdr + cb: hdr + cb + nq]
+        if whole:
+            a1h, a1l, a2h, a2l = _whole(m, q, n, nb, B >> 1, nq, hdr, cb, xe, xo, asym)
+        else:
+            a1h, a1l, a2h, a2l = _blocks(w, base, stride, q, n, nc, nb, B, K, hdr, half, X, xe if not q8 else None,
+                                         xo if not q8 else None, sx, asym, q8)
+        for j in range(nc):
+            o = 2 * (j * r1 + c0)
+            _store(acc, o, 2, n, a1h[:, j], a1l[:, j])
+            _store(acc, o + 1, 2, n, a2h[:, j], a2l[:, j])
+
+
+def _whole(m, q, n, nb, h2, nq, hdr, cb, xe, xo, asym):
+    """q4 rows in whole blocks: E = code * nibble (sym: code * (nibble - 8)), |E| <= 1024, as int16; then
+    A1 = E . x in parts of 128 columns (each exact: 2 * 64 * 1024 * 127 < 2^24), A2 = min codes . x."""
+    lo = np.array(q & 15, dtype=np.int16)
+    hi = np.array(np.right_shift(q, 4), dtype=np.int16)
+    if asym:
+        sc, mc = _codes_all(m, n, nb, hdr, cb)
+    else:
+        sc = np.array(m[:, hdr: hdr + nb], dtype=np.int16)
+        sc = sc - np.array(sc >= 128, dtype=np.int16) * 256  # int8 codes
+        lo = lo - 8
+        hi = hi - 8
+    sc = sc.reshape((n * nb, 1))
+    lo = (lo.reshape((n * nb, h2)) * sc).reshape((n, nq))
+    hi = (hi.reshape((n * nb, h2)) * sc).reshape((n, nq))
+    nc = xe.shape[1]
+    a1h = a1l = a2h = a2l = np.zeros((n, nc), dtype=_F)
+    if asym:
+        mc = (np.ones((n * nb, h2), dtype=np.int16) * mc.reshape((n * nb, 1))).reshape((n, nq))
+        xs = xe + xo
+    for s in range(0, nq, 64):
+        a1h, a1l = _add(a1h, a1l, np.dot(lo[:, s: s + 64], xe[s: s + 64, :]) + np.dot(hi[:, s: s + 64], xo[s: s + 64, :]),
+                        1.0)
+        if asym:  # 64 * 63 * 254 < 2^24
+            a2h, a2l = _add(a2h, a2l, np.dot(mc[:, s: s + 64], xs[s: s + 64, :]), 1.0)
+    return a1h, a1l, a2h, a2l
+
+
+# -- cached expanded weights -------------------------------------------------------------------------------
+# Unpacking nibbles and codes costs more array passes than the products themselves, so the glue (layers.py) asks
+# for each q4 tensor's expansion once: E = code * nibble as int16 (2 bytes a weight; asym adds its min codes, 3
+# bytes a weight), while CACHE bytes allow. The row sums are then a few dot products per call.
+CACHE = 96 * 1024  # bytes of expansions a model keeps
+
+
+def expand(w, wo, stride, hdr, cb, nb, B, K, rows, asym, room):
+    """(lo, hi, mins) of a q4 tensor in whole blocks: int16 code * nibble matrices (rows, K/2) for the even and
+    the odd columns, and the min codes (rows, nb) of asym rows (else None); None where a block is partial or
+    the expansion needs more than room bytes."""
+    nq = K >> 1
+    if K % B or rows * (K + (nb if asym else 0)) * 2 > room:
+        return None
+    m = np.frombuffer(w, dtype=np.uint8, count=rows * stride, offset=wo).reshape((rows, stride))
+    e = []
+    for r0 in range(0, rows, CHUNK // nq or 1):  # CHUNK items of temporaries at a time
+        n = min(CHUNK // nq or 1, rows - r0)
+        e.append(_expand_rows(m[r0: r0 + n, :], n, nb, B >> 1, nq, hdr, cb, asym))
+    if len(e) == 1:
+        return e[0]
+    return tuple(np.concatenate(tuple(p[i] for p in e)) if e[0][i] is not None else None for i in range(3))
+
+
+def _expand_rows(m, n, nb, h2, nq, hdr, cb, asym):
+    q = m[:, hdr + cb: hdr + cb + nq]
+    lo = np.array(q & 15, dtype=np.int16)
+    hi = np.array(np.right_shift(q, 4), dtype=np.int16)
+    mc = None
+    if asym:
+        sc, mc = _codes_all(m, n, nb, hdr, cb)
+    else:
+        sc = np.array(m[:, hdr: hdr + nb], dtype=np.int16)
+        sc = sc - np.array(sc >= 128, dtype=np.int16) * 256  # int8 codes
+        lo = lo - 8
+        hi = hi - 8
+    sc = sc.reshape((n * nb, 1))
+    return (lo.reshape((n * nb, h2)) * sc).reshape((n, nq)), (hi.reshape((n * nb, h2)) * sc).reshape((n, nq)), \
+        (np.array(mc, dtype=np.int16) if mc is not None else None)
+
+
+_BLOCKS = {}  # (K, B) -> the (nb, K) 0/1 matrix whose product with x gives the block sums
+
+
+def _block_matrix(K, B):
+    b = _BLOCKS.get((K, B))
+    if b is None:
+        if len(_BLOCKS) > 8:
+            _BLOCKS.clear()
+        b = _BLOCKS[(K, B)] = np.zeros((K // B, K), dtype=np.int16)
+        for i in range(K // B):
+            b[i, i * B: i * B + B] = 1
+    return b
+
+
+def rows_e(E, r0, r1, X, acc):
+    """Row sums of rows r0..r1-1 of an expanded q4 tensor against the columns of X (int16 x - 128, (K, nc)):
+    A1 = E . x in parts of 128 columns (exact: 2 * 64 * 1024 * 127 < 2^24), A2 = mins . (block sums of x);
+    into acc[2*(j*(r1-r0) + r)], acc[... + 1] for row r - r0, column j."""
+    lo, hi, mc = E
+    nq = lo.shape[1]
+    K = X.shape[0]
+    nc = X.shape[1]
+    xe = X[0::2, :]
+    xo = X[1::2, :]
+    if r0 or r1 != lo.shape[0]:
+        lo, hi = lo[r0:r1, :], hi[r0:r1, :]
+        mc = mc[r0:r1, :] if mc is not None else None
+    a1h = a1l = a2h = a2l = np.zeros((r1 - r0, nc), dtype=_F)
+    for s in range(0, nq, 64):
+        e = s + 64 if s + 64 < nq else nq
+        a1h, a1l = _add(a1h, a1l, np.dot(lo[:, s:e], xe[s:e, :]) + np.dot(hi[:, s:e], xo[s:e, :]), 1.0)
+    if mc is not None:
+        nb = mc.shape[1]
+        sx = np.dot(_block_matrix(K, K // nb), X)  # (nb, nc), each |sum| <= 127 * B
+        for s in range(0, nb, 32):  # 32 * 63 * 127 * B < 2^24 for B <= 64
+            a2h, a2l = _add(a2h, a2l, np.dot(mc[:, s: s + 32], sx[s: s + 32, :]), 1.0)
+    n = r1 - r0
+    for j in range(nc):
+        _store(acc, 2 * j * n, 2, n, a1h[:, j], a1l[:, j])
+        _store(acc, 2 * j * n + 1, 2, n, a2h[:, j], a2l[:, j])
+
+
+def q4_rows_e(E, K, xq, acc):
+    rows_e(E, 0, E[0].shape[0], _xcol(xq, K), acc)
+
+
+def conv_row_e(xin, c0, cg, H, W, kh, kw, oy, Wo, sh, sw, pt, pl, dh, dw, E, r0, rows, acc):
+    """conv_row with an expanded tensor's rows r0..r0+rows-1."""
+    K = cg * kh * kw
+    per = CHUNK // K or 1
+    for x0 in range(0, Wo, per):
+        n = min(per, Wo - x0)
+        X = np.array(_im2col(xin, c0, cg, H, W, kh, kw, oy, x0, n, sh, sw, pt, pl, dh, dw, K), dtype=np.int16) - 128
+        rows_e(E, r0, r0 + rows, X, memoryview(acc)[2 * x0 * rows:])
+
+
+def _codes_all(m, n, nb, hdr, cb):
+    """The 6-bit scale and min codes of n q4-asym rows ((n, nb) int16 each): four codes in each three bytes,
+    the scale codes' bytes first."""
+    c = np.array(m[:, hdr: hdr + cb], dtype=_F)
+    v = c[:, 0::3] + c[:, 1::3] * 256.0 + c[:, 2::3] * 65536.0  # (n, groups): 24 bits, exact
+    g = v.shape[1]
+    out = np.zeros((n, 4 * g), dtype=np.int16)
+    for k in range(4):
+        u = np.floor(v / float(1 << (6 * k)))
+        out[:, k::4] = u - np.floor(u / 64.0) * 64.0
+    g = 2 * g  # groups of the scale codes: the first half
+    return out[:, 0:nb], out[:, g: g + nb]
+
+
+def _blocks(w, base, stride, q, n, nc, nb, B, K, hdr, half, X, xe, xo, sx, asym, q8):
+    """Row sums block by block (q8, or q4 with a partial last block): each block's product is exact, times its
+    code in two exact halves."""
+    if q8:
+        q = np.array(q, dtype=np.int16)
+        q = q - np.array(q >= 128, dtype=np.int16) * 256
+    else:
+        lo = np.array(q & 15, dtype=np.int16)
+        hi = np.array(np.right_shift(q, 4), dtype=np.int16)
+    a1h = a1l = a2h = a2l = np.zeros((n, nc), dtype=_F)
+    for b in range(nb):
+        s = b * B
+        e = s + B if s + B < K else K
+        if q8:
+            p = np.dot(q[:, s:e], X[s:e, :])
+        else:
+            s >>= 1
+            e = (e + 1) >> 1
+            p = np.dot(lo[:, s:e], xe[s:e, :]) + np.dot(hi[:, s:e], xo[s:e, :])
+        if asym:
+            g = (b >> 2) * 3
+            sh = (b & 3) * 6
+            sc = _codes6(w, base + hdr, stride, n, g, sh)
+            a2h, a2l = _add(a2h, a2l, sx[b], _codes6(w, base + hdr, stride, n, g + half, sh))
+        else:
+            sc = np.array(np.frombuffer(w, dtype=np.int8, count=(n - 1) * stride + 1,
+                                        offset=base + hdr + b)[0::stride], dtype=_F).reshape((n, 1))
+            if not q8:
+                p = p - 8.0 * sx[b]
+        a1h, a1l = _add(a1h, a1l, p, sc)
+    return a1h, a1l, a2h, a2l
+
+
+def _xcol(xq, K):
+    return (np.array(_u8(xq, 0, K), dtype=np.int16) - 128).reshape((K, 1))
+
+
+def q4_rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, sx, acc, asym):
+    _rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, _xcol(xq, K), acc, asym, 0)
+
+
+def q8_rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, sx, acc, asym):
+    _rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, _xcol(xq, K), acc, 0, 1)
+
+
+def dot8(a, ao, stride, rows, b, n, out):
+    """out[r] = sum_k (a[ao + r*stride + k] - 128) * (b[k] - 128): rows whose whole stride lies in a as one
+    matrix (CHUNK items at a time), the last ones alone."""
+    x = _x16(b, 0, n)
+    per = CHUNK // stride or 1
+    r = 0
+    while r < rows:
+        k = min(per, rows - r, (len(a) - ao - r * stride) // stride)
+        if k < 2:  # one row
+            v = _x16(a, ao + r * stride, n)
+            t = 0
+            for s in range(0, n, 1024):  # 1024 * 127 * 128 < 2^24: each part exact
+                t += int(np.dot(v[s: s + 1024], x[s: s + 1024]))
+            out[r] = t
+            r += 1
+            continue
+        m = np.frombuffer(a, dtype=np.uint8, count=k * stride, offset=ao + r * stride).reshape((k, stride))
+        v = np.array(m[:, 0:n], dtype=np.int16) - 128
+        hi = lo = np.zeros(k, dtype=_F)
+        for s in range(0, n, 1024):
+            hi, lo = _add(hi, lo, np.dot(v[:, s: s + 1024], x[s: s + 1024]), 1.0)
+        _store(out, r, 1, k, hi, lo)
+        r += k
+
+
+def conv_row(xin, c0, cg, H, W, kh, kw, oy, Wo, sh, sw, pt, pl, dh, dw, xq, w, wo, stride, hdr, cb, nb, B, K, rows,
+             sx, acc, asym, q8):
+    """One output row: the windows of Wo columns gathered into a (K, Wo) matrix with one slice per window
+    element, then every weight row against every column (CHUNK items of columns at a time)."""
+    per = CHUNK // K or 1
+    for x0 in range(0, Wo, per):
+        n = min(per, Wo - x0)
+        cols = _im2col(xin, c0, cg, H, W, kh, kw, oy, x0, n, sh, sw, pt, pl, dh, dw, K)
+        X = np.array(cols, dtype=np.int16) - 128
+        _rows(w, wo, stride, hdr, cb, nb, B, K, 0, rows, X, memoryview(acc)[2 * x0 * rows:], asym, q8)
+    _u8(xq, 0, K)[:] = cols[:, n - 1]  # the scratch ends as the bytecode kernel leaves it: the last window
+    block_sums(xq, K, B, nb, sx)
+
+
+def _im2col(xin, c0, cg, H, W, kh, kw, oy, x0, n, sh, sw, pt, pl, dh, dw, K):
+    """(K, n) uint8: column i holds the window of output column x0 + i, in (channel, ky, kx) order (128, the
+    int8 zero, where it lies outside the input)."""
+    o = np.full((K, n), 128, dtype=np.uint8)
+    k = 0
+    for c in range(c0, c0 + cg):
+        for ky in range(kh):
+            yy = oy * sh - pt + ky * dh
+            if yy < 0 or yy >= H:
+                k += kw
+                continue
+            row = _u8(xin, (c * H + yy) * W, W)
+            for kx in range(kw):
+                off = x0 * sw - pl + kx * dw  # input column of output column x0; then every sw-th
+                i0 = 0 if off >= 0 else (sw - 1 - off) // sw
+                i1 = n if off + (n - 1) * sw < W else (W - 1 - off) // sw + 1
+                if i1 > i0:
+                    o[k, i0:i1] = row[off + i0 * sw: off + (i1 - 1) * sw + 1: sw]
+                k += 1
+    return o
+
+
+def absmax(x, xo, n):
+    v = abs(_fv(x, xo, n))
+    i = int(np.argmax(v))
+    return -1 if v[i] == 0.0 else i
+
+
+def quantize(x, xo, n, y, yo, d, di, mul):
+    """As the bytecode kernel: the float quotient decides, the exact integer rounding within a hair of a half
+    (and NaN by its sign bit), both from the bytecode kernel."""
+    v = _fv(x, xo, n) * float(mul) / abs(d[di])
+    f = np.clip(v, -127.0, 127.0) + 128.5
+    q = np.floor(f)
+    _u8(y, yo, n)[:] = q
+    r = f - q
+    odd = np.nonzero((r < 1e-4) | (r > 0.9999) | (v != v))[0]  # near a half (or NaN): decided exactly
+    for i in odd:
+        i = int(i)
+        if -127.0 < v[i] < 127.0:
+            y[yo + i] = _py._exact(x, xo + i, d, di, mul)
+        elif v[i] != v[i]:
+            _py.quantize(x, xo + i, 1, y, yo + i, d, di, mul)
+
+
+# -- float whole-op kernels ---------------------------------------------------------------------------------
+
+def finish(acc, n, rows, sc, r0, s, bias, act, p0, p1, y, yo, rstep, pstep, asym):
+    """y[yo + r*rstep + p*pstep] = act(s*d[r]*A1 + bias[r] - s*dmin[r]*A2) for p < n positions, r < rows."""
+    scv = _fv(sc, 2 * r0, 2 * rows)
+    d = scv[0::2] * s
+    for p in range(n):
+        v = d * _acc_f(acc, 2 * p * rows, rows, 2)
+        if bias is not None:
+            v = v + _fv(bias, r0, rows)
+        if asym:
+            v = v - (scv[1::2] * s) * _acc_f(acc, 2 * p * rows + 1, rows, 2)
+        if act:
+            v = _act(v, act, p0, p1)
+        if rstep == 1:
+            _fv(y, yo + p * pstep, rows)[:] = v
+        else:
+            _fv(y, yo + p * pstep, (rows - 1) * rstep + 1)[0::rstep] = v
+
+
+def _act(v, act, p0, p1):
+    """act (hyq.A_*) of ndarray v, a new ndarray (or v)."""
+    if act == hyq.A_RELU:
+        return np.maximum(v, 0.0)
+    if act == hyq.A_CLIP:
+        return np.minimum(np.maximum(v, p0), p1)
+    if act == hyq.A_LEAKY:
+        return np.where(v >= 0.0, v, v * p0)
+    if act == hyq.A_SIGMOID:
+        return 1.0 / (1.0 + np.exp(-np.maximum(v, -88.0)))
+    if act == hyq.A_TANH:
+        return np.tanh(v)
+    if act == hyq.A_GELU and _erf is not None:
+        return 0.5 * v * (1.0 + _erf(v * 0.7071067811865476))
+    if act == hyq.A_GELU_TANH:
+        return 0.5 * v * (1.0 + np.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
+    if act == hyq.A_HSIG:
+        return np.clip(p0 * v + p1, 0.0, 1.0)
+    if act == hyq.A_HSWISH:
+        return v * np.clip(v / 6.0 + 0.5, 0.0, 1.0)
+    if act == hyq.A_ABS:
+        return abs(v)
+    if act == hyq.A_NEG:
+        return -v
+    from hyperion.layers import _act as one  # the rarer functions, one value at a time
+
+    out = np.zeros(v.size, dtype=_F)
+    for i in range(v.size):
+        out[i] = one(v[i], act, p0, p1)
+    return out
+
+
+def act(x, xo, y, yo, n, act, p0, p1):
+    _fv(y, yo, n)[:] = _act(_fv(x, xo, n), act, p0, p1)
+
+
+def binary(kind, big, small, y, n, inner, ns, rev, act, p0, p1):
+    """y[i] = big[i] op small[(i // inner) % ns] (operands swapped if rev), then act."""
+    if kind >= 6:  # pow and prelu: the bytecode glue's exact special cases, one value at a time
+        from hyperion.funcs import binary2
+
+        for i in range(n):
+            u, v = big[i], small[(i // inner) % ns]
+            r = binary2(kind, v, u) if rev else binary2(kind, u, v)
+            y[i] = r if not act else _act(np.array([r]), act, p0, p1)[0]
+        return
+    sv = _fv(small, 0, ns)
+    if inner == 1:
+        rows, cols = n // ns, ns
+    else:
+        sv = sv.reshape((ns, 1))
+        rows, cols = n // inner, inner
+    for o in range(0, rows, ns if inner > 1 else rows):
+        k = (ns if inner > 1 else rows) * cols
+        u = _fv(big, o * cols, k).reshape((k // cols, cols))
+        a, b = (sv, u) if rev else (u, sv)
+        if kind == 0:
+            r = a + b
+        elif kind == 1:
+            r = a - b
+        elif kind == 2:
+            r = a * b
+        elif kind == 3:
+            r = a / b
+        elif kind == 4:
+            r = np.minimum(a, b)
+        else:
+            r = np.maximum(a, b)
+        if act:
+            r = _act(r.reshape((k,)), act, p0, p1)
+        _fv(y, o * cols, k)[:] = r.reshape((k,)) if r.size == k else r
+
+
+def softmax(x, y, outer, n, inner):
+    for o in range(outer):
+        v = _fv(x, o * n * inner, n * inner)
+        if inner > 1:
+            v = v.reshape((n, inner))
+            e = np.exp(v - np.max(v, axis=0))
+            _fv(y, o * n * inner, n * inner)[:] = (e / np.sum(e, axis=0)).reshape((n * inner,))
+        else:
+            e = np.exp(v - np.max(v))
+            _fv(y, o * n, n)[:] = e / np.sum(e)
+
+
+def layernorm(x, xo, rows, n, g, beta, eps, y, yo):
+    gv = _fv(g, 0, n)
+    bv = _fv(beta, 0, n) if beta is not None else None
+    for r in range(rows):
+        v = _fv(x, xo + r * n, n)
+        d = v - np.sum(v) / n
+        inv = 1.0 / math.sqrt(np.sum(d * d) / n + eps)
+        v = d * inv * gv
+        _fv(y, yo + r * n, n)[:] = v + bv if bv is not None else v
+
+
+def matmul(a, ao, b, bo, y, yo, M, K, N):
+    av = _fv(a, ao, M * K).reshape((M, K))
+    bv = _fv(b, bo, K * N).reshape((K, N))
+    _fv(y, yo, M * N)[:] = np.dot(av, bv).reshape((M * N,))
+
+
+def gap(x, y, planes, hw, i8, scale):
+    if i8:
+        v = np.array(_u8(x, 0, planes * hw), dtype=_F).reshape((planes, hw))
+        _fv(y, 0, planes)[:] = (np.sum(v, axis=1) - 128.0 * hw) * (scale / hw)
+        return
+    _fv(y, 0, planes)[:] = np.sum(_fv(x, 0, planes * hw).reshape((planes, hw)), axis=1) / hw
+
+
+def nonfinite(x, n):
+    bad = np.nonzero(np.isfinite(_fv(x, 0, n)) == False)[0]  # noqa: E712 (an ndarray comparison)
+    return int(bad[0]) if len(bad) else -1
+
+
+def argmax(x, n):
+    return int(np.argmax(_fv(x, 0, n)))
