@@ -22,8 +22,9 @@ venv: $(STAMP)
 sysdeps:
 	@sh tools/dev/sysdeps.sh
 
-# MicroPython firmware from the pinned source (../shared/vendor, or MICROPYTHON_SRC): the emulated boards' QEMU
-# firmware and a 32-bit unix port, cached under .venv/hyperion-builds/ (docs/emulation.md)
+# MicroPython firmware from the pinned sources (../shared/vendor, or MICROPYTHON_SRC and ULAB_SRC): the emulated
+# boards' QEMU firmware, a 32-bit unix port and the unix ports with ulab (.venv/bin/micropython-ulab and
+# micropython-cpy), cached under .venv/hyperion-builds/ (docs/emulation.md)
 firmware: $(STAMP) sysdeps
 	$(PY) tools/build_firmware.py
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: real MicroPython (`micropython`) and real virtual boards (`vboard`, `start_vboard`)."""
+"""Shared fixtures: real MicroPython (`micropython`; `micropython_ulab` and `micropython_cpy`, the unix ports with
+ulab) and real virtual boards (`vboard`, `start_vboard`)."""
 
 import os
 import sys
@@ -34,6 +35,23 @@ def micropython():
     """run(code, heap=None, **kw) -> Result(returncode, stdout, stderr, mem_current, mem_peak, mem_free),
     on the real MicroPython unix port with firmware/ on sys.path."""
     return run_micropython
+
+
+@pytest.fixture(scope="session")
+def micropython_ulab():
+    """Path of the x64 unix port with ulab and float32 floats (.venv/bin/micropython-ulab), built if not yet
+    (`make firmware` builds it). A build that fails fails the test: these never skip."""
+    from hyperion_host import mpbuild
+
+    return str(mpbuild.ulab_interpreter("ulab"))
+
+
+@pytest.fixture(scope="session")
+def micropython_cpy():
+    """The same configured like CircuitPython (.venv/bin/micropython-cpy): no native code emitter, no machine."""
+    from hyperion_host import mpbuild
+
+    return str(mpbuild.ulab_interpreter("cpy"))
 
 
 class VBoardHandle:

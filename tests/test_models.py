@@ -246,7 +246,8 @@ def test_generate_command_on_the_host_micropython_and_a_vboard(start_vboard):
     assert board.stdout == local.stdout
     assert "tokens/s" in board.stderr
     assert_user_error(run_cli("generate", str(MODELS / "digits" / "digits.hyq"), "hi"), "not a language model")
-    assert_user_error(run_cli("generate", model, "hi", "--on", "moon"), "--on must be host or micropython")
+    assert_user_error(run_cli("generate", model, "hi", "--on", "moon"),
+                      "--on must be host, micropython, micropython-ulab or micropython-cpy")
     assert_user_error(run_cli("generate", model, "hi", "--temperature", "-1"), "temperature")
     # a plain ESP32's heap (110 KB; 143 KB for the x64 interpreter): the decoder, which needs about 151 KB with a
     # board's 32-bit objects, does not fit, and says so (an RP2040's vboard runs it, as the README tour shows)

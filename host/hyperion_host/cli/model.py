@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hyperion_host.cli.app import err, notice, out, progress, upload_progress
+from hyperion_host.device.infer import LOCAL
 from hyperion_host.errors import HyperionError
 from hyperion_host.keys import key_id, read_key
 
@@ -134,9 +135,26 @@ SPEED = {"host": "host speed: this computer", "board": "on the board",
 KERNELS = ("auto", "c", "viper", "python", "ulab")
 
 
+ON = ("host",) + LOCAL
+ON_HELP = ("host (numpy reference runtime), micropython (local unix port), micropython-ulab (unix port with ulab and "
+           "float32 floats) or micropython-cpy (the same configured like CircuitPython: no native code); the last "
+           "two are built on first use.")
+
+
+def _check_on(on, verb):
+    if on not in ON:
+        raise HyperionError("--on must be %s or %s (use --port to %s on a board)" % (", ".join(ON[:-1]), ON[-1], verb))
+
+
 def _check_on_or_port(on, port):
     if on != "host" and port is not None:
         raise HyperionError("--on %s runs on this computer and --port %s on a board: give one of them" % (on, port))
+
+
+def _building(what):
+    """The first use of micropython-ulab or -cpy builds it (a minute, once): said, so the wait is explained."""
+    if what.endswith("ports/unix"):
+        notice("building MicroPython with ulab (once; hyperion-builds/ in the Python environment)")
 
 
 def _check_kernels(kernels):
@@ -148,7 +166,7 @@ def infer(
     model: Path = typer.Argument(..., help="A .hyq model."),
     input: Path = typer.Option(..., "--input", "-i", help="Input as .npy (one input) or .npz (named inputs)."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write outputs (.npy for one output, else .npz)."),
-    on: str = typer.Option("host", "--on", help="host (numpy reference runtime) or micropython (local unix port)."),
+    on: str = typer.Option("host", "--on", help=ON_HELP),
     port: str | None = typer.Option(None, "--port", "-p", help="Run on this board or vboard (sends the model if needed)."),
     kernels: str = typer.Option("auto", "--kernels", help="Kernel path on MicroPython: auto, c, viper, python or ulab."),
     stats: bool = typer.Option(False, "--stats", help="Print latency, peak heap and the kernel path."),
@@ -164,8 +182,7 @@ def infer(
     from hyperion_host.files import check_output, write_atomic
     from hyperion_host.model.hyqfile import load_program
 
-    if on not in ("host", "micropython"):
-        raise HyperionError("--on must be host or micropython (use --port to run on a board)")
+    _check_on(on, "run")
     _check_on_or_port(on, port)
     _check_kernels(kernels)
     for o in (output, stats_json):  # before the work, and both or neither
@@ -185,7 +202,7 @@ def infer(
             raise HyperionError("input '%s' holds NaN or infinity (first at flat index %d); pass --allow-nonfinite "
                                 "to run it anyway" % (name, int(np.flatnonzero(~np.isfinite(a))[0])))
     st = None
-    if port is not None or on == "micropython":
+    if port is not None or on != "host":
         from hyperion_host.device import infer as board_run
 
         ins = [np.asarray(feeds[n], np.float32) for n in prog.inputs]
@@ -197,7 +214,7 @@ def infer(
                                                     progress=update)
         else:
             arrays, st = board_run.run_local(str(model), ins, shapes, kernels, repeat=repeat,
-                                             allow_nonfinite=allow_nonfinite, key=key)
+                                             allow_nonfinite=allow_nonfinite, key=key, on=on, log=_building)
         res = dict(zip(prog.outputs, arrays))
         for n in st.get("notices", ()):  # the runtime's own word, e.g. why the kernels asked for are not used
             notice(n)
@@ -339,7 +356,7 @@ def generate(
     repetition_penalty: float = typer.Option(1.0, "--repetition-penalty", help="> 1 discourages repeats."),
     stop: str | None = typer.Option(None, "--stop", help="End the text before this string."),
     seed: int | None = typer.Option(None, "--seed", help="The same text again for the same seed."),
-    on: str = typer.Option("host", "--on", help="host (reference runtime) or micropython (local unix port)."),
+    on: str = typer.Option("host", "--on", help=ON_HELP),
     port: str | None = typer.Option(None, "--port", "-p", help="Write on this board or vboard (sends the model if needed)."),
     kernels: str = typer.Option("auto", "--kernels", help="Kernel path on MicroPython: auto, c, viper or python."),
     stats: bool = typer.Option(False, "--stats", help="Print tokens and tokens/s."),
@@ -354,8 +371,7 @@ def generate(
 
     from hyperion_host.model.hyqfile import load_program
 
-    if on not in ("host", "micropython"):
-        raise HyperionError("--on must be host or micropython (use --port to write on a board)")
+    _check_on(on, "write")
     _check_on_or_port(on, port)
     if max_tokens < 0:
         raise HyperionError("--max-tokens must be >= 0")
@@ -375,8 +391,9 @@ def generate(
     if port is not None:
         with upload_progress("sending") as update:
             n, secs, speed = board_run.generate_on_board(port, str(model), args, kernels, write, key, notice, update)
-    elif on == "micropython":
-        n, secs, speed = board_run.generate_local(str(model), args, kernels, write, key)
+    elif on != "host":
+        n, secs, speed = board_run.generate_local(str(model), args, kernels, write, key, on=on, log=_building,
+                                                  notice=notice)
     else:
         from hyperion_host.relay import models as M
 

@@ -22,7 +22,7 @@ from hyperion.kernels import python
 try:
     from hyperion.kernels import viper
     from hyperion.kernels import c
-except (ImportError, ValueError):
+except (ImportError, ValueError, SyntaxError):  # no native code here (viper.py does not compile without an emitter)
     pass
 _xs = [array.array('f', b) for b in %(inputs)r]
 gc.collect()
@@ -71,14 +71,39 @@ def _parse(text, out_shapes):
     raise HyperionError("the board printed no result:\n" + text.strip()[-800:])
 
 
-def run_local(model_path, inputs, out_shapes, kernels="auto", heap=None, repeat=1, allow_nonfinite=False, key=None):
-    """On the local MicroPython unix port."""
-    from hyperion_host.device.local import run_micropython
+# The local interpreters `--on` names: the pip unix port, and the x64 unix ports built with ulab and float32
+# floats (hyperion_host.mpbuild): MicroPython with ulab, and one configured like CircuitPython (no native code).
+LOCAL = ("micropython", "micropython-ulab", "micropython-cpy")
+
+
+def local_interpreter(on="micropython", log=None):
+    """(binary, firmware folder) of a local interpreter by its `--on` name; binary None is the pip unix port.
+    The ulab builds are built on first use (a minute, once). All run the firmware compiled for x64: its bytecode
+    .mpy loads everywhere; micropython-cpy, which has no native code emitter (as CircuitPython), refuses its
+    native modules (kernels/viper.mpy and c.mpy: "native code in .mpy unsupported"), and the firmware, seeing no
+    arch in sys.implementation._mpy, runs the bytecode (and ulab) kernels without trying them. The sources would
+    run too, but their compilation at import leaves the heap figures higher than a board's."""
     from hyperion_host.firmware import cached_firmware
 
+    if on not in LOCAL:
+        raise HyperionError("--on must be host, %s or %s (use --port to run on a board)" % (", ".join(LOCAL[:-1]),
+                                                                                           LOCAL[-1]))
+    binary = None
+    if on != "micropython":
+        from hyperion_host import mpbuild
+
+        binary = str(mpbuild.interpreter(on, log=log))
+    return binary, cached_firmware("x64")
+
+
+def run_local(model_path, inputs, out_shapes, kernels="auto", heap=None, repeat=1, allow_nonfinite=False, key=None,
+              on="micropython", log=None):
+    """On a local MicroPython interpreter (on: one of LOCAL; the pip unix port by default)."""
+    from hyperion_host.device.local import run_micropython
+
+    binary, fw = local_interpreter(on, log)
     r = run_micropython(_script(os.path.abspath(model_path), inputs, kernels, repeat, allow_nonfinite, key), heap=heap,
-                        timeout=600,
-                        firmware=cached_firmware("x64"))
+                        timeout=600, firmware=fw, binary=binary)
     if not r.ok:
         raise HyperionError(_board_error(r.stderr or r.stdout))
     arrays, st = _parse(r.stdout, out_shapes)
@@ -204,17 +229,24 @@ def generate_on_board(port, model_path, args, kernels, write, key=None, notice=N
     return ts.result[0], ts.result[1] / 1e6, speed_of(ident)
 
 
-def generate_local(model_path, args, kernels, write, key=None):
-    """The same on the local MicroPython unix port (the text comes when it is done)."""
+def generate_local(model_path, args, kernels, write, key=None, on="micropython", log=None, notice=None):
+    """The same on a local MicroPython interpreter (on: one of LOCAL; the text comes when it is done). The
+    runtime's notices, printed at load before the text (e.g. why the kernels asked for are not used), go to
+    notice(), not into the text."""
     from hyperion_host.device.local import run_micropython
-    from hyperion_host.firmware import cached_firmware
 
+    binary, fw = local_interpreter(on, log)
     r = run_micropython(generate_script(os.path.abspath(model_path), *args, kernels, key), timeout=600,
-                        firmware=cached_firmware("x64"))
+                        firmware=fw, binary=binary)
     if not r.ok:
         raise HyperionError(_board_error(r.stderr or r.stdout))
+    text = r.stdout
+    while text.startswith("hyperion: ") and "\n" in text:
+        line, text = text.split("\n", 1)
+        if notice:
+            notice(line[10:].strip())
     ts = TextStream(write)
-    ts.feed(r.stdout.encode())
+    ts.feed(text.encode())
     if ts.result is None:
         raise HyperionError("MicroPython printed no result")
     return ts.result[0], ts.result[1] / 1e6, "host"
