@@ -1,0 +1,209 @@
+"""The ulab kernel path and the CircuitPython profile, on real MicroPython builds with ulab (mpbuild:
+micropython-ulab, the unix port with ulab and 32-bit floats; micropython-cpy, the same with no native emitter and
+the CircuitPython shim of tests/circuitpython_shim.py): every op against the host runtime, the integer kernels
+bit for bit against the bytecode ones, the per-op report, the audio front end, and the firmware running end to
+end where MicroPython-only APIs are gone."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import test_kernels
+from test_runtime import op_models, run_batch  # noqa: F401 (op_models: a fixture)
+
+from hyperion_host.device.local import run_micropython
+from hyperion_host.firmware import cached_firmware
+from hyperion_host.model.hyqfile import load_program
+from hyperion_host.paths import firmware_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIM = (Path(__file__).parent / "circuitpython_shim.py").read_text()
+
+
+def _on(binary):
+    def run(code, **kw):
+        return run_micropython(code, binary=binary, **kw)
+    return run
+
+
+@pytest.mark.parametrize("kernels", ["ulab", "auto"])
+def test_every_op_matches_the_host_runtime_on_the_ulab_path(op_models, micropython_ulab, kernels):  # noqa: F811
+    """'ulab': ulab over bytecode (CircuitPython's path); 'auto': the C kernels where they load, which on this
+    interpreter they do (c.mpy for x64), so this also checks that C and ulab live side by side."""
+    got = run_batch(_on(micropython_ulab), [(p, ins) for p, ins, _ in op_models], kernels)
+    bad = []
+    for path, _, host in op_models:
+        res = got.get(str(path))
+        if not isinstance(res, list):
+            bad.append("%s: %s" % (path.name, res))
+            continue
+        for h, g in zip(host, res):
+            h = np.asarray(h, np.float32).ravel()
+            scale = max(1.0, float(np.abs(h).max()))
+            tol = 1e-5 if ".f." in path.name else 2e-3  # the same tolerances as the other paths
+            if g.shape != h.shape or float(np.abs(g - h).max()) > tol * scale:
+                bad.append("%s: max diff %s" % (path.name, np.abs(g - h).max() if g.shape == h.shape else g.shape))
+    assert len(op_models) > 150
+    assert not bad, bad
+
+
+def test_ulab_integer_kernels_equal_the_bytecode_ones_bit_for_bit(micropython_ulab):
+    """Every case of test_kernels for the functions the ulab module has: the same return value and the same
+    bytes in every buffer as kernels/python.py (ulab's float32 sums are kept exact: kernels/ulab.py)."""
+    cases = test_kernels._cases()
+    r = run_micropython("CASES = %r\n" % (cases,) + test_kernels.RUNNER, heap=8 * 1024 * 1024,
+                        firmware=cached_firmware("x64"), binary=micropython_ulab, timeout=600)
+    assert r.ok, r
+    lines = r.stdout.splitlines()
+    paths = [ln.split()[1:] for ln in lines if ln.startswith("PATHS")][0]
+    assert paths == ["c", "viper", "ulab", "python"]
+    funcs = {ln.split()[1]: set(ln.split()[2:]) for ln in lines if ln.startswith("FUNCTIONS")}
+    have = funcs["ulab"] & set(test_kernels.FUNCTIONS)
+    assert have == {"block_sums", "q4_rows", "q8_rows", "dot8", "conv_row", "absmax", "quantize", "argmax"}
+    got = {}
+    for ln in lines:
+        if ln.startswith("CASE "):
+            _, ci, fn, p, res, *crcs = ln.split(" ")
+            got.setdefault(int(ci), {})[p] = (res, crcs)
+    compared = 0
+    for ci, (fn, _) in enumerate(cases):
+        if fn in have:
+            assert not got[ci]["python"][0].startswith("'ERROR"), (ci, fn)
+            assert got[ci]["ulab"] == got[ci]["python"], (ci, fn, got[ci]["ulab"], got[ci]["python"])
+            compared += 1
+    assert compared > 100
+
+
+MODEL_INFO = """
+import array, hyperion
+for k in ('auto', 'ulab', 'python'):
+    m = hyperion.load(%r, kernels=k)
+    m.set_input(array.array('f', [0.1] * %d))
+    m.run()
+    i = m.info()
+    print(k, ' '.join('%%s:%%s' %% (o, p) for o, p in zip(i['ops'], i['kernels'])))
+print('AVAILABLE', ' '.join(hyperion.info()['kernels']))
+"""
+
+
+def _block(tmp_path):
+    from hyperion_host.files import write_atomic
+    from hyperion_host.model.quantize import Options, quantize_model
+
+    import onnx_examples
+
+    src = tmp_path / "block.onnx"
+    onnx_examples.transformer(str(src), vocab=32, dim=32, heads=2, seq=4, ffn=64)
+    blob, _ = quantize_model(str(src), Options())
+    write_atomic(tmp_path / "block.hyq", blob)
+    prog, _ = load_program(str(tmp_path / "block.hyq"))
+    return tmp_path / "block.hyq", int(np.prod(prog.shapes[prog.inputs[0]]))
+
+
+def _paths(line):
+    return dict(x.split(":") for x in line.split()[1:])
+
+
+def _report(stdout):
+    """The three per-op lines and the AVAILABLE line (the runtime's notices printed between them left out)."""
+    return [ln for ln in stdout.splitlines() if ln.split(" ")[0] in ("auto", "ulab", "python", "AVAILABLE")]
+
+
+def test_model_info_shows_ulab_for_the_float_ops(tmp_path, micropython_ulab, micropython_cpy):
+    path, size = _block(tmp_path)
+    code = MODEL_INFO % (str(path), size)
+    # the firmware from source (no C kernels): viper for the integer ops, ulab for the float ones
+    r = run_micropython(code, heap=4 * 1024 * 1024, binary=micropython_ulab, firmware=firmware_dir())
+    assert r.ok, r
+    auto, ulab, python = [_paths(ln) for ln in _report(r.stdout)[:3]]
+    assert auto["layernorm"] == auto["softmax"] == auto["matmul"] == auto["add"] == "ulab"
+    assert auto["linear"] == "viper"
+    assert ulab["layernorm"] == ulab["linear"] == ulab["softmax"] == "ulab"
+    assert set(python.values()) == {"python"}
+    assert _report(r.stdout)[3] == "AVAILABLE viper ulab python"
+    # with the C kernels installed (the compiled firmware), auto is C throughout
+    r = run_micropython(code, heap=4 * 1024 * 1024, binary=micropython_ulab, firmware=cached_firmware("x64"))
+    assert r.ok, r
+    assert set(_paths(_report(r.stdout)[0]).values()) <= {"c", "python"}
+    # configured like CircuitPython: no native code, so auto is ulab over bytecode
+    r = run_micropython(code, heap=4 * 1024 * 1024, binary=micropython_cpy, firmware=firmware_dir())
+    assert r.ok, r
+    auto = _paths(_report(r.stdout)[0])
+    assert auto["linear"] == auto["layernorm"] == "ulab"
+    assert _report(r.stdout)[3] == "AVAILABLE ulab python"
+    assert "no native code emitter on this port: using ulab and bytecode kernels" in r.stdout
+
+
+def test_the_ulab_audio_front_end_matches_the_bytecode_one(micropython_ulab):
+    r = run_micropython(
+        "import array, math\nfrom hyperion import audio\n"
+        "s = array.array('h', [int(9000 * math.sin(i * 0.043) + 2500 * math.sin(i * 0.29 + 1)) for i in range(8000)])\n"
+        "a = audio.Frontend(use_ulab=False).mfcc(s)\nb = audio.Frontend().mfcc(s)\n"
+        "f = audio.Frontend(); print(f.ulab)\n"
+        "print(len(a), max(abs(a[i] - b[i]) for i in range(len(a))), max(abs(v) for v in a))\n",
+        binary=micropython_ulab, firmware=firmware_dir())
+    assert r.ok, r
+    flag, stats = r.stdout.splitlines()
+    n, diff, top = stats.split()
+    assert flag == "True" and int(n) == 48 * 10
+    assert float(diff) < 1e-3 * float(top)  # float32 FFTs in a different order: agreement to 1e-3 of the range
+
+
+CPY_RUN = """
+install()
+import array, json, sys
+import hyperion
+from hyperion import audio
+from hyperion.picol import Interp
+out = {}
+info = hyperion.info()
+out['kernels'] = info['kernels']
+out['no_peak'] = 'mem_peak' not in info
+m = hyperion.load(%r)
+x = array.array('f', %r)
+m.set_input(x)
+y = m.run()
+out['y'] = list(y)
+out['paths'] = sorted(set(m.info()['kernels']))
+st = [0] * len(m.h.nodes)
+m.run(stats=st)
+out['timed'] = sum(st) >= 0
+lm = hyperion.load(%r)
+out['text'] = ''.join(lm.generate('Once upon', 12, temperature=0))
+it = Interp()
+out['tcl'] = it.eval('set s 0; foreach i {1 2 3 4} { incr s [expr {$i * $i}] }; format %%d-%%s $s [string toupper ab]')
+out['mfcc'] = len(audio.Frontend().mfcc(array.array('h', range(0, 32000, 4))))
+try:
+    import machine
+    out['machine'] = 'present'
+except ImportError:
+    out['machine'] = 'gone'
+remove()
+print(json.dumps(out))
+"""
+
+
+def test_the_firmware_runs_unchanged_configured_like_circuitpython(micropython_cpy, micropython):
+    """On micropython-cpy (no native emitter, ulab, 32-bit floats) with the CircuitPython shim: the firmware
+    imports, a CNN matches the host runtime, tinylm writes the same text as on the standard unix port, Picol
+    and the audio front end run."""
+    digits = ROOT / "models" / "digits" / "digits.hyq"
+    tiny = ROOT / "models" / "tinylm" / "tinylm.hyq"
+    x = (np.arange(64, dtype=np.float32) % 17 / 16.0).tolist()
+    r = run_micropython(SHIM + CPY_RUN % (str(digits), x, str(tiny)), heap=2 * 1024 * 1024, binary=micropython_cpy,
+                        firmware=firmware_dir(), timeout=300)
+    assert r.ok, r
+    out = json.loads(r.stdout.splitlines()[-1])
+    assert out["kernels"] == ["ulab", "python"] and out["no_peak"] and out["machine"] == "gone"
+    assert out["paths"] == ["python", "ulab"] and out["timed"]
+    prog, _ = load_program(str(digits))
+    host = prog.run({prog.inputs[0]: np.asarray(x, np.float32).reshape(prog.shapes[prog.inputs[0]])})
+    want = np.asarray(host[prog.outputs[0]], np.float32).ravel()
+    assert np.abs(np.asarray(out["y"]) - want).max() <= 2e-3 * max(1.0, float(np.abs(want).max()))
+    ref = micropython("import hyperion\nprint(repr(''.join(hyperion.load(%r).generate('Once upon', 12, "
+                      "temperature=0))))" % str(tiny))
+    assert ref.ok, ref
+    assert repr(out["text"]) == ref.stdout.strip() and len(out["text"]) > 0
+    assert out["tcl"] == "30-AB"
+    assert out["mfcc"] == 48 * 10  # frames * coefficients
