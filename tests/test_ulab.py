@@ -135,6 +135,16 @@ def test_model_info_shows_ulab_for_the_float_ops(tmp_path, micropython_ulab, mic
     assert "no native code emitter on this port: using ulab and bytecode kernels" in r.stdout
 
 
+def test_the_ulab_kernels_activation_codes_are_the_formats(micropython_ulab):
+    """kernels/ulab.py names the activation codes it handles itself (a kernel module imports nothing above it)."""
+    names = ("RELU", "CLIP", "LEAKY", "SIGMOID", "TANH", "GELU", "GELU_TANH", "HSIG", "HSWISH", "ABS", "NEG")
+    r = run_micropython("from hyperion import hyq\nfrom hyperion.kernels import ulab\n"
+                        "print([getattr(ulab, 'A_' + n) == getattr(hyq, 'A_' + n) for n in %r])" % (names,),
+                        binary=micropython_ulab, firmware=firmware_dir())
+    assert r.ok, r
+    assert r.stdout.strip() == str([True] * len(names))
+
+
 def test_the_ulab_audio_front_end_matches_the_bytecode_one(micropython_ulab):
     r = run_micropython(
         "import array, math\nfrom hyperion import audio\n"

@@ -193,9 +193,8 @@ def _finish_rows(m, y, yo, rows, sc, r0, asym, s, bias, act, p0, p1, ystep):
     """y[yo + r*ystep] = act(s*(d*A1 - dmin*A2) + bias[r]) for rows r0.. (acc holds rows from 0)."""
     acc = m.acc
     fin = getattr(m.k, "finish", None)
-    if fin is not None:
-        fin(acc, 1, rows, sc, r0, s, bias, act, p0, p1, y, yo, ystep, 0, asym)
-        return
+    if fin is not None and fin(acc, 1, rows, sc, r0, s, bias, act, p0, p1, y, yo, ystep, 0, asym) is not False:
+        return  # (False: the path declines this activation)
     if r0 == 0 and ystep == 1 and asym and bias is not None and act in (0, A_RELU, A_GELU):
         # the common case (a linear layer's whole output), in loops with nothing else to decide per row;
         # the same arithmetic in the same order as the general loop below
@@ -428,9 +427,8 @@ def op_conv(m, nd):
                                  m.sx, acc, asym, q8)
                 if rq:
                     m.k.requant(acc, Wo, og, table, r0, y, (n * cout + r0) * hw + oy * Wo, hw, 1)
-                elif fin is not None:  # the path's float step for the whole row (ulab)
-                    fin(acc, Wo, og, rs, r0, sc, bias, act, p0, p1, y, (n * cout + r0) * hw + oy * Wo, hw, 1, asym)
-                else:
+                elif fin is None or fin(acc, Wo, og, rs, r0, sc, bias, act, p0, p1, y, (n * cout + r0) * hw + oy * Wo,
+                                        hw, 1, asym) is False:  # the path's float step for a whole row (ulab)
                     _finish_conv_row(y, (n * cout + r0) * hw + oy * Wo, og, Wo, hw, acc, rs, r0, asym, sc, bias,
                                      act, p0, p1)
 

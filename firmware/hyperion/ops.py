@@ -83,9 +83,8 @@ def _binary(kind):
         big, small = m.view(nd.inputs[0]), m.view(nd.inputs[1])
         y = m.view(nd.outputs[0])
         k = getattr(m.k, "binary", None)
-        if k is not None:
-            k(kind, big, small, y, len(y), inner, n, rev, act, p0, p1)
-            return
+        if k is not None and k(kind, big, small, y, len(y), inner, n, rev, act, p0, p1) is not False:
+            return  # (a path's kernel may decline a case with False: then the loop below runs)
         more = None
         if kind >= 4:
             from hyperion.funcs import binary2 as more
@@ -114,8 +113,7 @@ def op_act(m, nd):
     p0, p1 = nd.fattrs
     x, y = m.view(nd.inputs[0]), m.view(nd.outputs[0])
     k = getattr(m.k, "act", None)
-    if k is not None:
-        k(x, 0, y, 0, len(y), act, p0, p1)
+    if k is not None and k(x, 0, y, 0, len(y), act, p0, p1) is not False:
         return
     for i in range(len(y)):
         y[i] = _act(x[i], act, p0, p1)

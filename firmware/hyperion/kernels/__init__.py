@@ -48,7 +48,8 @@ results are identical across paths, tested by tests/test_kernels.py):
     xor(y, yo, ks, ko, n)                     y[yo + i] ^= ks[ko + i] for i < n: a keystream onto data, in place
 
 Whole-op kernels (WHOLE_OP): a path may also have these; where it does, the op glue calls them instead of its
-own Python loop (float results within float32 rounding of the loop's; int8 results identical):
+own Python loop (float results within float32 rounding of the loop's; int8 results identical). The ulab path's
+act, binary and finish return False for cases they do not have (rare activations, pow, prelu): the loop runs.
     conv(xin, g, xq, w, wo, sx, acc, y, yo, rq, sc, bias, f)   a conv layer over one image (layers.op_conv)
     finish(acc, n, rows, sc, r0, s, bias, act, p0, p1, y, yo, rstep, pstep, asym)   float outputs of row sums
     act(x, xo, y, yo, n, act, p0, p1)         binary(kind, big, small, y, n, inner, ns, rev, act, p0, p1)

@@ -16,7 +16,6 @@ import math
 
 from ulab import numpy as np
 
-from hyperion import hyq
 from hyperion.kernels import python as _py
 
 PATH = "ulab"
@@ -37,6 +36,11 @@ except (ImportError, AttributeError):
 FLOAT = ("finish", "act", "binary", "softmax", "layernorm", "matmul", "gap", "nonfinite", "argmax")
 INTEGER = ("block_sums", "q4_rows", "q8_rows", "dot8", "conv_row", "absmax", "quantize", "expand", "q4_rows_e",
            "conv_row_e")
+
+
+# the activation codes handled here (hyq.A_*; kernels import nothing above them: tests/test_ulab.py checks these)
+A_RELU, A_CLIP, A_LEAKY, A_SIGMOID, A_TANH, A_GELU, A_GELU_TANH, A_HSIG, A_HSWISH = 1, 2, 3, 4, 5, 6, 7, 8, 9
+A_ABS, A_NEG = 16, 17
 
 
 def _fv(buf, o, n):
@@ -412,7 +416,10 @@ def quantize(x, xo, n, y, yo, d, di, mul):
 # -- float whole-op kernels ---------------------------------------------------------------------------------
 
 def finish(acc, n, rows, sc, r0, s, bias, act, p0, p1, y, yo, rstep, pstep, asym):
-    """y[yo + r*rstep + p*pstep] = act(s*d[r]*A1 + bias[r] - s*dmin[r]*A2) for p < n positions, r < rows."""
+    """y[yo + r*rstep + p*pstep] = act(s*d[r]*A1 + bias[r] - s*dmin[r]*A2) for p < n positions, r < rows.
+    False (nothing written: the glue's loop runs) for an activation this module does not have."""
+    if act and act not in _ACTS:
+        return False
     scv = _fv(sc, 2 * r0, 2 * rows)
     d = scv[0::2] * s
     for p in range(n):
@@ -429,52 +436,46 @@ def finish(acc, n, rows, sc, r0, s, bias, act, p0, p1, y, yo, rstep, pstep, asym
             _fv(y, yo + p * pstep, (rows - 1) * rstep + 1)[0::rstep] = v
 
 
-def _act(v, act, p0, p1):
-    """act (hyq.A_*) of ndarray v, a new ndarray (or v)."""
-    if act == hyq.A_RELU:
-        return np.maximum(v, 0.0)
-    if act == hyq.A_CLIP:
-        return np.minimum(np.maximum(v, p0), p1)
-    if act == hyq.A_LEAKY:
-        return np.where(v >= 0.0, v, v * p0)
-    if act == hyq.A_SIGMOID:
-        return 1.0 / (1.0 + np.exp(-np.maximum(v, -88.0)))
-    if act == hyq.A_TANH:
-        return np.tanh(v)
-    if act == hyq.A_GELU and _erf is not None:
-        return 0.5 * v * (1.0 + _erf(v * 0.7071067811865476))
-    if act == hyq.A_GELU_TANH:
-        return 0.5 * v * (1.0 + np.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
-    if act == hyq.A_HSIG:
-        return np.clip(p0 * v + p1, 0.0, 1.0)
-    if act == hyq.A_HSWISH:
-        return v * np.clip(v / 6.0 + 0.5, 0.0, 1.0)
-    if act == hyq.A_ABS:
-        return abs(v)
-    if act == hyq.A_NEG:
-        return -v
-    from hyperion.layers import _act as one  # the rarer functions, one value at a time
+_ACTS = (A_RELU, A_CLIP, A_LEAKY, A_SIGMOID, A_TANH, A_GELU_TANH, A_HSIG, A_HSWISH, A_ABS, A_NEG) + \
+    ((A_GELU,) if _erf is not None else ())
 
-    out = np.zeros(v.size, dtype=_F)
-    for i in range(v.size):
-        out[i] = one(v[i], act, p0, p1)
-    return out
+
+def _act(v, act, p0, p1):
+    """act (one of _ACTS) of ndarray v, a new ndarray."""
+    if act == A_RELU:
+        return np.maximum(v, 0.0)
+    if act == A_CLIP:
+        return np.minimum(np.maximum(v, p0), p1)
+    if act == A_LEAKY:
+        return np.where(v >= 0.0, v, v * p0)
+    if act == A_SIGMOID:
+        return 1.0 / (1.0 + np.exp(-np.maximum(v, -88.0)))
+    if act == A_TANH:
+        return np.tanh(v)
+    if act == A_GELU:
+        return 0.5 * v * (1.0 + _erf(v * 0.7071067811865476))
+    if act == A_GELU_TANH:
+        return 0.5 * v * (1.0 + np.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
+    if act == A_HSIG:
+        return np.clip(p0 * v + p1, 0.0, 1.0)
+    if act == A_HSWISH:
+        return v * np.clip(v / 6.0 + 0.5, 0.0, 1.0)
+    if act == A_ABS:
+        return abs(v)
+    return -v
 
 
 def act(x, xo, y, yo, n, act, p0, p1):
+    if act not in _ACTS:
+        return False
     _fv(y, yo, n)[:] = _act(_fv(x, xo, n), act, p0, p1)
 
 
 def binary(kind, big, small, y, n, inner, ns, rev, act, p0, p1):
-    """y[i] = big[i] op small[(i // inner) % ns] (operands swapped if rev), then act."""
-    if kind >= 6:  # pow and prelu: the bytecode glue's exact special cases, one value at a time
-        from hyperion.funcs import binary2
-
-        for i in range(n):
-            u, v = big[i], small[(i // inner) % ns]
-            r = binary2(kind, v, u) if rev else binary2(kind, u, v)
-            y[i] = r if not act else _act(np.array([r]), act, p0, p1)[0]
-        return
+    """y[i] = big[i] op small[(i // inner) % ns] (operands swapped if rev), then act. False for pow and prelu
+    (the glue's exact special cases) and activations this module does not have."""
+    if kind >= 6 or (act and act not in _ACTS):
+        return False
     sv = _fv(small, 0, ns)
     if inner == 1:
         rows, cols = n // ns, ns
