@@ -217,3 +217,93 @@ def test_the_firmware_runs_unchanged_configured_like_circuitpython(micropython_c
     assert repr(out["text"]) == ref.stdout.strip() and len(out["text"]) > 0
     assert out["tcl"] == "30-AB"
     assert out["mfcc"] == 48 * 10  # frames * coefficients
+
+
+EXPANDED = """
+import array, binascii
+from hyperion.kernels import python, ulab
+for fn, args in CASES:
+    w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, sx, acc, asym = args
+    w, xq = bytearray(w[1]), bytearray(xq[1])
+    sx = array.array('i', sx[1])
+    a = array.array('i', acc[1])
+    python.block_sums(xq, K, B, nb, sx)
+    python.q4_rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, xq, sx, a, asym)
+    E = ulab.expand(w, wo + r0 * stride, stride, hdr, cb, nb, B, K, r1 - r0, asym, 1 << 30)
+    b = array.array('i', acc[1])
+    ulab.q4_rows_e(E, K, xq, memoryview(b)[2 * r0:])
+    print(binascii.crc32(bytes(a)) == binascii.crc32(bytes(b)), K, B, asym, r1 - r0)
+"""
+
+
+def test_expanded_q4_weights_give_the_bytecode_sums_bit_for_bit(micropython_ulab):
+    """The ulab path's cached form of q4 tensors (kernels/ulab.py expand, q4_rows_e): every q4_rows case of
+    test_kernels (asym and sym, whole and partial last blocks, odd K, edge weights and inputs) plus wide rows
+    (K = 1024: many 128-column parts), against the bytecode kernel."""
+    import random
+
+    from hyperion import hyq
+
+    cases = [c for c in test_kernels._cases() if c[0] == "q4_rows"]
+    rnd = random.Random(5)
+    for scheme in (hyq.S_ASYM, hyq.S_SYM):
+        K, rows = 1024, 6
+        qp = scheme << 4
+        nb, hdr, cb, _, stride = hyq.q4_layout(K, qp)
+        B = hyq.block_size(qp)
+        for edge in (0, 255, None):
+            w = bytes(edge if edge is not None else rnd.randrange(256) for _ in range(rows * stride))
+            xq = bytes(255 if edge == 255 else (1 if edge == 0 else rnd.randrange(1, 256)) for _ in range(K))
+            cases.append(("q4_rows", [("b", w), 0, stride, hdr, cb, nb, B, K, 0, rows, ("b", xq),
+                                      ("i", bytes(4 * nb)), ("i", bytes(8 * rows)), 1 if scheme == hyq.S_ASYM else 0]))
+    r = run_micropython("CASES = %r\n" % (cases,) + EXPANDED, heap=8 * 1024 * 1024, binary=micropython_ulab,
+                        firmware=firmware_dir())
+    assert r.ok, r
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(cases) > 20
+    assert all(ln.startswith("True ") for ln in lines), [ln for ln in lines if not ln.startswith("True ")]
+    assert {ln.split()[3] for ln in lines} == {"0", "1"} and any(int(ln.split()[1]) % int(ln.split()[2]) for ln in lines)
+
+
+def test_quantized_models_match_the_host_on_the_ulab_path(tmp_path, micropython_cpy):
+    """Whole q4/q8 models through the ulab path's cached expansions and block products (the op cases above are
+    too small to quantize): a calibrated int8 CNN, the same with no calibration, a transformer block (its larger
+    tensors are read from the file for their expansion), sym and q8 MLPs, on micropython-cpy."""
+    from hyperion_host.files import write_atomic
+    from hyperion_host.model.quantize import Options, quantize_model
+
+    import onnx_examples
+
+    onnx_examples.transformer(str(tmp_path / "block.onnx"), vocab=32, dim=64, heads=2, seq=4, ffn=128)
+    onnx_examples.mlp(str(tmp_path / "mlp.onnx"), k=200, hidden=96, n_out=10)
+    digits = ROOT / "models" / "digits"
+    files = [(digits / "digits.hyq", None)]
+    for name, src, opts in (("digits_nocalib", digits / "digits.onnx", Options()),
+                            ("block", tmp_path / "block.onnx", Options()),
+                            ("mlp_sym", tmp_path / "mlp.onnx", Options(scheme="sym")),
+                            ("mlp_q8", tmp_path / "mlp.onnx", Options(bits=8))):
+        blob, _ = quantize_model(str(src), opts)
+        write_atomic(tmp_path / (name + ".hyq"), blob)
+        files.append((tmp_path / (name + ".hyq"), None))
+    rng = np.random.default_rng(3)
+    cases, want = [], {}
+    for f, _ in files:
+        prog, _ = load_program(str(f))
+        feeds = {n: (rng.random(prog.shapes[n]) * (16 if "digits" in f.name else 1)).astype(np.float32)
+                 for n in prog.inputs}
+        if "block" in f.name:
+            feeds = {n: rng.integers(0, 32, prog.shapes[n]).astype(np.float32) for n in prog.inputs}
+        want[str(f)] = [np.asarray(prog.run(feeds)[o], np.float32).ravel() for o in prog.outputs]
+        cases.append((f, [feeds[n] for n in prog.inputs]))
+    for kernels in ("auto", "python"):
+        got = run_batch(_on(micropython_cpy), cases, kernels, heap=4 * 1024 * 1024)
+        for f, _ in cases:
+            res = got[str(f)]
+            assert isinstance(res, list), (f.name, res)
+            for g, h in zip(res, want[str(f)]):
+                assert np.abs(g - h).max() <= 2e-3 * max(1.0, float(np.abs(h).max())), (kernels, f.name)
+    r = run_micropython("import hyperion, array\nm = hyperion.load(%r, kernels='ulab')\n"
+                        "m.set_input(array.array('f', [0.5] * 200))\nm.run()\n"
+                        "print(m.layouts.get('expanded', 0) > 0, sorted(set(m.info()['kernels'])))"
+                        % str(tmp_path / "mlp_sym.hyq"), binary=micropython_cpy, firmware=firmware_dir())
+    assert r.ok and r.stdout.split("\n")[-2] == "True ['ulab']", r

@@ -148,16 +148,19 @@ def _q_rows(m, t, xq, K):
                                     m.k.q8_rows if scheme == hyq.S_Q8 else m.k.q4_rows)
     nb, hdr, cb, stride, B, asym, kern = lay
     rows = t.shape[0]
+    E = _expanded(m, t, stride, hdr, cb, nb, B, K, asym)
+    if E:  # the path's own form of the weights (ulab)
+        m.k.q4_rows_e(E, K, xq, m.acc)
+        sc = m.rowscales.get(t.index)
+        if sc is None:
+            buf, off = m._weights(t)
+            sc = _scales(m, t, buf, off, stride)
+        return sc, asym
+    m.k.block_sums(xq, K, B, nb, m.sx)
     if m.mapped is not None or t.nbytes <= len(m.wbuf):
         buf, off = m._weights(t)
-        E = _expanded(m, t, buf, off, stride, hdr, cb, nb, B, K, asym)
-        if E:
-            m.k.q4_rows_e(E, K, xq, m.acc)
-        else:
-            m.k.block_sums(xq, K, B, nb, m.sx)
-            kern(buf, off, stride, hdr, cb, nb, B, K, 0, rows, xq, m.sx, m.acc, asym)
+        kern(buf, off, stride, hdr, cb, nb, B, K, 0, rows, xq, m.sx, m.acc, asym)
         return _scales(m, t, buf, off, stride), asym
-    m.k.block_sums(xq, K, B, nb, m.sx)
     sc = m.rowscales.get(t.index)
     fill = sc is None
     per = len(m.wbuf) // stride
@@ -173,19 +176,32 @@ def _q_rows(m, t, xq, K):
     return sc, asym
 
 
-def _expanded(m, t, buf, off, stride, hdr, cb, nb, B, K, asym):
+def _expanded(m, t, stride, hdr, cb, nb, B, K, asym):
     """A path's cached expansion of q4 tensor t (the ulab path's: kernels/ulab.py, expand), made on first use
-    while the model's budget allows; None where the path has none."""
+    while the model's budget (the path's CACHE bytes) allows; None where the path has none. A tensor streamed
+    from the file is read whole once for it (a quarter of what the expansion keeps), its row scales with it."""
     ex = getattr(m.k, "expand", None)
     if ex is None or (t.qparam >> 4) == hyq.S_Q8:
         return None
     E = m.layouts.get(-1 - t.index, 0)
-    if E == 0:
-        used = m.layouts.get("expanded", 0)
-        E = m.layouts[-1 - t.index] = ex(buf, off, stride, hdr, cb, nb, B, K, t.shape[0], asym,
-                                         m.k.CACHE - used)
-        if E:
-            m.layouts["expanded"] = used + 2 * (2 * E[0].size + (E[2].size if asym else 0))
+    if E != 0:
+        return E
+    used = m.layouts.get("expanded", 0)
+    room = m.k.CACHE - used
+    E = None
+    if m.mapped is not None or t.nbytes <= len(m.wbuf):
+        buf, off = m._weights(t)
+        E = ex(buf, off, stride, hdr, cb, nb, B, K, t.shape[0], asym, room)
+    elif 4 * t.nbytes <= room:
+        buf = bytearray(t.nbytes)
+        m.h.read_at(t.offset, buf, t.nbytes)
+        E = ex(buf, 0, stride, hdr, cb, nb, B, K, t.shape[0], asym, room)
+        if E and t.index not in m.rowscales:
+            m.rowscales[t.index] = _fill_scales(None, t, buf, 0, stride, 0, t.shape[0])
+        buf = None
+    m.layouts[-1 - t.index] = E
+    if E:
+        m.layouts["expanded"] = used + 2 * (2 * E[0].size + (E[2].size if asym else 0))
     return E
 
 
@@ -411,7 +427,8 @@ def op_conv(m, nd):
         _conv_whole(m, c)
         return
     fin = getattr(m.k, "finish", None)
-    E = _expanded(m, t, buf, off, stride, hdr, cb, nb, B, K, asym)
+    E = _expanded(m, t, stride, hdr, cb, nb, B, K, asym)
+    buf, off = m._weights(t)  # (again: the expansion may have read another tensor into the buffer)
     for n in range(N):
         xin, sc = _int8_input(m, xt, x, n * per_img, per_img, m.xin, xt.scale if qmode == hyq.Q_STATIC else 0.0)
         for g in range(G):

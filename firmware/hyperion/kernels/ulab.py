@@ -181,24 +181,30 @@ CACHE = 96 * 1024  # bytes of expansions a model keeps
 
 
 def expand(w, wo, stride, hdr, cb, nb, B, K, rows, asym, room):
-    """(lo, hi, mins) of a q4 tensor in whole blocks: int16 code * nibble matrices (rows, K/2) for the even and
-    the odd columns, and the min codes (rows, nb) of asym rows (else None); None where a block is partial or
-    the expansion needs more than room bytes."""
-    nq = K >> 1
-    if K % B or rows * (K + (nb if asym else 0)) * 2 > room:
+    """(lo, hi, mins, B) of a q4 tensor: int16 code * nibble matrices (rows, nb * B/2) for the even and the odd
+    columns (a partial last block padded: those columns meet x = 0), the min codes (rows, nb) of asym rows (else
+    None), and the block size; None where that needs more than room bytes."""
+    h2 = B >> 1
+    nqp = nb * h2
+    if rows * (2 * nqp + (nb if asym else 0)) * 2 > room:
         return None
     m = np.frombuffer(w, dtype=np.uint8, count=rows * stride, offset=wo).reshape((rows, stride))
     e = []
-    for r0 in range(0, rows, CHUNK // nq or 1):  # CHUNK items of temporaries at a time
-        n = min(CHUNK // nq or 1, rows - r0)
-        e.append(_expand_rows(m[r0: r0 + n, :], n, nb, B >> 1, nq, hdr, cb, asym))
-    if len(e) == 1:
-        return e[0]
-    return tuple(np.concatenate(tuple(p[i] for p in e)) if e[0][i] is not None else None for i in range(3))
+    per = CHUNK // nqp or 1  # CHUNK items of temporaries at a time
+    for r0 in range(0, rows, per):
+        n = min(per, rows - r0)
+        e.append(_expand_rows(m[r0: r0 + n, :], n, nb, h2, (K + 1) >> 1, nqp, hdr, cb, asym))
+    if len(e) > 1:
+        e = [tuple(np.concatenate(tuple(p[i] for p in e)) if e[0][i] is not None else None for i in range(3))]
+    return e[0] + (B,)
 
 
-def _expand_rows(m, n, nb, h2, nq, hdr, cb, asym):
+def _expand_rows(m, n, nb, h2, nq, nqp, hdr, cb, asym):
     q = m[:, hdr + cb: hdr + cb + nq]
+    if nqp > nq:  # a partial last block
+        p = np.zeros((n, nqp), dtype=np.uint8)
+        p[:, 0:nq] = q
+        q = p
     lo = np.array(q & 15, dtype=np.int16)
     hi = np.array(np.right_shift(q, 4), dtype=np.int16)
     mc = None
@@ -210,7 +216,7 @@ def _expand_rows(m, n, nb, h2, nq, hdr, cb, asym):
         lo = lo - 8
         hi = hi - 8
     sc = sc.reshape((n * nb, 1))
-    return (lo.reshape((n * nb, h2)) * sc).reshape((n, nq)), (hi.reshape((n * nb, h2)) * sc).reshape((n, nq)), \
+    return (lo.reshape((n * nb, h2)) * sc).reshape((n, nqp)), (hi.reshape((n * nb, h2)) * sc).reshape((n, nqp)), \
         (np.array(mc, dtype=np.int16) if mc is not None else None)
 
 
@@ -222,9 +228,10 @@ def _block_matrix(K, B):
     if b is None:
         if len(_BLOCKS) > 8:
             _BLOCKS.clear()
-        b = _BLOCKS[(K, B)] = np.zeros((K // B, K), dtype=np.int16)
-        for i in range(K // B):
-            b[i, i * B: i * B + B] = 1
+        nb = (K + B - 1) // B
+        b = _BLOCKS[(K, B)] = np.zeros((nb, K), dtype=np.int16)
+        for i in range(nb):
+            b[i, i * B: min(K, i * B + B)] = 1
     return b
 
 
@@ -232,12 +239,17 @@ def rows_e(E, r0, r1, X, acc):
     """Row sums of rows r0..r1-1 of an expanded q4 tensor against the columns of X (int16 x - 128, (K, nc)):
     A1 = E . x in parts of 128 columns (exact: 2 * 64 * 1024 * 127 < 2^24), A2 = mins . (block sums of x);
     into acc[2*(j*(r1-r0) + r)], acc[... + 1] for row r - r0, column j."""
-    lo, hi, mc = E
+    lo, hi, mc, B = E
     nq = lo.shape[1]
     K = X.shape[0]
     nc = X.shape[1]
     xe = X[0::2, :]
     xo = X[1::2, :]
+    if nq > K >> 1:  # padded columns (a partial last block, an odd K): x = 0 there
+        xe = np.zeros((nq, nc), dtype=np.int16)
+        xe[0: (K + 1) >> 1, :] = X[0::2, :]
+        xo = np.zeros((nq, nc), dtype=np.int16)
+        xo[0: K >> 1, :] = X[1::2, :]
     if r0 or r1 != lo.shape[0]:
         lo, hi = lo[r0:r1, :], hi[r0:r1, :]
         mc = mc[r0:r1, :] if mc is not None else None
@@ -247,7 +259,7 @@ def rows_e(E, r0, r1, X, acc):
         a1h, a1l = _add(a1h, a1l, np.dot(lo[:, s:e], xe[s:e, :]) + np.dot(hi[:, s:e], xo[s:e, :]), 1.0)
     if mc is not None:
         nb = mc.shape[1]
-        sx = np.dot(_block_matrix(K, K // nb), X)  # (nb, nc), each |sum| <= 127 * B
+        sx = np.dot(_block_matrix(K, B), X)  # (nb, nc), each |sum| <= 127 * B
         for s in range(0, nb, 32):  # 32 * 63 * 127 * B < 2^24 for B <= 64
             a2h, a2l = _add(a2h, a2l, np.dot(mc[:, s: s + 32], sx[s: s + 32, :]), 1.0)
     n = r1 - r0
