@@ -24,12 +24,13 @@ def boards_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")
     if as_json:
         print(json.dumps(boards, indent=2))
         return
-    t = Table("board", "description", "arch", "flash", "filesystem", "ROMFS", "heap free after boot")
+    t = Table("board", "description", "runtime", "arch", "flash", "filesystem", "ROMFS", "heap free after boot")
     for b in boards.values():
         flash = "%d MB" % (b["flash_size"] // 2**20) if b.get("flash_size") else "-"
         fs = "%d KB" % (b["fs_size"] // 1024) if b.get("fs_size") else "-"
         rom = "%d KB" % (b["romfs"]["size"] // 1024) if b.get("romfs", {}).get("size") else "-"
-        t.add_row(b["name"], b["title"], b["arch"], flash, fs, rom, "%d KB" % (b["vboard_heap"] // 1024))
+        t.add_row(b["name"], b["title"], "CircuitPython" if b["runtime"] == "circuitpython" else "MicroPython",
+                  b["arch"], flash, fs, rom, "%d KB" % (b["vboard_heap"] // 1024))
     out.print(t)
 
 

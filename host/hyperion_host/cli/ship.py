@@ -25,11 +25,21 @@ def build(
     version: str | None = typer.Option(None, "--version", help="Bundle version (default: Hyperion's)."),
     model_key: list[Path] | None = ModelKeyOpt,
     sign_key: Path | None = SignKeyOpt,
+    circuitpython: bool = typer.Option(False, "--circuitpython", help="A bundle for a CircuitPython board's "
+                                       "CIRCUITPY drive: the firmware as .py source, the models and a code.py "
+                                       "example (a CircuitPython board implies it; docs/circuitpython.md)."),
     as_json: bool = JsonOpt,
 ):
-    """Build a bundle for a board: firmware .mpy for its arch, models, manifest (sha256), mip package."""
+    """Build a bundle for a board: firmware .mpy for its arch, models, manifest (sha256), mip package; or, for a
+    CircuitPython board, a CIRCUITPY drive's lib/, models/ and code.py."""
+    from hyperion_host.boards import get_board
     from hyperion_host.ship.bundle import build_bundle
 
+    b = get_board(board)
+    if circuitpython or b["runtime"] == "circuitpython":
+        _refuse_cp_options(b, circuitpython, {"--romfs": romfs, "--firmware-recipe": firmware_recipe, "--arch": arch,
+                                              "--model-key": model_key, "--sign-key": sign_key})
+        return _build_cp(b, model, out_dir, version, as_json)
     m = build_bundle(board, [str(p) for p in model or ()], out_dir, arch=arch, romfs=romfs, recipe=firmware_recipe,
                      version=version, log=notice, model_keys=[read_key(k) for k in model_key or ()],
                      sign_key=read_key(sign_key) if sign_key else None)
@@ -43,8 +53,50 @@ def build(
               highlight=False)
 
 
+# options that make no sense for a CircuitPython bundle, and why
+_CP_REFUSED = {
+    "--romfs": "CircuitPython has no ROMFS: the bundle is copied to the CIRCUITPY drive",
+    "--firmware-recipe": "frozen firmware recipes are MicroPython's",
+    "--arch": "a CircuitPython bundle is .py source, the same for every arch",
+    "--model-key": "CircuitPython cannot decrypt models (no cryptolib, no C kernels): bundle plain models",
+    "--sign-key": "a CIRCUITPY drive has no A/B slots that check signatures",
+    "--rotate-from": "a CIRCUITPY drive has no A/B slots that check signatures",
+}
+
+
+def _refuse_cp_options(board, flag, given):
+    from hyperion_host.ship.circuitpython import refuse_micropython_board
+
+    if flag:
+        refuse_micropython_board(board)
+    for opt, value in given.items():
+        if value:
+            raise HyperionError("%s does not go with %s: %s" % (
+                opt, "--circuitpython" if flag else "board %s (CircuitPython)" % board["name"], _CP_REFUSED[opt]))
+
+
+def _build_cp(board, models, out_dir, version, as_json):
+    from hyperion_host.ship.circuitpython import build_cp_bundle
+
+    m = build_cp_bundle(board["name"], [str(p) for p in models or ()], out_dir, version=version, log=notice)
+    size = sum(f["size"] for f in m["files"])
+    if as_json:
+        print(json.dumps({"bundle": str(out_dir), "board": m["board"], "runtime": m["runtime"], "version": m["version"],
+                          "id": m["id"], "files": len(m["files"]), "bytes": size, "drive_bytes": m["drive_bytes"],
+                          "drive_size": m["drive_size"], "ulab": m["ulab"], "heap": m["heap"]}))
+        return
+    out.print("bundle %s: board %s (CircuitPython), %d files, %d bytes (about %d of the drive's %d KB), id %s; copy it "
+              "to CIRCUITPY with `hyperion-host deploy --drive <drive> %s`" % (
+                  out_dir, m["board"], len(m["files"]), size, (m["drive_bytes"] + 1023) // 1024,
+                  m["drive_size"] // 1024, m["id"], out_dir), highlight=False, soft_wrap=True)
+
+
 def deploy(bundle: Path | None = typer.Argument(None, help="Bundle directory (default: build one for the board)."),
            port: str | None = PortOpt,
+           drive: Path | None = typer.Option(None, "--drive", help="A CircuitPython board's mounted CIRCUITPY drive "
+                                             "(a folder): copy a `build --circuitpython` bundle onto it."),
+           board: str | None = typer.Option(None, "--board", "-b", help="With --drive: the board (builds the "
+                                            "bundle from --model, or checks the bundle is for it)."),
            model: list[Path] | None = typer.Option(None, "--model", "-m", help="Models, when building on the fly."),
            model_key: list[Path] | None = typer.Option(None, "--model-key", help="Key file of encrypted models "
                                                        "(repeatable): installed on the board, outside the slots."),
@@ -53,9 +105,25 @@ def deploy(bundle: Path | None = typer.Argument(None, help="Bundle directory (de
            rotate_from: Path | None = typer.Option(None, "--rotate-from", help="A fleet key the board has: installs "
                                                    "--sign-key beside it (key rotation)."),
            as_json: bool = JsonOpt):
-    """Install a bundle on a board: changed files only, into the inactive slot, health-checked, then switched."""
+    """Install a bundle on a board: changed files only, into the inactive slot, health-checked, then switched.
+    With --drive: copy a CircuitPython bundle onto its CIRCUITPY drive (changed files only)."""
     from hyperion_host.ship import deploy as dep
+    from hyperion_host.ship.circuitpython import bundle_runtime
 
+    if drive is not None:
+        if port is not None:
+            raise HyperionError("--drive and --port exclude each other: --drive copies to a CircuitPython board's "
+                                "CIRCUITPY drive, --port deploys to a MicroPython board over serial")
+        for opt, value in (("--model-key", model_key), ("--sign-key", sign_key), ("--rotate-from", rotate_from)):
+            if value:
+                raise HyperionError("%s does not go with --drive: %s" % (opt, _CP_REFUSED[opt]))
+        return _deploy_drive(drive, bundle, board, model, as_json)
+    if board is not None:
+        raise HyperionError("--board goes with --drive (a CircuitPython board); a MicroPython board's arch is read "
+                            "from it over --port")
+    if bundle is not None and bundle_runtime(bundle):
+        raise HyperionError("%s is a CircuitPython bundle: copy it to the board's CIRCUITPY drive with "
+                            "`hyperion-host deploy --drive <drive> %s`" % (bundle, bundle))
     mkeys = [read_key(k) for k in model_key or ()]
     skey = read_key(sign_key) if sign_key else None
     if bundle is None:
@@ -74,6 +142,53 @@ def deploy(bundle: Path | None = typer.Argument(None, help="Bundle directory (de
               "%.1f s" % (res["port"], res["slot"], res["previous"] or "none", res["copied"], res["copied_on_board"],
                           res["skipped"], ", ".join("%s %s" % kv for kv in res["health"].items()) or "ok",
                           res["seconds"]), highlight=False)
+
+
+def _deploy_drive(drive, bundle, board, models, as_json):
+    from hyperion_host.ship.drive import check_drive, deploy_to_drive
+
+    check_drive(drive)  # before a bundle is built for it
+    if bundle is not None and models:
+        raise HyperionError("give a bundle folder or --model, not both (a bundle already holds its models)")
+    if bundle is None:
+        if not models:
+            raise HyperionError("give a bundle folder (`hyperion-host build --circuitpython`) or --model with --board")
+        if board is None:
+            raise HyperionError("--model with --drive needs --board: the CircuitPython board to build for")
+        bundle = _cp_bundle_for(board, models)
+    with progress("copying to %s" % drive) as update:
+        res = deploy_to_drive(drive, bundle, board=board, progress=update)
+    if as_json:
+        print(json.dumps(res))
+        return
+    for n in res["notes"]:
+        notice(n)
+    out.print("%s: bundle %s (board %s, version %s): %d files copied, %d unchanged%s%s" % (
+        drive, bundle, res["board"], res["version"], res["copied"], res["unchanged"],
+        "; removed stale %s" % ", ".join(res["removed"]) if res["removed"] else "",
+        "; the example is %s" % res["code"] if res["code"] and res["code"] != "code.py" else ""),
+        highlight=False, soft_wrap=True)
+
+
+def _cp_bundle_for(board, models):
+    """A CircuitPython bundle of the models for board, built into the cache (rebuilt each time: it is quick)."""
+    import hashlib
+
+    from hyperion_host.boards import get_board
+    from hyperion_host.paths import home
+    from hyperion_host.ship.circuitpython import build_cp_bundle, refuse_micropython_board
+    from hyperion_host.ship.drive import DRIVE_WORDS
+
+    b = get_board(board)
+    refuse_micropython_board(b, *DRIVE_WORDS)
+    for m in models:
+        if not Path(m).is_file():
+            raise HyperionError("no such model file: %s" % m)
+    key = hashlib.sha256((b["name"] + " " + " ".join(hashlib.sha256(Path(m).read_bytes()).hexdigest() + Path(m).name
+                                                      for m in models)).encode()).hexdigest()[:12]
+    out_dir = home() / "cache" / ("cp-bundle-%s-%s" % (b["name"], key))
+    build_cp_bundle(b["name"], [str(m) for m in models], out_dir, log=notice)
+    return out_dir
 
 
 def _bundle_for_port(port, models, model_keys=(), sign_key=None):

@@ -113,6 +113,9 @@ def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=Fal
     from hyperion_host.model.encrypt import model_key_id
 
     board = get_board(board_name)
+    if board["runtime"] != "micropython":
+        raise HyperionError("board %s runs %s: build its bundle with `hyperion-host build --board %s --circuitpython`"
+                            % (board["name"], board["runtime"], board["name"]))
     arch = arch or board["arch"]
     out_dir = Path(out_dir)
     keys = {crypt.key_id(k): k for k in model_keys}
@@ -194,14 +197,20 @@ def check_heap(board, models, log=None):
             need = estimate(m)
         except ValueError as e:
             raise HyperionError(str(e)) from None
-        if need > heap:
+        if need > heap and board.get("runtime") == "circuitpython":  # no ROMFS, no health check on a drive
+            log("%s may need up to %s of heap to run; a %s has about %s free after boot (Hyperion's .py sources take "
+                "some of it as they compile): if code.py runs out of memory, quantize it smaller (--act int8, "
+                "--prune), pick a board with more RAM, or let the relay run it (hyperion.Runtime(policy='auto'))"
+                % (m, _kb(need), board["name"], _kb(heap)))
+        elif need > heap:
             log("%s may need up to %s of heap to run; a %s has about %s free after boot: if the deploy's health check "
                 "runs out of memory, quantize it smaller (--act int8, --prune), run it in place from ROMFS "
                 "(--romfs), pick a board with more RAM, or let the relay run it (hyperion.Runtime(policy='auto'))"
                 % (m, _kb(need), board["name"], _kb(heap)))
         elif need > 0.75 * heap:
-            log("%s needs about %s of the %s's %s of heap: the firmware's own modules may not fit beside it; the "
-                "deploy's health check will tell" % (m, _kb(need), board["name"], _kb(heap)))
+            log("%s needs about %s of the %s's %s of heap: the firmware's own modules may not fit beside it; %s"
+                % (m, _kb(need), board["name"], _kb(heap), "code.py will tell" if board.get("runtime") ==
+                   "circuitpython" else "the deploy's health check will tell"))
 
 
 def check_flash(board, stage, files, romfs):
@@ -223,8 +232,10 @@ def check_flash(board, stage, files, romfs):
                             % (_kb(size), _kb(2 * size), board["name"], _kb(fs)))
 
 
-# what a bundle folder holds at its top: anything else there is the user's, and build never deletes it
-BUNDLE_ENTRIES = {"lib", "models", "firmware", MANIFEST, SIGNATURE, "package.json", "romfs.img"}
+# what a bundle folder holds at its top (a CircuitPython bundle's too: code.py, README.txt): anything else there
+# is the user's, and build never deletes it
+BUNDLE_ENTRIES = {"lib", "models", "firmware", MANIFEST, SIGNATURE, "package.json", "romfs.img", "code.py",
+                  "README.txt"}
 
 
 def _check_out_dir(out_dir, models):

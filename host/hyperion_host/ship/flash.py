@@ -138,6 +138,10 @@ def flash_rp2(board, firmware, uf2_out=None, drive=None, dry_run=False, log=prin
 
 
 def flash(board, port=None, firmware=None, erase=False, dry_run=False, uf2_out=None, log=print):
+    if board.get("runtime") == "circuitpython":
+        raise HyperionError("board %s runs CircuitPython, and `flash` installs MicroPython: install CircuitPython as "
+                            "https://circuitpython.org/board/%s/ says, then `hyperion-host deploy --drive`"
+                            % (board["name"], board["cp_board"]))
     if not firmware or not Path(firmware).is_file():
         raise HyperionError("no such firmware file: %s" % firmware)
     if board["mp_port"] == "esp32":
