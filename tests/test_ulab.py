@@ -5,6 +5,7 @@ bit for bit against the bytecode ones, the per-op report, the audio front end, a
 end where MicroPython-only APIs are gone."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -277,7 +278,8 @@ def test_quantized_models_match_the_host_on_the_ulab_path(tmp_path, micropython_
     onnx_examples.transformer(str(tmp_path / "block.onnx"), vocab=32, dim=64, heads=2, seq=4, ffn=128)
     onnx_examples.mlp(str(tmp_path / "mlp.onnx"), k=200, hidden=96, n_out=10)
     digits = ROOT / "models" / "digits"
-    files = [(digits / "digits.hyq", None)]
+    shutil.copy(digits / "digits.hyq", tmp_path / "digits.hyq")  # (run_batch writes inputs beside each model)
+    files = [(tmp_path / "digits.hyq", None)]
     for name, src, opts in (("digits_nocalib", digits / "digits.onnx", Options()),
                             ("block", tmp_path / "block.onnx", Options()),
                             ("mlp_sym", tmp_path / "mlp.onnx", Options(scheme="sym")),

@@ -123,6 +123,15 @@ def _scales(m, t, buf, off, stride):
     return sc
 
 
+def _scales_of(m, t, stride):
+    """t's row scales: cached (an expansion of a streamed tensor decodes them), else decoded now."""
+    sc = m.rowscales.get(t.index)
+    if sc is None:
+        buf, off = m._weights(t)
+        sc = _scales(m, t, buf, off, stride)
+    return sc
+
+
 def _fill_scales(sc, t, buf, off, stride, r0, r1):
     """Decode rows r0..r1's (d, dmin) from buf (row r at off + r*stride) into sc (made if None)."""
     if sc is None:
@@ -151,11 +160,7 @@ def _q_rows(m, t, xq, K):
     E = _expanded(m, t, stride, hdr, cb, nb, B, K, asym)
     if E:  # the path's own form of the weights (ulab)
         m.k.q4_rows_e(E, K, xq, m.acc)
-        sc = m.rowscales.get(t.index)
-        if sc is None:
-            buf, off = m._weights(t)
-            sc = _scales(m, t, buf, off, stride)
-        return sc, asym
+        return _scales_of(m, t, stride), asym
     m.k.block_sums(xq, K, B, nb, m.sx)
     if m.mapped is not None or t.nbytes <= len(m.wbuf):
         buf, off = m._weights(t)
@@ -178,7 +183,7 @@ def _q_rows(m, t, xq, K):
 
 def _expanded(m, t, stride, hdr, cb, nb, B, K, asym):
     """A path's cached expansion of q4 tensor t (the ulab path's: kernels/ulab.py, expand), made on first use
-    while the model's budget (the path's CACHE bytes) allows; None where the path has none. A tensor streamed
+    while the model's budget (the path's budget(): kernels/ulab.py) allows; None where the path has none. A tensor streamed
     from the file is read whole once for it (a quarter of what the expansion keeps), its row scales with it."""
     ex = getattr(m.k, "expand", None)
     if ex is None or (t.qparam >> 4) == hyq.S_Q8:
@@ -187,7 +192,9 @@ def _expanded(m, t, stride, hdr, cb, nb, B, K, asym):
     if E != 0:
         return E
     used = m.layouts.get("expanded", 0)
-    room = m.k.CACHE - used
+    if "budget" not in m.layouts:
+        m.layouts["budget"] = m.k.budget()
+    room = m.layouts["budget"] - used
     E = None
     if m.mapped is not None or t.nbytes <= len(m.wbuf):
         buf, off = m._weights(t)
@@ -364,6 +371,14 @@ def op_linear(m, nd):
                 _finish_rows(m, y, r * N, N, sc, 0, asym, s, bias, act, p0, p1, 1)
         return
     scale = xt.scale if qmode == hyq.Q_STATIC else 0.0
+    many = getattr(m.k, "linear_e", None)
+    if many is not None and rows > 1 and t.kind == hyq.K_Q4 and qmode != hyq.Q_FLOAT:
+        # the path's batched form (ulab): every row through the expanded weights at once
+        lay = hyq.q4_layout(K, t.qparam)
+        asym = (t.qparam >> 4) == hyq.S_ASYM
+        E = _expanded(m, t, lay[4], lay[1], lay[2], lay[0], hyq.block_size(t.qparam), K, asym)
+        if E and many(E, x, rows, K, y, _scales_of(m, t, lay[4]), asym, bias, act, p0, p1, scale) is not False:
+            return
     for r in range(rows):
         _matvec(m, t, x, r * K, K, y, r * N, 1, bias, act, p0, p1, qmode, scale, m.xq)
 

@@ -71,7 +71,8 @@ C_ONLY = ("aes_key", "aes_ecb")
 PATHS = ("c", "viper", "ulab", "python")
 # every function of the calling convention (a mix of paths copies these from its base)
 NAMES = ("block_sums", "q4_rows", "q8_rows", "csr_rows", "dot8", "conv_row", "requant", "absmax", "quantize",
-         "maxpool", "argmax", "ctr_fill", "xor", "add8", "expand", "q4_rows_e", "conv_row_e") + WHOLE_OP + C_ONLY
+         "maxpool", "argmax", "ctr_fill", "xor", "add8", "expand", "q4_rows_e", "conv_row_e",
+         "budget", "linear_e") + WHOLE_OP + C_ONLY
 
 # Index = the native arch number in sys.implementation._mpy (bits 10..13),
 # as MicroPython's mpconfig.h numbers them (MP_NATIVE_ARCH_*).
@@ -197,7 +198,6 @@ class Mix:
             setattr(self, n, getattr(ulab, n))
             self.SOURCE[n] = "ulab"
         self.PATH = base.PATH
-        self.CACHE = ulab.CACHE  # bytes of expanded weights a model may keep (kernels/ulab.py)
 
 
 def _ulab():

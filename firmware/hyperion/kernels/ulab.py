@@ -35,7 +35,7 @@ except (ImportError, AttributeError):
 # integer ones only over bytecode (viper and C do those faster)
 FLOAT = ("finish", "act", "binary", "softmax", "layernorm", "matmul", "gap", "nonfinite", "argmax")
 INTEGER = ("block_sums", "q4_rows", "q8_rows", "dot8", "conv_row", "absmax", "quantize", "expand", "q4_rows_e",
-           "conv_row_e")
+           "conv_row_e", "budget", "linear_e")
 
 
 # the activation codes handled here (hyq.A_*; kernels import nothing above them: tests/test_ulab.py checks these)
@@ -175,9 +175,19 @@ def _whole(m, q, n, nb, h2, nq, hdr, cb, xe, xo, asym):
 
 # -- cached expanded weights -------------------------------------------------------------------------------
 # Unpacking nibbles and codes costs more array passes than the products themselves, so the glue (layers.py) asks
-# for each q4 tensor's expansion once: E = code * nibble as int16 (2 bytes a weight; asym adds its min codes, 3
-# bytes a weight), while CACHE bytes allow. The row sums are then a few dot products per call.
-CACHE = 96 * 1024  # bytes of expansions a model keeps
+# for each q4 tensor's expansion once: E = code * nibble as int16 (2 bytes a weight, 4x the q4 bytes), while
+# the model's budget allows. The row sums are then a few dot products per call; tensors past the budget take the
+# block-by-block products every call.
+CACHE = None  # bytes of expansions a model may keep; None: half the heap free at its first expansion, <= 1 MB
+
+
+def budget():
+    if CACHE is not None:
+        return CACHE
+    import gc
+
+    gc.collect()
+    return min(gc.mem_free() // 2, 1 << 20)
 
 
 def expand(w, wo, stride, hdr, cb, nb, B, K, rows, asym, room):
@@ -236,9 +246,18 @@ def _block_matrix(K, B):
 
 
 def rows_e(E, r0, r1, X, acc):
-    """Row sums of rows r0..r1-1 of an expanded q4 tensor against the columns of X (int16 x - 128, (K, nc)):
-    A1 = E . x in parts of 128 columns (exact: 2 * 64 * 1024 * 127 < 2^24), A2 = mins . (block sums of x);
+    """Row sums of rows r0..r1-1 of an expanded q4 tensor against the columns of X (int16 x - 128, (K, nc))
     into acc[2*(j*(r1-r0) + r)], acc[... + 1] for row r - r0, column j."""
+    a1h, a1l, a2h, a2l = _sums_e(E, r0, r1, X)
+    n = r1 - r0
+    for j in range(X.shape[1]):
+        _store(acc, 2 * j * n, 2, n, a1h[:, j], a1l[:, j])
+        _store(acc, 2 * j * n + 1, 2, n, a2h[:, j], a2l[:, j])
+
+
+def _sums_e(E, r0, r1, X):
+    """(A1 hi, A1 lo, A2 hi, A2 lo), each (r1 - r0, nc): A1 = E . x in parts of 128 columns (exact: 2 * 64 *
+    1024 * 127 < 2^24), A2 = mins . (block sums of x)."""
     lo, hi, mc, B = E
     nq = lo.shape[1]
     K = X.shape[0]
@@ -262,10 +281,49 @@ def rows_e(E, r0, r1, X, acc):
         sx = np.dot(_block_matrix(K, B), X)  # (nb, nc), each |sum| <= 127 * B
         for s in range(0, nb, 32):  # 32 * 63 * 127 * B < 2^24 for B <= 64
             a2h, a2l = _add(a2h, a2l, np.dot(mc[:, s: s + 32], sx[s: s + 32, :]), 1.0)
-    n = r1 - r0
-    for j in range(nc):
-        _store(acc, 2 * j * n, 2, n, a1h[:, j], a1l[:, j])
-        _store(acc, 2 * j * n + 1, 2, n, a2h[:, j], a2l[:, j])
+    return a1h, a1l, a2h, a2l
+
+
+def linear_e(E, x, rows, K, y, sc, asym, bias, act, p0, p1, scale):
+    """A linear layer over rows float input rows at once: each row quantized to int8 as _quantize does it
+    (dynamic: 127 over its largest |x|; static: 1 over scale), the row sums exact, then the float step as
+    finish. False (the glue's per-row loop runs) for an activation this module does not have."""
+    if act and act not in _ACTS:
+        return False
+    N = E[0].shape[0]
+    per = CHUNK // K or 1
+    for r0 in range(0, rows, per):
+        n = min(per, rows - r0)
+        s = np.zeros(n, dtype=_F)
+        q = bytearray(n * K)
+        for i in range(n):  # the quantize kernel per row (its exact rounding near a half)
+            if scale > 0.0:
+                _SC[0] = scale
+                quantize(x, (r0 + i) * K, K, q, i * K, _SC, 0, 1)
+                s[i] = scale
+                continue
+            j = absmax(x, (r0 + i) * K, K)
+            if j < 0:
+                q[i * K: i * K + K] = b"\x80" * K
+                s[i] = 1.0
+            else:
+                quantize(x, (r0 + i) * K, K, q, i * K, x, (r0 + i) * K + j, 127)
+                s[i] = abs(x[(r0 + i) * K + j]) / 127.0
+        Xq = (np.array(np.frombuffer(q, dtype=np.uint8).reshape((n, K)), dtype=np.int16) - 128).transpose()
+        a1h, a1l, a2h, a2l = _sums_e(E, 0, N, Xq)
+        scv = _fv(sc, 0, 2 * N)
+        s = s.reshape((n, 1))
+        v = (scv[0::2] * s) * (a1h * 4096.0 + a1l).transpose()
+        if bias is not None:
+            v = v + _fv(bias, 0, N)
+        if asym:
+            v = v - (scv[1::2] * s) * (a2h * 4096.0 + a2l).transpose()
+        if act:
+            v = _act(v, act, p0, p1)
+        _fv(y, r0 * N, n * N)[:] = v.reshape((n * N,))
+
+
+_SC = array.array("f", [0.0])
 
 
 def q4_rows_e(E, K, xq, acc):
@@ -382,23 +440,25 @@ def conv_row(xin, c0, cg, H, W, kh, kw, oy, Wo, sh, sw, pt, pl, dh, dw, xq, w, w
 
 def _im2col(xin, c0, cg, H, W, kh, kw, oy, x0, n, sh, sw, pt, pl, dh, dw, K):
     """(K, n) uint8: column i holds the window of output column x0 + i, in (channel, ky, kx) order (128, the
-    int8 zero, where it lies outside the input)."""
+    int8 zero, where it lies outside the input). One strided 2-D slice per (channel, kx): the window's rows in
+    the input fill every kw-th row of the matrix."""
     o = np.full((K, n), 128, dtype=np.uint8)
-    k = 0
+    y0 = oy * sh - pt
+    k0 = 0 if y0 >= 0 else (dh - 1 - y0) // dh  # the kernel rows inside the input
+    k1 = kh if y0 + (kh - 1) * dh < H else (H - 1 - y0) // dh + 1
+    if k1 <= k0:
+        return o
     for c in range(c0, c0 + cg):
-        for ky in range(kh):
-            yy = oy * sh - pt + ky * dh
-            if yy < 0 or yy >= H:
-                k += kw
-                continue
-            row = _u8(xin, (c * H + yy) * W, W)
-            for kx in range(kw):
-                off = x0 * sw - pl + kx * dw  # input column of output column x0; then every sw-th
-                i0 = 0 if off >= 0 else (sw - 1 - off) // sw
-                i1 = n if off + (n - 1) * sw < W else (W - 1 - off) // sw + 1
-                if i1 > i0:
-                    o[k, i0:i1] = row[off + i0 * sw: off + (i1 - 1) * sw + 1: sw]
-                k += 1
+        rows = np.frombuffer(xin, dtype=np.uint8, count=H * W, offset=c * H * W).reshape((H, W))
+        rows = rows[y0 + k0 * dh: y0 + (k1 - 1) * dh + 1: dh, :]
+        base = (c - c0) * kh * kw
+        for kx in range(kw):
+            off = x0 * sw - pl + kx * dw  # input column of output column x0; then every sw-th
+            i0 = 0 if off >= 0 else (sw - 1 - off) // sw
+            i1 = n if off + (n - 1) * sw < W else (W - 1 - off) // sw + 1
+            if i1 > i0:
+                o[base + k0 * kw + kx: base + (k1 - 1) * kw + kx + 1: kw, i0:i1] = \
+                    rows[:, off + i0 * sw: off + (i1 - 1) * sw + 1: sw]
     return o
 
 
