@@ -443,6 +443,9 @@ def op_conv(m, nd):
         return
     fin = getattr(m.k, "finish", None)
     E = _expanded(m, t, stride, hdr, cb, nb, B, K, asym)
+    if E and hasattr(m.k, "conv_e"):  # the path's form for several output rows at once (ulab)
+        _conv_e(m, a, E, xt, x, y, N, C, H, W, G, og, Ho, Wo, K, qmode, table, rs, bias, act, p0, p1, asym)
+        return
     buf, off = m._weights(t)  # (again: the expansion may have read another tensor into the buffer)
     for n in range(N):
         xin, sc = _int8_input(m, xt, x, n * per_img, per_img, m.xin, xt.scale if qmode == hyq.Q_STATIC else 0.0)
@@ -463,6 +466,33 @@ def op_conv(m, nd):
                                         hw, 1, asym) is False:  # the path's float step for a whole row (ulab)
                     _finish_conv_row(y, (n * cout + r0) * hw + oy * Wo, og, Wo, hw, acc, rs, r0, asym, sc, bias,
                                      act, p0, p1)
+
+
+def _conv_e(m, a, E, xt, x, y, N, C, H, W, G, og, Ho, Wo, K, qmode, table, rs, bias, act, p0, p1, asym):
+    """A conv layer through an expanded tensor, ny output rows per kernel call (the path's conv_rows), into
+    an accumulator kept for the model."""
+    cg = C // G
+    hw = Ho * Wo
+    per_img = C * H * W
+    ny = m.k.conv_rows(K, Wo, Ho)
+    acc = m.layouts.get("conv_acc")
+    if acc is None or len(acc) < 2 * ny * Wo * og:
+        acc = m.layouts["conv_acc"] = zeros("i", 2 * ny * Wo * og)
+    for n in range(N):
+        xin, sc = _int8_input(m, xt, x, n * per_img, per_img, m.xin, xt.scale if qmode == hyq.Q_STATIC else 0.0)
+        for g in range(G):
+            r0 = g * og
+            for oy in range(0, Ho, ny):
+                k = min(ny, Ho - oy)
+                m.k.conv_e(xin, g * cg, cg, H, W, a["kh"], a["kw"], oy, k, Wo, a["sh"], a["sw"], a["pt"], a["pl"],
+                           a["dh"], a["dw"], E, r0, og, acc)
+                yo = (n * G * og + r0) * hw + oy * Wo
+                if table is not None:
+                    m.k.requant(acc, k * Wo, og, table, r0, y, yo, hw, 1)
+                elif m.k.finish(acc, k * Wo, og, rs, r0, sc, bias, act, p0, p1, y, yo, hw, 1, asym) is False:
+                    for i in range(k):  # an activation the path's finish does not have: the loop, row by row
+                        _finish_conv_row(y, yo + i * Wo, og, Wo, hw, memoryview(acc)[2 * i * Wo * og:], rs, r0,
+                                         asym, sc, bias, act, p0, p1)
 
 
 def _conv_whole(m, c):

@@ -35,7 +35,7 @@ except (ImportError, AttributeError):
 # integer ones only over bytecode (viper and C do those faster)
 FLOAT = ("finish", "act", "binary", "softmax", "layernorm", "matmul", "gap", "nonfinite", "argmax")
 INTEGER = ("block_sums", "q4_rows", "q8_rows", "dot8", "conv_row", "absmax", "quantize", "expand", "q4_rows_e",
-           "conv_row_e", "budget", "linear_e")
+           "conv_row_e", "budget", "linear_e", "conv_e", "conv_rows")
 
 
 # the activation codes handled here (hyq.A_*; kernels import nothing above them: tests/test_ulab.py checks these)
@@ -338,6 +338,36 @@ def conv_row_e(xin, c0, cg, H, W, kh, kw, oy, Wo, sh, sw, pt, pl, dh, dw, E, r0,
         n = min(per, Wo - x0)
         X = np.array(_im2col(xin, c0, cg, H, W, kh, kw, oy, x0, n, sh, sw, pt, pl, dh, dw, K), dtype=np.int16) - 128
         rows_e(E, r0, r0 + rows, X, memoryview(acc)[2 * x0 * rows:])
+
+
+def conv_rows(K, Wo, Ho):
+    """How many output rows conv_e takes at once: its window matrix (K x rows*Wo) at most 4 CHUNKs."""
+    return max(1, min(Ho, 4 * CHUNK // (K * Wo)))
+
+
+def conv_e(xin, c0, cg, H, W, kh, kw, oy0, ny, Wo, sh, sw, pt, pl, dh, dw, E, r0, rows, acc):
+    """Output rows oy0..oy0+ny-1 of a conv group at once (their positions p = (oy - oy0)*Wo + ox): the windows
+    gathered with one 2-D slice per window element, then rows_e: acc[2*(p*rows + r)], acc[... + 1]."""
+    K = cg * kh * kw
+    o = np.full((K * ny, Wo), 128, dtype=np.uint8)  # row k*ny + i: window element k of output row oy0 + i
+    for c in range(c0, c0 + cg):
+        plane = np.frombuffer(xin, dtype=np.uint8, count=H * W, offset=c * H * W).reshape((H, W))
+        for ky in range(kh):
+            y = oy0 * sh - pt + ky * dh  # input row of output row oy0; then every sh-th
+            i0 = 0 if y >= 0 else (sh - 1 - y) // sh
+            i1 = ny if y + (ny - 1) * sh < H else (H - 1 - y) // sh + 1
+            if i1 <= i0:
+                continue
+            src = plane[y + i0 * sh: y + (i1 - 1) * sh + 1: sh, :]
+            k = ((c - c0) * kh + ky) * kw
+            for kx in range(kw):
+                off = -pl + kx * dw
+                j0 = 0 if off >= 0 else (sw - 1 - off) // sw
+                j1 = Wo if off + (Wo - 1) * sw < W else (W - 1 - off) // sw + 1
+                if j1 > j0:
+                    o[(k + kx) * ny + i0: (k + kx) * ny + i1, j0:j1] = src[:, off + j0 * sw: off + (j1 - 1) * sw + 1: sw]
+    X = np.array(o.reshape((K, ny * Wo)), dtype=np.int16) - 128
+    rows_e(E, r0, r0 + rows, X, acc)
 
 
 def _codes_all(m, n, nb, hdr, cb):
