@@ -47,6 +47,15 @@ def micropython_ulab():
 
 
 @pytest.fixture(scope="session")
+def micropython32_cpy():
+    """micropython-cpy built for 32-bit x86 (.venv/bin/micropython32-cpy): a microcontroller's object sizes, for
+    the CircuitPython profile's heap figures."""
+    from hyperion_host import mpbuild
+
+    return str(mpbuild.interpreter("micropython32-cpy"))
+
+
+@pytest.fixture(scope="session")
 def micropython_cpy():
     """The same configured like CircuitPython (.venv/bin/micropython-cpy): no native code emitter, no machine."""
     from hyperion_host import mpbuild

@@ -306,6 +306,31 @@ def test_quantized_models_match_the_host_on_the_ulab_path(tmp_path, micropython_
                 assert np.abs(g - h).max() <= 2e-3 * max(1.0, float(np.abs(h).max())), (kernels, f.name)
     r = run_micropython("import hyperion, array\nm = hyperion.load(%r, kernels='ulab')\n"
                         "m.set_input(array.array('f', [0.5] * 200))\nm.run()\n"
-                        "print(m.layouts.get('expanded', 0) > 0, sorted(set(m.info()['kernels'])))"
+                        "print(m.info()['expanded_bytes'] > 0, sorted(set(m.info()['kernels'])))"
                         % str(tmp_path / "mlp_sym.hyq"), binary=micropython_cpy, firmware=firmware_dir())
     assert r.ok and r.stdout.split("\n")[-2] == "True ['ulab']", r
+
+
+HEAP_RUN = """
+import array, gc, hyperion
+m = hyperion.load(%r, kernels=%r)
+m.set_input(array.array('f', [0.5] * 64))
+m.run()
+m.run()
+gc.collect()
+print('OK', sorted(set(m.info()['kernels'])), m.info()['expanded_bytes'])
+"""
+
+
+@pytest.mark.parametrize("source,kernels", [("py", "python"), ("py", "ulab"), ("mpy", "ulab")])
+def test_digits_fits_a_pico_heap_configured_like_circuitpython(micropython32_cpy, source, kernels):
+    """On the 32-bit build configured like CircuitPython (object sizes as on the board), the digits CNN loads
+    and runs in 200 KB of heap (cp_pico.toml: about 190 KB for user code): from .py source (what a bundle
+    holds: CircuitPython compiles it on import) on either path, and from .mpy with the ulab path. The ulab path
+    sizes its expansions and temporaries to the heap it finds (kernels/ulab_rows.py, budget)."""
+    fw = firmware_dir() if source == "py" else cached_firmware("x86")
+    r = run_micropython(HEAP_RUN % (str(ROOT / "models" / "digits" / "digits.hyq"), kernels), heap=200 * 1024,
+                        binary=micropython32_cpy, firmware=fw)
+    assert r.ok, r
+    line = r.stdout.strip().splitlines()[-1]
+    assert line.startswith("OK ['python']" if kernels == "python" else "OK ['python', 'ulab']"), line

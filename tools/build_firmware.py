@@ -1,7 +1,8 @@
 """Build (or find cached) every MicroPython firmware the tests and benchmarks run on, from the pinned source:
 the emulated boards' QEMU firmware, each with its board's heap (and again with Hyperion frozen in and the C
-kernels compiled in: firmware/manifest.py), the 32-bit unix port, the two x64 unix ports with ulab and float32
-floats (unix-ulab and unix-cpy, linked as .venv/bin/micropython-ulab and micropython-cpy), and the C kernels
+kernels compiled in: firmware/manifest.py), the 32-bit unix port, the unix ports with ulab and float32 floats
+(unix-ulab and unix-cpy on x64, unix32-cpy on 32-bit x86; linked as .venv/bin/micropython-ulab, micropython-cpy
+and micropython32-cpy), and the C kernels
 (kernels/c.mpy) for every arch that has them: a missing tool or source fails here (a non-zero exit), naming what
 to install.
 

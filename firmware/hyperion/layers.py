@@ -157,8 +157,8 @@ def _q_rows(m, t, xq, K):
                                     m.k.q8_rows if scheme == hyq.S_Q8 else m.k.q4_rows)
     nb, hdr, cb, stride, B, asym, kern = lay
     rows = t.shape[0]
-    E = _expanded(m, t, stride, hdr, cb, nb, B, K, asym)
-    if E:  # the path's own form of the weights (ulab)
+    E = m.expanded.get(t.index)
+    if E:  # the path's own form of the weights (ulab: hyperion/expanded.py)
         m.k.q4_rows_e(E, K, xq, m.acc)
         return _scales_of(m, t, stride), asym
     m.k.block_sums(xq, K, B, nb, m.sx)
@@ -179,37 +179,6 @@ def _q_rows(m, t, xq, K):
             sc = _fill_scales(sc, t, m.wbuf, -r0 * stride, stride, r0, r1)
     m.rowscales[t.index] = sc
     return sc, asym
-
-
-def _expanded(m, t, stride, hdr, cb, nb, B, K, asym):
-    """A path's cached expansion of q4 tensor t (the ulab path's: kernels/ulab.py, expand), made on first use
-    while the model's budget (the path's budget(): kernels/ulab.py) allows; None where the path has none. A tensor streamed
-    from the file is read whole once for it (a quarter of what the expansion keeps), its row scales with it."""
-    ex = getattr(m.k, "expand", None)
-    if ex is None or (t.qparam >> 4) == hyq.S_Q8:
-        return None
-    E = m.layouts.get(-1 - t.index, 0)
-    if E != 0:
-        return E
-    used = m.layouts.get("expanded", 0)
-    if "budget" not in m.layouts:
-        m.layouts["budget"] = m.k.budget()
-    room = m.layouts["budget"] - used
-    E = None
-    if m.mapped is not None or t.nbytes <= len(m.wbuf):
-        buf, off = m._weights(t)
-        E = ex(buf, off, stride, hdr, cb, nb, B, K, t.shape[0], asym, room)
-    elif 4 * t.nbytes <= room:
-        buf = bytearray(t.nbytes)
-        m.h.read_at(t.offset, buf, t.nbytes)
-        E = ex(buf, 0, stride, hdr, cb, nb, B, K, t.shape[0], asym, room)
-        if E and t.index not in m.rowscales:
-            m.rowscales[t.index] = _fill_scales(None, t, buf, 0, stride, 0, t.shape[0])
-        buf = None
-    m.layouts[-1 - t.index] = E
-    if E:
-        m.layouts["expanded"] = used + 2 * (2 * E[0].size + (E[2].size if asym else 0))
-    return E
 
 
 def _finish_rows(m, y, yo, rows, sc, r0, asym, s, bias, act, p0, p1, ystep):
@@ -374,10 +343,9 @@ def op_linear(m, nd):
     many = getattr(m.k, "linear_e", None)
     if many is not None and rows > 1 and t.kind == hyq.K_Q4 and qmode != hyq.Q_FLOAT:
         # the path's batched form (ulab): every row through the expanded weights at once
-        lay = hyq.q4_layout(K, t.qparam)
-        asym = (t.qparam >> 4) == hyq.S_ASYM
-        E = _expanded(m, t, lay[4], lay[1], lay[2], lay[0], hyq.block_size(t.qparam), K, asym)
-        if E and many(E, x, rows, K, y, _scales_of(m, t, lay[4]), asym, bias, act, p0, p1, scale) is not False:
+        E = m.expanded.get(t.index)
+        if E and many(E, x, rows, K, y, _scales_of(m, t, hyq.q4_layout(K, t.qparam)[4]),
+                      (t.qparam >> 4) == hyq.S_ASYM, bias, act, p0, p1, scale) is not False:
             return
     for r in range(rows):
         _matvec(m, t, x, r * K, K, y, r * N, 1, bias, act, p0, p1, qmode, scale, m.xq)
@@ -442,11 +410,10 @@ def op_conv(m, nd):
         _conv_whole(m, c)
         return
     fin = getattr(m.k, "finish", None)
-    E = _expanded(m, t, stride, hdr, cb, nb, B, K, asym)
+    E = m.expanded.get(t.index)
     if E and hasattr(m.k, "conv_e"):  # the path's form for several output rows at once (ulab)
         _conv_e(m, a, E, xt, x, y, N, C, H, W, G, og, Ho, Wo, K, qmode, table, rs, bias, act, p0, p1, asym)
         return
-    buf, off = m._weights(t)  # (again: the expansion may have read another tensor into the buffer)
     for n in range(N):
         xin, sc = _int8_input(m, xt, x, n * per_img, per_img, m.xin, xt.scale if qmode == hyq.Q_STATIC else 0.0)
         for g in range(G):
@@ -474,7 +441,7 @@ def _conv_e(m, a, E, xt, x, y, N, C, H, W, G, og, Ho, Wo, K, qmode, table, rs, b
     cg = C // G
     hw = Ho * Wo
     per_img = C * H * W
-    ny = m.k.conv_rows(K, Wo, Ho)
+    ny = m.k.conv_rows(K, Wo, Ho, og)
     acc = m.layouts.get("conv_acc")
     if acc is None or len(acc) < 2 * ny * Wo * og:
         acc = m.layouts["conv_acc"] = zeros("i", 2 * ny * Wo * og)

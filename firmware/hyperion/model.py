@@ -123,6 +123,12 @@ class Model:
         self.rowscales = {}
         self.layouts = {}
         self.conv_acc = zeros("i", nconv)  # int32 sums of one conv output row
+        self.expanded = {}  # the kernel path's own form of q4 weights (ulab), made now: hyperion/expanded.py
+        self.expanded_bytes = 0
+        if hasattr(self.k, "expand"):
+            from hyperion.expanded import expand_all
+
+            self.expanded_bytes = expand_all(self)
         gc.collect()
 
     def _arenas(self):
@@ -374,6 +380,7 @@ class Model:
         kinds = [kernel_path(n.op, self.k) for n in self.h.nodes]  # from the op table
         return {"ops": ops, "kernels": kinds, "arena_bytes": self.h.arena_size + self.h.arena8_size,
                 "weight_buffer_bytes": len(self.wbuf) if self.wbuf is not None else 0, "mode": self.mode,
+                "expanded_bytes": self.expanded_bytes,
                 "inputs": [self.h.tensors[i].shape for i in self.h.inputs],
                 "outputs": [self.h.tensors[i].shape for i in self.h.outputs], "mem_free": gc.mem_free()}
 

@@ -110,6 +110,15 @@ TARGETS = {
         "variant": ("cpy", CPY_VARIANT), "make": UNIX_ULAB_MAKE + ["CFLAGS_EXTRA=%s -DMICROPY_EMIT_X64=0" % FLOAT32],
         "tools": GCC_TOOLS,
     },
+    "unix32-cpy": {
+        "title": "the unix port configured like CircuitPython as unix-cpy, built for 32-bit x86: a microcontroller's "
+                 "object sizes, for the CircuitPython profile's heap figures",
+        "port": "unix", "elf": "build-cpy/micropython", "mpy_arch": 0, "ulab": True, "bin": "micropython32-cpy",
+        "variant": ("cpy", CPY_VARIANT),
+        "make": UNIX_ULAB_MAKE + ["MICROPY_SSL_AXTLS=0", "LDFLAGS_EXTRA=-m32",
+                                  "CFLAGS_EXTRA=-m32 %s -DMICROPY_EMIT_X86=0" % FLOAT32],
+        "tools": X86_TOOLS,
+    },
 }
 # `--on` names of the local interpreters built here -> their target
 INTERPRETERS = {TARGETS[t]["bin"]: t for t in TARGETS if "bin" in TARGETS[t]}
