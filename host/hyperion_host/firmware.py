@@ -28,15 +28,20 @@ def _module(src):
     return src.relative_to(firmware_dir() / "hyperion").with_suffix("").as_posix()
 
 
-def modules(part="all"):
+ULAB_MODULES = ("kernels/ulab", "kernels/ulab_rows", "expanded")  # of use only where the firmware has ulab
+MCP_CLIENT = ("remote", "transport", "hybrid")  # the MCP client: not needed to run a model on the board
+
+
+def modules(part="all", ulab=True):
     """Module paths of the firmware package that a part needs: 'picol' (Tcl on a board: the package root and
-    picol/), 'runtime' (models: everything but picol/) or 'all'. Read from the tree, so a new module needs no
-    list to be edited."""
-    mods = [_module(s) for s in firmware_sources()]
+    picol/), 'runtime' (models: everything but picol/), 'inference' (running a model: the runtime without the
+    MCP client, `profile`'s image) or 'all'; without the ulab path's modules where ulab is False (a board whose
+    firmware has no ulab: its board file). Read from the tree, so a new module needs no list to be edited."""
+    mods = [_module(s) for s in firmware_sources() if ulab or _module(s) not in ULAB_MODULES]
     if part == "picol":
         return [m for m in mods if m == "__init__" or m.startswith("picol/")]
-    if part == "runtime":
-        return [m for m in mods if not m.startswith("picol/")]
+    if part in ("runtime", "inference"):
+        return [m for m in mods if not m.startswith("picol/") and (part == "runtime" or m not in MCP_CLIENT)]
     return mods
 
 
@@ -65,9 +70,9 @@ def mpy_arch(path):
     return ARCH_NAMES[head[2] >> 2] if head[2] & 3 else None
 
 
-def compile_firmware(arch, out_dir, log=None, part="all"):
+def compile_firmware(arch, out_dir, log=None, part="all", ulab=True):
     """out_dir/hyperion/*.mpy for this arch, with kernels/c.mpy where it can be built (else log() is told why
-    and the board runs the viper kernels). part: the modules (see modules()). Writes into a temp dir and
+    and the board runs the viper kernels). part, ulab: the modules (see modules()). Writes into a temp dir and
     renames: never half a package."""
     if arch not in ARCHS and arch not in HOST_ARCHS:
         raise HyperionError("unknown arch '%s'; choose one of %s" % (arch, ", ".join(ARCHS)))
@@ -77,7 +82,7 @@ def compile_firmware(arch, out_dir, log=None, part="all"):
     try:
         pkg = tmp / "hyperion"
         pkg.mkdir()
-        wanted = set(modules(part))
+        wanted = set(modules(part, ulab))
         for src in firmware_sources():
             if _module(src) not in wanted:
                 continue

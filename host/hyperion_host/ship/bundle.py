@@ -135,7 +135,7 @@ def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=Fal
     try:
         lib = stage / "lib"
         lib.mkdir()
-        compile_firmware(arch, lib, log=log, part=part)
+        compile_firmware(arch, lib, log=log, part=part, ulab=bool(board.get("ulab")))  # ulab kernels if it has ulab
         mdir = stage / "models"
         mdir.mkdir()
         tests = {}

@@ -158,8 +158,8 @@ def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, l
     summary = model_summary(model_path, key)
     work = Path(tempfile.mkdtemp(prefix="hyperion-profile-"))
     try:
-        # the runtime without Picol: what running a model needs, so the image fits the board's ROMFS area
-        manifest = build_bundle(board["name"], [str(model_path)], work / "bundle", romfs=True, part="runtime",
+        # what running a model needs (no Picol, no MCP client), so the image fits the board's ROMFS area
+        manifest = build_bundle(board["name"], [str(model_path)], work / "bundle", romfs=True, part="inference",
                                 model_keys=[key] if key else (), fit_check=False)
         test = manifest["self_tests"][model_path.stem]
         ninputs = _write_inputs(model_path, test, work / "bundle" / "models", key)
