@@ -67,11 +67,13 @@ def _firmware(ident):
     the runtime's sources where the board's arch is unknown."""
     from hyperion_host.firmware import cached_firmware
 
+    skip = () if ident.get("ulab") else firmware.ULAB_MODULES  # as a bundle for a board without ulab
     if ident.get("arch"):
         pkg = cached_firmware(ident["arch"]) / "hyperion"
-        return [(p.relative_to(pkg).as_posix(), p) for p in sorted(pkg.rglob("*.mpy"))]
+        return [(p.relative_to(pkg).as_posix(), p) for p in sorted(pkg.rglob("*.mpy"))
+                if p.relative_to(pkg).with_suffix("").as_posix() not in skip]
     pkg = firmware_dir() / "hyperion"
-    return [(m + ".py", pkg / (m + ".py")) for m in firmware.modules("all")]
+    return [(m + ".py", pkg / (m + ".py")) for m in firmware.modules("all", ulab=bool(ident.get("ulab")))]
 
 
 def _sha(path):

@@ -28,8 +28,9 @@ BYTE_DEADLINE = 5
 IDENTIFY_CODE = (
     "import sys\n"
     "i=sys.implementation\n"
+    "try:\n import ulab;u=1\nexcept ImportError:\n u=0\n"
     "print(repr((i.name,'.'.join(str(v) for v in i.version[:3]),getattr(i,'_machine',''),"
-    "getattr(i,'_mpy',0),sys.platform)))"
+    "getattr(i,'_mpy',0),sys.platform,u)))"
 )
 
 
@@ -199,12 +200,12 @@ class Board:
         return ast.literal_eval(out.decode().strip())
 
     def identify(self):
-        name, version, machine, mpy, platform = ast.literal_eval(
+        name, version, machine, mpy, platform, ulab = ast.literal_eval(
             self.exec(IDENTIFY_CODE, timeout=10).decode().strip()
         )
         return {
             "implementation": name, "version": version, "machine": machine, "platform": platform,
-            "mpy": mpy, "arch": arch_from_mpy(mpy) if mpy else None,
+            "mpy": mpy, "arch": arch_from_mpy(mpy) if mpy else None, "ulab": bool(ulab),
         }
 
     def file_sums(self, paths):
