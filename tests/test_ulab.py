@@ -334,3 +334,22 @@ def test_digits_fits_a_pico_heap_configured_like_circuitpython(micropython32_cpy
     assert r.ok, r
     line = r.stdout.strip().splitlines()[-1]
     assert line.startswith("OK ['python']" if kernels == "python" else "OK ['python', 'ulab']"), line
+
+
+@pytest.mark.emulated
+def test_the_ulab_path_runs_on_the_emulated_cortex_m0():
+    """`profile --kernels ulab`: the emulated Cortex-M0's firmware built with ulab (mpbuild), the ulab kernels in
+    the ROMFS image; the digits CNN matches the host there, on the ulab path, in fewer instructions than on the
+    bytecode path (instruction counts: deterministic)."""
+    from helpers import run_cli
+
+    got = {}
+    for k in ("ulab", "python"):
+        p = run_cli("profile", str(ROOT / "models" / "digits" / "digits.hyq"), "--board", "rp2040", "--kernels", k,
+                    "--json", timeout=900)
+        assert p.returncode == 0, p.stderr
+        got[k] = json.loads(p.stdout)
+        assert got[k]["parity"]["ok"], got[k]["parity"]
+    assert {o["kernel"] for o in got["ulab"]["ops"]} == {"ulab", "python"}
+    assert {o["kernel"] for o in got["python"]["ops"]} == {"python"}
+    assert got["ulab"]["instructions"] < got["python"]["instructions"]

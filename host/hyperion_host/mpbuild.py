@@ -253,14 +253,17 @@ def frozen_key():
     return h.hexdigest()[:12]
 
 
-def build(target, heap=None, log=None, frozen=False):
+def build(target, heap=None, log=None, frozen=False, ulab=False):
     """Path of the firmware for target (an .elf for QEMU, a binary for the unix ports), built if not cached.
     heap: MICROPY_HEAP_SIZE in bytes for QEMU targets (the board the emulation stands in for). frozen: with
-    Hyperion frozen in and its C kernels compiled in (firmware/manifest.py). A target with a command name
-    (unix-ulab, unix-cpy) is also linked as that command in the environment's bin folder (interpreter())."""
+    Hyperion frozen in and its C kernels compiled in (firmware/manifest.py). ulab: a QEMU firmware with ulab
+    built in (the unix targets say themselves). A target with a command name (unix-ulab, unix-cpy) is also
+    linked as that command in the environment's bin folder (interpreter())."""
     if target not in TARGETS:
         raise HyperionError("unknown firmware target '%s'; known: %s" % (target, ", ".join(TARGETS)))
     t = TARGETS[target]
+    if ulab and t["port"] == "qemu":
+        t = dict(t, ulab=True)
     args = list(t["make"]) + ["FROZEN_MANIFEST="]  # the source has no micropython-lib to freeze
     if heap:
         args.append("MICROPY_HEAP_SIZE=%d" % heap)
@@ -268,7 +271,7 @@ def build(target, heap=None, log=None, frozen=False):
     if t.get("ulab"):
         ident += (str(ulab_origin()), ULAB_PIN, t.get("variant"))
     key = hashlib.sha256(repr(ident).encode())
-    name = target + ("-frozen" if frozen else "")
+    name = target + ("-frozen" if frozen else "") + ("-ulab" if ulab and t["port"] == "qemu" else "")
     out = builds_dir() / ("%s-%s" % (name, key.hexdigest()[:12])) / Path(t["elf"]).name
     check_tools(target, build=not out.is_file())  # QEMU too: firmware that cannot run is of no use here
     if out.is_file():

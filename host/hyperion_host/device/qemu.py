@@ -58,18 +58,18 @@ def command(board, elf, romfs=None, icount=True, romfs_size=None):
     return cmd + ["-kernel", str(elf)]
 
 
-def firmware_for(board, log=None, frozen=False):
+def firmware_for(board, log=None, frozen=False, ulab=False):
     """The firmware .elf for board's emulated core, with the board's heap (built once, then cached); frozen: with
-    Hyperion frozen in and its C kernels built in."""
-    return mpbuild.build(target_of(board), heap=board["vboard_heap"], log=log, frozen=frozen)
+    Hyperion frozen in and its C kernels built in; ulab: with ulab built in."""
+    return mpbuild.build(target_of(board), heap=board["vboard_heap"], log=log, frozen=frozen, ulab=ulab)
 
 
 class Emulator:
     """A running QEMU board: `with Emulator(board, romfs=img) as emu: Board(emu.port)`."""
 
-    def __init__(self, board, romfs=None, icount=True, log=None, romfs_size=None, frozen=False):
+    def __init__(self, board, romfs=None, icount=True, log=None, romfs_size=None, frozen=False, ulab=False):
         self.board = board
-        self.cmd = command(board, firmware_for(board, log, frozen), romfs, icount, romfs_size)
+        self.cmd = command(board, firmware_for(board, log, frozen, ulab), romfs, icount, romfs_size)
         self.proc = None
         self.port = None
 

@@ -102,13 +102,14 @@ def load_signature(bundle_dir):
 
 
 def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=False, version=None, log=None,
-                 part="all", model_keys=(), sign_key=None, fit_check=True):
+                 part="all", model_keys=(), sign_key=None, fit_check=True, ulab=None):
     """Write a bundle; returns its manifest. `arch` overrides the board's (a vboard runs x64). log(text) hears
     why the bundle has no C kernels when it has none (the board then runs the viper kernels). part: the firmware
     modules it carries (firmware.modules: 'all', or 'runtime' without Picol). model_keys: the keys of encrypted
     models (their self-tests run on the host); sign_key: the fleet key that signs the manifest (manifest.sig).
     fit_check: refuse a bundle that cannot fit the board's filesystem or ROMFS area (check_flash); `profile`
-    checks its own image, against a ROMFS size it may be told."""
+    checks its own image, against a ROMFS size it may be told. ulab: carry the ulab kernels (None: if the board's
+    firmware has ulab, its board file's `ulab`)."""
     from hyperion import crypt
     from hyperion_host.model.encrypt import model_key_id
 
@@ -135,7 +136,7 @@ def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=Fal
     try:
         lib = stage / "lib"
         lib.mkdir()
-        compile_firmware(arch, lib, log=log, part=part, ulab=bool(board.get("ulab")))  # ulab kernels if it has ulab
+        compile_firmware(arch, lib, log=log, part=part, ulab=bool(board.get("ulab") if ulab is None else ulab))
         mdir = stage / "models"
         mdir.mkdir()
         tests = {}

@@ -159,8 +159,9 @@ def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, l
     work = Path(tempfile.mkdtemp(prefix="hyperion-profile-"))
     try:
         # what running a model needs (no Picol, no MCP client), so the image fits the board's ROMFS area
+        ulab = kernels == "ulab"  # on the core's firmware built with ulab (mpbuild), the ulab kernels in the image
         manifest = build_bundle(board["name"], [str(model_path)], work / "bundle", romfs=True, part="inference",
-                                model_keys=[key] if key else (), fit_check=False)
+                                model_keys=[key] if key else (), fit_check=False, ulab=ulab)
         test = manifest["self_tests"][model_path.stem]
         ninputs = _write_inputs(model_path, test, work / "bundle" / "models", key)
         (work / "bundle" / "romfs.img").write_bytes(make_image(work / "bundle", ["lib", "models"]))
@@ -172,7 +173,7 @@ def profile(model_path, board_name, kernels="auto", tokens=8, romfs_size=None, l
         if frozen:  # the package is in the firmware: a copy in ROMFS would shadow it
             img = work / "models.img"
             img.write_bytes(make_image(work / "bundle", ["models"]))
-        with qemu.Emulator(board, romfs=img, log=log, romfs_size=romfs_size, frozen=frozen) as emu:
+        with qemu.Emulator(board, romfs=img, log=log, romfs_size=romfs_size, frozen=frozen, ulab=ulab) as emu:
             out = []
             try:
                 with Board(emu.port, timeout=30) as b:
