@@ -150,7 +150,7 @@ def test_run_errors_are_one_line(tmp_path, vboard):
 def test_run_on_vboard_installs_firmware_once(files, vboard):
     """script run installs the whole firmware the way deploy does, in the dev slot, once; `import hyperion`
     then works at the board's REPL too."""
-    from hyperion_host.firmware import cached_firmware
+    from hyperion_host.firmware import ULAB_MODULES, cached_firmware
 
     good, _ = files
     p = run_cli("script", "run", str(good), "--port", vboard.name)
@@ -159,7 +159,8 @@ def test_run_on_vboard_installs_firmware_once(files, vboard):
     assert "to stderr" in p.stderr
     lib = vboard.fs_dir / "hyperion-ab" / "dev" / "lib" / "hyperion"
     fw = cached_firmware("x64") / "hyperion"
-    want = sorted(x.relative_to(fw).as_posix() for x in fw.rglob("*.mpy"))
+    want = sorted(x.relative_to(fw).as_posix() for x in fw.rglob("*.mpy")  # (a vboard has no ulab: not its modules)
+                  if x.relative_to(fw).with_suffix("").as_posix() not in ULAB_MODULES)
     assert sorted(x.relative_to(lib).as_posix() for x in lib.rglob("*") if x.is_file()) == want  # never a part
     for rel in want:
         assert (lib / rel).read_bytes() == (fw / rel).read_bytes()
@@ -335,7 +336,9 @@ def test_shell_ctrl_c_stops_a_running_command(vboard):
     t = Term([os.path.join(BIN, "hyperion-host"), "shell", "--port", vboard.name], ctty=True)
     try:
         assert t.wait_for(b"% "), t.seen
-        t.send(b"set n 0; while 1 { incr n }\r")
+        # a loop that mostly sleeps: a vboard takes Ctrl-C as a signal, which can lock its heap if it lands
+        # mid-collection (docs/vboard.md); a board takes it at a safe point
+        t.send(b"set n 0; while 1 { incr n; after 2 }\r")
         time.sleep(1.0)  # the loop is running on the board by then, even on a busy machine
         t.send(b"\x03")
         # at once here; up to two serial read deadlines (5 s each) when a loaded machine delays the board's answer

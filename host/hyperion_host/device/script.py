@@ -285,7 +285,10 @@ class Shell:
             exec_stream(self.board, "_hy_eval(%r, True)" % script, d.feed)
         except BoardExecError as e:
             d.flush()
-            self.err((e.traceback.strip().splitlines() or ["error"])[-1].encode() + b"\n")
+            last = (e.traceback.strip().splitlines() or ["error"])[-1]
+            if "heap is locked" in last:  # a vboard hit by Ctrl-C mid-collection (docs/vboard.md)
+                last += " (an interrupt left the board's heap locked: reset the board, or restart the vboard)"
+            self.err(last.encode() + b"\n")
             return e.format_message()
         except KeyboardInterrupt:
             self.interrupt()
