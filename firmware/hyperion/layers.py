@@ -411,7 +411,7 @@ def op_conv(m, nd):
         return
     fin = getattr(m.k, "finish", None)
     E = m.expanded.get(t.index)
-    if E and hasattr(m.k, "conv_e"):  # the path's form for several output rows at once (ulab)
+    if E:  # the path's expanded weights (ulab), several output rows at once
         _conv_e(m, a, E, xt, x, y, N, C, H, W, G, og, Ho, Wo, K, qmode, table, rs, bias, act, p0, p1, asym)
         return
     for n in range(N):
@@ -420,13 +420,9 @@ def op_conv(m, nd):
             r0 = g * og
             for oy in range(Ho):
                 # one native call per output row fills acc for every (position, channel) of the group
-                if E:
-                    m.k.conv_row_e(xin, g * cg, cg, H, W, a["kh"], a["kw"], oy, Wo, a["sh"], a["sw"], a["pt"], a["pl"],
-                                   a["dh"], a["dw"], E, r0, og, acc)
-                else:
-                    m.k.conv_row(xin, g * cg, cg, H, W, a["kh"], a["kw"], oy, Wo, a["sh"], a["sw"], a["pt"],
-                                 a["pl"], a["dh"], a["dw"], m.xq, buf, off + r0 * stride, stride, hdr, cb, nb, B, K, og,
-                                 m.sx, acc, asym, q8)
+                m.k.conv_row(xin, g * cg, cg, H, W, a["kh"], a["kw"], oy, Wo, a["sh"], a["sw"], a["pt"], a["pl"],
+                             a["dh"], a["dw"], m.xq, buf, off + r0 * stride, stride, hdr, cb, nb, B, K, og, m.sx, acc,
+                             asym, q8)
                 if rq:
                     m.k.requant(acc, Wo, og, table, r0, y, (n * cout + r0) * hw + oy * Wo, hw, 1)
                 elif fin is None or fin(acc, Wo, og, rs, r0, sc, bias, act, p0, p1, y, (n * cout + r0) * hw + oy * Wo,

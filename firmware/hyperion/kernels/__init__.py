@@ -71,8 +71,8 @@ C_ONLY = ("aes_key", "aes_ecb")
 PATHS = ("c", "viper", "ulab", "python")
 # every function of the calling convention (a mix of paths copies these from its base)
 NAMES = ("block_sums", "q4_rows", "q8_rows", "csr_rows", "dot8", "conv_row", "requant", "absmax", "quantize",
-         "maxpool", "argmax", "ctr_fill", "xor", "add8", "expand", "q4_rows_e", "conv_row_e",
-         "budget", "linear_e", "conv_e", "conv_rows") + WHOLE_OP + C_ONLY
+         "maxpool", "argmax", "ctr_fill", "xor", "add8", "expand", "q4_rows_e", "budget",
+         "linear_e", "conv_e", "conv_rows") + WHOLE_OP + C_ONLY
 
 # Index = the native arch number in sys.implementation._mpy (bits 10..13),
 # as MicroPython's mpconfig.h numbers them (MP_NATIVE_ARCH_*).

@@ -19,7 +19,6 @@ from hyperion.kernels.ulab_rows import (  # noqa: F401 (this path's functions: k
     budget,
     conv_e,
     conv_row,
-    conv_row_e,
     conv_rows,
     dot8,
     expand,
@@ -45,7 +44,7 @@ except (ImportError, AttributeError):
 # integer ones only over bytecode (viper and C do those faster)
 FLOAT = ("finish", "act", "binary", "softmax", "layernorm", "matmul", "gap", "nonfinite", "argmax")
 INTEGER = ("block_sums", "q4_rows", "q8_rows", "dot8", "conv_row", "absmax", "quantize", "expand", "q4_rows_e",
-           "conv_row_e", "budget", "linear_e", "conv_e", "conv_rows")
+           "budget", "linear_e", "conv_e", "conv_rows")
 
 
 # the activation codes handled here (hyq.A_*; kernels import nothing above them: tests/test_ulab.py checks these)

@@ -261,16 +261,6 @@ def q4_rows_e(E, K, xq, acc):
     rows_e(E, 0, E[0].shape[0], _xcol(xq, K), acc)
 
 
-def conv_row_e(xin, c0, cg, H, W, kh, kw, oy, Wo, sh, sw, pt, pl, dh, dw, E, r0, rows, acc):
-    """conv_row with an expanded tensor's rows r0..r0+rows-1."""
-    K = cg * kh * kw
-    per = CHUNK // K or 1
-    for x0 in range(0, Wo, per):
-        n = min(per, Wo - x0)
-        X = np.array(_im2col(xin, c0, cg, H, W, kh, kw, oy, x0, n, sh, sw, pt, pl, dh, dw, K), dtype=np.int16) - 128
-        rows_e(E, r0, r0 + rows, X, memoryview(acc)[2 * x0 * rows:])
-
-
 def conv_rows(K, Wo, Ho, og):
     """How many output rows conv_e takes at once: its window matrix (K x rows*Wo) at most 2 CHUNKs, its sums
     (og x rows*Wo, four of them) at most half a CHUNK each."""
