@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import test_kernels
-from test_runtime import op_models, run_batch  # noqa: F401 (op_models: a fixture)
+from test_runtime import host_mismatches, op_models, run_batch  # noqa: F401 (op_models: a fixture)
 
 from hyperion_host.device.local import run_micropython
 from hyperion_host.firmware import cached_firmware
@@ -33,18 +33,7 @@ def test_every_op_matches_the_host_runtime_on_the_ulab_path(op_models, micropyth
     """'ulab': ulab over bytecode (CircuitPython's path); 'auto': the C kernels where they load, which on this
     interpreter they do (c.mpy for x64), so this also checks that C and ulab live side by side."""
     got = run_batch(_on(micropython_ulab), [(p, ins) for p, ins, _ in op_models], kernels)
-    bad = []
-    for path, _, host in op_models:
-        res = got.get(str(path))
-        if not isinstance(res, list):
-            bad.append("%s: %s" % (path.name, res))
-            continue
-        for h, g in zip(host, res):
-            h = np.asarray(h, np.float32).ravel()
-            scale = max(1.0, float(np.abs(h).max()))
-            tol = 1e-5 if ".f." in path.name else 2e-3  # the same tolerances as the other paths
-            if g.shape != h.shape or float(np.abs(g - h).max()) > tol * scale:
-                bad.append("%s: max diff %s" % (path.name, np.abs(g - h).max() if g.shape == h.shape else g.shape))
+    bad = host_mismatches(op_models, got)  # the same tolerances as the other paths
     assert len(op_models) > 150
     assert not bad, bad
 

@@ -392,7 +392,9 @@ def _timed(m, stats, clock):
     """The op loop of run(), adding to stats[i] the clock() difference from the end of the op before (one reading
     per op: the differences add up to the whole run)."""
     if clock is None:
-        from hyperion.kernels import ticks_us as clock
+        from hyperion.kernels import clock_us
+
+        clock = clock_us()
     i = 0
     t = clock()
     for nd in m.h.nodes:

@@ -82,13 +82,16 @@ ARCH_NAMES = (
 )
 
 
-def ticks_us():
-    """Microseconds from a free-running clock: time.ticks_us, or CircuitPython's time.monotonic_ns (it has no
-    ticks_*). Differences of nearby readings are what count."""
+def clock_us():
+    """A function giving microseconds from a free-running clock: time.ticks_us, or one over CircuitPython's
+    time.monotonic_ns (it has no ticks_*). Differences of nearby readings are what count."""
     import time
 
     f = getattr(time, "ticks_us", None)
-    return f() if f is not None else time.monotonic_ns() // 1000
+    if f is None:
+        def f():
+            return time.monotonic_ns() // 1000
+    return f
 
 
 def arch_from_mpy(mpy):

@@ -67,15 +67,6 @@ def block_sums(xq, K, B, nb, sx):
         sx[b] = int(np.sum(x[b * B: e if e < K else K]))
 
 
-def _codes6(w, base, stride, n, g, sh):
-    """The 6-bit scale codes at byte g of n rows (q4 asym: four codes in three bytes), as an (n, 1) float32."""
-    v = np.zeros(n, dtype=_F)
-    for j in range(3):
-        v = v + np.array(_u8(w, base + g + j, (n - 1) * stride + 1)[0::stride], dtype=_F) * float(1 << (8 * j))
-    v = np.floor(v / float(1 << sh))
-    return (v - np.floor(v / 64.0) * 64.0).reshape((n, 1))
-
-
 def _add(h, l, v, c):
     """(h, l) + c * v, exactly: v split into halves that stay exact times a code c (|c| < 2^7), the low half
     renormalized into the high one."""
@@ -89,60 +80,38 @@ def _add(h, l, v, c):
 def _rows(w, wo, stride, hdr, cb, nb, B, K, r0, r1, X, acc, asym, q8):
     """Row sums of q4 (q8) weight rows r0..r1-1 (row r at w[wo + r*stride]) against the columns of X (int16
     x - 128, shape (K, nc)): A1, A2 of row r, column j into acc[2*(j*r1 + r)], acc[2*(j*r1 + r) + 1]. Rows are
-    taken CHUNK items at a time."""
+    taken CHUNK items at a time: q4 rows expanded as expand() does and summed as a cached expansion is, q8 rows
+    block by block."""
     nc = X.shape[1]
     nq = K if q8 else (K + 1) >> 1
-    whole = not q8 and K % B == 0  # q4 in whole blocks: each block's scale code folded into its weights
-    if not q8:  # the low nibble holds column 2k, the high one 2k + 1 (0 past an odd K)
-        xe = X[0::2, :]
-        xo = np.zeros((nq, nc), dtype=np.int16)
-        xo[0: K >> 1, :] = X[1::2, :]
-    if not whole:
-        sx = [np.sum(np.array(X[b * B: b * B + B, :], dtype=_F), axis=0) for b in range(nb)]
-    half = cb >> 1
     per = CHUNK // (nq * nc) or 1
     for c0 in range(r0, r1, per):
         n = min(per, r1 - c0)
-        base = wo + c0 * stride
-        m = np.frombuffer(w, dtype=np.uint8, count=n * stride, offset=base).reshape((n, stride))
-        q = m[:, hdr + cb: hdr + cb + nq]
-        if whole:
-            a1h, a1l, a2h, a2l = _whole(m, q, n, nb, B >> 1, nq, hdr, cb, xe, xo, asym)
+        m = np.frombuffer(w, dtype=np.uint8, count=n * stride, offset=wo + c0 * stride).reshape((n, stride))
+        if q8:
+            a1h, a1l, a2h, a2l = _q8_blocks(m, n, nb, B, K, hdr, cb, X)
         else:
-            a1h, a1l, a2h, a2l = _blocks(w, base, stride, q, n, nc, nb, B, K, hdr, half, X, xe if not q8 else None,
-                                         xo if not q8 else None, sx, asym, q8)
+            a1h, a1l, a2h, a2l = _sums_e(_expand_rows(m, n, nb, B >> 1, nq, nb * (B >> 1), hdr, cb, asym) + (B,),
+                                         0, n, X)
         for j in range(nc):
             o = 2 * (j * r1 + c0)
             _store(acc, o, 2, n, a1h[:, j], a1l[:, j])
             _store(acc, o + 1, 2, n, a2h[:, j], a2l[:, j])
 
 
-def _whole(m, q, n, nb, h2, nq, hdr, cb, xe, xo, asym):
-    """q4 rows in whole blocks: E = code * nibble (sym: code * (nibble - 8)), |E| <= 1024, as int16; then
-    A1 = E . x in parts of 128 columns (each exact: 2 * 64 * 1024 * 127 < 2^24), A2 = min codes . x."""
-    lo = np.array(q & 15, dtype=np.int16)
-    hi = np.array(np.right_shift(q, 4), dtype=np.int16)
-    if asym:
-        sc, mc = _codes_all(m, n, nb, hdr, cb)
-    else:
-        sc = np.array(m[:, hdr: hdr + nb], dtype=np.int16)
-        sc = sc - np.array(sc >= 128, dtype=np.int16) * 256  # int8 codes
-        lo = lo - 8
-        hi = hi - 8
-    sc = sc.reshape((n * nb, 1))
-    lo = (lo.reshape((n * nb, h2)) * sc).reshape((n, nq))
-    hi = (hi.reshape((n * nb, h2)) * sc).reshape((n, nq))
-    nc = xe.shape[1]
-    a1h = a1l = a2h = a2l = np.zeros((n, nc), dtype=_F)
-    if asym:
-        mc = (np.ones((n * nb, h2), dtype=np.int16) * mc.reshape((n * nb, 1))).reshape((n, nq))
-        xs = xe + xo
-    for s in range(0, nq, 64):
-        a1h, a1l = _add(a1h, a1l, np.dot(lo[:, s: s + 64], xe[s: s + 64, :]) + np.dot(hi[:, s: s + 64], xo[s: s + 64, :]),
-                        1.0)
-        if asym:  # 64 * 63 * 254 < 2^24
-            a2h, a2l = _add(a2h, a2l, np.dot(mc[:, s: s + 64], xs[s: s + 64, :]), 1.0)
-    return a1h, a1l, a2h, a2l
+def _q8_blocks(m, n, nb, B, K, hdr, cb, X):
+    """(A1 hi, A1 lo, 0, 0) of n q8 rows: each block's product is exact (< 2^24), times its int8 code in two
+    exact halves."""
+    q = np.array(m[:, hdr + cb: hdr + cb + K], dtype=np.int16)
+    q = q - np.array(q >= 128, dtype=np.int16) * 256
+    sc = np.array(m[:, hdr: hdr + nb], dtype=np.int16)
+    sc = sc - np.array(sc >= 128, dtype=np.int16) * 256
+    a1h = a1l = z = np.zeros((n, X.shape[1]), dtype=_F)
+    for b in range(nb):
+        s = b * B
+        e = s + B if s + B < K else K
+        a1h, a1l = _add(a1h, a1l, np.dot(q[:, s:e], X[s:e, :]), sc[:, b: b + 1])
+    return a1h, a1l, z, z
 
 
 # -- cached expanded weights -------------------------------------------------------------------------------
@@ -304,39 +273,6 @@ def _codes_all(m, n, nb, hdr, cb):
         out[:, k::4] = u - np.floor(u / 64.0) * 64.0
     g = 2 * g  # groups of the scale codes: the first half
     return out[:, 0:nb], out[:, g: g + nb]
-
-
-def _blocks(w, base, stride, q, n, nc, nb, B, K, hdr, half, X, xe, xo, sx, asym, q8):
-    """Row sums block by block (q8, or q4 with a partial last block): each block's product is exact, times its
-    code in two exact halves."""
-    if q8:
-        q = np.array(q, dtype=np.int16)
-        q = q - np.array(q >= 128, dtype=np.int16) * 256
-    else:
-        lo = np.array(q & 15, dtype=np.int16)
-        hi = np.array(np.right_shift(q, 4), dtype=np.int16)
-    a1h = a1l = a2h = a2l = np.zeros((n, nc), dtype=_F)
-    for b in range(nb):
-        s = b * B
-        e = s + B if s + B < K else K
-        if q8:
-            p = np.dot(q[:, s:e], X[s:e, :])
-        else:
-            s >>= 1
-            e = (e + 1) >> 1
-            p = np.dot(lo[:, s:e], xe[s:e, :]) + np.dot(hi[:, s:e], xo[s:e, :])
-        if asym:
-            g = (b >> 2) * 3
-            sh = (b & 3) * 6
-            sc = _codes6(w, base + hdr, stride, n, g, sh)
-            a2h, a2l = _add(a2h, a2l, sx[b], _codes6(w, base + hdr, stride, n, g + half, sh))
-        else:
-            sc = np.array(np.frombuffer(w, dtype=np.int8, count=(n - 1) * stride + 1,
-                                        offset=base + hdr + b)[0::stride], dtype=_F).reshape((n, 1))
-            if not q8:
-                p = p - 8.0 * sx[b]
-        a1h, a1l = _add(a1h, a1l, p, sc)
-    return a1h, a1l, a2h, a2l
 
 
 def _xcol(xq, K):

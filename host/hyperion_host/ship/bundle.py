@@ -167,17 +167,23 @@ def build_bundle(board_name, models, out_dir, arch=None, romfs=False, recipe=Fal
             from hyperion_host.ship.recipe import write_recipe
 
             write_recipe(board, stage / "firmware")
-        old = None
-        if out_dir.exists():  # a previous bundle (_check_out_dir): moved aside, removed once the new one is in place
-            old = Path(tempfile.mkdtemp(prefix=".bundle-old-", dir=out_dir.parent))
-            os.replace(out_dir, old / "b")
-        os.replace(stage, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        install_stage(stage, out_dir)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return manifest
+
+
+def install_stage(stage, out_dir):
+    """The staged bundle in stage becomes out_dir: a previous bundle there (_check_out_dir) is moved aside, and
+    removed once the new one is in place."""
+    old = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=".bundle-old-", dir=out_dir.parent))
+        os.replace(out_dir, old / "b")
+    os.replace(stage, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _kb(n):

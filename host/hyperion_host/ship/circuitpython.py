@@ -13,7 +13,6 @@
 by hand works too. manifest.json and README.txt stay on the host."""
 
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -26,7 +25,7 @@ from hyperion_host.boards import boards_of, get_board
 from hyperion_host.errors import HyperionError
 from hyperion_host.firmware import NATIVE_MODULES, firmware_sources, mpy_cross
 from hyperion_host.paths import firmware_dir
-from hyperion_host.ship.bundle import MANIFEST, _check_out_dir, _kb, check_heap, check_path, sha256
+from hyperion_host.ship.bundle import MANIFEST, _check_out_dir, _kb, check_heap, check_path, install_stage, sha256
 
 RUNTIME = "circuitpython"
 README = "README.txt"
@@ -265,13 +264,7 @@ def build_cp_bundle(board_name, models, out_dir, version=None, log=None):
         manifest["id"] = sha256(json.dumps(files, sort_keys=True).encode())[:16]
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1))
         (stage / README).write_text(readme_txt(board, manifest))
-        old = None
-        if out_dir.exists():  # a previous bundle (_check_out_dir): moved aside, removed once the new one is in place
-            old = Path(tempfile.mkdtemp(prefix=".bundle-old-", dir=out_dir.parent))
-            os.replace(out_dir, old / "b")
-        os.replace(stage, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        install_stage(stage, out_dir)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
