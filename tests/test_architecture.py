@@ -24,8 +24,9 @@ ALLOWED = {
     "model": {"base", "model"},
     "device": {"base", "core", "device"},
     "ship": {"base", "core", "model", "device", "ship"},
-    "relay": {"base", "core", "model", "device", "ship", "relay"},
-    "cli": {"base", "core", "model", "device", "ship", "relay", "cli"},
+    "scale": {"base", "scale"},
+    "relay": {"base", "core", "model", "device", "ship", "scale", "relay"},
+    "cli": {"base", "core", "model", "device", "ship", "scale", "relay", "cli"},
 }
 # host packages the board can never have
 HOST_ONLY = ("hyperion_host", "numpy", "onnx", "onnxruntime", "typer", "rich", "serial", "mpremote", "mcp", "esptool")

@@ -1,0 +1,489 @@
+"""`hyperion-host serve --engine ray`: the same relay (tools, auth, audit, endpoints) as a Ray Serve application.
+
+    relay replicas (deployment "relay", autoscaled)   the Starlette app of server.Relay, one per replica; models
+                                                     are loaded and run in each
+    board host (deployment "boards", 1 replica)      the BoardPool, pinned by the custom resource
+                                                     "hyperion_boards" to the machine whose serial ports it serves
+    hub (actor "hyperion_hub")                       what replicas share: the keys file, rate-limit windows, the
+                                                     audit log, monitoring exports, the autoscaler's decisions
+
+Replicas reach the hub and the board host through Ray, so a key revoked, a rate limit reached or an audit line
+written on one replica holds for all. The autoscaler is scale/policy.py, run by Serve's controller on every
+autoscaling tick (RayPolicy). See docs/scale.md."""
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+
+from hyperion_host.errors import HyperionError
+
+NAMESPACE = "hyperion"
+HUB = "hyperion_hub"
+APP = "hyperion"
+BOARD_RESOURCE = "hyperion_boards"  # declared by the machine with the boards; the board host needs it
+STALE = 10.0  # seconds after which a replica's monitoring export no longer counts (it has gone)
+
+
+# -- what replicas share ----------------------------------------------------------------------------------------
+
+class Hub:
+    """One actor for the whole app. Every method is short and runs one at a time (an actor's calls are serial),
+    so the rate-limit windows and the audit file need no further locking."""
+
+    def __init__(self, cfg_json):
+        from hyperion_host.relay.auth import AuditLog, KeyStore, RateLimiter
+        from hyperion_host.relay.monitoring import Monitor
+
+        cfg = json.loads(cfg_json)
+        lim = cfg["limits"]
+        self.keys = KeyStore(cfg["auth"]["keys_file"])
+        self.audit_log = AuditLog(cfg["auth"]["audit_log"])
+        self.limits = {"ip": RateLimiter(lim["per_ip"], lim["window"]),
+                       "key": RateLimiter(lim["per_key"], lim["window"])}
+        self.exports = {}  # replica id -> (time, Monitor.export())
+        self.decisions = deque(maxlen=200)
+        self.counts = {"up": 0, "down": 0}
+        self.own = Monitor(cfg["monitoring"]["log_buffer"], 16)  # the hub's own log records (scale events)
+        self.own.replica = "autoscaler"
+        self.replicas_running = self.replicas_target = self.last_check = None
+
+    def check(self, kind, subject):
+        """0.0 when a request by this subject (an IP or a key id) may go ahead, else seconds to wait."""
+        return self.limits[kind].check(subject)
+
+    def configure(self, limits):
+        self.limits["ip"].configure(limits["per_ip"], limits["window"])
+        self.limits["key"].configure(limits["per_key"], limits["window"])
+
+    def key_entries(self, known_mtime):
+        """(mtime, entries) of the keys file when it changed since known_mtime, else None."""
+        try:
+            self.keys.reload()
+        except HyperionError:
+            pass  # a half-written or broken file: the last good keys stay (replicas log nothing new)
+        if self.keys._mtime == known_mtime:
+            return None
+        return self.keys._mtime, list(self.keys._keys.values())
+
+    def audit(self, records):
+        for rec in records:
+            self.audit_log.write(**rec)
+        self.audit_log.flush()
+
+    def report(self, replica, export):
+        now = time.monotonic()
+        self.exports[replica] = (now, export)
+        for r in [r for r, (t, _) in self.exports.items() if now - t > STALE]:
+            del self.exports[r]
+
+    def cluster(self):
+        """The live replicas' monitoring exports, the autoscaler's own, and its recent decisions."""
+        now = time.monotonic()
+        live = [e for t, e in self.exports.values() if now - t <= STALE]
+        return {"exports": live + [self.own.export()], "replicas": len(live),
+                "scale": {"running": self.replicas_running, "target": self.replicas_target, "last": self.last_check,
+                          "decisions": list(self.decisions), "counts": dict(self.counts)}}
+
+    def scale_tick(self, running, target, decision):
+        """The autoscaler's view at each check: replicas running and wanted, and its decision."""
+        self.replicas_running, self.replicas_target, self.last_check = running, target, decision
+        if decision["action"] != "hold":
+            self.scale_event(decision)
+
+    def scale_event(self, decision):
+        self.decisions.append(decision)
+        if decision["action"] in self.counts:
+            self.counts[decision["action"]] += 1
+        self.own.log("info", "scale", **{k: decision[k] for k in ("from", "to", "action", "reason")})
+        self.audit_log.write(key="autoscaler", tool="scale", outcome=decision["action"],
+                             replicas={"from": decision["from"], "to": decision["to"]}, reason=decision["reason"])
+        self.audit_log.flush()
+
+    def close(self):
+        self.audit_log.close()
+
+
+class HubLimiter:
+    """A RateLimiter whose windows live in the hub: check() returns an awaitable."""
+
+    def __init__(self, hub, kind):
+        self.hub, self.kind = hub, kind
+
+    async def check(self, subject):
+        return await self.hub.check.remote(self.kind, subject)
+
+
+class HubAudit:
+    """Audit lines buffered in the replica and handed to the hub at each sync (every second)."""
+
+    def __init__(self, hub, replica):
+        self.hub, self.replica = hub, replica
+        self.buf = []
+
+    def write(self, **rec):
+        rec["replica"] = self.replica
+        now = time.time()
+        rec["at"] = round(now, 3)
+        self.buf.append(rec)
+
+    def take(self):
+        out, self.buf = self.buf, []
+        return out
+
+    def flush(self):
+        pass  # the sync loop sends; flush() is what AuditLog users call
+
+    def close(self):
+        pass
+
+
+class SlotView:
+    """A board as the board host last reported it (what Slot offers health() and board_list)."""
+
+    def __init__(self, d):
+        self.d = d
+        for k in ("name", "port", "busy", "last_error", "info"):
+            setattr(self, k, d.get(k))
+
+    def present(self):
+        return bool(self.d.get("present"))
+
+    def status(self):
+        return dict(self.d)
+
+
+class RemoteBoardPool:
+    """BoardPool's interface (slots, call, identify, refresh) over the board host deployment."""
+
+    def __init__(self, handle, names, timeout, lock_timeout):
+        self.handle = handle
+        self.timeout = timeout
+        self.lock_timeout = lock_timeout
+        self.slots = {n: SlotView({"name": n, "present": False}) for n in names}
+
+    def get(self, name):
+        if name not in self.slots:
+            from hyperion_host.relay.boards import BoardError
+
+            known = ", ".join(self.slots) or "none: start the relay with --port PORT"
+            raise BoardError("unknown board '%s' (boards: %s)" % (name, known))
+        return self.slots[name]
+
+    async def call(self, name, fn, timeout=None):
+        self.get(name)
+        ok, value = await self.handle.call.remote(name, fn, timeout or self.timeout)
+        if not ok:
+            from hyperion_host.relay.boards import BoardError
+
+            raise BoardError(value)
+        return value
+
+    async def identify(self, name, timeout=5.0):
+        self.get(name)
+        ok, value = await self.handle.identify.remote(name, timeout)
+        if not ok:
+            from hyperion_host.relay.boards import BoardError
+
+            raise BoardError(value)
+        self.slots[name].info = value
+        return value
+
+    async def refresh(self):
+        for d in await self.handle.status.remote():
+            self.slots[d["name"]] = SlotView(d)
+
+
+class BoardHost:
+    """The board pool where the serial ports are; relay replicas call it through a deployment handle."""
+
+    def __init__(self, cfg_json):
+        from hyperion_host.relay.boards import BoardPool
+
+        cfg = json.loads(cfg_json)
+        lim = cfg["limits"]
+        self.pool = BoardPool(cfg["server"]["boards"], lim["board_timeout"], lim["board_lock_timeout"])
+
+    async def call(self, name, fn, timeout):
+        try:
+            return True, await self.pool.call(name, fn, timeout)
+        except HyperionError as e:
+            return False, e.format_message()
+
+    async def identify(self, name, timeout):
+        try:
+            return True, await self.pool.identify(name, timeout)
+        except HyperionError as e:
+            return False, e.format_message()
+
+    async def status(self):
+        return [dict(s.status(), name=s.name, port=s.port, present=s.present(), busy=s.busy,
+                     last_error=s.last_error, info=s.info) for s in self.pool.slots.values()]
+
+
+def ray_parts(cfg, boards_handle, replica):
+    """The shared pieces a replica's Relay uses instead of its own (see server.local_parts)."""
+    import ray
+
+    hub = ray.get_actor(HUB, namespace=NAMESPACE)
+    keys = _HubKeys()
+    audit = HubAudit(hub, replica)
+    lim = cfg["limits"]
+    if boards_handle is not None:
+        boards = RemoteBoardPool(boards_handle, cfg["server"]["boards"], lim["board_timeout"],
+                                 lim["board_lock_timeout"])
+    else:
+        from hyperion_host.relay.boards import BoardPool
+
+        boards = BoardPool((), lim["board_timeout"], lim["board_lock_timeout"])
+    return {"keys": keys, "audit": audit, "key_limit": HubLimiter(hub, "key"), "ip_limit": HubLimiter(hub, "ip"),
+            "boards": boards, "replica": replica, "hub": hub,
+            "sync": _Sync(hub, keys, audit, boards, replica, cfg["auth"]["keys_file"] is not None)}
+
+
+class _HubKeys:
+    """KeyStore.verify over the entries the hub last sent (refreshed every second by the sync loop)."""
+
+    def __init__(self):
+        from hyperion_host.relay.auth import KeyStore
+
+        self.store = KeyStore(None)
+        self.mtime = None
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def set(self, mtime, entries, enabled):
+        self.mtime = mtime
+        self.store._keys = {e["id"]: e for e in entries}
+        self.store.path = "(hub)" if enabled else None
+
+    def reload(self, force=False):
+        return False  # the sync loop refreshes from the hub
+
+
+class _Sync:
+    """What a replica does every second: pull the keys, push audit lines and its monitoring export, refresh the
+    boards' status."""
+
+    def __init__(self, hub, keys, audit, boards, replica, auth):
+        self.hub, self.keys, self.audit, self.boards = hub, keys, audit, boards
+        self.replica, self.auth = replica, auth
+
+    async def first(self):
+        got = await self.hub.key_entries.remote(None)
+        self.keys.set(*(got or (None, [])), enabled=self.auth)
+        if hasattr(self.boards, "refresh"):
+            await self.boards.refresh()
+
+    async def __call__(self, relay):
+        got = await self.hub.key_entries.remote(self.keys.mtime)
+        if got is not None:
+            self.keys.set(*got, enabled=self.auth)
+            relay.monitor.log("info", "reloaded", changed=["keys"])
+        lines = self.audit.take()
+        if lines:
+            self.hub.audit.remote(lines)
+        self.hub.report.remote(self.replica, relay.monitor.export())
+        if hasattr(self.boards, "refresh"):
+            try:
+                await self.boards.refresh()
+            except Exception as e:  # noqa: BLE001 - the board host restarting: keep the last status
+                relay.monitor.log("warning", "boards_unreachable", error=str(e)[:200])
+
+    async def cluster(self):
+        return await self.hub.cluster.remote()
+
+    def configure(self, limits):
+        self.hub.configure.remote(limits)
+
+
+class RelayReplica:
+    """One relay replica: server.Relay with the shared parts; its ASGI app is what Serve fronts."""
+
+    def __init__(self, cfg_json, boards_handle=None):
+        from ray import serve
+
+        from hyperion_host.relay.server import Relay
+
+        cfg = json.loads(cfg_json)
+        try:
+            replica = serve.get_replica_context().replica_id.unique_id
+        except Exception:  # noqa: BLE001 - outside a replica (tests of the class itself)
+            replica = "replica-%d" % os.getpid()
+        self.parts = ray_parts(cfg, boards_handle, replica)
+        self.relay = Relay(cfg, parts=self.parts)
+        self.relay.monitor.replica = replica
+
+    def __serve_build_asgi_app__(self):
+        return self.relay.app()
+
+    def record_autoscaling_stats(self):
+        """Custom metrics for the autoscaler (RayPolicy): this replica's p95 latency and request count."""
+        snap = self.relay.monitor.snapshot()
+        out = {"requests": float(snap["requests"])}
+        p95 = snap["latency_ms"].get("p95")
+        if p95 is not None:
+            out["p95_ms"] = float(p95)
+        return out
+
+
+class RayPolicy:
+    """scale/policy.py as a Ray Serve custom autoscaling policy: Serve's controller calls it with an
+    AutoscalingContext on every tick; it evaluates the policy every `interval` seconds, and reports each change
+    to the hub (audit log, counters, /api/monitoring)."""
+
+    def __init__(self, policy):
+        from hyperion_host.scale.policy import Policy, parse_rule
+
+        rules = [parse_rule(r, "rule %d" % i) for i, r in enumerate(policy["rules"])]
+        self.policy = Policy(policy["min_replicas"], policy["max_replicas"], policy["target_ongoing"],
+                             policy["interval"], rules)
+        self.state = self.policy.new_state()
+        self.last_eval = None
+        self.want = None
+
+    def __call__(self, ctx):
+        now = time.time()
+        if self.want is not None and self.last_eval is not None and now - self.last_eval < self.policy.interval:
+            return self.want, {}
+        self.last_eval = now
+        snap = {"replicas": max(1, ctx.target_num_replicas), "in_flight": float(ctx.total_num_requests or 0)}
+        queued = ctx.total_queued_requests
+        if queued is not None:
+            snap["queued"] = float(queued)
+        try:
+            agg = ctx.aggregated_metrics or {}
+        except Exception:  # noqa: BLE001 - custom metrics not reported yet
+            agg = {}
+        if agg.get("p95_ms"):
+            snap["p95_ms"] = max(agg["p95_ms"].values())
+        self.want, d = self.policy.decide(snap, self.state, now)
+        _tell_hub(ctx.current_num_replicas, self.want, d)
+        return self.want, {}
+
+
+def _tell_hub(running, target, decision):
+    try:
+        import ray
+
+        ray.get_actor(HUB, namespace=NAMESPACE).scale_tick.remote(running, target, decision)
+    except Exception:  # noqa: BLE001 - the hub gone (shutting down): the decision still stands
+        pass
+
+
+# -- running ------------------------------------------------------------------------------------------------
+
+def autoscaling_config(cfg):
+    from hyperion_host.scale.policy import Policy
+
+    sc = cfg["scale"]
+    policy = Policy.from_config(sc)
+    return {"min_replicas": sc["min_replicas"], "max_replicas": sc["max_replicas"],
+            "initial_replicas": sc["min_replicas"], "target_ongoing_requests": sc["target_ongoing"],
+            "look_back_period_s": max(policy.interval, 0.5),
+            "upscale_delay_s": 0, "downscale_delay_s": 0,  # the policy's own hits and cooldowns pace it
+            "policy": {"policy_function": "hyperion_host.relay.ray_engine:RayPolicy",
+                       "policy_kwargs": {"policy": policy.to_dict()}}}
+
+
+def metric_intervals(cfg):
+    """Serve pushes load figures to its controller every 10 s by default; the policy checks every `interval`
+    seconds, so figures should arrive at least that often (an environment setting wins)."""
+    every = str(max(0.1, min(1.0, cfg["scale"]["interval"] / 2)))
+    return {k: os.environ.get(k, every) for k in ("RAY_SERVE_HANDLE_AUTOSCALING_METRIC_PUSH_INTERVAL_S",
+                                                  "RAY_SERVE_REPLICA_AUTOSCALING_METRIC_PUSH_INTERVAL_S")}
+
+
+def build_app(cfg):
+    """The Serve application (bound deployments) for a resolved relay config."""
+    from ray import serve
+
+    cfg_json = json.dumps(cfg)
+    sc = cfg["scale"]
+    boards = None
+    if cfg["server"]["boards"]:
+        boards = serve.deployment(BoardHost, name="boards", num_replicas=1, ray_actor_options={
+            "num_cpus": 0, "resources": {BOARD_RESOURCE: 0.01}}).bind(cfg_json)
+    relay = serve.deployment(serve.ingress()(RelayReplica), name="relay",
+                             autoscaling_config=autoscaling_config(cfg),
+                             max_ongoing_requests=max(8, int(sc["target_ongoing"] * 4)),
+                             ray_actor_options={"num_cpus": sc["replica_cpus"]})
+    return relay.bind(cfg_json, boards)
+
+
+def start(cfg, port):
+    """Connect to (or start) Ray, start the hub and Serve's proxy on host:port, and deploy the relay."""
+    import ray
+    from ray import serve
+
+    s = cfg["server"]
+    os.environ.update(metric_intervals(cfg))
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports sent from a user's relay
+    if s["ray_address"]:
+        ray.init(address=s["ray_address"], namespace=NAMESPACE, logging_level="WARNING", log_to_driver=False)
+    else:  # a local Ray on this machine, which has the boards
+        ray.init(namespace=NAMESPACE, resources={BOARD_RESOURCE: 1}, include_dashboard=False,
+                 logging_level="WARNING", log_to_driver=False)
+    hub = ray.remote(num_cpus=0)(Hub).options(name=HUB, namespace=NAMESPACE).remote(json.dumps(cfg))
+    ray.get(hub.key_entries.remote(None))  # the keys file read, or its error, before any replica starts
+    http = {"host": s["host"], "port": port}
+    if s["tls_cert"]:
+        http.update(ssl_certfile=s["tls_cert"], ssl_keyfile=s["tls_key"])
+    serve.start(http_options=http)
+    serve.run(build_app(cfg), name=APP, route_prefix="/", blocking=False)
+    return hub
+
+
+def stop(hub=None):
+    import ray
+    from ray import serve
+
+    try:
+        if hub is not None:
+            ray.get(hub.close.remote(), timeout=5)
+        serve.shutdown()
+    finally:
+        ray.shutdown()
+
+
+def run(cfg, on_ready=None):
+    """Serve on Ray until interrupted (Ctrl-C or SIGTERM)."""
+    from hyperion_host.relay.server import bind, check_auth_policy, check_tls, describe
+
+    check_auth_policy(cfg)
+    check_tls(cfg)
+
+    try:
+        import ray.serve  # noqa: F401
+    except ImportError:
+        raise HyperionError("--engine ray needs Ray Serve: pip install 'hyperion-host[scale]' (or 'ray[serve]')") \
+            from None
+
+    s = cfg["server"]
+    port = s["port"]
+    if port == 0:  # Serve's proxy needs a number: take a free one
+        probe = bind(s["host"], 0)
+        port = probe.getsockname()[1]
+        probe.close()
+    stop_now = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *a: stop_now.set())
+    hub = None
+    try:
+        hub = start(cfg, port)
+        sc = cfg["scale"]
+        print(describe(cfg, None, port) + " on Ray Serve (%d..%d replicas)" % (sc["min_replicas"],
+                                                                               sc["max_replicas"]),
+              file=sys.stderr, flush=True)
+        if on_ready:
+            on_ready(port)
+        while not stop_now.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(hub)

@@ -1,0 +1,244 @@
+"""`serve --engine ray`: the relay as a real Ray Serve application (Ray from PyPI, a local cluster started by the
+relay itself), with two replicas at least, the board host pinned where the vboard is, and the hub they share.
+One app serves the whole module (starting Ray takes ~20 s); the scale test runs last and leaves the floor."""
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+
+import anyio
+import httpx
+import numpy as np
+import pytest
+from test_relay_common import http_client, keys, make_models, mcp_post  # noqa: F401
+from test_relay_tools import X, reference
+
+from hyperion_host.relay.auth import add_key, remove_key
+
+from helpers import BIN, stop_group
+
+pytestmark = pytest.mark.timeout(600)
+
+LOAD_KEYS = 6
+CONFIG = """
+[limits]
+per_key = 30
+per_ip = 0
+window = 300
+
+[scale]
+min_replicas = 2
+max_replicas = 3
+replica_cpus = 0.25
+interval = 0.5
+
+[[scale.rules]]
+metric = "in_flight_per_replica"
+op = "gt"
+value = 1.5
+for = 2
+step = 1
+cooldown = 1
+
+[[scale.rules]]
+metric = "in_flight_per_replica"
+op = "lt"
+value = 0.5
+for = 4
+step = -1
+cooldown = 4
+"""
+
+
+class RayRelay:
+    """`hyperion-host serve --engine ray ...` as a subprocess, its stderr drained in a thread."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([os.path.join(BIN, "hyperion-host"), "serve", "--engine", "ray", "--listen",
+                                      ":0", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                     start_new_session=True, env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0"))
+        self.lines = []
+        self.ready = threading.Event()
+        threading.Thread(target=self._drain, daemon=True).start()
+        if not self.ready.wait(180) or self.proc.poll() is not None:
+            stop_group(self.proc)
+            raise RuntimeError("the Ray relay did not start:\n" + "".join(self.lines[-40:]))
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            m = re.search(r"MCP on http://[^:]+:(\d+)/mcp", line)
+            if m:
+                self.base = "http://127.0.0.1:%s" % m.group(1)
+                self.url = self.base + "/mcp"
+                self.ready.set()
+
+    def stop(self):
+        stop_group(self.proc, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def ray_relay(tmp_path_factory, vboard):
+    d = tmp_path_factory.mktemp("ray")
+    models = make_models(d / "models")
+    kf, ks = keys(d, "viewer", "operator", "admin")
+    for name in ["limited", "revoked", "probe1", "probe2"] + ["load%d" % i for i in range(LOAD_KEYS)]:
+        ks[name], _ = add_key(kf, name, "operator")
+    (d / "relay.toml").write_text(CONFIG)
+    r = RayRelay("--models", str(models), "--keys-file", kf, "--audit-log", str(d / "audit.jsonl"),
+                 "--config", str(d / "relay.toml"), "--port", vboard.name)
+    r.keys, r.keys_file, r.models, r.audit = ks, kf, models, d / "audit.jsonl"
+    yield r
+    r.stop()
+    for _ in range(60):  # Ray's own processes end a few seconds after the relay
+        left = subprocess.run(["pgrep", "-f", "ray::|raylet|gcs_server"], capture_output=True, text=True).stdout
+        if not left.strip():
+            break
+        time.sleep(0.5)
+    assert not left.strip(), "Ray processes left behind: %s" % left
+
+
+def health(r, key):
+    """One /api/health over a new connection (so Serve's proxy may route it to any replica)."""
+    return httpx.get(r.base + "/api/health", headers={"X-API-Key": key}, timeout=30)
+
+
+def replicas_seen(r, key, n=20):
+    return {health(r, key).json()["replica"] for _ in range(n)}
+
+
+def sc(res):
+    assert not res.is_error, res.content[0].text
+    return res.structured_content
+
+
+def test_every_tool_through_ray_serve_with_the_sdk_client(ray_relay, vboard):
+    r = ray_relay
+    h = health(r, r.keys["viewer"]).json()
+    assert h["engine"] == "ray" and h["ready"] and h["models"]["loaded"] == 2
+
+    async def main():
+        async with http_client(r.url, key=r.keys["admin"]) as c:
+            assert {t.name for t in (await c.list_tools()).tools} >= {
+                "list_models", "model_info", "infer", "generate", "board_list", "board_exec", "board_script",
+                "board_infer", "board_files"}
+            assert {m["name"] for m in sc(await c.call_tool("list_models", {}))["models"]} == {"mlp", "lm"}
+            assert sc(await c.call_tool("model_info", {"model": "lm"}))["text"] == {"tokenizer": "bytes"}
+            y = sc(await c.call_tool("infer", {"model": "mlp", "input": X}))["outputs"][0]["values"]
+            np.testing.assert_array_equal(np.asarray(y, np.float32), reference(r.models.parent / "models"))
+            assert sc(await c.call_tool("generate", {"model": "lm", "prompt": "ab", "max_tokens": 5}))["tokens"] == 5
+            boards = sc(await c.call_tool("board_list", {}))["boards"]
+            assert [(b["name"], b["present"]) for b in boards] == [(vboard.name, True)]
+            e = sc(await c.call_tool("board_exec", {"board": vboard.name, "code": "print(6*7)"}))
+            assert e["stdout"].strip() == "42"
+            s = sc(await c.call_tool("board_script", {"board": vboard.name, "script": "puts [expr {6*7}]"}))
+            assert s["stdout"] == "42\n"
+            b = sc(await c.call_tool("board_infer", {"board": vboard.name, "model": "mlp", "input": X}))
+            np.testing.assert_allclose(np.asarray(b["outputs"][0]["values"], np.float32),
+                                       reference(r.models.parent / "models"), atol=1e-5)
+            w = sc(await c.call_tool("board_files", {"board": vboard.name, "action": "write", "path": "ray.txt",
+                                                     "content": "through ray"}))
+            assert w["bytes"] == 11
+            rd = sc(await c.call_tool("board_files", {"board": vboard.name, "action": "read", "path": "ray.txt"}))
+            assert rd["content"] == "through ray"
+            bad = await c.call_tool("board_exec", {"board": "nope", "code": "1"})
+            assert bad.is_error and "unknown board 'nope'" in bad.content[0].text
+            gone = await c.call_tool("board_exec", {"board": vboard.name, "code": "1/0"})
+            assert gone.is_error and "ZeroDivisionError" in gone.content[0].text
+
+    anyio.run(main)
+
+
+def test_roles_rate_limits_revocation_and_audit_hold_across_replicas(ray_relay):
+    r = ray_relay
+    assert len(replicas_seen(r, r.keys["probe1"])) >= 2  # requests do spread over two replicas
+
+    for _ in range(6):  # every replica refuses a viewer an operator's tool
+        res = httpx.post(r.url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                      "params": {"name": "infer", "arguments": {"model": "mlp", "input": X}}},
+                         headers={"X-API-Key": r.keys["viewer"], "Accept": "application/json, text/event-stream",
+                                  "MCP-Protocol-Version": "2025-11-25"}, timeout=30)
+        assert res.status_code == 403 and "needs role operator" in res.json()["error"]["message"]
+
+    # one window for all replicas: 30 requests pass in all, not 30 per replica
+    codes, seen = [], set()
+    for _ in range(40):
+        res = health(r, r.keys["limited"])
+        codes.append(res.status_code)
+        if res.status_code == 200:
+            seen.add(res.json()["replica"])
+    assert codes == [200] * 30 + [429] * 10, codes
+    assert len(seen) >= 2
+
+    # a key removed from the keys file stops working on every replica
+    assert health(r, r.keys["revoked"]).status_code == 200
+    remove_key(r.keys_file, "revoked")
+    deadline = time.time() + 15
+    while time.time() < deadline and any(health(r, r.keys["revoked"]).status_code != 401 for _ in range(6)):
+        time.sleep(0.5)
+    assert all(health(r, r.keys["revoked"]).status_code == 401 for _ in range(10))
+
+    time.sleep(2.5)  # replicas hand audit lines to the hub every second
+    lines = [json.loads(x) for x in r.audit.read_text().splitlines()]
+    ids = {k: r.keys[k].split("_")[1] for k in ("limited", "viewer")}
+    limited = [x for x in lines if x.get("key") == ids["limited"]]
+    assert sum(x.get("reason") == "rate_key" for x in limited) == 10
+    assert len({x["replica"] for x in lines if x.get("replica")}) >= 2
+    assert any(x.get("key") == ids["viewer"] and x.get("reason") == "role" for x in lines)
+
+
+def monitoring(r, key):
+    res = httpx.get(r.base + "/api/monitoring", headers={"X-API-Key": key}, timeout=30)
+    assert res.status_code == 200, res.text
+    return res.json()
+
+
+def scale_lines(r):
+    return [x for x in map(json.loads, r.audit.read_text().splitlines()) if x.get("tool") == "scale"]
+
+
+def wait_for_decision(r, action, timeout):
+    """The first scale decision of this kind, from the audit log (the hub writes it at once)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ds = [d for d in scale_lines(r) if d["outcome"] == action]
+        if ds:
+            return ds[0]
+        time.sleep(0.5)
+    raise AssertionError("no scale-%s decision within %ds:\n%s" % (action, timeout, "".join(r.lines[-30:])))
+
+
+def test_the_policy_adds_a_replica_under_a_burst_and_removes_it_after_the_cooldown(ray_relay):
+    """Runs last: the burst takes the app from its floor (2) to its ceiling (3), and back once it is over."""
+    r = ray_relay
+    stop, results = threading.Event(), []
+
+    def load(key):
+        while not stop.is_set():
+            res = mcp_post(r.url, "generate", {"model": "lm", "prompt": "ab", "max_tokens": 400}, key=key)
+            results.append((res.status_code, res.json().get("result", {}).get("isError", True)))
+
+    threads = [threading.Thread(target=load, args=(r.keys["load%d" % i],)) for i in range(LOAD_KEYS)]
+    for t in threads:
+        t.start()
+    try:
+        up = wait_for_decision(r, "up", 90)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert (up["replicas"]["from"], up["replicas"]["to"]) == (2, 3), up
+    assert "in_flight_per_replica > 1.5" in up["reason"]
+    down = wait_for_decision(r, "down", 90)
+    assert (down["replicas"]["from"], down["replicas"]["to"]) == (3, 2), down
+    assert "in_flight_per_replica < 0.5" in down["reason"]
+    assert results and all(x == (200, False) for x in results), results  # no error through both scale events
+    assert [(x["outcome"], x["replicas"]["from"], x["replicas"]["to"]) for x in scale_lines(r)] == [
+        ("up", 2, 3), ("down", 3, 2)]
+    m = monitoring(r, r.keys["probe2"])["scale"]
+    assert m["counts"] == {"up": 1, "down": 1} and [d["action"] for d in m["decisions"]] == ["up", "down"]
+    assert m["decisions"][1]["ts"] - m["decisions"][0]["ts"] >= 4  # the scale-down rule's cooldown
+    assert m["target"] == 2
