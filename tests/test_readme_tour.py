@@ -188,6 +188,10 @@ def _serve(cmd, ws, env):
 NOT_RUN = {
     "hyperion-host serve --listen 0.0.0.0:": "a relay open to the LAN with TLS and keys: tests/test_relay_security.py "
                                             "serves TLS with a self-signed certificate, keys and host checks",
+    "docker ": "no Docker here: tests/test_scale.py checks deploy/Dockerfile's instructions",
+    "kubectl ": "no cluster here: tests/test_scale.py validates the manifests offline against the Kubernetes schemas",
+    "hyperion-host monitor ": "needs a running relay: tests/test_monitor.py runs docs/monitoring.md's monitor commands "
+                              "against one",
 }
 
 

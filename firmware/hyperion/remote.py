@@ -68,7 +68,8 @@ class _Base:
         self.retries = retries
         self.backoff = backoff
         self.client_id = client_id or _client_id()
-        self.counts = None  # a dict (local/remote/fallback) sent to the relay with each call, for its monitoring
+        self.counts = None  # a dict (local/remote/fallback/failed) sent to the relay with each call, for its monitoring
+        self.report = None  # or a function giving a dict of more figures to send (hybrid.Runtime.report)
         self._id = 0
         self.protocol = None  # the protocol version in use once a call succeeded
 
@@ -78,10 +79,11 @@ class _Base:
             m[_PV] = PROTOCOL
             m[_CAPS] = {}
             m[_INFO] = {"name": "hyperion-board", "version": _version()}
-        c = {"id": self.client_id}
+        c = self.report() if self.report is not None else {}
         if self.counts:
-            for k in ("local", "remote", "fallback"):
+            for k in ("local", "remote", "fallback", "failed"):
                 c[k] = self.counts.get(k, 0)
+        c["id"] = self.client_id
         m[CLIENT_META] = c
         return m
 

@@ -100,6 +100,7 @@ def locust(base, key, tmp, name, users=USERS, seconds=SECONDS, stages=None):
             "--csv", prefix, "--only-summary", "--loglevel", "ERROR"]
     if stages:
         env["HYPERION_BENCH_STAGES"] = json.dumps(stages)
+        env["HYPERION_BENCH_TRACE"] = prefix + "_trace.txt"
     else:
         args += ["-u", str(users), "-r", str(users), "-t", "%ds" % seconds]
     subprocess.run(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=seconds + 300)
@@ -107,7 +108,11 @@ def locust(base, key, tmp, name, users=USERS, seconds=SECONDS, stages=None):
         total = [r for r in csv.DictReader(f) if r["Name"] == "Aggregated"][0]
     with open(prefix + "_stats_history.csv") as f:
         history = [r for r in csv.DictReader(f) if r["Name"] == "Aggregated"]
-    return total, history
+    trace = []
+    if stages:
+        with open(prefix + "_trace.txt") as f:
+            trace = [tuple(float(x) for x in line.split()) for line in f]
+    return total, history, trace
 
 
 def row(phase, total):
@@ -120,7 +125,7 @@ def fixed(tmp, key, key_file, n):
     r = Relay(tmp, FIXED.format(n=n), key_file)
     try:
         locust(r.base, key, tmp, "warm%d" % n, seconds=5)
-        total, _ = locust(r.base, key, tmp, "fixed%d" % n)
+        total, _, _ = locust(r.base, key, tmp, "fixed%d" % n)
         return row("%d replica%s" % (n, "" if n == 1 else "s"), total)
     finally:
         r.stop()
@@ -141,17 +146,31 @@ def burst(tmp, key, key_file):
     th = threading.Thread(target=sample, daemon=True)
     th.start()
     try:
-        total, history = locust(r.base, key, tmp, "burst", seconds=STAGES[-1][0], stages=STAGES)
+        total, history, trace = locust(r.base, key, tmp, "burst", seconds=STAGES[-1][0], stages=STAGES)
         time.sleep(2)
         stop.set()
         th.join()
         m = httpx.get(r.base + "/api/monitoring", headers={"X-API-Key": key}, timeout=5).json()
     finally:
         r.stop()
-    return total, history, samples, m["scale"]
+    return total, history, trace, samples, m["scale"]
 
 
-def plot(history, samples, decisions, path):
+def windows(trace, t0, width=2.0):
+    """(window start, p95 ms, calls) of the calls that ended in each `width`-second window."""
+    import math
+
+    out = {}
+    for t, ms, _ in trace:
+        out.setdefault(int((t - t0) // width), []).append(ms)
+    rows = []
+    for k in sorted(out):
+        v = sorted(out[k])
+        rows.append((k * width, v[min(len(v) - 1, math.ceil(0.95 * len(v)) - 1)], len(v)))
+    return rows
+
+
+def plot(history, trace, samples, decisions, path):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -166,13 +185,13 @@ def plot(history, samples, decisions, path):
     a.set_ylabel("replicas")
     a.set_ylim(0, 3)
     a.legend(loc="upper right")
-    hs = [h for h in history if h["95%"] not in ("N/A", "")]
-    b.plot([float(h["Timestamp"]) - t0 for h in hs], [float(h["95%"]) for h in hs], label="p95 ms")
+    w = windows(trace, t0)
+    b.plot([x[0] for x in w], [x[1] for x in w], label="p95 ms (2 s windows)")
     b2 = b.twinx()
     b2.plot([float(h["Timestamp"]) - t0 for h in history], [int(h["User Count"]) for h in history], color="grey",
             ls=":", label="users")
-    b.set_ylabel("p95 latency (ms)")
-    b2.set_ylabel("locust users")
+    b.set_ylabel("p95 latency, 2 s windows (ms)")
+    b2.set_ylabel("locust users (dotted)")
     b.set_xlabel("seconds")
     fig.suptitle("Ray Serve relay under a burst (kws infer, 2-core host)")
     fig.tight_layout()
@@ -187,10 +206,10 @@ def main():
     key, _ = add_key(key_file, "bench", "operator")
     rows = [fixed(tmp, key, key_file, 1), fixed(tmp, key, key_file, 2)]
     speedup = rows[1]["calls_per_s"] / rows[0]["calls_per_s"]
-    total, history, samples, scale = burst(tmp, key, key_file)
+    total, history, trace, samples, scale = burst(tmp, key, key_file)
     rows.append(dict(row("burst 1->%d->1 users, 1..2 replicas" % USERS, total), users=USERS))
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    plot(history, samples, scale["decisions"], RESULTS_DIR / "scale.png")
+    plot(history, trace, samples, scale["decisions"], RESULTS_DIR / "scale.png")
     ups = [d for d in scale["decisions"] if d["action"] == "up"]
     downs = [d for d in scale["decisions"] if d["action"] == "down"]
     notes = ("Host speed on this machine (%d cores), loopback, locust %s. 2 replicas give %.2fx the calls/s of 1. "
@@ -202,8 +221,10 @@ def main():
                 int(total["Failure Count"])))
     save("scale", rows, notes)
     print(notes)
-    (RESULTS_DIR / "scale.json").write_text(json.dumps({"rows": rows, "speedup": speedup, "decisions":
-                                                        scale["decisions"], "samples": samples}, indent=1))
+    t0 = samples[0]["t"]
+    (RESULTS_DIR / "scale.json").write_text(json.dumps({
+        "rows": rows, "speedup": speedup, "decisions": scale["decisions"], "samples": samples,
+        "p95_windows": [{"t": t, "p95_ms": p, "calls": n} for t, p, n in windows(trace, t0)]}, indent=1))
 
 
 def _locust_version():

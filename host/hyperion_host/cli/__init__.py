@@ -4,12 +4,14 @@ hyperion_host.model/ship/device/relay and print; nothing below this package impo
 from hyperion_host.cli.app import app, main
 
 # each group registers its commands on `app`, in the order `--help` lists them
-from hyperion_host.cli import board, files, model, ship, keys, script, relay  # noqa: E402, F401  isort: skip
+from hyperion_host.cli import board, files, model, ship, keys, script, relay, monitor, scale  # noqa: E402, F401  isort: skip
 
 model.register(app)
 ship.register(app)
 keys.register(app)
 script.register(app)
 relay.register(app)
+monitor.register(app)
+scale.register(app)
 
 __all__ = ["app", "main"]

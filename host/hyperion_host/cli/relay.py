@@ -41,6 +41,14 @@ def serve(
                                           "(create one with `serve keys add`)."),
     audit_log: Path | None = typer.Option(None, "--audit-log", help="Append a JSON line per call to this file."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default 1)."),
+    engine: str | None = typer.Option(None, "--engine", help="local (one process, or --workers) or ray (a Ray "
+                                      "Serve app with autoscaled replicas; docs/scale.md). Default local."),
+    min_replicas: int | None = typer.Option(None, "--min-replicas", help="--engine ray: the fewest replicas."),
+    max_replicas: int | None = typer.Option(None, "--max-replicas", help="--engine ray: the most replicas."),
+    target_ongoing: float | None = typer.Option(None, "--target-ongoing", help="--engine ray: requests in "
+                                                "flight per replica the autoscaler aims at."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="--engine ray: join this Ray cluster "
+                                           "instead of starting one here."),
     allow_host: list[str] | None = typer.Option(None, "--allow-host", help="Also accept this Host header, "
                                                 "e.g. 192.168.1.10:* (repeatable; for LAN boards)."),
     allow_origin: list[str] | None = typer.Option(None, "--allow-origin", help="Also accept this Origin "
@@ -77,6 +85,11 @@ def serve(
             ("server", "tls_cert"): str(tls_cert) if tls_cert else None,
             ("server", "tls_key"): str(tls_key) if tls_key else None,
             ("server", "workers"): workers,
+            ("server", "engine"): engine,
+            ("server", "ray_address"): ray_address,
+            ("scale", "min_replicas"): min_replicas,
+            ("scale", "max_replicas"): max_replicas,
+            ("scale", "target_ongoing"): target_ongoing,
             ("auth", "keys_file"): str(keys_file) if keys_file else None,
             ("auth", "audit_log"): str(audit_log) if audit_log else None,
             ("auth", "insecure_no_auth"): True if insecure_no_auth else None}
@@ -86,6 +99,8 @@ def serve(
     if allow_origin:
         cfg["security"]["allowed_origins"] += list(allow_origin)
     over = {k: v for k, v in over.items() if v is not None}
+    if cfg["server"]["engine"] == "ray" and (stdio or cfg["server"]["workers"] > 1):
+        raise HyperionError("--engine ray scales with replicas: drop %s" % ("--stdio" if stdio else "--workers"))
     if stdio:
         import anyio
 
@@ -95,6 +110,13 @@ def serve(
         return
     from hyperion_host.relay import server
 
+    if cfg["server"]["engine"] == "ray":
+        if bridge:
+            raise HyperionError("--bridge needs --engine local (the bridge runs in the relay's own process)")
+        from hyperion_host.relay import ray_engine
+
+        ray_engine.run(cfg)
+        return
     hook, result = None, {}
     if bridge:
         if cfg["server"]["workers"] > 1:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from hyperion_host.errors import HyperionError
+from hyperion_host.relay.alerts import check_rules, is_webhook_url
 
 try:
     import tomllib
@@ -61,6 +62,9 @@ SCHEMA = {
         "tls_cert": (_opt_str, "a PEM certificate file", None),
         "tls_key": (_opt_str, "a PEM private key file", None),
         "workers": (_pos_int, "a positive integer", 1),
+        "engine": (lambda v: v in ("local", "ray"), "local or ray", "local"),
+        "ray_address": (_opt_str, "a Ray cluster address (ray://HOST:10001 or HOST:6379), or none to start one",
+                        None),
         "maintenance": (_bool, "true or false", False),
         "protocols": (lambda v: _str_list(v) and bool(v) and set(v) <= {"2026-07-28", "2025-11-25"},
                       "a non-empty list of \"2026-07-28\" and \"2025-11-25\"", ["2026-07-28", "2025-11-25"]),
@@ -91,12 +95,40 @@ SCHEMA = {
     "monitoring": {
         "log_buffer": (_pos_int, "a positive integer", 200),
         "latency_window": (_pos_int, "a positive integer", 4096),
+        "alerts": (lambda v: isinstance(v, list), "a list of [[monitoring.alerts]] tables", []),  # see DEEP_CHECKS
+        "webhook": (is_webhook_url, "an http:// or https:// URL that alerts are POSTed to", None),
+        "alert_interval": (lambda v: _pos_num(v) and 0.05 <= v <= 3600, "seconds between alert checks, 0.05..3600",
+                           5),
     },
+}
+
+
+def _rules(v):
+    from hyperion_host.scale.policy import parse_rule
+
+    if not isinstance(v, list) or len(v) > 64:
+        return False
+    for i, r in enumerate(v):
+        parse_rule(r, "[[scale.rules]] %d" % i)  # a bad rule says which key is wrong
+    return True
+
+
+SCHEMA["scale"] = {  # the Ray engine's replicas and the autoscaler policy (hyperion_host/scale/policy.py)
+    "min_replicas": (_pos_int, "a positive number of replicas", 1),
+    "max_replicas": (_pos_int, "a positive number of replicas", 4),
+    "target_ongoing": (_pos_num, "a positive number of requests in flight per replica", 2),
+    "interval": (lambda v: _pos_num(v) and 0.05 <= v <= 3600, "seconds between checks, 0.05..3600", 5),
+    "replica_cpus": (lambda v: _pos_num(v) and v <= 64, "CPUs each replica reserves, 0 < n <= 64", 1),
+    "rules": (_rules, "a list of [[scale.rules]] tables (metric, op, value, for, step, cooldown)", []),
 }
 
 # Picked up by a running relay when the config file changes or on SIGHUP (the keys file is always re-read).
 RELOADABLE = {("limits", k) for k in ("per_key", "per_ip", "window", "board_timeout", "board_lock_timeout",
                                       "infer_timeout", "max_tokens", "read_timeout")} | {("server", "maintenance")}
+RELOADABLE |= {("monitoring", k) for k in ("alerts", "webhook", "alert_interval")}
+
+# keys checked in depth by check(value, where), whose one-line errors name the item and its key
+DEEP_CHECKS = {("monitoring", "alerts"): check_rules}
 
 
 def defaults():
@@ -141,7 +173,9 @@ def check(section, key, value, where):
     if key not in keys:
         raise HyperionError("%s: unknown key '%s.%s' (known: %s)" % (where, section, key, ", ".join(keys)))
     ok, want, _ = keys[key]
-    if not ok(value):
+    if (section, key) in DEEP_CHECKS:
+        DEEP_CHECKS[(section, key)](value, where)
+    elif not ok(value):
         raise HyperionError("%s: '%s.%s' must be %s, not %r" % (where, section, key, want, value))
 
 
@@ -149,6 +183,11 @@ def _parse_env(section, key, text):
     """An environment string as the type the schema wants."""
     ok, want, default = SCHEMA[section][key]
     if isinstance(default, list):
+        if text.lstrip().startswith("["):  # JSON, e.g. HYPERION_RELAY_MONITORING_ALERTS='[{"name": ...}]'
+            try:
+                return json.loads(text)
+            except ValueError:
+                return text
         return [x.strip() for x in text.split(",") if x.strip()]
     if isinstance(default, bool) or key in ("dns_rebinding_protection",):
         low = text.strip().lower()
@@ -178,6 +217,7 @@ def env_overrides(environ=None):
             if name in environ:
                 out[(section, key)] = (_parse_env(section, key, environ[name]), name)
     known = {ENV_PREFIX + s.upper() + "_" + k.upper() for s, ks in SCHEMA.items() for k in ks}
+    known.add(ENV_PREFIX + "URL")  # where `hyperion-host monitor` finds the relay, not a setting of it
     for name in environ:
         if name.startswith(ENV_PREFIX) and name not in known:
             raise HyperionError("unknown environment variable %s (known: HYPERION_RELAY_<SECTION>_<KEY>, e.g. "
@@ -205,6 +245,10 @@ def load(path=None, overrides=None, environ=None):
 
 def validate(cfg):
     s = cfg["server"]
+    sc = cfg["scale"]
+    if sc["min_replicas"] > sc["max_replicas"]:
+        raise HyperionError("scale.min_replicas (%d) is above scale.max_replicas (%d)"
+                            % (sc["min_replicas"], sc["max_replicas"]))
     if bool(s["tls_cert"]) != bool(s["tls_key"]):
         raise HyperionError("TLS needs both a certificate and a key (--tls-cert and --tls-key)")
     for k in ("tls_cert", "tls_key"):

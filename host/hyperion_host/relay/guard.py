@@ -13,8 +13,9 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from hyperion_host.relay.auth import ROLE_LEVEL, Identity, allows, role_for_tool
 
 ROUTES = {"/mcp": "mcp", "/api/health": "health", "/api/monitoring": "monitoring", "/metrics": "metrics",
-          "/ws/generate": "ws"}
-ROUTE_ROLES = {"health": "viewer", "monitoring": "viewer", "metrics": "viewer", "ws": "operator", "other": "viewer"}
+          "/ws/generate": "ws", "/api/monitoring/reset": "monitoring_reset"}
+ROUTE_ROLES = {"health": "viewer", "monitoring": "viewer", "metrics": "viewer", "ws": "operator", "other": "viewer",
+               "monitoring_reset": "admin"}
 
 
 async def _reject(scope, receive, send, r, route):
@@ -112,6 +113,8 @@ class Guard:
             if route != "mcp" and self.sec.enable_dns_rebinding_protection:
                 self._check_host_origin(h)
             wait = relay.ip_limit.check(ip)
+            if wait.__class__ is not float:  # the Ray engine's limits live in its hub
+                wait = await wait
             if wait:
                 raise Reject(429, "rate_ip", "too many requests from %s; retry in %ds" % (ip, _ceil(wait)), wait)
             if relay.keys.enabled:
@@ -124,6 +127,8 @@ class Guard:
                     raise Reject(401, "bad_key", "invalid API key")
                 ident.ip = ip
                 wait = relay.key_limit.check(ident.key_id)
+                if wait.__class__ is not float:
+                    wait = await wait
                 if wait:
                     raise Reject(429, "rate_key", "rate limit for key %s reached; retry in %ds"
                                  % (ident.key_id, _ceil(wait)), wait)
@@ -150,6 +155,10 @@ class Guard:
                 relay.monitor.request(route, status, time.perf_counter() - t0)
             return
         scope["hyperion.identity"] = ident
+        mon = relay.monitor
+        work = route == "mcp" or route == "ws"  # what the in-flight gauge counts: not its own scrape
+        if work:
+            mon.in_flight += 1  # an int on the event loop: no lock, no Prometheus call (read at scrape time)
         try:
             if route == "mcp":
                 pv = h.get(b"mcp-protocol-version")
@@ -160,7 +169,9 @@ class Guard:
             else:
                 await self.app(scope, receive, send_w)
         finally:
-            relay.monitor.request(route, status or 500, time.perf_counter() - t0 if typ == "http" else None)
+            if work:
+                mon.in_flight -= 1
+            mon.request(route, status or 500, time.perf_counter() - t0 if typ == "http" else None)
 
     def _check_host_origin(self, h):
         if not _match(h.get(b"host"), self.sec.allowed_hosts):

@@ -31,14 +31,21 @@ STALE = 10.0  # seconds after which a replica's monitoring export no longer coun
 # -- what replicas share ----------------------------------------------------------------------------------------
 
 class Hub:
-    """One actor for the whole app. Every method is short and runs one at a time (an actor's calls are serial),
-    so the rate-limit windows and the audit file need no further locking."""
+    """One actor for the whole app. Its methods are coroutines that never await, so each runs whole on the
+    actor's one event loop (the rate-limit windows and the audit file need no further locking), and calls run
+    in the order they arrive: an ordered actor waits for every earlier call of a caller, and a call lost in
+    flight (a request cancelled as its client went away) would hold up that replica's next ones for 30 s."""
 
     def __init__(self, cfg_json):
+        from hyperion_host.relay.alerts import Alerts
         from hyperion_host.relay.auth import AuditLog, KeyStore, RateLimiter
         from hyperion_host.relay.monitoring import Monitor
 
         cfg = json.loads(cfg_json)
+        self.monitoring = cfg["monitoring"]
+        self.alerts = Alerts(self.monitoring["alerts"])
+        self.last_alerts = 0.0
+        self.generation = 0  # bumped by a monitoring reset; replicas reset when they see it change
         lim = cfg["limits"]
         self.keys = KeyStore(cfg["auth"]["keys_file"])
         self.audit_log = AuditLog(cfg["auth"]["audit_log"])
@@ -47,19 +54,24 @@ class Hub:
         self.exports = {}  # replica id -> (time, Monitor.export())
         self.decisions = deque(maxlen=200)
         self.counts = {"up": 0, "down": 0}
-        self.own = Monitor(cfg["monitoring"]["log_buffer"], 16)  # the hub's own log records (scale events)
-        self.own.replica = "autoscaler"
+        self.own = Monitor(cfg["monitoring"]["log_buffer"], 16)  # the hub's own records: scale events, alerts
+        self.own.replica = "hub"
         self.replicas_running = self.replicas_target = self.last_check = None
 
-    def check(self, kind, subject):
+    async def check(self, kind, subject):
         """0.0 when a request by this subject (an IP or a key id) may go ahead, else seconds to wait."""
         return self.limits[kind].check(subject)
 
-    def configure(self, limits):
+    async def configure(self, limits, monitoring):
+        """A replica re-read the config: the reloadable limits and alert settings."""
         self.limits["ip"].configure(limits["per_ip"], limits["window"])
         self.limits["key"].configure(limits["per_key"], limits["window"])
+        if monitoring["alerts"] != self.monitoring["alerts"]:
+            self.own.alert_active([r.name for r in self.alerts.rules], ())
+            self.alerts.update(monitoring["alerts"])
+        self.monitoring = monitoring
 
-    def key_entries(self, known_mtime):
+    async def key_entries(self, known_mtime):
         """(mtime, entries) of the keys file when it changed since known_mtime, else None."""
         try:
             self.keys.reload()
@@ -69,32 +81,71 @@ class Hub:
             return None
         return self.keys._mtime, list(self.keys._keys.values())
 
-    def audit(self, records):
+    async def audit(self, records):
         for rec in records:
             self.audit_log.write(**rec)
         self.audit_log.flush()
 
-    def report(self, replica, export):
+    async def report(self, replica, export, generation):
+        """A replica's monitoring export (every second), made since the reset `generation` it names; an export
+        from before the last reset is dropped. Returns the current generation."""
         now = time.monotonic()
-        self.exports[replica] = (now, export)
+        if export is not None and generation == self.generation:
+            self.exports[replica] = (now, export)
         for r in [r for r, (t, _) in self.exports.items() if now - t > STALE]:
             del self.exports[r]
+        self._check_alerts()
+        return self.generation
 
-    def cluster(self):
-        """The live replicas' monitoring exports, the autoscaler's own, and its recent decisions."""
+    def _check_alerts(self):
+        """The alert rules on every replica's figures merged, every alert_interval (at most as often as
+        replicas report: once a second); webhooks are posted from a thread, so the hub never waits on one."""
+        from hyperion_host.relay.alerts import check_alerts, post_webhook
+        from hyperion_host.relay.monitoring import merge, snapshot_of
+
+        now = time.time()
+        if not self.alerts.rules or now - self.last_alerts < self.monitoring["alert_interval"]:
+            return
+        self.last_alerts = now
+        snap = snapshot_of(merge(self._exports()), now)
+        url = self.monitoring["webhook"]
+        for ev in check_alerts(self.alerts, self.own, snap, now):
+            if url:
+                import asyncio
+
+                threading.Thread(target=asyncio.run, args=(post_webhook(url, ev, self.own.log),), daemon=True).start()
+
+    async def reset(self):
+        self.generation += 1
+        self.exports.clear()
+        self.alerts.clear()
+        self.own.reset()
+        self.decisions.clear()
+        self.counts = {"up": 0, "down": 0}
+        return self.generation
+
+    def _exports(self, live=None):
+        now = time.monotonic()
+        live = [e for t, e in self.exports.values() if now - t <= STALE] if live is None else live
+        return live + [self.own.export()]
+
+    async def cluster(self):
+        """The live replicas' monitoring exports and the hub's own, the autoscaler's view and decisions, and
+        the alerts."""
         now = time.monotonic()
         live = [e for t, e in self.exports.values() if now - t <= STALE]
-        return {"exports": live + [self.own.export()], "replicas": len(live),
+        return {"exports": self._exports(live), "replicas": len(live),
                 "scale": {"running": self.replicas_running, "target": self.replicas_target, "last": self.last_check,
-                          "decisions": list(self.decisions), "counts": dict(self.counts)}}
+                          "decisions": list(self.decisions), "counts": dict(self.counts)},
+                "alerts": self.alerts.summary()}
 
-    def scale_tick(self, running, target, decision):
+    async def scale_tick(self, running, target, decision):
         """The autoscaler's view at each check: replicas running and wanted, and its decision."""
         self.replicas_running, self.replicas_target, self.last_check = running, target, decision
         if decision["action"] != "hold":
-            self.scale_event(decision)
+            self._scale_event(decision)
 
-    def scale_event(self, decision):
+    def _scale_event(self, decision):
         self.decisions.append(decision)
         if decision["action"] in self.counts:
             self.counts[decision["action"]] += 1
@@ -103,7 +154,7 @@ class Hub:
                              replicas={"from": decision["from"], "to": decision["to"]}, reason=decision["reason"])
         self.audit_log.flush()
 
-    def close(self):
+    async def close(self):
         self.audit_log.close()
 
 
@@ -274,6 +325,7 @@ class _Sync:
         self.replica, self.auth = replica, auth
 
     async def first(self):
+        self.generation = await self.hub.report.remote(self.replica, None, None)
         got = await self.hub.key_entries.remote(None)
         self.keys.set(*(got or (None, [])), enabled=self.auth)
         if hasattr(self.boards, "refresh"):
@@ -287,7 +339,10 @@ class _Sync:
         lines = self.audit.take()
         if lines:
             self.hub.audit.remote(lines)
-        self.hub.report.remote(self.replica, relay.monitor.export())
+        gen = await self.hub.report.remote(self.replica, relay.monitor.export(), self.generation)
+        if gen != self.generation:  # a monitoring reset, asked of another replica
+            self.generation = gen
+            relay.monitor.reset()
         if hasattr(self.boards, "refresh"):
             try:
                 await self.boards.refresh()
@@ -297,8 +352,11 @@ class _Sync:
     async def cluster(self):
         return await self.hub.cluster.remote()
 
-    def configure(self, limits):
-        self.hub.configure.remote(limits)
+    def configure(self, cfg):
+        self.hub.configure.remote(cfg["limits"], cfg["monitoring"])
+
+    async def reset(self):
+        self.generation = await self.hub.reset.remote()
 
 
 class RelayReplica:
@@ -450,12 +508,28 @@ def stop(hub=None):
         ray.shutdown()
 
 
+def _precheck(cfg):
+    """What the hub and the board host would fail on, checked here first: their errors are one line, not a Ray
+    traceback, and no cluster is started for nothing."""
+    from hyperion_host.relay.auth import KeyStore
+    from hyperion_host.relay.boards import BoardPool
+
+    KeyStore(cfg["auth"]["keys_file"])
+    BoardPool(cfg["server"]["boards"])
+    audit = cfg["auth"]["audit_log"]
+    if audit:
+        from hyperion_host.relay.auth import AuditLog
+
+        AuditLog(audit).close()
+
+
 def run(cfg, on_ready=None):
     """Serve on Ray until interrupted (Ctrl-C or SIGTERM)."""
     from hyperion_host.relay.server import bind, check_auth_policy, check_tls, describe
 
     check_auth_policy(cfg)
     check_tls(cfg)
+    _precheck(cfg)
 
     try:
         import ray.serve  # noqa: F401
@@ -487,3 +561,4 @@ def run(cfg, on_ready=None):
         pass
     finally:
         stop(hub)
+

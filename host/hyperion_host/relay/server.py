@@ -6,11 +6,13 @@ WebSocket for streamed generation, behind a guard that checks API keys, roles, r
     /api/health      liveness and readiness (200 ready, 503 not)  viewer
     /api/monitoring  counts, latency percentiles, recent logs     viewer
     /metrics         Prometheus                                   viewer
+    /api/monitoring/reset  POST: forget counters, samples, logs, alert history   admin
     /ws/generate     WebSocket: {"model", "prompt", ...} in, tokens out      operator
 """
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -32,29 +34,42 @@ from hyperion_host.errors import HyperionError
 from hyperion_host.relay import config as C
 from hyperion_host.relay import models as M
 from hyperion_host.relay import tools
+from hyperion_host.relay.alerts import Alerts, check_alerts, post_webhook
 from hyperion_host.relay.auth import AuditLog, KeyStore, RateLimiter
 from hyperion_host.relay.boards import BoardPool
 from hyperion_host.relay.guard import MAX_DEPTH, Guard, json_depth
 from hyperion_host.relay.monitoring import Monitor
 
 RELOAD_POLL = 1.0  # seconds between checks of the config and keys files
+MAX_WEBHOOKS = 8  # webhook POSTs under way at once; more alerts meanwhile are logged, not posted
+
+
+def local_parts(cfg):
+    """This process's own keys, audit log, rate limiters and boards (the local engine)."""
+    lim = cfg["limits"]
+    return {"keys": KeyStore(cfg["auth"]["keys_file"]), "audit": AuditLog(cfg["auth"]["audit_log"]),
+            "key_limit": RateLimiter(lim["per_key"], lim["window"]),
+            "ip_limit": RateLimiter(lim["per_ip"], lim["window"]),
+            "boards": BoardPool(cfg["server"]["boards"], lim["board_timeout"], lim["board_lock_timeout"])}
 
 
 class Relay:
     """Everything one relay process serves: config, models, boards, keys, limits, monitoring, the MCP server."""
 
-    def __init__(self, cfg, overrides=None):
+    def __init__(self, cfg, overrides=None, parts=None):
+        """parts: the keys, audit log, rate limiters and boards, when they are shared with other replicas
+        (ray_engine.ray_parts); this process's own otherwise (local_parts)."""
         self.cfg = cfg
         self.overrides = overrides or {}
         mon = cfg["monitoring"]
         self.monitor = Monitor(mon["log_buffer"], mon["latency_window"])
-        self.keys = KeyStore(cfg["auth"]["keys_file"])
-        self.audit = AuditLog(cfg["auth"]["audit_log"])
-        lim = cfg["limits"]
-        self.key_limit = RateLimiter(lim["per_key"], lim["window"])
-        self.ip_limit = RateLimiter(lim["per_ip"], lim["window"])
+        parts = parts or local_parts(cfg)
+        self.keys, self.audit = parts["keys"], parts["audit"]
+        self.key_limit, self.ip_limit = parts["key_limit"], parts["ip_limit"]
+        self.boards = parts["boards"]
+        self.replica = parts.get("replica")
+        self.sync = parts.get("sync")  # the Ray engine's per-second exchange with the hub, or None
         self.models = M.ModelStore(cfg["server"]["models"])
-        self.boards = BoardPool(cfg["server"]["boards"], lim["board_timeout"], lim["board_lock_timeout"])
         self.mcp = tools.build(self)
         self.monitor.m_models.set(len(self.models.models))
         self._cfg_mtime = _mtime(cfg.get("_path"))
@@ -84,10 +99,16 @@ class Relay:
                 self.cfg[s][k] = v
                 changed.append("%s.%s" % (s, k))
             lim = self.cfg["limits"]
-            self.key_limit.configure(lim["per_key"], lim["window"])
-            self.ip_limit.configure(lim["per_ip"], lim["window"])
+            if self.sync is not None:
+                self.sync.configure(self.cfg)
+            else:
+                self.key_limit.configure(lim["per_key"], lim["window"])
+                self.ip_limit.configure(lim["per_ip"], lim["window"])
             self.boards.timeout = lim["board_timeout"]
             self.boards.lock_timeout = lim["board_lock_timeout"]
+            if ("monitoring", "alerts") in new:
+                self.monitor.alert_active([r.name for r in self.alerts.rules], ())  # rules removed read 0
+                self.alerts.update(self.cfg["monitoring"]["alerts"])
         if changed:
             self.monitor.log("info", "reloaded", changed=changed)
         return changed
@@ -100,6 +121,48 @@ class Relay:
             self.reload_now = anyio.Event()
             self.reload(force=force)
             self.audit.flush()
+            if self.sync is not None:
+                try:
+                    await self.sync(self)
+                except Exception as e:  # noqa: BLE001 - the hub restarting: retried next second
+                    self.monitor.log("error", "sync_failed", error=str(e)[:200])
+
+    # -- alerts ----------------------------------------------------------------------------------------------
+    @functools.cached_property
+    def alerts(self):
+        return Alerts(self.cfg["monitoring"]["alerts"])
+
+    def check_alerts(self, now=None):
+        """Evaluate the alert rules on a fresh snapshot; log and count what fires. Returns the fired events."""
+        if not self.alerts.rules:
+            return []
+        self.monitor.m_boards_up.set(sum(s.present() for s in self.boards.slots.values()))
+        return check_alerts(self.alerts, self.monitor, self.monitor.snapshot(), now)
+
+    async def _alert_loop(self):
+        """Check the alerts every monitoring.alert_interval seconds (re-read each time: it reloads). Webhook
+        POSTs run beside the loop, so a slow receiver holds neither it nor any request. Under the Ray engine
+        the hub checks them, once, on every replica's figures."""
+        if self.sync is not None:
+            return
+        pending = [0]
+
+        async def post(url, ev):
+            pending[0] += 1
+            try:
+                await post_webhook(url, ev, self.monitor.log)
+            finally:
+                pending[0] -= 1
+
+        async with anyio.create_task_group() as tg:
+            while True:
+                await anyio.sleep(self.cfg["monitoring"]["alert_interval"])
+                url = self.cfg["monitoring"]["webhook"]
+                for ev in self.check_alerts():
+                    if url and pending[0] < MAX_WEBHOOKS:
+                        tg.start_soon(post, url, ev)
+                    elif url:
+                        self.monitor.log("warning", "webhook_skipped", rule=ev["rule"], pending=pending[0])
 
     # -- the HTTP app --------------------------------------------------------------------------------------
     def security_settings(self):
@@ -129,8 +192,11 @@ class Relay:
         async def lifespan(app):
             self.reload_now = anyio.Event()
             installed = _install_sighup(self)
+            if self.sync is not None:
+                await self.sync.first()  # the keys before the first request
             async with manager.run(), anyio.create_task_group() as tg:
                 tg.start_soon(self._watch)
+                tg.start_soon(self._alert_loop)
                 try:
                     yield
                 finally:
@@ -144,6 +210,7 @@ class Relay:
             Route("/mcp", endpoint=mcp_asgi),
             Route("/api/health", self._health, methods=["GET"]),
             Route("/api/monitoring", self._monitoring, methods=["GET"]),
+            Route("/api/monitoring/reset", self._monitoring_reset, methods=["POST"]),
             Route("/metrics", self._metrics, methods=["GET"]),
             WebSocketRoute("/ws/generate", self._ws_generate),
         ]
@@ -162,6 +229,7 @@ class Relay:
                 "models": {"loaded": len(self.models.models), "names": sorted(self.models.models),
                            "errors": self.models.errors},
                 "boards": boards, "maintenance": maint, "auth": self.keys.enabled, "version": tools._version(),
+                "engine": "ray" if self.sync is not None else "local", "replica": self.replica,
                 "protocols": list(MODERN_PROTOCOL_VERSIONS) + [HANDSHAKE_PROTOCOL_VERSIONS[-1]]}
 
     async def _health(self, request):
@@ -179,16 +247,52 @@ class Relay:
                             b["last_error"] = e.format_message()
         return JSONResponse(h, status_code=200 if h["ready"] else 503)
 
+    async def _cluster(self):
+        """Under the Ray engine: (merged export of every live replica, this one fresh, the hub's own, the scale
+        view); else (this process's export, None)."""
+        if self.sync is None:
+            return self.monitor.export(), None
+        from hyperion_host.relay.monitoring import merge
+
+        cl = await self.sync.cluster()
+        me = self.monitor.replica
+        e = merge([x for x in cl["exports"] if x["replica"] != me] + [self.monitor.export()])
+        return e, dict(cl["scale"], replicas_reporting=cl["replicas"], alerts=cl["alerts"])
+
     async def _monitoring(self, request):
-        snap = self.monitor.snapshot()
+        from hyperion_host.relay.monitoring import snapshot_of
+
+        e, scale = await self._cluster()
+        snap = snapshot_of(e)
+        snap["engine"] = "ray" if scale is not None else "local"
+        if scale is not None:
+            snap["scale"] = scale
         snap["models"] = len(self.models.models)
         snap["limits"] = dict(self.cfg["limits"])
+        snap["alerts"] = scale.pop("alerts") if scale is not None else self.alerts.summary()
         return JSONResponse(snap)
+
+    async def _monitoring_reset(self, request):
+        ident = request.scope.get("hyperion.identity")
+        key = ident.key_id if ident else None
+        self.monitor.reset()
+        self.alerts.clear()
+        if self.sync is not None:  # every replica forgets at its next sync, and the hub its alerts
+            await self.sync.reset()
+        self.monitor.log("info", "monitoring_reset", key=key)
+        self.audit.write(key=key, ip=ident.ip if ident else None, route="/api/monitoring/reset", outcome="ok",
+                         action="monitoring_reset")
+        return JSONResponse({"reset": True, "ts": round(time.time(), 3)})
 
     async def _metrics(self, request):
         self.monitor.m_boards_up.set(sum(s.present() for s in self.boards.slots.values()))
         from prometheus_client import CONTENT_TYPE_LATEST
 
+        if self.sync is not None:  # one replica answers for all: the merged figures
+            from hyperion_host.relay.monitoring import prometheus_of, prometheus_scale
+
+            e, scale = await self._cluster()
+            return Response(prometheus_of(e) + prometheus_scale(scale), media_type=CONTENT_TYPE_LATEST)
         return Response(self.monitor.prometheus(), media_type=CONTENT_TYPE_LATEST)
 
     async def _ws_generate(self, ws):

@@ -19,7 +19,7 @@ from hyperion_host.relay import boards as B
 from hyperion_host.relay import models as M
 from hyperion_host.relay.auth import LOCAL, allows, role_for_tool
 
-CLIENT_META = "io.hyperion/client"  # board clients report their local/remote/fallback counts under this _meta key
+CLIENT_META = "io.hyperion/client"  # board clients report their counts, free heap, latency under this _meta key
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 COMPUTE = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
@@ -176,6 +176,8 @@ def build(relay):
     async def board_list(ctx: Context) -> CallToolResult:
         """The boards attached to the relay: name, device, present, busy, call counts, last identification."""
         async def fn():
+            if hasattr(relay.boards, "refresh"):  # the Ray engine's boards live in the board host
+                await relay.boards.refresh()
             return {"boards": [s.status() for s in relay.boards.slots.values()]}
         return await call(ctx, "board_list", fn)
 
@@ -217,9 +219,11 @@ def build(relay):
             p = e.prog
             ins = [np.asarray(feeds[n], np.float32) for n in p.inputs]
             shapes = [tuple(p.shapes[n]) for n in p.outputs]
+            path = e.path  # what the call takes to the board (under the Ray engine, to the board host)
             arrays, stats = await relay.boards.call(
-                board, lambda port: B.infer_on_board(port, e.path, ins, shapes, kernels, max(1, repeat)),
+                board, lambda port: B.infer_on_board(port, path, ins, shapes, kernels, max(1, repeat)),
                 timeout=timeout)
+            relay.monitor.board_stats(board, model, stats)  # the board's own latency, peak heap, kernel paths
             return {"model": model, "board": board, "outputs": M.encode_outputs(dict(zip(p.outputs, arrays))),
                     "stats": stats}
         return await call(ctx, "board_infer", fn, board)
