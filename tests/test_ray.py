@@ -19,7 +19,7 @@ from test_relay_tools import X, reference
 
 from hyperion_host.relay.auth import add_key, remove_key
 
-from helpers import BIN, stop_group
+from helpers import BIN, assert_user_error, run_cli, stop_group
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -126,6 +126,26 @@ def ray_processes():
         if re.search(r"ray::|/raylet |gcs_server ", cmd):
             out.append(cmd[:120])
     return out
+
+
+def test_the_ray_engine_refuses_what_it_cannot_serve_in_one_line(tmp_path):
+    """Checked before any Ray process starts."""
+    import socket
+
+    assert_user_error(run_cli("serve", "--engine", "ray", "--keys-file", str(tmp_path / "none.json")),
+                      "no keys file at")
+    assert_user_error(run_cli("serve", "--engine", "ray", "--workers", "2"), "drop --workers")
+    assert_user_error(run_cli("serve", "--engine", "ray", "--stdio"), "drop --stdio")
+    assert_user_error(run_cli("serve", "--engine", "ray", "--min-replicas", "3", "--max-replicas", "2"),
+                      "scale.min_replicas (3) is above scale.max_replicas (2)")
+    assert_user_error(run_cli("serve", "--engine", "ray", "--port", "nosuchboard"), "unknown port 'nosuchboard'")
+    assert_user_error(run_cli("serve", "--engine", "rai"), "'server.engine' must be local or ray")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        assert_user_error(run_cli("serve", "--engine", "ray", "--listen", "127.0.0.1:%d" % s.getsockname()[1]),
+                          "cannot listen on", "Address already in use")
+    assert not ray_processes()
 
 
 def health(r, key):

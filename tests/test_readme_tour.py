@@ -159,15 +159,27 @@ def _on_a_terminal(cmd, ws, env, typed, expect, leave):
 
 
 def _serve(cmd, ws, env):
+    import queue
+    import threading
+
     p = subprocess.Popen(cmd, shell=True, cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, start_new_session=True)
+    q = queue.Queue()  # stderr lines from a thread: select() on a buffered pipe misses lines already read
+
+    def pump():
+        for line in p.stderr:
+            q.put(line)
+        q.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
     try:
         lines = []
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90  # the Ray engine takes ~10-30 s to start
         while time.monotonic() < deadline:
-            if not select.select([p.stderr], [], [], 1)[0]:
+            try:
+                line = q.get(timeout=1)
+            except queue.Empty:
                 continue
-            line = p.stderr.readline()
             if not line:
                 break
             lines.append(line)
@@ -181,7 +193,7 @@ def _serve(cmd, ws, env):
                         time.sleep(0.1)
         return False, "".join(lines) + (p.stdout.read() if p.poll() is not None else "(still running)")
     finally:
-        stop_group(p, 15)
+        stop_group(p, 30)
 
 
 # commands in the docs that these tests do not run, and why (each is tested elsewhere)

@@ -523,42 +523,82 @@ def _precheck(cfg):
         AuditLog(audit).close()
 
 
-def run(cfg, on_ready=None):
-    """Serve on Ray until interrupted (Ctrl-C or SIGTERM)."""
-    from hyperion_host.relay.server import bind, check_auth_policy, check_tls, describe
+def run(cfg):
+    """Serve on Ray until interrupted (Ctrl-C or SIGTERM). The driver runs in a child process in a session of its
+    own, with Ray's processes under it: a Ctrl-C, which a terminal sends to its whole foreground process group,
+    reaches only this process, which asks the driver to stop (Serve drains its replicas, then Ray shuts down)
+    instead of Ray's processes being killed half-way, with the port still held."""
+    import subprocess
+
+    from hyperion_host.relay.server import bind, check_auth_policy, check_tls
 
     check_auth_policy(cfg)
     check_tls(cfg)
     _precheck(cfg)
-
     try:
         import ray.serve  # noqa: F401
     except ImportError:
         raise HyperionError("--engine ray needs Ray Serve: pip install 'hyperion-host[scale]' (or 'ray[serve]')") \
             from None
-
     s = cfg["server"]
-    port = s["port"]
-    if port == 0:  # Serve's proxy needs a number: take a free one
-        probe = bind(s["host"], 0)
-        port = probe.getsockname()[1]
-        probe.close()
+    probe = bind(s["host"], s["port"])  # a port in use is a one-line error here; 0 becomes a free port
+    cfg = dict(cfg, server=dict(s, port=probe.getsockname()[1]))
+    probe.close()
+    child = subprocess.Popen([sys.executable, "-m", "hyperion_host.relay.ray_engine"], stdin=subprocess.PIPE,
+                             start_new_session=True)
+    child.stdin.write(json.dumps(cfg).encode())
+    child.stdin.close()
+    asked = []
+
+    def stop_child(*_):
+        asked.append(time.monotonic())
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+
+    old = {sig: signal.signal(sig, stop_child) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while child.poll() is None:
+            time.sleep(0.2)
+            if asked and time.monotonic() - asked[0] > GRACE:  # the driver is stuck: end it and Ray
+                os.killpg(child.pid, signal.SIGKILL)
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+    if child.returncode not in (0, -signal.SIGTERM) and not asked:
+        raise SystemExit(child.returncode if child.returncode > 0 else 1)
+
+
+GRACE = 60.0  # seconds a stopping driver has to drain the replicas and shut Ray down
+
+
+def _drive(cfg):
+    """The child process of run(): start everything, serve until SIGTERM, stop everything."""
+    from hyperion_host.relay.server import describe
+
     stop_now = threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *a: stop_now.set())
+    signal.signal(signal.SIGTERM, lambda *a: stop_now.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent forwards a Ctrl-C as SIGTERM
     hub = None
     try:
-        hub = start(cfg, port)
+        hub = start(cfg, cfg["server"]["port"])
+        signal.signal(signal.SIGTERM, lambda *a: stop_now.set())  # again: ray.init installs its own
         sc = cfg["scale"]
-        print(describe(cfg, None, port) + " on Ray Serve (%d..%d replicas)" % (sc["min_replicas"],
-                                                                               sc["max_replicas"]),
-              file=sys.stderr, flush=True)
-        if on_ready:
-            on_ready(port)
+        print(describe(cfg, None, cfg["server"]["port"]) + " on Ray Serve (%d..%d replicas)"
+              % (sc["min_replicas"], sc["max_replicas"]), file=sys.stderr, flush=True)
         while not stop_now.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
         stop(hub)
 
+
+if __name__ == "__main__":
+    try:
+        _drive(json.loads(sys.stdin.read()))
+    except HyperionError as e:
+        sys.stderr.write("error: %s\n" % e.format_message())
+        sys.exit(1)
+    except Exception as e:  # noqa: BLE001 - Ray's own failures come as long tracebacks: say the gist
+        lines = [x for x in str(e).splitlines() if x.strip()]
+        sys.stderr.write("error: the Ray engine did not start: %s: %s\n"
+                         % (type(e).__name__, lines[-1].strip()[:300] if lines else ""))
+        sys.exit(1)
