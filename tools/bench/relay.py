@@ -230,7 +230,7 @@ def main():
             extra = ""
             if kind == "relay":
                 cmd = [str(Path(sys.executable).parent / "hyperion-host"), "serve", "--models", str(models),
-                       "--port", str(port), "--keys-file", keys, "--audit-log", str(Path(tmp) / "audit.jsonl"),
+                       "--listen", "127.0.0.1:%d" % port, "--keys-file", keys, "--audit-log", str(Path(tmp) / "audit.jsonl"),
                        "--config", str(cfg), "--workers", str(workers)]
                 headers = {"X-API-Key": key}
                 extra = 'wrk.headers["X-API-Key"] = "%s"' % key
