@@ -16,6 +16,8 @@ import pytest
 from test_monitor import Hook, monitor_cli
 from test_relay_common import http_client, keys, make_models, mcp_post  # noqa: F401
 from test_relay_tools import X, reference
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
 
 from hyperion_host.relay.auth import add_key, remove_key
 
@@ -197,6 +199,16 @@ def test_every_tool_through_ray_serve_with_the_sdk_client(ray_relay, vboard):
             assert gone.is_error and "ZeroDivisionError" in gone.content[0].text
 
     anyio.run(main)
+    # tokens streamed over the WebSocket, through Serve's proxy; a viewer may not open one
+    url = r.base.replace("http", "ws") + "/ws/generate"
+    with ws_connect(url, additional_headers={"X-API-Key": r.keys["operator"]}) as ws:
+        ws.send(json.dumps({"model": "lm", "prompt": "ab", "max_tokens": 4}))
+        msgs = [json.loads(ws.recv()) for _ in range(5)]
+    assert [m.get("index") for m in msgs[:4]] == [0, 1, 2, 3] and msgs[4]["done"] and msgs[4]["tokens"] == 4
+    with pytest.raises(InvalidStatus) as e:
+        with ws_connect(url, additional_headers={"X-API-Key": r.keys["viewer"]}):
+            pass
+    assert e.value.response.status_code == 403
 
 
 def test_roles_rate_limits_revocation_and_audit_hold_across_replicas(ray_relay):
