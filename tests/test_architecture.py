@@ -16,7 +16,7 @@ LONG_FILES = {}  # path -> reason: a reviewed exception to MAX_LINES (none today
 # host layers, bottom up: a module may import its own layer and the ones listed for it (plus `hyperion`, the
 # firmware package, which the host reuses)
 BASE = {"hyperion_host", "hyperion_host.errors", "hyperion_host.paths", "hyperion_host.files", "hyperion_host._lazy",
-        "hyperion_host.procs", "hyperion_host.keys"}
+        "hyperion_host.procs", "hyperion_host.keys", "hyperion_host.checks"}
 CORE = {"hyperion_host.boards", "hyperion_host.firmware", "hyperion_host.mpbuild", "hyperion_host.natmod"}
 ALLOWED = {
     "base": {"base"},

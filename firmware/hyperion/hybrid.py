@@ -17,15 +17,12 @@ import gc
 import struct
 from array import array
 
+from hyperion.kernels import clock_us
 from hyperion.remote import RemoteError, RemoteUnavailable, connect
 
 try:
-    from time import ticks_diff, ticks_us
-except ImportError:  # CPython
-    from time import perf_counter
-
-    def ticks_us():
-        return int(perf_counter() * 1000000)
+    from time import ticks_diff
+except ImportError:  # CPython and CircuitPython: their clock (clock_us) does not wrap
 
     def ticks_diff(a, b):
         return a - b
@@ -54,6 +51,7 @@ class Runtime:
         self.counts = {"local": 0, "remote": 0, "fallback": 0, "failed": 0}
         self.last_error = None  # the reason of the last remote failure
         self.last = None  # where the last run ran: "local", "remote" or "fallback"
+        self._clock = clock_us()
         self._us = array("f", bytes(4 * RING))  # the last local run times (us); filled in place, never grown
         self._runs = 0
         self.kernel = None  # the kernel module of the last local run (its PATH goes to the relay)
@@ -185,9 +183,9 @@ class Runtime:
 
             m = hyperion.load(path or model, kernels=self.kernels, mode=self.mode)
             self.models[model] = m
-        t = ticks_us()
+        t = self._clock()
         y = m.run(x)
-        self._us[self._runs % RING] = ticks_diff(ticks_us(), t)  # an int into the float array: no allocation
+        self._us[self._runs % RING] = ticks_diff(self._clock(), t)  # an int into the float array: no allocation
         self._runs += 1
         self.kernel = m.k
         return y

@@ -99,8 +99,15 @@ def serve(
     if allow_origin:
         cfg["security"]["allowed_origins"] += list(allow_origin)
     over = {k: v for k, v in over.items() if v is not None}
-    if cfg["server"]["engine"] == "ray" and (stdio or cfg["server"]["workers"] > 1):
-        raise HyperionError("--engine ray scales with replicas: drop %s" % ("--stdio" if stdio else "--workers"))
+    if cfg["server"]["engine"] == "ray":
+        if stdio or cfg["server"]["workers"] > 1:
+            raise HyperionError("--engine ray scales with replicas: drop %s" % ("--stdio" if stdio else "--workers"))
+        if bridge:
+            raise HyperionError("--bridge needs --engine local (the bridge runs in the relay's own process)")
+        from hyperion_host.relay import ray_engine
+
+        ray_engine.run(cfg)
+        return
     if stdio:
         import anyio
 
@@ -110,13 +117,6 @@ def serve(
         return
     from hyperion_host.relay import server
 
-    if cfg["server"]["engine"] == "ray":
-        if bridge:
-            raise HyperionError("--bridge needs --engine local (the bridge runs in the relay's own process)")
-        from hyperion_host.relay import ray_engine
-
-        ray_engine.run(cfg)
-        return
     hook, result = None, {}
     if bridge:
         if cfg["server"]["workers"] > 1:

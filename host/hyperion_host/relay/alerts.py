@@ -6,11 +6,11 @@ lists it in /api/monitoring and POSTs it to `monitoring.webhook`. docs/monitorin
 Counters have two metrics: NAME_total (since the start or the last reset) and NAME (the change since the previous
 check), so `errors gt 0` means "errors in the last interval", not "ever"."""
 
-import math
 import re
 import time
 from collections import deque
 
+from hyperion_host.checks import is_number
 from hyperion_host.errors import HyperionError
 
 KEYS = ("name", "metric", "op", "value", "hits", "cooldown", "severity")
@@ -48,19 +48,15 @@ def known_metric(m):
                                                and field[:-6] in fields))
 
 
-def _num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 _CHECKS = {
     "name": (lambda v: isinstance(v, str) and bool(_NAME.match(v)), "1-64 letters, digits or _ . : -"),
     "metric": (known_metric, "a metric such as error_rate, latency_p95_ms, errors, tool.infer.errors or "
                              "clients.mem_free_min (docs/monitoring.md lists them)"),
     "op": (lambda v: v in OPS, "gt, lt or eq"),
-    "value": (_num, "a number"),
+    "value": (is_number, "a number"),
     "hits": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1000,
              "a whole number of consecutive checks, 1..1000"),
-    "cooldown": (lambda v: _num(v) and 0 <= v <= 7 * 86400, "a number of seconds, 0..604800"),
+    "cooldown": (lambda v: is_number(v) and 0 <= v <= 7 * 86400, "a number of seconds, 0..604800"),
     "severity": (lambda v: v in SEVERITIES, "info, warning or critical"),
 }
 

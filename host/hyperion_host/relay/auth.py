@@ -88,6 +88,10 @@ class KeyStore:
         self._mtime = mtime
         return True
 
+    def entries(self):
+        """(mtime, entries) of the keys file as last read (what the Ray engine's hub hands its replicas)."""
+        return self._mtime, list(self._keys.values())
+
     def verify(self, key):
         """The Identity for a presented key, or None."""
         if not key:
@@ -205,6 +209,12 @@ class RateLimiter:
             return 0.0
 
 
+def audit_time(now=None):
+    """An audit record's "ts": UTC with milliseconds."""
+    now = time.time() if now is None else now
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (now * 1000 % 1000)
+
+
 class AuditLog:
     """JSON lines, one per tool call or refused request: time, key id, ip, tool, outcome. Lines are buffered
     and written at least every `FLUSH` seconds (the relay's watcher calls flush()), and at shutdown."""
@@ -224,8 +234,7 @@ class AuditLog:
     def write(self, **rec):
         if self._f is None:
             return
-        now = time.time()
-        rec = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (now * 1000 % 1000), **rec}
+        rec = {"ts": audit_time(), **rec}  # a record stamped where it happened (ray_hub.HubAudit) keeps its time
         line = json.dumps(rec, separators=(",", ":"), default=str).encode() + b"\n"
         with self._lock:
             self._f.write(line)

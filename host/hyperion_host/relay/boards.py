@@ -25,6 +25,11 @@ class BoardError(HyperionError):
     pass
 
 
+def unknown_board(name, known):
+    return BoardError("unknown board '%s' (boards: %s)"
+                      % (name, ", ".join(known) or "none: start the relay with --port PORT"))
+
+
 class Slot:
     def __init__(self, name, port):
         self.name = name
@@ -115,9 +120,11 @@ class BoardPool:
     def get(self, name):
         s = self.slots.get(name)
         if s is None:
-            known = ", ".join(self.slots) or "none: start the relay with --board PORT"
-            raise BoardError("unknown board '%s' (boards: %s)" % (name, known))
+            raise unknown_board(name, self.slots)
         return s
+
+    async def refresh(self):
+        """The slots are this process's own: nothing to fetch (the Ray engine's RemoteBoardPool fetches them)."""
 
     async def call(self, name, fn, timeout=None):
         """Run fn(port) on the board under its lock, in a thread, within `timeout` seconds."""

@@ -14,6 +14,8 @@ from collections import deque
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from hyperion_host.checks import is_int, is_number
+
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 QUANTILES = (50, 90, 95, 99)
 TOOL_WINDOW = 1024  # latency samples kept per tool
@@ -138,9 +140,9 @@ class Monitor:
             if inf is None:
                 inf = b["infer"] = {"runs": 0, "latency": deque(maxlen=BOARD_WINDOW), "peak_heap_max": 0}
             inf["runs"] += 1
-            if _num(us):
+            if is_number(us):
                 inf["latency"].append(us / 1e6)
-            if _num(peak):
+            if is_number(peak):
                 inf["peak_heap_bytes"] = int(peak)
                 inf["peak_heap_max"] = max(inf["peak_heap_max"], int(peak))
             inf.update(model=str(model)[:64], kernels=kernels, mode=str(stats.get("mode"))[:16], ts=time.time())
@@ -155,12 +157,12 @@ class Monitor:
         counts, free heap, local latency percentiles and kernel path. Bad fields are dropped, sizes bounded."""
         if not isinstance(report, dict) or not isinstance(client_id, str) or not client_id:
             return
-        clean = {k: report[k] for k in COUNTS if _int(report.get(k)) and 0 <= report[k] < 2 ** 53}
+        clean = {k: report[k] for k in COUNTS if is_int(report.get(k)) and 0 <= report[k] < 2 ** 53}
         for k in ("mem_free", "runs"):
-            if _int(report.get(k)) and 0 <= report[k] < 2 ** 53:
+            if is_int(report.get(k)) and 0 <= report[k] < 2 ** 53:
                 clean[k] = report[k]
         for k in ("p50_ms", "p95_ms"):
-            if _num(report.get(k)) and 0 <= report[k] < 1e9:
+            if is_number(report.get(k)) and 0 <= report[k] < 1e9:
                 clean[k] = round(float(report[k]), 3)
         kern = report.get("kernels")
         if isinstance(kern, str) and kern.replace("+", "").isalnum() and len(kern) <= 32:
@@ -228,6 +230,11 @@ class Monitor:
     def snapshot(self):
         return snapshot_of(self.export())
 
+    def latency_samples(self):
+        """A copy of the rolling request latencies (seconds), taken under the lock."""
+        with self._lock:
+            return list(self.latency)
+
     def prometheus(self):
         return generate_latest(self.registry)
 
@@ -239,9 +246,7 @@ class _LatencyCollector:
         self.monitor = monitor
 
     def collect(self):
-        with self.monitor._lock:
-            lat = list(self.monitor.latency)
-        yield _latency_family(lat)
+        yield _latency_family(self.monitor.latency_samples())
 
 
 def _latency_family(samples):
@@ -256,14 +261,6 @@ def _latency_family(samples):
 def _gauge(g):
     """An unlabelled gauge's value (set by the relay: models loaded, boards present)."""
     return int(g.collect()[0].samples[0].value)
-
-
-def _int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 # -- exports: merged, rendered ---------------------------------------------------------------------------------

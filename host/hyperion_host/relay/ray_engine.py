@@ -19,6 +19,7 @@ import threading
 import time
 
 from hyperion_host.errors import HyperionError
+from hyperion_host.relay.boards import BoardError, BoardPool, unknown_board
 from hyperion_host.relay.ray_hub import HUB, NAMESPACE, Hub, HubAudit, HubKeys, HubLimiter, Sync
 
 APP = "hyperion"
@@ -51,42 +52,36 @@ class RemoteBoardPool:
 
     def get(self, name):
         if name not in self.slots:
-            from hyperion_host.relay.boards import BoardError
-
-            known = ", ".join(self.slots) or "none: start the relay with --port PORT"
-            raise BoardError("unknown board '%s' (boards: %s)" % (name, known))
+            raise unknown_board(name, self.slots)
         return self.slots[name]
 
     async def call(self, name, fn, timeout=None):
         self.get(name)
-        ok, value = await self.handle.call.remote(name, fn, timeout or self.timeout)
-        if not ok:
-            from hyperion_host.relay.boards import BoardError
-
-            raise BoardError(value)
-        return value
+        return _value(await self.handle.call.remote(name, fn, timeout or self.timeout))
 
     async def identify(self, name, timeout=5.0):
         self.get(name)
-        ok, value = await self.handle.identify.remote(name, timeout)
-        if not ok:
-            from hyperion_host.relay.boards import BoardError
-
-            raise BoardError(value)
-        self.slots[name].info = value
-        return value
+        self.slots[name].info = _value(await self.handle.identify.remote(name, timeout))
+        return self.slots[name].info
 
     async def refresh(self):
         for d in await self.handle.status.remote():
             self.slots[d["name"]] = SlotView(d)
 
 
+def _value(answer):
+    """The value of a board host's (ok, value or error message) answer, or its BoardError."""
+    ok, value = answer
+    if not ok:
+        raise BoardError(value)
+    return value
+
+
 class BoardHost:
-    """The board pool where the serial ports are; relay replicas call it through a deployment handle."""
+    """The board pool where the serial ports are; relay replicas call it through a deployment handle. Its
+    answers are (True, value) or (False, message): a HyperionError does not cross Ray whole."""
 
     def __init__(self, cfg_json):
-        from hyperion_host.relay.boards import BoardPool
-
         cfg = json.loads(cfg_json)
         lim = cfg["limits"]
         self.pool = BoardPool(cfg["server"]["boards"], lim["board_timeout"], lim["board_lock_timeout"])
@@ -104,8 +99,7 @@ class BoardHost:
             return False, e.format_message()
 
     async def status(self):
-        return [dict(s.status(), name=s.name, port=s.port, present=s.present(), busy=s.busy,
-                     last_error=s.last_error, info=s.info) for s in self.pool.slots.values()]
+        return [s.status() for s in self.pool.slots.values()]
 
 
 def ray_parts(cfg, boards_handle, replica):
@@ -113,19 +107,16 @@ def ray_parts(cfg, boards_handle, replica):
     import ray
 
     hub = ray.get_actor(HUB, namespace=NAMESPACE)
-    keys = HubKeys()
+    keys = HubKeys(cfg["auth"]["keys_file"] is not None)
     audit = HubAudit(hub, replica)
     lim = cfg["limits"]
     if boards_handle is not None:
         boards = RemoteBoardPool(boards_handle, cfg["server"]["boards"], lim["board_timeout"],
                                  lim["board_lock_timeout"])
     else:
-        from hyperion_host.relay.boards import BoardPool
-
         boards = BoardPool((), lim["board_timeout"], lim["board_lock_timeout"])
     return {"keys": keys, "audit": audit, "key_limit": HubLimiter(hub, "key"), "ip_limit": HubLimiter(hub, "ip"),
-            "boards": boards, "replica": replica, "hub": hub,
-            "sync": Sync(hub, keys, audit, boards, replica, cfg["auth"]["keys_file"] is not None)}
+            "boards": boards, "replica": replica, "sync": Sync(hub, keys, audit, boards, replica)}
 
 
 class RelayReplica:
@@ -149,13 +140,11 @@ class RelayReplica:
         return self.relay.app()
 
     def record_autoscaling_stats(self):
-        """Custom metrics for the autoscaler (RayPolicy): this replica's p95 latency and request count."""
-        snap = self.relay.monitor.snapshot()
-        out = {"requests": float(snap["requests"])}
-        p95 = snap["latency_ms"].get("p95")
-        if p95 is not None:
-            out["p95_ms"] = float(p95)
-        return out
+        """Custom metrics for the autoscaler (RayPolicy): this replica's p95 latency."""
+        from hyperion_host.relay.monitoring import percentiles
+
+        p95 = percentiles(self.relay.monitor.latency_samples(), (95,))["p95"]
+        return {} if p95 is None else {"p95_ms": float(p95)}
 
 
 class RayPolicy:
@@ -164,11 +153,9 @@ class RayPolicy:
     to the hub (audit log, counters, /api/monitoring)."""
 
     def __init__(self, policy):
-        from hyperion_host.scale.policy import Policy, parse_rule
+        from hyperion_host.scale.policy import Policy
 
-        rules = [parse_rule(r, "rule %d" % i) for i, r in enumerate(policy["rules"])]
-        self.policy = Policy(policy["min_replicas"], policy["max_replicas"], policy["target_ongoing"],
-                             policy["interval"], rules)
+        self.policy = Policy.from_config(policy)  # Policy.to_dict() made it
         self.state = self.policy.new_state()
         self.last_eval = None
         self.want = None
@@ -281,7 +268,6 @@ def _precheck(cfg):
     """What the hub and the board host would fail on, checked here first: their errors are one line, not a Ray
     traceback, and no cluster is started for nothing."""
     from hyperion_host.relay.auth import KeyStore
-    from hyperion_host.relay.boards import BoardPool
 
     KeyStore(cfg["auth"]["keys_file"])
     BoardPool(cfg["server"]["boards"])

@@ -2,12 +2,14 @@
 file, the rate-limit windows, the audit log, every replica's monitoring figures, the alerts and the autoscaler's
 decisions; and the replica-side pieces that reach it (a limiter, an audit buffer, the keys, the per-second sync)."""
 
+import asyncio
 import json
 import threading
 import time
 from collections import deque
 
 from hyperion_host.errors import HyperionError
+from hyperion_host.relay.auth import KeyStore, audit_time
 
 NAMESPACE = "hyperion"
 HUB = "hyperion_hub"
@@ -22,7 +24,7 @@ class Hub:
 
     def __init__(self, cfg_json):
         from hyperion_host.relay.alerts import Alerts
-        from hyperion_host.relay.auth import AuditLog, KeyStore, RateLimiter
+        from hyperion_host.relay.auth import AuditLog, RateLimiter
         from hyperion_host.relay.monitoring import Monitor
 
         cfg = json.loads(cfg_json)
@@ -61,9 +63,8 @@ class Hub:
             self.keys.reload()
         except HyperionError:
             pass  # a half-written or broken file: the last good keys stay (replicas log nothing new)
-        if self.keys._mtime == known_mtime:
-            return None
-        return self.keys._mtime, list(self.keys._keys.values())
+        mtime, entries = self.keys.entries()
+        return None if mtime == known_mtime else (mtime, entries)
 
     async def audit(self, records):
         for rec in records:
@@ -91,12 +92,10 @@ class Hub:
         if not self.alerts.rules or now - self.last_alerts < self.monitoring["alert_interval"]:
             return
         self.last_alerts = now
-        snap = snapshot_of(merge(self._exports()), now)
+        snap = snapshot_of(merge(self._live() + [self.own.export()]), now)
         url = self.monitoring["webhook"]
         for ev in check_alerts(self.alerts, self.own, snap, now):
             if url:
-                import asyncio
-
                 threading.Thread(target=asyncio.run, args=(post_webhook(url, ev, self.own.log),), daemon=True).start()
 
     async def reset(self):
@@ -108,17 +107,16 @@ class Hub:
         self.counts = {"up": 0, "down": 0}
         return self.generation
 
-    def _exports(self, live=None):
+    def _live(self):
+        """The exports of the replicas that reported lately."""
         now = time.monotonic()
-        live = [e for t, e in self.exports.values() if now - t <= STALE] if live is None else live
-        return live + [self.own.export()]
+        return [e for t, e in self.exports.values() if now - t <= STALE]
 
     async def cluster(self):
         """The live replicas' monitoring exports and the hub's own, the autoscaler's view and decisions, and
         the alerts."""
-        now = time.monotonic()
-        live = [e for t, e in self.exports.values() if now - t <= STALE]
-        return {"exports": self._exports(live), "replicas": len(live),
+        live = self._live()
+        return {"exports": live + [self.own.export()], "replicas": len(live),
                 "scale": {"running": self.replicas_running, "target": self.replicas_target, "last": self.last_check,
                           "decisions": list(self.decisions), "counts": dict(self.counts)},
                 "alerts": self.alerts.summary()}
@@ -160,9 +158,8 @@ class HubAudit:
         self.buf = []
 
     def write(self, **rec):
+        rec["ts"] = audit_time()  # when it happened, not when the hub writes it
         rec["replica"] = self.replica
-        now = time.time()
-        rec["at"] = round(now, 3)
         self.buf.append(rec)
 
     def take(self):
@@ -176,22 +173,24 @@ class HubAudit:
         pass
 
 
-class HubKeys:
-    """KeyStore.verify over the entries the hub last sent (refreshed every second by the sync loop)."""
+class HubKeys(KeyStore):
+    """A KeyStore over the entries the hub last sent (refreshed every second by the sync loop), not a file."""
 
-    def __init__(self):
-        from hyperion_host.relay.auth import KeyStore
+    def __init__(self, enabled):
+        super().__init__(None)
+        self._enabled = enabled  # whether the relay has a keys file
 
-        self.store = KeyStore(None)
-        self.mtime = None
+    @property
+    def enabled(self):
+        return self._enabled or bool(self.extra)
 
-    def __getattr__(self, name):
-        return getattr(self.store, name)
+    @property
+    def mtime(self):
+        return self._mtime
 
-    def set(self, mtime, entries, enabled):
-        self.mtime = mtime
-        self.store._keys = {e["id"]: e for e in entries}
-        self.store.path = "(hub)" if enabled else None
+    def set(self, mtime, entries):
+        self._mtime = mtime
+        self._keys = {e["id"]: e for e in entries}
 
     def reload(self, force=False):
         return False  # the sync loop refreshes from the hub
@@ -201,21 +200,20 @@ class Sync:
     """What a replica does every second: pull the keys, push audit lines and its monitoring export, refresh the
     boards' status."""
 
-    def __init__(self, hub, keys, audit, boards, replica, auth):
+    def __init__(self, hub, keys, audit, boards, replica):
         self.hub, self.keys, self.audit, self.boards = hub, keys, audit, boards
-        self.replica, self.auth = replica, auth
+        self.replica = replica
 
     async def first(self):
         self.generation = await self.hub.report.remote(self.replica, None, None)
         got = await self.hub.key_entries.remote(None)
-        self.keys.set(*(got or (None, [])), enabled=self.auth)
-        if hasattr(self.boards, "refresh"):
-            await self.boards.refresh()
+        self.keys.set(*(got or (None, [])))
+        await self.boards.refresh()
 
     async def __call__(self, relay):
         got = await self.hub.key_entries.remote(self.keys.mtime)
         if got is not None:
-            self.keys.set(*got, enabled=self.auth)
+            self.keys.set(*got)
             relay.monitor.log("info", "reloaded", changed=["keys"])
         lines = self.audit.take()
         if lines:
@@ -224,11 +222,10 @@ class Sync:
         if gen != self.generation:  # a monitoring reset, asked of another replica
             self.generation = gen
             relay.monitor.reset()
-        if hasattr(self.boards, "refresh"):
-            try:
-                await self.boards.refresh()
-            except Exception as e:  # noqa: BLE001 - the board host restarting: keep the last status
-                relay.monitor.log("warning", "boards_unreachable", error=str(e)[:200])
+        try:
+            await self.boards.refresh()
+        except Exception as e:  # noqa: BLE001 - the board host restarting: keep the last status
+            relay.monitor.log("warning", "boards_unreachable", error=str(e)[:200])
 
     async def cluster(self):
         return await self.hub.cluster.remote()

@@ -264,12 +264,12 @@ class Relay:
 
         e, scale = await self._cluster()
         snap = snapshot_of(e)
-        snap["engine"] = "ray" if scale is not None else "local"
-        if scale is not None:
-            snap["scale"] = scale
+        if scale is None:
+            snap.update(engine="local", alerts=self.alerts.summary())
+        else:
+            snap.update(engine="ray", alerts=scale.pop("alerts"), scale=scale)
         snap["models"] = len(self.models.models)
         snap["limits"] = dict(self.cfg["limits"])
-        snap["alerts"] = scale.pop("alerts") if scale is not None else self.alerts.summary()
         return JSONResponse(snap)
 
     async def _monitoring_reset(self, request):

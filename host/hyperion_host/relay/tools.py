@@ -176,8 +176,7 @@ def build(relay):
     async def board_list(ctx: Context) -> CallToolResult:
         """The boards attached to the relay: name, device, present, busy, call counts, last identification."""
         async def fn():
-            if hasattr(relay.boards, "refresh"):  # the Ray engine's boards live in the board host
-                await relay.boards.refresh()
+            await relay.boards.refresh()  # under the Ray engine the boards live in the board host
             return {"boards": [s.status() for s in relay.boards.slots.values()]}
         return await call(ctx, "board_list", fn)
 

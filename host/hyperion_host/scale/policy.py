@@ -18,8 +18,8 @@ consecutive hits; the largest scale-up among rules that have enough hits wins ov
 cooling down holds; the result stays within [min_replicas, max_replicas]; after a change all counts restart
 (the per-replica figures they saw no longer hold)."""
 
-import math
 
+from hyperion_host.checks import is_int, is_number
 from hyperion_host.errors import HyperionError
 
 METRICS = ("in_flight", "queued", "p95_ms", "requests_per_s", "error_rate", "in_flight_per_replica",
@@ -29,14 +29,6 @@ OP_TEXT = {"gt": ">", "lt": "<", "eq": "=="}
 RULE_KEYS = ("metric", "op", "value", "for", "step", "cooldown")
 MAX_REPLICAS = 1000
 MAX_SNAPSHOTS = 100000
-
-
-def _num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 class Rule:
@@ -68,17 +60,17 @@ def parse_rule(d, where):
         raise HyperionError("%s: 'metric' must be one of %s, not %r" % (where, ", ".join(METRICS), d["metric"]))
     if d["op"] not in OPS:
         raise HyperionError("%s: 'op' must be gt, lt or eq, not %r" % (where, d["op"]))
-    if not _num(d["value"]):
+    if not is_number(d["value"]):
         raise HyperionError("%s: 'value' must be a number, not %r" % (where, d["value"]))
     step = d["step"]
-    if not _int(step) or step == 0 or abs(step) > MAX_REPLICAS:
+    if not is_int(step) or step == 0 or abs(step) > MAX_REPLICAS:
         raise HyperionError("%s: 'step' must be a non-zero whole number of replicas (+ adds, - removes), not %r"
                             % (where, step))
     hits = d.get("for", 1)
-    if not _int(hits) or not 1 <= hits <= 1000:
+    if not is_int(hits) or not 1 <= hits <= 1000:
         raise HyperionError("%s: 'for' must be a number of consecutive checks 1..1000, not %r" % (where, hits))
     cool = d.get("cooldown", 30.0)
-    if not _num(cool) or not 0 <= cool <= 86400:
+    if not is_number(cool) or not 0 <= cool <= 86400:
         raise HyperionError("%s: 'cooldown' must be seconds 0..86400, not %r" % (where, cool))
     return Rule(d["metric"], d["op"], d["value"], hits, step, cool)
 
@@ -92,12 +84,12 @@ def default_rules(target_ongoing):
 
 class Policy:
     def __init__(self, min_replicas=1, max_replicas=4, target_ongoing=2.0, interval=5.0, rules=None):
-        if not (_int(min_replicas) and _int(max_replicas) and 1 <= min_replicas <= max_replicas <= MAX_REPLICAS):
+        if not (is_int(min_replicas) and is_int(max_replicas) and 1 <= min_replicas <= max_replicas <= MAX_REPLICAS):
             raise HyperionError("replicas need 1 <= min_replicas <= max_replicas <= %d, not %r..%r"
                                 % (MAX_REPLICAS, min_replicas, max_replicas))
-        if not _num(target_ongoing) or target_ongoing <= 0:
+        if not is_number(target_ongoing) or target_ongoing <= 0:
             raise HyperionError("target_ongoing must be a positive number, not %r" % (target_ongoing,))
-        if not _num(interval) or not 0.05 <= interval <= 3600:
+        if not is_number(interval) or not 0.05 <= interval <= 3600:
             raise HyperionError("interval must be seconds 0.05..3600, not %r" % (interval,))
         self.min_replicas, self.max_replicas = min_replicas, max_replicas
         self.target_ongoing, self.interval = float(target_ongoing), float(interval)
@@ -159,7 +151,7 @@ class Policy:
 
 def metrics_of(snap, replicas):
     """The snapshot's metrics plus the per-replica figures (missing metrics stay missing: no rule fires on them)."""
-    m = {k: float(snap[k]) for k in METRICS if _num(snap.get(k))}
+    m = {k: float(snap[k]) for k in METRICS if is_number(snap.get(k))}
     m["replicas"] = float(replicas)
     if "in_flight" in m:
         m["in_flight_per_replica"] = m["in_flight"] / max(replicas, 1)
@@ -184,10 +176,10 @@ def read_snapshots(data, where):
             raise HyperionError("%s: snapshot %d is not an object" % (where, i))
         for k, v in s.items():
             if k in METRICS or k == "ts":
-                if not _num(v) or v < 0:
+                if not is_number(v) or v < 0:
                     raise HyperionError("%s: snapshot %d: '%s' must be a number >= 0, not %r" % (where, i, k, v))
         r = s.get("replicas")
-        if r is not None and (not _int(r) or not 1 <= r <= MAX_REPLICAS):
+        if r is not None and (not is_int(r) or not 1 <= r <= MAX_REPLICAS):
             raise HyperionError("%s: snapshot %d: 'replicas' must be a whole number 1..%d" % (where, i, MAX_REPLICAS))
         out.append(s)
     return out
