@@ -210,6 +210,34 @@ def voice_activity(samples, frame_len=400, hop=160, threshold_db=12.0, min_frame
     return out
 
 
+def frontend_for(a):
+    """The Frontend a keyword model's meta["audio"] describes."""
+    return Frontend(a.get("n_fft", 512), a.get("frame_len", 400), a.get("hop", 160), a.get("n_mels", 40),
+                    a.get("n_mfcc", 10), a.get("rate", SAMPLE_RATE))
+
+
+def features(samples, a, fe):
+    """The MFCCs of the model's window (meta["audio"]["seconds"]) around the first speech in samples: 16-bit
+    PCM (array('h') or ints) or floats in [-1, 1], any length; shorter clips are zero-padded. The board's
+    listen() and the relay's audio input both call this."""
+    rate = a.get("rate", SAMPLE_RATE)
+    n = int(a.get("seconds", 1.0) * rate)
+    scale = 1.0 / 32768 if len(samples) and isinstance(samples[0], int) else 1.0
+    start = 0
+    if len(samples) > n:
+        seg = voice_activity(samples, a.get("frame_len", 400), a.get("hop", 160), scale=scale)
+        if seg:
+            mid = (seg[0][0] + seg[0][1]) // 2
+            start = min(max(0, mid - n // 2), len(samples) - n)
+    if len(samples) >= n:
+        window = memoryview(samples)[start: start + n] if start or len(samples) > n else samples
+    else:  # shorter than the window: zero-padded copy
+        window = array.array("f" if scale == 1.0 else "h", bytes((4 if scale == 1.0 else 2) * n))
+        for i in range(len(samples)):
+            window[i] = samples[i]
+    return fe.mfcc(window, scale)
+
+
 def _bitrev(i, n):
     r = 0
     b = n >> 1

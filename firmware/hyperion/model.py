@@ -327,26 +327,10 @@ class Model:
         a = self.meta.get("audio") or {}
         if rate != a.get("rate", 16000):
             raise ValueError("the model expects %d Hz audio, not %d" % (a.get("rate", 16000), rate))
-        n = int(a.get("seconds", 1.0) * rate)
-        scale = 1.0 / 32768 if len(samples) and isinstance(samples[0], int) else 1.0
-        start = 0
-        if len(samples) > n:
-            seg = audio.voice_activity(samples, a.get("frame_len", 400), a.get("hop", 160), scale=scale)
-            if seg:
-                mid = (seg[0][0] + seg[0][1]) // 2
-                start = min(max(0, mid - n // 2), len(samples) - n)
-        if len(samples) >= n:
-            window = memoryview(samples)[start: start + n] if start or len(samples) > n else samples
-        else:  # shorter than the window: zero-padded copy
-            window = array.array("f" if scale == 1.0 else "h", bytes((4 if scale == 1.0 else 2) * n))
-            for i in range(len(samples)):
-                window[i] = samples[i]
         fe = getattr(self, "_frontend", None)
         if fe is None:
-            fe = self._frontend = audio.Frontend(a.get("n_fft", 512), a.get("frame_len", 400), a.get("hop", 160),
-                                                 a.get("n_mels", 40), a.get("n_mfcc", 10), rate)
-        y = self.run(fe.mfcc(window, scale))
-        return self._top(y)
+            fe = self._frontend = audio.frontend_for(a)
+        return self._top(self.run(audio.features(samples, a, fe)))
 
     def generate(self, prompt, max_tokens=64, temperature=0.8, top_k=40, top_p=0.95, repetition_penalty=1.0,
                  stop=None, seed=None):

@@ -13,9 +13,17 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from hyperion_host.relay.auth import ROLE_LEVEL, Identity, allows, role_for_tool
 
 ROUTES = {"/mcp": "mcp", "/api/health": "health", "/api/monitoring": "monitoring", "/metrics": "metrics",
-          "/ws/generate": "ws", "/api/monitoring/reset": "monitoring_reset"}
+          "/ws/generate": "ws", "/api/monitoring/reset": "monitoring_reset", "/ws/monitoring": "ws_monitoring"}
 ROUTE_ROLES = {"health": "viewer", "monitoring": "viewer", "metrics": "viewer", "ws": "operator", "other": "viewer",
-               "monitoring_reset": "admin"}
+               "monitoring_reset": "admin", "ws_monitoring": "viewer"}
+PUBLIC = "/ui"  # the web UI's pages and scripts (relay/web.py): no data, so no key; rate limits still apply
+
+
+def route_of(path):
+    r = ROUTES.get(path)
+    if r is None:
+        r = "ui" if path == PUBLIC or path.startswith(PUBLIC + "/") else "other"
+    return r
 
 
 async def _reject(scope, receive, send, r, route):
@@ -87,7 +95,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        route = ROUTES.get(path, "other")
+        route = route_of(path)
         relay = self.relay
         t0 = time.perf_counter()
         status = 0
@@ -117,7 +125,9 @@ class Guard:
                 wait = await wait
             if wait:
                 raise Reject(429, "rate_ip", "too many requests from %s; retry in %ds" % (ip, _ceil(wait)), wait)
-            if relay.keys.enabled:
+            if route == "ui":
+                ident = Identity("public", "public", "viewer", ip)  # reaches only the UI's files
+            elif relay.keys.enabled:
                 key = _key_from(h, scope)
                 if not key:
                     raise Reject(401, "no_key", "missing API key: send X-API-Key, Authorization: Bearer, or "

@@ -31,6 +31,7 @@ class Entry:
         self.header = header
         self.text = prog.meta.get("text") if isinstance(prog.meta.get("text"), dict) else None
         self.run_ms = None
+        self._summary = None
 
     @property
     def inline(self):
@@ -49,8 +50,32 @@ class Entry:
             "scratch_bytes": self.header.scratch_size,
             "quant": p.meta.get("quant", {}),
             "text": self.text,
+            "kind": self.kind(),
             "run_ms": round(self.run_ms, 4) if self.run_ms is not None else None,
+            **self.summary(),
         }
+
+    def kind(self):
+        """What the web UI offers to try it with: text (a prompt), audio (a clip), image (a drawing pad: one
+        [N, 1, H, W] input) or tensor (numbers)."""
+        p = self.prog
+        if self.text is not None:
+            return "text"
+        if isinstance(p.meta.get("audio"), dict):
+            return "audio"
+        shape = p.shapes[p.inputs[0]] if len(p.inputs) == 1 else ()
+        return "image" if len(shape) == 4 and shape[1] == 1 else "tensor"
+
+    def summary(self):
+        """MACs, bits per weight, labels and the layers (what `inspect` shows), worked out once."""
+        if self._summary is None:
+            from hyperion_host.model.summary import model_summary
+
+            s = model_summary(self.path)
+            self._summary = {"macs": s["macs"], "bits_per_weight": round(s["bpw"], 3), "labels": s.get("labels"),
+                             "layers": [{k: o[k] for k in ("op", "name", "output", "macs", "weight")}
+                                        for o in s["ops"]]}
+        return self._summary
 
 
 def _dtype_name(prog, n):
@@ -162,6 +187,38 @@ def decode_input(entry, input=None, data=None, dtype="float32", shape=None):
             raise ModelError("input '%s' holds NaN or infinity" % n)
         out[n] = a.reshape(want)
     return out
+
+
+MAX_AUDIO_SECONDS = 30  # a longer clip is refused before any MFCC work
+
+
+def audio_input(entry, data):
+    """A keyword model's input from a clip: `data` is base64 of 16-bit little-endian mono PCM at the model's
+    rate (meta["audio"]). The window around the speech and its MFCCs come from the firmware's own front end
+    (hyperion.audio.features, as the board's listen() runs it). Runs in a worker thread: ~0.2 s per second."""
+    import array
+
+    from hyperion import audio
+
+    a = entry.prog.meta.get("audio")
+    if not isinstance(a, dict):
+        raise ModelError("model '%s' takes no audio: dtype pcm16 is for keyword models" % entry.name)
+    try:
+        raw = base64.b64decode(data or "", validate=True)
+    except (binascii.Error, ValueError):
+        raise ModelError("`data` is not valid base64") from None
+    rate = a.get("rate", audio.SAMPLE_RATE)
+    if len(raw) % 2 or not raw:
+        raise ModelError("`data` must hold 16-bit PCM samples (an even, non-zero number of bytes)")
+    if len(raw) > 2 * rate * MAX_AUDIO_SECONDS:
+        raise ModelError("the clip is longer than %d s" % MAX_AUDIO_SECONDS)
+    samples = array.array("h")
+    samples.frombytes(raw)
+    if np.little_endian is False:
+        samples.byteswap()
+    x = np.asarray(audio.features(samples, a, audio.frontend_for(a)), np.float32)
+    n = entry.prog.inputs[0]
+    return {n: x.reshape(entry.prog.shapes[n])}
 
 
 def _as_array(v, name):

@@ -8,6 +8,7 @@ WebSocket for streamed generation, behind a guard that checks API keys, roles, r
     /metrics         Prometheus                                   viewer
     /api/monitoring/reset  POST: forget counters, samples, logs, alert history   admin
     /ws/generate     WebSocket: {"model", "prompt", ...} in, tokens out      operator
+    /ui ...          the web UI and its endpoints (relay/web.py)
 """
 
 import asyncio
@@ -39,6 +40,7 @@ from hyperion_host.relay.auth import AuditLog, KeyStore, RateLimiter
 from hyperion_host.relay.boards import BoardPool
 from hyperion_host.relay.guard import MAX_DEPTH, Guard, json_depth
 from hyperion_host.relay.monitoring import Monitor
+from hyperion_host.relay.web import Web
 
 RELOAD_POLL = 1.0  # seconds between checks of the config and keys files
 MAX_WEBHOOKS = 8  # webhook POSTs under way at once; more alerts meanwhile are logged, not posted
@@ -213,7 +215,7 @@ class Relay:
             Route("/api/monitoring/reset", self._monitoring_reset, methods=["POST"]),
             Route("/metrics", self._metrics, methods=["GET"]),
             WebSocketRoute("/ws/generate", self._ws_generate),
-        ]
+        ] + Web(self).routes()
         return Guard(Starlette(routes=routes, lifespan=lifespan), self, mcp_asgi, sec)
 
     # -- endpoints -----------------------------------------------------------------------------------------
@@ -260,6 +262,10 @@ class Relay:
         return e, dict(cl["scale"], replicas_reporting=cl["replicas"], alerts=cl["alerts"])
 
     async def _monitoring(self, request):
+        return JSONResponse(await self.monitoring_view())
+
+    async def monitoring_view(self):
+        """What /api/monitoring answers and /ws/monitoring pushes."""
         from hyperion_host.relay.monitoring import snapshot_of
 
         e, scale = await self._cluster()
@@ -270,7 +276,7 @@ class Relay:
             snap.update(engine="ray", alerts=scale.pop("alerts"), scale=scale)
         snap["models"] = len(self.models.models)
         snap["limits"] = dict(self.cfg["limits"])
-        return JSONResponse(snap)
+        return snap
 
     async def _monitoring_reset(self, request):
         ident = request.scope.get("hyperion.identity")
