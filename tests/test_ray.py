@@ -10,12 +10,13 @@ import threading
 import time
 
 import anyio
+import anyio.to_thread
 import httpx
 import numpy as np
 import pytest
 from test_monitor import Hook, monitor_cli
 from test_relay_common import http_client, keys, make_models, mcp_post  # noqa: F401
-from test_relay_tools import X, reference
+from test_relay_tools import X, reference, two_bundles
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
@@ -164,16 +165,20 @@ def sc(res):
     return res.structured_content
 
 
-def test_every_tool_through_ray_serve_with_the_sdk_client(ray_relay, vboard):
+def test_every_tool_through_ray_serve_with_the_sdk_client(ray_relay, vboard, tmp_path):
+    from hyperion_host.relay.tools import tool_names
+    from hyperion_host.ship import deploy as dep
+
     r = ray_relay
     h = health(r, r.keys["viewer"]).json()
     assert h["engine"] == "ray" and h["ready"] and h["models"]["loaded"] == 2
+    b1, b2 = two_bundles(tmp_path, r.models)
 
     async def main():
         async with http_client(r.url, key=r.keys["admin"]) as c:
-            assert {t.name for t in (await c.list_tools()).tools} >= {
+            assert {t.name for t in (await c.list_tools()).tools} == set(tool_names()) == {
                 "list_models", "model_info", "infer", "generate", "board_list", "board_exec", "board_script",
-                "board_infer", "board_files"}
+                "board_infer", "board_files", "board_status", "board_rollback"}
             assert {m["name"] for m in sc(await c.call_tool("list_models", {}))["models"]} == {"mlp", "lm"}
             assert sc(await c.call_tool("model_info", {"model": "lm"}))["text"] == {"tokenizer": "bytes"}
             y = sc(await c.call_tool("infer", {"model": "mlp", "input": X}))["outputs"][0]["values"]
@@ -193,6 +198,19 @@ def test_every_tool_through_ray_serve_with_the_sdk_client(ray_relay, vboard):
             assert w["bytes"] == 11
             rd = sc(await c.call_tool("board_files", {"board": vboard.name, "action": "read", "path": "ray.txt"}))
             assert rd["content"] == "through ray"
+            # board_status and board_rollback run in the board host (deploy.py there), before and after deploys
+            st = sc(await c.call_tool("board_status", {"board": vboard.name}))
+            assert st["implementation"] == "micropython" and st["mem_free"] > 0 and st["active_slot"] is None
+            none = await c.call_tool("board_rollback", {"board": vboard.name})
+            assert none.is_error and "nothing to roll back" in none.content[0].text
+            for b in (b1, b2):
+                await anyio.to_thread.run_sync(dep.deploy, vboard.name, b)
+            st = sc(await c.call_tool("board_status", {"board": vboard.name}))
+            assert (st["active_slot"], st["bundle_version"]) == ("b", "2.0")
+            back = sc(await c.call_tool("board_rollback", {"board": vboard.name}))
+            assert (back["slot"], back["previous"], back["version"]) == ("a", "b", "1.0")
+            st = sc(await c.call_tool("board_status", {"board": vboard.name}))
+            assert (st["active_slot"], st["bundle_version"]) == ("a", "1.0")
             bad = await c.call_tool("board_exec", {"board": "nope", "code": "1"})
             assert bad.is_error and "unknown board 'nope'" in bad.content[0].text
             gone = await c.call_tool("board_exec", {"board": vboard.name, "code": "1/0"})

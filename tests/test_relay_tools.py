@@ -8,11 +8,12 @@ import anyio
 import numpy as np
 import pytest
 from mcp.client import Client
-from test_relay_common import LEGACY, MODERN, ThreadedRelay, http_client, mcp_post, models_dir_fixture  # noqa: F401
+from test_relay_common import LEGACY, MODERN, ThreadedRelay, http_client, keys, mcp_post, models_dir_fixture, serve  # noqa: F401
 
 from hyperion_host.model.hyqfile import load_program
 from hyperion_host.relay import config as C
 from hyperion_host.relay.server import Relay
+from hyperion_host.relay.tools import tool_names
 
 X = [[0.25 * (i % 5) - 0.5 for i in range(16)]]
 
@@ -53,7 +54,8 @@ def test_inference_tools_in_process(relay, models_dir, mode):
             assert c.protocol_version == (MODERN if mode == "auto" else LEGACY)
             names = {t.name for t in (await c.list_tools()).tools}
             assert names == {"list_models", "model_info", "infer", "generate", "board_list", "board_exec",
-                             "board_script", "board_infer", "board_files"}
+                             "board_script", "board_infer", "board_files", "board_status", "board_rollback"}
+            assert names == set(tool_names())
             ms = sc(await c.call_tool("list_models", {}))
             assert {m["name"]: m["text"] for m in ms["models"]} == {"mlp": False, "lm": True}
             info = sc(await c.call_tool("model_info", {"model": "mlp"}))
@@ -221,6 +223,80 @@ def test_board_calls_are_serialized_and_time_out(relay, vboard):
             ok = sc(await c.call_tool("board_exec", {"board": vboard.name, "code": "print('alive')"}))
             assert ok["stdout"].strip() == "alive"
     run(main)
+
+
+def two_bundles(d, models_dir):
+    """Two bundles for a vboard (x64), as `hyperion-host build` makes them: mlp (version 1.0), and mlp with a copy
+    of it (2.0; a bundle's id comes from its files, so the copy makes it a different bundle)."""
+    from hyperion_host.ship.bundle import build_bundle
+
+    (d / "m").mkdir()
+    (d / "m" / "mlp2.hyq").write_bytes((models_dir / "mlp.hyq").read_bytes())
+    build_bundle("rp2040", [str(models_dir / "mlp.hyq")], d / "b1", arch="x64", version="1.0")
+    build_bundle("rp2040", [str(models_dir / "mlp.hyq"), str(d / "m" / "mlp2.hyq")], d / "b2", arch="x64",
+                 version="2.0")
+    return str(d / "b1"), str(d / "b2")
+
+
+def test_board_status_and_board_rollback_after_real_deploys(tmp_path, models_dir, start_vboard):
+    """board_status (viewer) reads a board's firmware, heap and A/B slots without resetting it; board_rollback
+    (admin) switches slots as `hyperion-host rollback` does. The bundles are deployed as `hyperion-host deploy`
+    deploys them (deploy.deploy)."""
+    from hyperion_host.ship import deploy as dep
+
+    vb = start_vboard()
+    kf, k = keys(tmp_path, "viewer", "admin")
+    b1, b2 = two_bundles(tmp_path, models_dir)
+
+    with serve(models_dir, auth__keys_file=kf, server__boards=[vb.name]) as s:
+        def tool(name, role="admin", **args):
+            async def main():
+                async with http_client(s.url, k[role]) as c:
+                    return await c.call_tool(name, args)
+            return run(main)
+
+        def status():
+            return sc(tool("board_status", "viewer", board=vb.name))  # a viewer may read it
+
+        def error(res):
+            assert res.is_error and "\n" not in res.content[0].text, res.content
+            return res.content[0].text
+
+        # a fresh board: no bundle deployed is a state, not an error; the board is not reset
+        sc(tool("board_exec", board=vb.name, code="kept = 42"))
+        st = status()
+        assert st["board"] == vb.name and st["implementation"] == "micropython" and st["arch"] == "x64"
+        assert st["platform"] == "linux" and st["version"].count(".") == 2 and st["mpy"] > 0
+        assert st["mem_free"] > 0 and st["mem_alloc"] > 0
+        assert (st["active_slot"], st["bundle_version"], st["slots"]) == (None, None, {"a": None, "b": None})
+        kept = sc(tool("board_exec", board=vb.name, code="print(kept, '_state' in globals())"))
+        assert kept["stdout"].split() == ["42", "False"]  # the REPL kept its state, and got no helper left over
+        assert error(tool("board_status", "viewer", board="nope")) == "unknown board 'nope' (boards: %s)" % vb.name
+        assert "nothing to roll back" in error(tool("board_rollback", board=vb.name))
+        # roles: a viewer may not roll back (the HTTP guard answers 403 before the tool runs)
+        r = mcp_post(s.url, "board_rollback", {"board": vb.name}, key=k["viewer"])
+        assert r.status_code == 403 and "needs role admin" in r.json()["error"]["message"]
+
+        dep.deploy(vb.name, b1)
+        st = status()
+        assert (st["active_slot"], st["bundle_version"]) == ("a", "1.0") and st["slots"]["b"] is None
+        assert st["slots"]["a"]["version"] == "1.0" and st["slots"]["a"]["arch"] == "x64"
+        assert "slot b holds no complete bundle" in error(tool("board_rollback", board=vb.name))
+        assert status()["active_slot"] == "a"  # a refused rollback changes nothing
+
+        dep.deploy(vb.name, b2)
+        st = status()
+        assert (st["active_slot"], st["bundle_version"]) == ("b", "2.0")
+        assert {x: st["slots"][x]["version"] for x in "ab"} == {"a": "1.0", "b": "2.0"}
+        back = sc(tool("board_rollback", board=vb.name))
+        assert (back["board"], back["slot"], back["previous"], back["version"]) == (vb.name, "a", "b", "1.0")
+        st = status()
+        assert (st["active_slot"], st["bundle_version"]) == ("a", "1.0") and st["slots"]["b"]["version"] == "2.0"
+        assert dep.status(vb.name)["active"] == "a"
+        booted = sc(tool("board_exec", board=vb.name, code="import hyperion\nprint(hyperion.__file__)", reset=True))
+        assert booted["stdout"].strip().startswith("/hyperion-ab/a/")
+        assert sc(tool("board_rollback", board=vb.name))["slot"] == "b"  # and forward again
+        assert status()["active_slot"] == "b"
 
 
 def test_raw_2026_post_and_handshake_answers(http):

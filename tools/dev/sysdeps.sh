@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install the Debian tools Hyperion's tests use, if missing: tclsh (Tcl oracle), socat (pty plumbing), and what
 # builds and runs the emulated boards and the 32-bit unix port (QEMU, the ARM and RISC-V cross compilers with
-# their C libraries, gcc-multilib), and bubblewrap (the vboards' sandbox). As root it runs apt-get; otherwise it
+# their C libraries, gcc-multilib), bubblewrap (the vboards' sandbox), Chromium (the web UI's tests drive it) and
+# Node.js with npm (`make web` fetches MicroPython's WebAssembly port). As root it runs apt-get; otherwise it
 # prints the command to run.
 missing=""
 need() {  # need COMMAND PACKAGES...: the packages, if COMMAND is missing or a package is not installed
@@ -22,6 +23,8 @@ need arm-none-eabi-gcc gcc-arm-none-eabi libnewlib-arm-none-eabi
 need riscv64-unknown-elf-gcc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 need gcc gcc-multilib libc6-dev-i386
 need bwrap bubblewrap
+need chromium chromium
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"  # any Node.js with npm will do, not only Debian's
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing Debian packages:$missing"

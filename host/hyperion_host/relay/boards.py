@@ -261,3 +261,29 @@ def files(port, action, path, content=None, encoding="utf-8"):
             return {"path": path, "deleted": True}
     raise BoardError("unknown action '%s' (list, read, write, delete)" % action)
 
+
+
+HEAP_CODE = "import gc\ngc.collect()\nprint(gc.mem_free(), gc.mem_alloc())"
+
+
+def board_status(port):
+    """What the board is (Board.identify), its heap after a gc.collect() and its A/B deploy state: one
+    connection, no soft reset (a running program's state is kept; nothing is left defined on the board)."""
+    from hyperion_host.device.transport import Board
+    from hyperion_host.ship.deploy import slot_state
+
+    with Board(port, soft_reset=False) as b:
+        out = b.identify()
+        ab = slot_state(b)
+        free, alloc = b.exec(HEAP_CODE, timeout=10).split()
+    out.update(mem_free=int(free), mem_alloc=int(alloc), active_slot=ab["active"], bundle_version=ab["version"],
+               slots=ab["slots"])
+    return out
+
+
+def board_rollback(port):
+    """deploy.rollback: switch the board to its other A/B slot (when that holds a complete bundle), then soft-reset
+    it and check it boots that slot."""
+    from hyperion_host.ship.deploy import rollback
+
+    return rollback(port)

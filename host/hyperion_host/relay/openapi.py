@@ -4,7 +4,7 @@ MCP itself is described by its tools/list (the page shows that too); here /mcp i
 WebSockets are listed as GETs with a 101 answer, as OpenAPI has no WebSocket object: their messages are in the
 descriptions."""
 
-from hyperion_host.relay.auth import ROLES
+from hyperion_host.relay.auth import ROLES, TOOL_ROLES
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 SECURITY = [{"apiKey": []}, {"bearer": []}, {"apiKeyQuery": []}]
@@ -49,8 +49,8 @@ def document(relay):
             "MCP (Streamable HTTP, stateless JSON)", "per tool",
             _json(obj, "a JSON-RPC response"),
             description="MCP JSON-RPC. tools/list names the tools with their input schemas; tools/call needs "
-                        "the tool's role (viewer: list_models, model_info, board_list; operator: infer, "
-                        "generate; admin: the other board tools).",
+                        "the tool's role (%s)." % "; ".join(
+                            "%s: %s" % (r, ", ".join(t for t, tr in TOOL_ROLES.items() if tr == r)) for r in ROLES),
             requestBody={"required": True, "content": {"application/json": {"schema": obj}}})},
         "/api/whoami": {"get": _op("The caller's key", "viewer", _json({
             "type": "object", "properties": {"key": {"type": "string"}, "name": {"type": "string"},

@@ -1,7 +1,8 @@
 """The relay's MCP tools, on an `mcp` SDK MCPServer.
 
-Inference: list_models, model_info, infer, generate. Boards: board_list, board_exec, board_script, board_infer,
-board_files. Every call is checked against the caller's role, timed, counted and written to the audit log.
+Inference: list_models, model_info, infer, generate. Boards: board_list, board_status, board_exec, board_script,
+board_infer, board_files, board_rollback. Every call is checked against the caller's role, timed, counted and
+written to the audit log.
 Results carry the data twice, as MCP asks: `structuredContent` and the same JSON as text."""
 
 import codecs
@@ -136,14 +137,19 @@ def build(relay):
     async def infer(model: str, ctx: Context, input: Any = None, data: str = "", dtype: str = "float32",
                     shape: list[int] = [], output_format: str = "list") -> CallToolResult:  # noqa: B006
         """Run a model on the host. Give the input as `input` (a nested list, or {name: nested list} for
-        several inputs), or as `data`: base64 of little-endian values with `dtype` and `shape`.
+        several inputs), or as `data`: base64 of little-endian values with `dtype` and `shape`. For a keyword
+        model, dtype "pcm16" takes `data` as a 16-bit mono clip at the model's rate (MFCCs made on the relay).
         Outputs come back as nested lists, or base64 float32 with output_format="base64"."""
         # (flat parameter types: the SDK walks this schema on every 2026-07-28 call, for Mcp-Param headers)
         async def fn():
             e = relay.models.get(model)
             if output_format not in ("list", "base64"):
                 raise M.ModelError("output_format must be list or base64")
-            feeds = M.decode_input(e, input, data or None, dtype, shape or None)
+            if dtype == "pcm16":
+                with anyio.fail_after(relay.cfg["limits"]["infer_timeout"]):
+                    feeds = await anyio.to_thread.run_sync(M.audio_input, e, data, abandon_on_cancel=True)
+            else:
+                feeds = M.decode_input(e, input, data or None, dtype, shape or None)
             t0 = time.perf_counter()
             outs = await compute(e, M.run, e, feeds)
             return {"model": model, "outputs": M.encode_outputs(outs, output_format),
@@ -237,6 +243,26 @@ def build(relay):
                                                                         encoding))
         return await call(ctx, "board_files", fn, board)
 
+    @mcp.tool(annotations=READ_ONLY)
+    async def board_status(board: str, ctx: Context) -> CallToolResult:
+        """A board's state, read without resetting it: firmware (implementation, version, machine, platform,
+        mpy, arch, ulab), free and allocated heap in bytes after a garbage collection (mem_free, mem_alloc), and
+        its A/B deploy: active_slot ("a", "b", or null when no Hyperion bundle is deployed), bundle_version (the
+        active slot's) and slots (each slot's bundle: id, version, board, arch, model key ids; null when empty)."""
+        async def fn():
+            return {"board": board, **await relay.boards.call(board, B.board_status)}
+        return await call(ctx, "board_status", fn, board)
+
+    @mcp.tool(annotations=BOARD)
+    async def board_rollback(board: str, ctx: Context) -> CallToolResult:
+        """Roll a board back to its previous deploy: switch it to its other A/B slot (only if that slot holds a
+        complete bundle, checked file by file on the board), soft-reset it and check that it boots that slot.
+        Returns the slot now active, the previous one and the active bundle's version. A board with nothing to
+        roll back to is an error and is left as it was."""
+        async def fn():
+            return {"board": board, **await relay.boards.call(board, B.board_rollback)}
+        return await call(ctx, "board_rollback", fn, board)
+
     return mcp
 
 
@@ -248,5 +274,5 @@ def _version():
 
 def tool_names():
     return ["list_models", "model_info", "infer", "generate", "board_list", "board_exec", "board_script",
-            "board_infer", "board_files"]
+            "board_infer", "board_files", "board_status", "board_rollback"]
 

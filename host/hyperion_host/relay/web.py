@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import anyio
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
 
@@ -77,6 +77,7 @@ class Web:
             Route("/ui/wasm/{name}", self.wasm, methods=["GET"]),
             Route("/ui/firmware/files.json", self.firmware_files, methods=["GET"]),
             Route("/ui/firmware/{path:path}", self.firmware_file, methods=["GET"]),
+            Route("/ui/{rest:path}", self.nothing, methods=["GET"]),
             Route("/api/whoami", self.whoami, methods=["GET"]),
             Route("/api/openapi.json", self.openapi, methods=["GET"]),
             Route("/api/models/{name}/file", self.model_file, methods=["GET"]),
@@ -107,6 +108,9 @@ class Web:
             return _missing("MicroPython's WebAssembly port is not installed on this relay: run `make web` "
                             "(or set HYPERION_WASM_DIR)")
         return _file(p)
+
+    async def nothing(self, request):
+        return _missing("no such file")
 
     async def firmware_files(self, request):
         return JSONResponse(self.firmware_list, headers=HEADERS)

@@ -24,9 +24,9 @@ from hyperion_host.ship.bundle import MANIFEST, SIGNATURE, check_signature, load
 
 KEYS = "/hyperion-keys"  # outside the slots: <id>.key (model keys), fleet-<id>.key (bundle signing keys)
 
-HELPERS = """
+# on the board: the A/B state, {'active': 'a', 'b' or '', 'slots': {slot: its manifest's summary or None}}
+STATE_HELPERS = """
 import os, json
-from binascii import hexlify
 def _read(p):
     try:
         with open(p) as f:
@@ -46,6 +46,11 @@ def _state():
     if a is None:
         a = _read('%(root)s/active.tmp')
     return {'active': (a or '').strip(), 'slots': {s: _manifest(s) for s in ('a', 'b')}}
+""" % {"root": ROOT}
+
+# the deploy helpers: the state above, copying, verifying and switching slots (sent once per Session)
+HELPERS = STATE_HELPERS + """
+from binascii import hexlify
 def _mkdirs(p):
     cur = ''
     for part in p.strip('/').split('/'):
@@ -437,20 +442,31 @@ def verify_boot(port):
         return b.exec("import hyperion\nprint(hyperion.__file__)", timeout=30).decode().strip()
 
 
+STATE = STATE_HELPERS + "print(repr(_state()))\ndel _read, _manifest, _state\n"
+
+
+def slot_state(board):
+    """The A/B state of an open Board, read with one exec (no reset; no helper is left defined on the board):
+    {'active': 'a', 'b' or None when no bundle is deployed, 'version' and 'bundle' (id) of the active slot's
+    bundle, 'slots': {slot: its manifest's id, version, board, arch, model_keys, or None}}."""
+    import ast
+
+    st = ast.literal_eval(board.exec(STATE, timeout=30).decode().strip())
+    active = st["active"] if st["active"] in SLOTS else ""
+    cur = st["slots"].get(active) if active else None
+    return {"active": active or None, "version": cur and cur["version"], "bundle": cur and cur["id"],
+            "slots": st["slots"]}
+
+
 def status(port):
     from hyperion_host.device import devslot
 
-    s = Session(port)
-    try:
-        st = s.state()
-        ident = s.identify()
-        dev = devslot.describe(s.board)
-    finally:
-        s.close()
-    active = st["active"] if st["active"] in SLOTS else ""
-    cur = st["slots"].get(active) if active else None
-    return {"port": s.port, "arch": ident["arch"], "active": active or None, "version": cur and cur["version"],
-            "bundle": cur and cur["id"], "slots": st["slots"], "dev": dev}
+    port = resolve_port(port)
+    with Board(port) as b:
+        st = slot_state(b)
+        ident = b.identify()
+        dev = devslot.describe(b)
+    return {"port": port, "arch": ident["arch"], **st, "dev": dev}
 
 
 def rollback(port):

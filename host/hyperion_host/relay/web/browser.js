@@ -61,20 +61,21 @@ export async function render(main, ctx) {
     both.disabled = true;
     const w = await ask({ type: "run", input: x });
     if (w.type === "error") wasmOut.replaceChildren(h("span", { class: "error", text: w.message }));
-    else show(wasmOut, w.outputs, `${w.ms.toFixed(1)} ms in this browser (WebAssembly, bytecode kernels)`);
+    else show(wasmOut, w.outputs, `${w.ms.toFixed(1)} ms in this browser (WebAssembly, bytecode kernels)`, w.ms);
     if (canRelay) {
       try {
         const res = await tool("infer", { model: info.name, input: [[chunk(x, shape[3])]] });
-        show(relayOut, res.outputs[0].values.flat(Infinity), `${res.ms} ms on the relay (numpy)`);
+        show(relayOut, res.outputs[0].values.flat(Infinity), `${res.ms} ms on the relay (numpy)`, res.ms);
       } catch (e) { relayOut.replaceChildren(h("span", { class: "error", text: e.message })); }
     }
     both.disabled = false;
   };
-  function show(el, logits, where) {
+  function show(el, logits, where, ms) {
     const b = argmax(logits), label = info.labels ? info.labels[b] : String(b);
     el.replaceChildren(h("span", { class: "big", text: label }), ` p=${softmax(logits)[b].toFixed(3)} · ${where}`);
     el.dataset.label = label;
     el.dataset.logits = JSON.stringify(logits);
+    el.dataset.ms = ms;
   }
   main.append(h("div", { class: "grid two" },
     h("div", { class: "card" }, h("h2", { text: "Draw a digit" }), pad.canvas,

@@ -48,14 +48,14 @@ export async function render(main, ctx) {
       ...kv("engine", `${s.engine}${s.replicas && s.replicas.length > 1 ? `, ${s.replicas.length} replicas` : ""}`),
       ...kv("uptime", `${Math.round(s.uptime_s)} s`)));
     const a = s.alerts || {};
-    alerts.replaceChildren(h("h2", { text: "Alerts" }),
+    alerts.replaceChildren(...[h("h2", { text: "Alerts" }),
       (a.active || []).length ? table(["active", "value", "since"], a.active.map((x) => [
           h("b", { class: "bad", text: x.rule }), `${x.value} ${x.op} ${x.threshold}`,
           new Date(x.since * 1000).toLocaleTimeString()]))
         : h("p", { class: "ok", text: "none active" }),
       (a.recent || []).length ? table(["recent", "value", "at"], a.recent.slice(-5).map((x) =>
         [x.rule, String(x.value), x.ts ? new Date(x.ts * 1000).toLocaleTimeString() : ""])) : null,
-      h("p", { class: "muted", text: `${a.rules ?? 0} rules` }));
+      h("p", { class: "muted", text: `${a.rules ?? 0} rules` })].filter(Boolean));
     tools.replaceChildren(h("h2", { text: "Tools" }), table(["tool", "calls", "errors", "p50 ms", "p95 ms"],
       Object.entries(s.tools).map(([n, t]) => [n, h("span", { "data-tool-calls": n, text: t.calls }), t.errors,
                                                t.latency_ms.p50, t.latency_ms.p95])));
