@@ -301,6 +301,24 @@ def test_monitoring_alerts_and_the_monitor_cli_see_every_replica(ray_relay):
     assert "infer" not in snap["tools"] and snap["alerts"]["recent"] == []
 
 
+def test_the_web_ui_and_its_live_monitoring_under_ray(ray_relay):
+    """/ui and its endpoints come from the same app on every replica; /ws/monitoring pushes the merged view."""
+    from websockets.sync.client import connect
+
+    r = ray_relay
+    page = httpx.get(r.base + "/ui/monitoring", timeout=30)
+    assert page.status_code == 200 and "/ui/static/app.js" in page.text
+    assert httpx.get(r.base + "/ui/wasm/micropython.wasm", timeout=30).headers["content-type"] == "application/wasm"
+    doc = httpx.get(r.base + "/api/openapi.json", headers={"X-API-Key": r.keys["probe2"]}, timeout=30)
+    assert doc.status_code == 200 and "/ws/monitoring" in doc.json()["paths"]
+    ws_url = r.base.replace("http", "ws", 1) + "/ws/monitoring?api_key=" + r.keys["probe2"]
+    with connect(ws_url, open_timeout=30) as ws:
+        first, second = json.loads(ws.recv(timeout=30)), json.loads(ws.recv(timeout=30))
+    assert first["engine"] == second["engine"] == "ray" and "scale" in second
+    assert second["uptime_s"] >= first["uptime_s"]
+    assert len(set(second["replicas"]) - {"hub"}) >= 2  # every replica's figures, whichever one answers
+
+
 def monitoring(r, key):
     res = httpx.get(r.base + "/api/monitoring", headers={"X-API-Key": key}, timeout=30)
     assert res.status_code == 200, res.text

@@ -335,3 +335,25 @@ def test_openapi_document_is_valid_and_complete(site):
     assert pg.locator("#mcp-tools details").count() == len(tool_names())
     assert pg.locator("details[data-tool=infer] pre").count() == 1
     assert pg.errors == []
+
+
+def test_a_clip_for_the_wrong_model_or_malformed_is_one_line_error(site):
+    """infer's dtype pcm16 (what the WAV upload sends): bad clips are refused with one line, not a traceback."""
+    good = np.frombuffer((MODELS / "kws" / "samples" / "stop.raw").read_bytes(), "<i2")
+    import base64
+
+    def b64(a):
+        return base64.b64encode(np.asarray(a, "<i2").tobytes()).decode()
+
+    r = site.call("operator", "infer", {"model": "kws", "data": b64(good), "dtype": "pcm16"})["result"]
+    assert not r["isError"] and len(r["structuredContent"]["outputs"][0]["values"][0]) == 12
+    for model, data, msg in (("digits", b64(good), "takes no audio"),
+                             ("kws", "%%%", "not valid base64"),
+                             ("kws", base64.b64encode(b"\x01\x02\x03").decode(), "16-bit PCM"),
+                             ("kws", "", "16-bit PCM"),
+                             ("kws", b64(np.zeros(16000 * 31)), "longer than 30 s")):
+        r = site.call("operator", "infer", {"model": model, "data": data, "dtype": "pcm16"})["result"]
+        assert r["isError"] and msg in r["content"][0]["text"], (model, r)
+        assert "\n" not in r["content"][0]["text"] and "Traceback" not in r["content"][0]["text"]
+    short = site.call("operator", "infer", {"model": "kws", "data": b64(good[:4000]), "dtype": "pcm16"})["result"]
+    assert not short["isError"]  # a short clip is zero-padded to the model's window, as on the board
