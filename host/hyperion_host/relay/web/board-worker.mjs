@@ -60,7 +60,8 @@ async function init({ model, key }) {
   mp.runPython(`
 import sys, gc, hyperion
 _m = hyperion.load('/models/${model}.hyq')
-_kernels = _m.k.PATH
+_info = _m.info()
+_kernels = ", ".join("%s=%s" % kv for kv in zip(_info["ops"], _info["kernels"]))
 _version = sys.version
 gc.collect()
 _heap = gc.mem_alloc()

@@ -45,7 +45,7 @@ export async function render(main, ctx) {
   }
   bar.value = bar.max;
   stage.textContent = "ready";
-  state.append(...kv("MicroPython", r.version), ...kv("kernels", r.kernels),
+  state.append(...kv("MicroPython", r.version), ...kv("kernel per op", r.kernels),
                ...kv("heap after load", fmtBytes(r.heap)), ...kv("downloaded",
                  `firmware ${fmtBytes(r.bytes.firmware)}, model ${fmtBytes(r.bytes.model)}`),
                ...kv("start", `runtime ${r.init_ms.toFixed(0)} ms, load model ${r.load_ms.toFixed(0)} ms`));

@@ -1,6 +1,6 @@
 // Models: what the relay serves, one model's details, and a way to try it (draw, upload a WAV, or stream text).
 import { argmax, chunk, digitPad, softmax } from "./digitpad.js";
-import { fmtBytes, fmtNum, h, table, tool, wsURL } from "./api.js";
+import { fmtBytes, fmtNum, getJSON, h, table, tool, wsURL } from "./api.js";
 import { base64Of, wavToPcm16 } from "./wav.js";
 
 export async function render(main, ctx) {
@@ -18,15 +18,16 @@ export async function render(main, ctx) {
       Object.entries(errors).map(([k, v]) => `${k}: ${v}`).join("; ") }) : null));
   main.append(detail);
 
+  const mon = await getJSON("/api/monitoring");
   function show(i) {
-    detail.replaceChildren(h("div", { class: "grid two" }, details(i), tryIt(i, ctx)));
+    detail.replaceChildren(h("div", { class: "grid two" }, details(i, mon), tryIt(i, ctx)));
     history.replaceState(null, "", `#${i.name}`);
   }
   const want = infos.find((i) => i.name === location.hash.slice(1)) || infos[0];
   if (want) show(want);
 }
 
-function details(i) {
+function details(i, mon) {
   const q = i.quant || {};
   return h("div", { class: "card" }, h("h2", { text: i.name }),
     h("dl", { class: "kv" },
@@ -42,8 +43,22 @@ function details(i) {
     h("h2", { text: "Layers", class: "spaced" }),
     table(["op", "name", "output", "MACs", "weight"],
           i.layers.map((l) => [l.op, l.name, `[${l.output}]`, fmtNum(l.macs), l.weight])),
-    h("p", { class: "muted", text: "Kernel paths and heap on a board: run it on one (Boards, or " +
-      "hyperion-host profile MODEL --board rp2040 for the emulated core)." }));
+    onBoards(i, mon));
+}
+
+// What boards measured running this model (board_infer through the relay): latency, peak heap, kernel paths.
+function onBoards(i, mon) {
+  const runs = Object.entries(mon.boards || {}).filter(([, b]) => b.infer && b.infer.model === i.name);
+  const box = h("div", { id: "on-boards" }, h("h2", { class: "spaced", text: "On boards" }));
+  if (!runs.length) {
+    box.append(h("p", { class: "muted", text: "No board has run it through this relay yet (board_infer). " +
+      "An emulated core's instruction count: hyperion-host profile MODEL --board rp2040." }));
+    return box;
+  }
+  box.append(table(["board", "runs", "p50 ms", "peak heap", "kernel paths"], runs.map(([name, b]) => [
+    name, b.infer.runs, b.infer.latency_ms.p50, fmtBytes(b.infer.peak_heap_bytes),
+    Object.entries(b.infer.kernels || {}).map(([k, n]) => `${k} x${n}`).join(", ")])));
+  return box;
 }
 
 function kv(k, v) { return [h("dt", { text: k }), h("dd", { text: v })]; }
