@@ -177,13 +177,15 @@ def test_every_tool_through_ray_serve_with_the_sdk_client(ray_relay, vboard, tmp
     async def main():
         async with http_client(r.url, key=r.keys["admin"]) as c:
             assert {t.name for t in (await c.list_tools()).tools} == set(tool_names()) == {
-                "list_models", "model_info", "infer", "generate", "board_list", "board_exec", "board_script",
-                "board_infer", "board_files", "board_status", "board_rollback"}
+                "list_models", "model_info", "infer", "generate", "model_profile", "board_list", "board_exec",
+                "board_script", "board_infer", "board_files", "board_status", "board_rollback"}
             assert {m["name"] for m in sc(await c.call_tool("list_models", {}))["models"]} == {"mlp", "lm"}
             assert sc(await c.call_tool("model_info", {"model": "lm"}))["text"] == {"tokenizer": "bytes"}
             y = sc(await c.call_tool("infer", {"model": "mlp", "input": X}))["outputs"][0]["values"]
             np.testing.assert_array_equal(np.asarray(y, np.float32), reference(r.models.parent / "models"))
             assert sc(await c.call_tool("generate", {"model": "lm", "prompt": "ab", "max_tokens": 5}))["tokens"] == 5
+            p = await c.call_tool("model_profile", {"model": "mlp", "board": "esp32"})  # (test_web runs QEMU)
+            assert p.is_error and "has no emulated core" in p.content[0].text
             boards = sc(await c.call_tool("board_list", {}))["boards"]
             assert [(b["name"], b["present"]) for b in boards] == [(vboard.name, True)]
             e = sc(await c.call_tool("board_exec", {"board": vboard.name, "code": "print(6*7)"}))

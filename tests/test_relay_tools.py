@@ -53,8 +53,9 @@ def test_inference_tools_in_process(relay, models_dir, mode):
         async with Client(relay.mcp, mode=mode) as c:
             assert c.protocol_version == (MODERN if mode == "auto" else LEGACY)
             names = {t.name for t in (await c.list_tools()).tools}
-            assert names == {"list_models", "model_info", "infer", "generate", "board_list", "board_exec",
-                             "board_script", "board_infer", "board_files", "board_status", "board_rollback"}
+            assert names == {"list_models", "model_info", "infer", "generate", "model_profile", "board_list",
+                             "board_exec", "board_script", "board_infer", "board_files", "board_status",
+                             "board_rollback"}
             assert names == set(tool_names())
             ms = sc(await c.call_tool("list_models", {}))
             assert {m["name"]: m["text"] for m in ms["models"]} == {"mlp": False, "lm": True}

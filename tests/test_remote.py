@@ -12,6 +12,7 @@ from test_relay_common import board_code, keys, last_json, models_dir_fixture, s
 
 from hyperion_host.device.transport import Board
 from hyperion_host.model.hyqfile import load_program
+from hyperion_host.relay.tools import tool_names
 
 from helpers import run_cli
 
@@ -56,7 +57,7 @@ def test_client_speaks_2026_and_falls_back_to_the_handshake(tmp_path, models_dir
         assert out["protocol"] == "2026-07-28"
         np.testing.assert_array_equal(np.asarray(out["y"], np.float32), want)
         np.testing.assert_array_equal(np.asarray(out["y_list"], np.float32), want)
-        assert out["models"] == ["lm", "mlp"] and out["tools"] == 11
+        assert out["models"] == ["lm", "mlp"] and out["tools"] == len(tool_names())
         assert out["tool_error"][0] == "tool" and "unknown model 'nope'" in out["tool_error"][1]
         # the key is checked; a wrong one is an 'auth' error, not something to retry
         r = board_code("from hyperion import remote\nc = remote.Client(%r, api_key='hyk_x_y', retries=3)\n"

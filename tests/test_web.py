@@ -196,6 +196,31 @@ def test_the_digit_in_micropython_webassembly_matches_the_cli(site, tmp_path):
     assert pg.errors == []
 
 
+def test_a_model_profiled_on_an_emulated_board_from_its_page(site):
+    """The Models page's Profile button: the rp2040's emulated Cortex-M0 runs the model (QEMU, deterministic), and
+    the page shows the instruction count `hyperion-host profile` gives."""
+    pg = site.open("operator", "models")
+    pg.click("a[data-model=digits]")
+    assert "Not profiled" in pg.inner_text("#emulated")
+    pg.select_option("#profile-board", "rp2040")
+    pg.click("#profile")
+    pg.wait_for_selector("[data-instructions=rp2040]", timeout=300000)
+    shown = int(pg.inner_text("[data-instructions=rp2040]").replace(",", ""))
+    p = run_cli("profile", str(MODELS / "digits" / "digits.hyq"), "--board", "rp2040", "--json", timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert shown == json.loads(p.stdout)["instructions"] > 0
+    shot(pg, "models-profile")
+    assert pg.errors == []
+    # a viewer sees the cached figures, but no button, and the relay refuses the tool
+    pg = site.open("viewer", "models")
+    pg.click("a[data-model=digits]")
+    assert pg.locator("[data-instructions=rp2040]").count() == 1 and pg.locator("#profile").count() == 0
+    assert "needs role operator" in site.call("viewer", "model_profile", {"model": "digits"}, expect=403)[
+        "error"]["message"]
+    r = site.call("operator", "model_profile", {"model": "digits", "board": "esp32"})["result"]
+    assert r["isError"] and "has no emulated core" in r["content"][0]["text"]
+
+
 def test_tokens_stream_over_the_websocket(site):
     pg = site.open("operator", "models")
     pg.click("a[data-model=tinylm]")

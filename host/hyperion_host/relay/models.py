@@ -6,6 +6,7 @@ logits [1, T, V] out (V >= 256), tokens are bytes. `mark_text_model` adds that k
 
 import base64
 import binascii
+import functools
 import os
 import time
 from pathlib import Path
@@ -32,6 +33,7 @@ class Entry:
         self.text = prog.meta.get("text") if isinstance(prog.meta.get("text"), dict) else None
         self.run_ms = None
         self._summary = None
+        self.profiles = {}  # "board/kernels" -> profile_summary(...) of a model_profile run (deterministic)
 
     @property
     def inline(self):
@@ -51,6 +53,8 @@ class Entry:
             "quant": p.meta.get("quant", {}),
             "text": self.text,
             "kind": self.kind(),
+            "profiles": list(self.profiles.values()),
+            "emulated_boards": emulated_boards(),
             "run_ms": round(self.run_ms, 4) if self.run_ms is not None else None,
             **self.summary(),
         }
@@ -76,6 +80,26 @@ class Entry:
                              "layers": [{k: o[k] for k in ("op", "name", "output", "macs", "weight")}
                                         for o in s["ops"]]}
         return self._summary
+
+
+@functools.lru_cache(maxsize=1)
+def emulated_boards():
+    """The boards model_profile can run a model on: those with an emulated core (boards/*.toml [emulation])."""
+    from hyperion_host.boards import all_boards
+
+    return sorted(b["name"] for b in all_boards().values() if (b.get("emulation") or {}).get("target"))
+
+
+def profile_summary(r):
+    """What model_info and the web UI show of a ship.profile.profile() result."""
+    keep = ("board", "core", "arch", "unit", "instructions", "instructions_per_mac", "macs", "mode", "estimated_ms",
+            "tokens_per_s")
+    out = {k: r[k] for k in keep}
+    out["kernels"] = sorted({o["kernel"] for o in r["ops"]})
+    out["ops"] = [{k: o[k] for k in ("op", "name", "kernel", "instructions")} for o in r["ops"]]
+    out["heap"] = r["heap"]
+    out["parity_ok"] = r["parity"]["ok"]
+    return out
 
 
 def _dtype_name(prog, n):

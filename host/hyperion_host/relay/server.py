@@ -129,6 +129,11 @@ class Relay:
                 except Exception as e:  # noqa: BLE001 - the hub restarting: retried next second
                     self.monitor.log("error", "sync_failed", error=str(e)[:200])
 
+    @functools.cached_property
+    def profile_lock(self):
+        """One model_profile at a time: each boots a board's emulated core."""
+        return anyio.Lock()
+
     # -- alerts ----------------------------------------------------------------------------------------------
     @functools.cached_property
     def alerts(self):

@@ -20,6 +20,7 @@ from hyperion_host.relay import boards as B
 from hyperion_host.relay import models as M
 from hyperion_host.relay.auth import LOCAL, allows, role_for_tool
 
+PROFILE_TIMEOUT = 600  # seconds a model_profile may take (QEMU boots the board's firmware, then runs the model)
 CLIENT_META = "io.hyperion/client"  # board clients report their counts, free heap, latency under this _meta key
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
@@ -177,6 +178,27 @@ def build(relay):
                     "tokens_per_s": round(len(g.new) / (ms / 1000), 1) if ms else None}
         return await call(ctx, "generate", fn)
 
+    @mcp.tool(annotations=COMPUTE)
+    async def model_profile(model: str, ctx: Context, board: str = "rp2040",
+                            kernels: Literal["auto", "c", "viper", "python"] = "auto") -> CallToolResult:
+        """Run a model on a board's emulated core (QEMU, as `hyperion-host profile`): instructions per inference
+        (or token) and per MAC, per op with its kernel path, heap, parity with the host. Deterministic; cached
+        per model, board and kernels (model_info lists the cached ones). One profile runs at a time."""
+        async def fn():
+            e = relay.models.get(model)
+            key = "%s/%s" % (board, kernels)
+            if key not in e.profiles:
+                from hyperion_host.ship.profile import profile
+
+                async with relay.profile_lock:
+                    if key not in e.profiles:
+                        with anyio.fail_after(PROFILE_TIMEOUT):
+                            r = await anyio.to_thread.run_sync(profile, e.path, board, kernels,
+                                                               abandon_on_cancel=True)
+                        e.profiles[key] = M.profile_summary(r)
+            return dict(e.profiles[key], model=model)
+        return await call(ctx, "model_profile", fn)
+
     # -- boards --------------------------------------------------------------------------------------------
     @mcp.tool(annotations=READ_ONLY)
     async def board_list(ctx: Context) -> CallToolResult:
@@ -273,6 +295,6 @@ def _version():
 
 
 def tool_names():
-    return ["list_models", "model_info", "infer", "generate", "board_list", "board_exec", "board_script",
+    return ["list_models", "model_info", "infer", "generate", "model_profile", "board_list", "board_exec", "board_script",
             "board_infer", "board_files", "board_status", "board_rollback"]
 

@@ -20,14 +20,14 @@ export async function render(main, ctx) {
 
   const mon = await getJSON("/api/monitoring");
   function show(i) {
-    detail.replaceChildren(h("div", { class: "grid two" }, details(i, mon), tryIt(i, ctx)));
+    detail.replaceChildren(h("div", { class: "grid two" }, details(i, mon, ctx), tryIt(i, ctx)));
     history.replaceState(null, "", `#${i.name}`);
   }
   const want = infos.find((i) => i.name === location.hash.slice(1)) || infos[0];
   if (want) show(want);
 }
 
-function details(i, mon) {
+function details(i, mon, ctx) {
   const q = i.quant || {};
   return h("div", { class: "card" }, h("h2", { text: i.name }),
     h("dl", { class: "kv" },
@@ -43,7 +43,37 @@ function details(i, mon) {
     h("h2", { text: "Layers", class: "spaced" }),
     table(["op", "name", "output", "MACs", "weight"],
           i.layers.map((l) => [l.op, l.name, `[${l.output}]`, fmtNum(l.macs), l.weight])),
-    onBoards(i, mon));
+    onBoards(i, mon), emulated(i, ctx));
+}
+
+// Figures from the boards' emulated cores (model_profile: QEMU, deterministic instruction counts), cached on
+// the relay; an operator can run one more.
+function emulated(i, ctx) {
+  const box = h("div", { id: "emulated" });
+  const draw = (profiles) => {
+    box.replaceChildren(h("h2", { class: "spaced", text: "On emulated boards" }),
+      profiles.length ? table(["board", "core", `instructions / ${i.text ? "token" : "inference"}`, "per MAC",
+                               "est. ms", "heap", "kernels"],
+        profiles.map((p) => [p.board, p.core, h("span", { "data-instructions": p.board, text: fmtNum(p.instructions) }),
+                             p.instructions_per_mac ? p.instructions_per_mac.toFixed(1) : "",
+                             p.estimated_ms ? p.estimated_ms.toFixed(1) : "", fmtBytes(p.heap.total),
+                             p.kernels.join(", ")]))
+        : h("p", { class: "muted", text: "Not profiled on an emulated board yet." }));
+    if (!ctx.can("operator")) return;
+    const board = h("select", { id: "profile-board" }, i.emulated_boards.map((b) => h("option", { value: b, text: b })));
+    const kern = h("select", { id: "profile-kernels" }, ["auto", "c", "viper", "python"].map((k) => h("option", { value: k, text: k })));
+    const go = h("button", { id: "profile", text: "Profile" }), note = h("span", { class: "muted" });
+    go.onclick = async () => {
+      go.disabled = true; note.textContent = "booting the emulated board…"; note.className = "muted";
+      try {
+        await tool("model_profile", { model: i.name, board: board.value, kernels: kern.value });
+        draw((await tool("model_info", { model: i.name })).profiles);
+      } catch (e) { note.textContent = e.message; note.className = "error"; go.disabled = false; }
+    };
+    box.append(h("div", { class: "row" }, board, kern, go, note));
+  };
+  draw(i.profiles);
+  return box;
 }
 
 // What boards measured running this model (board_infer through the relay): latency, peak heap, kernel paths.
