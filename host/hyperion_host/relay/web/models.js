@@ -81,8 +81,7 @@ function onBoards(i, mon) {
   const runs = Object.entries(mon.boards || {}).filter(([, b]) => b.infer && b.infer.model === i.name);
   const box = h("div", { id: "on-boards" }, h("h2", { class: "spaced", text: "On boards" }));
   if (!runs.length) {
-    box.append(h("p", { class: "muted", text: "No board has run it through this relay yet (board_infer). " +
-      "An emulated core's instruction count: hyperion-host profile MODEL --board rp2040." }));
+    box.append(h("p", { class: "muted", text: "No board has run it through this relay yet (board_infer)." }));
     return box;
   }
   box.append(table(["board", "runs", "p50 ms", "peak heap", "kernel paths"], runs.map(([name, b]) => [
