@@ -152,7 +152,6 @@ def test_drawn_digits_on_the_relay_match_the_cli(site, tmp_path):
     for name, strokes in DIGITS.items():
         pg.click("text=Clear")
         draw(pg, strokes)
-        pg.evaluate("document.querySelector('#relay-result').removeAttribute('data-label')")
         pg.click("#classify")
         pg.wait_for_selector("#relay-result[data-label]")
         x = json.loads(pg.get_attribute("#relay-result", "data-input"))

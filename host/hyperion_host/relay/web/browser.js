@@ -57,6 +57,10 @@ export async function render(main, ctx) {
   const both = h("button", { id: "classify", text: canRelay ? "Classify here and on the relay" : "Classify here" });
   both.onclick = async () => {
     const x = pad.input(shape[2], shape[3]);
+    for (const el of [wasmOut, relayOut]) {  // no answer shown is for an older drawing
+      el.replaceChildren("…");
+      for (const k of ["label", "logits", "ms"]) delete el.dataset[k];
+    }
     wasmOut.dataset.input = JSON.stringify(x);
     both.disabled = true;
     const w = await ask({ type: "run", input: x });

@@ -124,6 +124,8 @@ function imageTry(i) {
   const out = h("div", { class: "result", id: "relay-result" });
   const run = async () => {
     const x = pad.input(shape[2], shape[3]);
+    out.replaceChildren("…");
+    delete out.dataset.label;  // no answer shown is for an older drawing
     out.dataset.input = JSON.stringify(x);
     try {
       showLabel(out, i, await tool("infer", { model: i.name, input: [[chunk(x, shape[3])]] }));
