@@ -240,13 +240,13 @@ def two_bundles(d, models_dir):
 
 
 def test_board_status_and_board_rollback_after_real_deploys(tmp_path, models_dir, start_vboard):
-    """board_status (viewer) reads a board's firmware, heap and A/B slots without resetting it; board_rollback
+    """board_status (operator) reads a board's firmware, heap and A/B slots without resetting it; board_rollback
     (admin) switches slots as `hyperion-host rollback` does. The bundles are deployed as `hyperion-host deploy`
     deploys them (deploy.deploy)."""
     from hyperion_host.ship import deploy as dep
 
     vb = start_vboard()
-    kf, k = keys(tmp_path, "viewer", "admin")
+    kf, k = keys(tmp_path, "viewer", "operator", "admin")
     b1, b2 = two_bundles(tmp_path, models_dir)
 
     with serve(models_dir, auth__keys_file=kf, server__boards=[vb.name]) as s:
@@ -257,7 +257,7 @@ def test_board_status_and_board_rollback_after_real_deploys(tmp_path, models_dir
             return run(main)
 
         def status():
-            return sc(tool("board_status", "viewer", board=vb.name))  # a viewer may read it
+            return sc(tool("board_status", "operator", board=vb.name))
 
         def error(res):
             assert res.is_error and "\n" not in res.content[0].text, res.content
@@ -272,11 +272,13 @@ def test_board_status_and_board_rollback_after_real_deploys(tmp_path, models_dir
         assert (st["active_slot"], st["bundle_version"], st["slots"]) == (None, None, {"a": None, "b": None})
         kept = sc(tool("board_exec", board=vb.name, code="print(kept, '_state' in globals())"))
         assert kept["stdout"].split() == ["42", "False"]  # the REPL kept its state, and got no helper left over
-        assert error(tool("board_status", "viewer", board="nope")) == "unknown board 'nope' (boards: %s)" % vb.name
+        assert error(tool("board_status", "operator", board="nope")) == "unknown board 'nope' (boards: %s)" % vb.name
         assert "nothing to roll back" in error(tool("board_rollback", board=vb.name))
         # roles: a viewer may not roll back (the HTTP guard answers 403 before the tool runs)
         r = mcp_post(s.url, "board_rollback", {"board": vb.name}, key=k["viewer"])
         assert r.status_code == 403 and "needs role admin" in r.json()["error"]["message"]
+        r = mcp_post(s.url, "board_status", {"board": vb.name}, key=k["viewer"])  # it interrupts a program
+        assert r.status_code == 403 and "needs role operator" in r.json()["error"]["message"]
 
         dep.deploy(vb.name, b1)
         st = status()

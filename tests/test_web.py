@@ -7,6 +7,7 @@ Screenshots go to bench/ui/."""
 import json
 import shutil
 import subprocess
+import time
 import wave
 from pathlib import Path
 
@@ -57,14 +58,14 @@ def site(tmp_path_factory, vboard):
     with ThreadedRelay(relay=Relay(cfg)) as r, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         try:
-            yield Site(r, ks, browser, vboard)
+            yield Site(r, ks, browser, vboard, kf)
         finally:
             browser.close()
 
 
 class Site:
-    def __init__(self, relay, keys, browser, vboard):
-        self.relay, self.keys, self.browser, self.vboard = relay, keys, browser, vboard
+    def __init__(self, relay, keys, browser, vboard, keys_file):
+        self.relay, self.keys, self.browser, self.vboard, self.keys_file = relay, keys, browser, vboard, keys_file
         self.base = relay.base
 
     def open(self, role, page="models", viewport=None):
@@ -123,7 +124,9 @@ def test_pages_render_without_console_errors_for_every_role(site):
     for role in ("viewer", "operator", "admin"):
         for page in PAGES:
             pg = site.open(role, page)
-            if page == "browser":
+            if page == "browser" and role == "viewer":
+                assert "needs an operator key" in pg.inner_text("#wasm-role")
+            elif page == "browser":
                 pg.wait_for_selector("body[data-wasm=ready]", timeout=90000)
             if page == "monitoring":
                 pg.wait_for_selector("#mon-status:text('live')")
@@ -291,7 +294,8 @@ def test_boards_page_shows_heap_and_slot_and_runs_tcl(site):
 def test_a_viewer_cannot_reach_admin_actions(site):
     pg = site.open("viewer", "boards")
     assert pg.locator("#rollback").count() == 0 and pg.locator("#tcl-run").count() == 0
-    assert "needs an admin key" in pg.inner_text("main")
+    assert "needs an admin key" in pg.inner_text("main") and "need an operator key" in pg.inner_text("main")
+    assert pg.inner_text("[data-free='%s']" % site.vboard.name) == ""  # no board_status for a viewer
     pg.goto(site.base + "/ui/monitoring")
     pg.wait_for_selector("body[data-ready=monitoring]")
     assert pg.locator("#reset").count() == 0
@@ -336,6 +340,8 @@ def test_public_files_only_and_keyed_data(site):
         assert httpx.get(b + path).status_code == 401
     h = {"X-API-Key": site.keys["viewer"]}
     assert httpx.get(b + "/api/whoami", headers=h).json()["role"] == "viewer"
+    assert httpx.get(b + "/api/models/digits/file", headers=h).status_code == 403  # weights: operator
+    h = {"X-API-Key": site.keys["operator"]}
     hyq = httpx.get(b + "/api/models/digits/file", headers=h)
     assert hyq.content == (MODELS / "digits" / "digits.hyq").read_bytes()
     r = httpx.get(b + "/api/models/nosuch/file", headers=h)
@@ -381,3 +387,28 @@ def test_a_clip_for_the_wrong_model_or_malformed_is_one_line_error(site):
         assert "\n" not in r["content"][0]["text"] and "Traceback" not in r["content"][0]["text"]
     short = site.call("operator", "infer", {"model": "kws", "data": b64(good[:4000]), "dtype": "pcm16"})["result"]
     assert not short["isError"]  # a short clip is zero-padded to the model's window, as on the board
+
+
+def test_live_monitoring_stops_for_a_revoked_key(site):
+    from websockets.sync.client import connect
+
+    from hyperion_host.relay.auth import add_key, remove_key
+
+    key, _ = add_key(site.keys_file, "short-lived", "viewer")
+    url = site.base.replace("http", "ws", 1) + "/ws/monitoring?api_key=" + key
+    deadline = time.time() + 10
+    while True:  # the relay re-reads the keys file every second
+        try:
+            ws = connect(url, open_timeout=5)
+            break
+        except Exception:
+            assert time.time() < deadline, "the new key never worked"
+            time.sleep(0.3)
+    with ws:
+        assert "requests" in json.loads(ws.recv(timeout=10))
+        remove_key(site.keys_file, "short-lived")
+        msgs = []
+        with pytest.raises(Exception, match="1000|closed|ConnectionClosed"):
+            while len(msgs) < 20:
+                msgs.append(json.loads(ws.recv(timeout=10)))
+        assert msgs and msgs[-1] == {"error": "the API key was revoked"}

@@ -22,7 +22,7 @@ KEY_PREFIX = "hyk_"
 
 # What each MCP tool needs. Methods other than tools/call (initialize, tools/list, ping, ...) need viewer.
 TOOL_ROLES = {
-    "list_models": "viewer", "model_info": "viewer", "board_list": "viewer", "board_status": "viewer",
+    "list_models": "viewer", "model_info": "viewer", "board_list": "viewer", "board_status": "operator",
     "infer": "operator", "generate": "operator", "model_profile": "operator",
     "board_exec": "admin", "board_script": "admin", "board_infer": "admin", "board_files": "admin",
     "board_rollback": "admin",

@@ -268,7 +268,8 @@ HEAP_CODE = "import gc\ngc.collect()\nprint(gc.mem_free(), gc.mem_alloc())"
 
 def board_status(port):
     """What the board is (Board.identify), its heap after a gc.collect() and its A/B deploy state: one
-    connection, no soft reset (a running program's state is kept; nothing is left defined on the board)."""
+    connection, no soft reset (the REPL's globals are kept and nothing is left defined on the board; a running
+    program is interrupted, as by any REPL tool: hence role operator)."""
     from hyperion_host.device.transport import Board
     from hyperion_host.ship.deploy import slot_state
 

@@ -17,12 +17,18 @@ ROUTES = {"/mcp": "mcp", "/api/health": "health", "/api/monitoring": "monitoring
 ROUTE_ROLES = {"health": "viewer", "monitoring": "viewer", "metrics": "viewer", "ws": "operator", "other": "viewer",
                "monitoring_reset": "admin", "ws_monitoring": "viewer"}
 PUBLIC = "/ui"  # the web UI's pages and scripts (relay/web.py): no data, so no key; rate limits still apply
+ROUTE_ROLES["model_file"] = "operator"  # /api/models/NAME/file: a model's weights, for running it elsewhere
 
 
 def route_of(path):
     r = ROUTES.get(path)
     if r is None:
-        r = "ui" if path == PUBLIC or path.startswith(PUBLIC + "/") else "other"
+        if path == PUBLIC or path.startswith(PUBLIC + "/"):
+            r = "ui"
+        elif path.startswith("/api/models/"):
+            r = "model_file"
+        else:
+            r = "other"
     return r
 
 
@@ -128,7 +134,7 @@ class Guard:
             if route == "ui":
                 ident = Identity("public", "public", "viewer", ip)  # reaches only the UI's files
             elif relay.keys.enabled:
-                key = _key_from(h, scope)
+                key = key_from(h, scope)
                 if not key:
                     raise Reject(401, "no_key", "missing API key: send X-API-Key, Authorization: Bearer, or "
                                  "?api_key=")
@@ -181,7 +187,8 @@ class Guard:
         finally:
             if work:
                 mon.in_flight -= 1
-            mon.request(route, status or 500, time.perf_counter() - t0 if typ == "http" else None)
+            if route != "ui":  # the UI's own files: not the relay's traffic (a page is ~30 of them)
+                mon.request(route, status or 500, time.perf_counter() - t0 if typ == "http" else None)
 
     def _check_host_origin(self, h):
         if not _match(h.get(b"host"), self.sec.allowed_hosts):
@@ -274,7 +281,7 @@ def _match(value, patterns):
     return False
 
 
-def _key_from(h, scope):
+def key_from(h, scope):
     k = h.get(b"x-api-key")
     if k:
         return k.strip()

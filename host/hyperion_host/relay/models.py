@@ -55,6 +55,7 @@ class Entry:
             "kind": self.kind(),
             "profiles": list(self.profiles.values()),
             "emulated_boards": emulated_boards(),
+            "audio_rate": (self.prog.meta.get("audio") or {}).get("rate", 16000) if self.kind() == "audio" else None,
             "run_ms": round(self.run_ms, 4) if self.run_ms is not None else None,
             **self.summary(),
         }

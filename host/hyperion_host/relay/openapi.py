@@ -58,7 +58,7 @@ def document(relay):
                                              "auth": {"type": "boolean"}}}, "the key"))},
         "/api/openapi.json": {"get": _op("This document", "viewer", _json(obj, "OpenAPI 3.1"))},
         "/api/models/{name}/file": {"get": _op(
-            "A model's .hyq file", "viewer",
+            "A model's .hyq file (its weights)", "operator",
             {"description": "the file", "content": {"application/octet-stream": {"schema": {
                 "type": "string", "format": "binary"}}}},
             {"404": _json(ERROR, "no such model")},

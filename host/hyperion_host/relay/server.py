@@ -130,6 +130,11 @@ class Relay:
                     self.monitor.log("error", "sync_failed", error=str(e)[:200])
 
     @functools.cached_property
+    def audio_limiter(self):
+        """Keyword clips turned into MFCCs at once (each is ~0.2 s of CPU per second of audio)."""
+        return anyio.CapacityLimiter(2)
+
+    @functools.cached_property
     def profile_lock(self):
         """One model_profile at a time: each boots a board's emulated core."""
         return anyio.Lock()

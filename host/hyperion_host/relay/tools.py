@@ -20,7 +20,6 @@ from hyperion_host.relay import boards as B
 from hyperion_host.relay import models as M
 from hyperion_host.relay.auth import LOCAL, allows, role_for_tool
 
-PROFILE_TIMEOUT = 600  # seconds a model_profile may take (QEMU boots the board's firmware, then runs the model)
 CLIENT_META = "io.hyperion/client"  # board clients report their counts, free heap, latency under this _meta key
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
@@ -148,7 +147,8 @@ def build(relay):
                 raise M.ModelError("output_format must be list or base64")
             if dtype == "pcm16":
                 with anyio.fail_after(relay.cfg["limits"]["infer_timeout"]):
-                    feeds = await anyio.to_thread.run_sync(M.audio_input, e, data, abandon_on_cancel=True)
+                    feeds = await anyio.to_thread.run_sync(M.audio_input, e, data, abandon_on_cancel=True,
+                                                           limiter=relay.audio_limiter)
             else:
                 feeds = M.decode_input(e, input, data or None, dtype, shape or None)
             t0 = time.perf_counter()
@@ -190,12 +190,11 @@ def build(relay):
             if key not in e.profiles:
                 from hyperion_host.ship.profile import profile
 
-                async with relay.profile_lock:
-                    if key not in e.profiles:
-                        with anyio.fail_after(PROFILE_TIMEOUT):
-                            r = await anyio.to_thread.run_sync(profile, e.path, board, kernels,
-                                                               abandon_on_cancel=True)
-                        e.profiles[key] = M.profile_summary(r)
+                if relay.profile_lock.locked():
+                    raise M.ModelError("another model_profile is running (one at a time); retry when it ends")
+                async with relay.profile_lock:  # held until the emulator has stopped (profile() bounds its run)
+                    r = await anyio.to_thread.run_sync(profile, e.path, board, kernels)
+                    e.profiles[key] = M.profile_summary(r)
             return dict(e.profiles[key], model=model)
         return await call(ctx, "model_profile", fn)
 

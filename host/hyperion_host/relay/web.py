@@ -24,6 +24,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
 
 from hyperion_host.paths import firmware_dir
+from hyperion_host.relay.guard import key_from
 
 ASSETS = Path(__file__).resolve().parent / "web"
 PAGES = ("models", "boards", "monitoring", "api", "browser")
@@ -137,6 +138,8 @@ class Web:
             e = self.relay.models.get(request.path_params["name"])
         except HyperionError as ex:
             return _missing(ex.format_message())
+        if not os.path.isfile(e.path):
+            return _missing("model '%s': its file %s is gone" % (e.name, os.path.basename(e.path)))
         return FileResponse(e.path, media_type="application/octet-stream", headers=HEADERS)
 
     async def ws_monitoring(self, ws):
@@ -148,17 +151,32 @@ class Web:
                 if (await ws.receive())["type"] == "websocket.disconnect":
                     return
 
-        async with anyio.create_task_group() as tg:
-            async def push():
+        key = key_from({k.encode(): v for k, v in ws.headers.items()}, ws.scope)
+        keys = self.relay.keys
+
+        async def push():
+            while True:
+                if keys.enabled and keys.verify(key or "") is None:  # revoked since the socket opened
+                    await ws.send_json({"error": "the API key was revoked"})
+                    return
                 try:
-                    while True:
-                        await ws.send_json(await self.relay.monitoring_view())
-                        await anyio.sleep(PUSH_INTERVAL)
+                    view = await self.relay.monitoring_view()
+                except Exception as e:  # noqa: BLE001 - the Ray hub restarting: said, then closed
+                    await ws.send_json({"error": "monitoring is unavailable: %s" % str(e)[:200]})
+                    return
+                await ws.send_json(view)
+                await anyio.sleep(PUSH_INTERVAL)
+
+        async with anyio.create_task_group() as tg:
+            async def pusher():
+                try:
+                    await push()
+                    await ws.close()
                 except (WebSocketDisconnect, RuntimeError, OSError):
                     pass
                 tg.cancel_scope.cancel()
 
-            tg.start_soon(push)
+            tg.start_soon(pusher)
             try:
                 await drain()
             except WebSocketDisconnect:

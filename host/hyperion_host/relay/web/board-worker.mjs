@@ -54,12 +54,14 @@ async function init({ model, key }) {
   }
   const hyq = await fetchBytes(`/api/models/${encodeURIComponent(model)}/file`, key,
                                (done, total) => post({ type: "progress", stage: "model", done, total }));
-  mkdirs(`/models/${model}.hyq`);
-  mp.FS.writeFile(`/models/${model}.hyq`, hyq);
+  const path = `/models/${model.replace(/[^\w.-]/g, "_")}.hyq`;  // a file name of our own
+  mkdirs(path);
+  mp.FS.writeFile(path, hyq);
   const t1 = performance.now();
+  mp.globals.set("_path", path);  // passed as a value: nothing from the relay is pasted into Python source
   mp.runPython(`
 import sys, gc, hyperion
-_m = hyperion.load('/models/${model}.hyq')
+_m = hyperion.load(_path)
 _info = _m.info()
 _kernels = ", ".join("%s=%s" % kv for kv in zip(_info["ops"], _info["kernels"]))
 _version = sys.version

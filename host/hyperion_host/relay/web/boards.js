@@ -14,6 +14,7 @@ export async function render(main, ctx) {
   main.append(rows);
   const statuses = {};
   for (const b of boards) {
+    if (!ctx.can("operator")) break;  // reading a board interrupts its program: operators only
     try { statuses[b.name] = b.present ? await tool("board_status", { board: b.name }) : null; }
     catch (e) { statuses[b.name] = { error: e.message }; }
   }
@@ -23,9 +24,13 @@ export async function render(main, ctx) {
       return [h("b", { text: b.name }), b.port, b.present ? "yes" : h("span", { class: "bad", text: "no" }),
               s.error ? h("span", { class: "error", text: s.error }) : `${s.implementation || ""} ${s.version || ""}`,
               h("span", { "data-free": b.name, text: fmtBytes(s.mem_free) }),
-              h("span", { "data-slot": b.name, text: s.active_slot || "none" }), s.bundle_version || "",
+              h("span", { "data-slot": b.name, text: s.active_slot || (s.implementation ? "none" : "") }), s.bundle_version || "",
               `${b.calls} (${b.errors} errors)`];
     })));
+  if (!ctx.can("operator")) {
+    rows.append(h("p", { class: "muted", text: "Firmware, free heap and slots need an operator key: reading " +
+      "them stops whatever program the board is running." }));
+  }
   const grid = h("div", { class: "grid two" });
   main.append(grid);
   grid.append(tclCard(boards, ctx), deployCard(boards, statuses, ctx));

@@ -143,13 +143,12 @@ function audioTry(i) {
   file.addEventListener("change", async () => {
     out.replaceChildren("…");
     try {
-      const pcm = await wavToPcm16(await file.files[0].arrayBuffer(), 16000);
+      const pcm = await wavToPcm16(await file.files[0].arrayBuffer(), i.audio_rate);
       const b64 = base64Of(new Uint8Array(pcm.buffer));
       showLabel(out, i, await tool("infer", { model: i.name, data: b64, dtype: "pcm16" }));
     } catch (e) { out.replaceChildren(h("span", { class: "error", text: e.message })); }
   });
-  return h("div", {}, h("p", { class: "muted", text: "Upload a WAV (16-bit PCM; other rates are resampled to 16 " +
-    "kHz). The relay finds the word and computes MFCCs with the board's own front end." }), file, out);
+  return h("div", {}, h("p", { class: "muted", text: `Upload a WAV (PCM or float; other rates are resampled to ${i.audio_rate} Hz).` + " The relay finds the word and computes MFCCs with the board's own front end." }), file, out);
 }
 
 function textTry(i) {

@@ -30,6 +30,7 @@ export async function render(main, ctx) {
   ws.onclose = () => { status.textContent = "disconnected: reload the page to reconnect"; };
   ws.onmessage = (ev) => {
     const s = JSON.parse(ev.data), now = performance.now();
+    if (s.error) { status.textContent = s.error; status.className = "error"; return; }
     if (prev && s.since_reset_s >= prev.s.since_reset_s) {
       const dt = Math.max(0.001, (now - prev.t) / 1000);
       rate.push([(s.requests - prev.s.requests) / dt]);
