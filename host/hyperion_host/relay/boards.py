@@ -262,7 +262,6 @@ def files(port, action, path, content=None, encoding="utf-8"):
     raise BoardError("unknown action '%s' (list, read, write, delete)" % action)
 
 
-
 HEAP_CODE = "import gc\ngc.collect()\nprint(gc.mem_free(), gc.mem_alloc())"
 
 

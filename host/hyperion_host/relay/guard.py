@@ -15,9 +15,9 @@ from hyperion_host.relay.auth import ROLE_LEVEL, Identity, allows, role_for_tool
 ROUTES = {"/mcp": "mcp", "/api/health": "health", "/api/monitoring": "monitoring", "/metrics": "metrics",
           "/ws/generate": "ws", "/api/monitoring/reset": "monitoring_reset", "/ws/monitoring": "ws_monitoring"}
 ROUTE_ROLES = {"health": "viewer", "monitoring": "viewer", "metrics": "viewer", "ws": "operator", "other": "viewer",
-               "monitoring_reset": "admin", "ws_monitoring": "viewer"}
+               "monitoring_reset": "admin", "ws_monitoring": "viewer",
+               "model_file": "operator"}  # /api/models/NAME/file: a model's weights, for running it elsewhere
 PUBLIC = "/ui"  # the web UI's pages and scripts (relay/web.py): no data, so no key; rate limits still apply
-ROUTE_ROLES["model_file"] = "operator"  # /api/models/NAME/file: a model's weights, for running it elsewhere
 
 
 def route_of(path):

@@ -41,6 +41,7 @@ class Entry:
 
     def info(self):
         p = self.prog
+        kind = self.kind()
         return {
             "name": self.name,
             "file": os.path.basename(self.path),
@@ -52,10 +53,10 @@ class Entry:
             "scratch_bytes": self.header.scratch_size,
             "quant": p.meta.get("quant", {}),
             "text": self.text,
-            "kind": self.kind(),
+            "kind": kind,
             "profiles": list(self.profiles.values()),
             "emulated_boards": emulated_boards(),
-            "audio_rate": (self.prog.meta.get("audio") or {}).get("rate", 16000) if self.kind() == "audio" else None,
+            "audio_rate": p.meta["audio"].get("rate", 16000) if kind == "audio" else None,
             "run_ms": round(self.run_ms, 4) if self.run_ms is not None else None,
             **self.summary(),
         }
@@ -239,7 +240,7 @@ def audio_input(entry, data):
         raise ModelError("the clip is longer than %d s" % MAX_AUDIO_SECONDS)
     samples = array.array("h")
     samples.frombytes(raw)
-    if np.little_endian is False:
+    if not np.little_endian:
         samples.byteswap()
     x = np.asarray(audio.features(samples, a, audio.frontend_for(a)), np.float32)
     n = entry.prog.inputs[0]

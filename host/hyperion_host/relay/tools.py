@@ -1,8 +1,8 @@
 """The relay's MCP tools, on an `mcp` SDK MCPServer.
 
-Inference: list_models, model_info, infer, generate. Boards: board_list, board_status, board_exec, board_script,
-board_infer, board_files, board_rollback. Every call is checked against the caller's role, timed, counted and
-written to the audit log.
+Inference: list_models, model_info, infer, generate, model_profile (a model on a board's emulated core).
+Boards: board_list, board_status, board_exec, board_script, board_infer, board_files, board_rollback. Every call
+is checked against the caller's role, timed, counted and written to the audit log.
 Results carry the data twice, as MCP asks: `structuredContent` and the same JSON as text."""
 
 import codecs
@@ -294,6 +294,6 @@ def _version():
 
 
 def tool_names():
-    return ["list_models", "model_info", "infer", "generate", "model_profile", "board_list", "board_exec", "board_script",
-            "board_infer", "board_files", "board_status", "board_rollback"]
+    return ["list_models", "model_info", "infer", "generate", "model_profile", "board_list", "board_exec",
+            "board_script", "board_infer", "board_files", "board_status", "board_rollback"]
 

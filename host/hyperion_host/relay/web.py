@@ -7,7 +7,7 @@
     /ui/firmware/files.json, /ui/firmware/PATH        firmware/hyperion's sources, for the browser board    public
     /api/whoami                                       the caller's key id, name and role                    viewer
     /api/openapi.json                                 OpenAPI 3.1 of the REST endpoints                     viewer
-    /api/models/NAME/file                             a model's .hyq, for the browser board                 viewer
+    /api/models/NAME/file                             a model's .hyq (its weights), for the browser board   operator
     /ws/monitoring                                    the /api/monitoring view, pushed every second         viewer
 
 The pages and scripts carry no data, so they load without a key (the key prompt is one of them); everything

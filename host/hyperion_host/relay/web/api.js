@@ -82,6 +82,11 @@ export function h(tag, attrs = {}, ...children) {
   return e;
 }
 
+// A <dt>/<dd> pair for a <dl class="kv">; attrs go on the <dd>.
+export function kv(k, v, attrs = {}) {
+  return [h("dt", { text: k }), h("dd", { ...attrs, text: String(v ?? "") })];
+}
+
 export function table(cols, rows) {
   return h("table", {}, h("thead", {}, h("tr", {}, cols.map((c) => h("th", { text: c })))),
            h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c ?? ""))))));

@@ -1,7 +1,7 @@
 // The board in the browser: the firmware runs on MicroPython's WebAssembly port in a Web Worker
 // (board-worker.mjs). A drawn digit is classified there and on the relay, side by side; Picol answers Tcl.
 import { argmax, chunk, digitPad, softmax } from "./digitpad.js";
-import { fmtBytes, h, key, tool } from "./api.js";
+import { fmtBytes, h, key, kv, tool } from "./api.js";
 
 export async function render(main, ctx) {
   main.append(h("h1", { text: "The board in your browser" }),
@@ -106,5 +106,3 @@ export async function render(main, ctx) {
   main.append(h("div", { class: "card" }, h("h2", { text: "Tcl console (Picol, in the browser)" }), log,
     h("div", { class: "row" }, src, h("button", { id: "tcl-go", text: "Eval", onclick: go }))));
 }
-
-function kv(k, v) { return [h("dt", { text: k }), h("dd", { text: String(v) })]; }

@@ -1,6 +1,6 @@
 // Models: what the relay serves, one model's details, and a way to try it (draw, upload a WAV, or stream text).
 import { argmax, chunk, digitPad, softmax } from "./digitpad.js";
-import { fmtBytes, fmtNum, getJSON, h, table, tool, wsURL } from "./api.js";
+import { fmtBytes, fmtNum, getJSON, h, kv, table, tool, wsURL } from "./api.js";
 import { base64Of, wavToPcm16 } from "./wav.js";
 
 export async function render(main, ctx) {
@@ -89,8 +89,6 @@ function onBoards(i, mon) {
     Object.entries(b.infer.kernels || {}).map(([k, n]) => `${k} x${n}`).join(", ")])));
   return box;
 }
-
-function kv(k, v) { return [h("dt", { text: k }), h("dd", { text: v })]; }
 
 function tryIt(i, ctx) {
   const card = h("div", { class: "card", id: "try" }, h("h2", { text: "Try it" }));

@@ -1,7 +1,7 @@
 // Monitoring: the relay's figures pushed over /ws/monitoring every second, drawn as charts over the last
 // minute: request rate, latency percentiles, errors and board-client fallbacks; alerts, tools and logs below.
 import { Chart } from "./chart.js";
-import { h, postJSON, table, wsURL } from "./api.js";
+import { h, kv, postJSON, table, wsURL } from "./api.js";
 
 export async function render(main, ctx) {
   main.append(h("h1", { text: "Monitoring" }));
@@ -43,7 +43,7 @@ export async function render(main, ctx) {
 
   function draw(s) {
     totals.replaceChildren(h("h2", { text: "Totals" }), h("dl", { class: "kv" },
-      ...kv("requests", s.requests, "requests"), ...kv("errors", s.errors), ...kv("in flight", s.in_flight),
+      ...kv("requests", s.requests, { "data-total": "requests" }), ...kv("errors", s.errors), ...kv("in flight", s.in_flight),
       ...kv("fallbacks", s.fallbacks), ...kv("latency p50 / p95 / p99",
         `${s.latency_ms.p50 ?? "-"} / ${s.latency_ms.p95 ?? "-"} / ${s.latency_ms.p99 ?? "-"} ms`),
       ...kv("engine", `${s.engine}${s.replicas && s.replicas.length > 1 ? `, ${s.replicas.length} replicas` : ""}`),
@@ -63,8 +63,4 @@ export async function render(main, ctx) {
     logs.replaceChildren(h("h2", { text: "Recent logs" }), h("pre", {},
       s.logs.slice(-12).map((l) => JSON.stringify(l)).join("\n")));
   }
-}
-
-function kv(k, v, id) {
-  return [h("dt", { text: k }), h("dd", id ? { "data-total": id, text: String(v) } : { text: String(v) })];
 }
